@@ -1,0 +1,47 @@
+# The two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FLASK  := $(BIN)/flask --app server
+APT_PACKAGES := chromium fonts-dejavu-core
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test serve data system-deps venv bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+# Debian packages the browser tests and the PNG/PDF exports need.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# Creates the SQLite store, loads the shipped ward boundaries and the demo incidents.
+data: venv
+	$(FLASK) init-db
+	$(FLASK) load-shipped-boundaries
+	$(FLASK) demo-data
+
+run: data
+	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C to stop)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: venv system-deps
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python bench/import_1m.py
+
+clean:
+	rm -rf $(VENV) instance data/demo

@@ -1,0 +1,314 @@
+"""Ward boundaries: the shipped registry, user layers, versions in the store, crosswalks."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Engine
+
+from .errors import InputError
+from .store import Area, BoundaryVersion, Crosswalk
+
+REGISTRY_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
+REGISTRY_FILE = REGISTRY_DIR / "registry.json"
+WGS84 = "EPSG:4326"
+AREA_COLUMNS = ["code", "name", "parent_code", "parent_name", "level", "population"]
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def registry() -> dict:
+    return json.loads(REGISTRY_FILE.read_text(encoding="utf-8"))
+
+
+def fetch_shipped(source_dir: str | Path, dest_dir: str | Path = REGISTRY_DIR) -> list[Path]:
+    """Copy every file of the registry from ``source_dir`` into ``dest_dir``, checking hashes.
+
+    A file already in ``dest_dir`` with the right hash is kept. Raises
+    :class:`InputError` naming the file when one is missing or differs.
+    """
+    source_dir, dest_dir = Path(source_dir), Path(dest_dir)
+    reg = registry()
+    out = []
+    for entry in reg["sets"] + reg["crosswalks"]:
+        dest = dest_dir / entry["file"]
+        if dest.exists() and sha256_of(dest) == entry["sha256"]:
+            out.append(dest)
+            continue
+        src = source_dir / entry["file"]
+        if not src.exists():
+            raise InputError(
+                f"Boundary file {entry['file']} not found in {source_dir}. Set BOUNDARY_SOURCE_DIR "
+                f"to the folder that holds the prepared boundary files (see data/boundaries/"
+                f"registry.json for each file's source and sha256).")
+        digest = sha256_of(src)
+        if digest != entry["sha256"]:
+            raise InputError(f"{src}: sha256 is {digest}, expected {entry['sha256']}; "
+                             f"the file is not the registered version.")
+        tmp = dest.with_suffix(dest.suffix + ".part")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dest)
+        out.append(dest)
+    return out
+
+
+# --------------------------------------------------------------------------- reading layers
+
+@dataclass
+class FieldMap:
+    """Which attribute of a boundary layer holds what."""
+
+    code: str = "code"
+    name: str = "name"
+    parent_code: str | None = None
+    parent_name: str | None = None
+    level: str | None = None
+    population: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FieldMap:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def read_layer(path: str | Path, fields: FieldMap | None = None, *, layer: str | None = None,
+               crs: str | None = None) -> gpd.GeoDataFrame:
+    """Read a boundary layer (GeoJSON, GeoPackage, zipped Shapefile) into the standard columns.
+
+    Returns a GeoDataFrame in WGS 84 with columns ``code, name, parent_code,
+    parent_name, level, population, geometry``, sorted by code, valid
+    (Multi)Polygons only. ``crs`` is used when the file declares none.
+    Raises :class:`InputError` listing every bad feature.
+    """
+    fields = fields or FieldMap()
+    path = Path(path)
+    try:
+        raw = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise InputError(f"{path.name}: cannot read as a vector layer ({exc}).") from exc
+    if raw.crs is None:
+        if crs is None:
+            raise InputError(f"{path.name}: the layer declares no CRS; give one (e.g. --crs EPSG:3405).")
+        raw = raw.set_crs(crs)
+    problems = []
+    for role in ("code", "name", "parent_code", "parent_name", "level", "population"):
+        col = getattr(fields, role)
+        if col is not None and col not in raw.columns:
+            problems.append(f"field `{col}` (for {role}) is not in the layer; it has "
+                            f"{', '.join(c for c in raw.columns if c != 'geometry')}")
+    if problems:
+        raise InputError(f"{path.name}: " + "; ".join(problems))
+
+    out = gpd.GeoDataFrame(geometry=raw.geometry.values, crs=raw.crs)
+    for role in AREA_COLUMNS:
+        col = getattr(fields, role)
+        out[role] = raw[col].values if col is not None else None
+    out["code"] = out["code"].map(_clean_code)
+    out["name"] = out["name"].map(lambda v: None if _isnull(v) else " ".join(str(v).split()))
+    if fields.population:
+        out["population"] = pd.to_numeric(out["population"], errors="coerce")
+
+    def feature(i):
+        return f"feature {i + 1} (code {out['code'].iat[i]!r})"
+
+    geom = out.geometry.values
+    empty = shapely.is_missing(geom) | shapely.is_empty(geom)
+    for i in np.flatnonzero(empty):
+        problems.append(f"{feature(i)}: empty geometry")
+    kinds = shapely.get_type_id(geom)
+    bad_kind = ~empty & ~np.isin(kinds, [3, 6])  # Polygon, MultiPolygon
+    for i in np.flatnonzero(bad_kind):
+        problems.append(f"{feature(i)}: geometry is a {geom[i].geom_type}, "
+                        f"not a polygon")
+    for i in np.flatnonzero(out["code"].isna()):
+        problems.append(f"{feature(i)}: no code in field `{fields.code}`")
+    dup = out["code"].notna() & out["code"].duplicated(keep=False)
+    for code, idx in out[dup].groupby("code").groups.items():
+        problems.append(f"code {code!r} is used by features {', '.join(str(i + 1) for i in idx)}")
+    if problems:
+        raise InputError(f"{path.name}: " + "; ".join(problems))
+
+    fixed = shapely.make_valid(geom)
+    fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
+    for i in np.flatnonzero(shapely.is_empty(fixed)):
+        problems.append(f"{feature(i)}: no polygon left after repairing the geometry")
+    if problems:
+        raise InputError(f"{path.name}: " + "; ".join(problems))
+    out = out.set_geometry(gpd.GeoSeries(fixed, crs=raw.crs, index=out.index))
+    out = out.to_crs(WGS84)
+    return out.sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def _isnull(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def _clean_code(v) -> str | None:
+    if _isnull(v):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    s = str(v).strip()
+    return s or None
+
+
+def _polygonal(g):
+    """Keep the polygonal part of a repaired geometry as a MultiPolygon."""
+    if g is None:
+        return shapely.MultiPolygon()
+    if g.geom_type == "Polygon":
+        return shapely.MultiPolygon([g])
+    if g.geom_type == "MultiPolygon":
+        return g
+    if g.geom_type == "GeometryCollection":
+        polys = []
+        for part in g.geoms:
+            if part.geom_type == "Polygon":
+                polys.append(part)
+            elif part.geom_type == "MultiPolygon":
+                polys.extend(part.geoms)
+        return shapely.MultiPolygon(polys)
+    return shapely.MultiPolygon()
+
+
+# --------------------------------------------------------------------------- the store
+
+def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: str = "",
+                 valid_from: dt.date | str | None = None, valid_to: dt.date | str | None = None,
+                 source: str = "", licence: str = "", attribution: str = "", sha256: str = "",
+                 replace: bool = False) -> int:
+    """Store ``areas`` (from :func:`read_layer`) as boundary version ``name``; returns its id.
+
+    The version and the ward of every stored incident in it are written in one
+    transaction. An existing version of that name is an error unless ``replace``.
+    """
+    from .importer import join_all_incidents  # import cycle: importer uses this module
+
+    metric = areas.estimate_utm_crs()
+    km2 = areas.to_crs(metric).area.to_numpy() / 1e6
+    with engine.begin() as conn:
+        old = conn.execute(select(BoundaryVersion.id).where(BoundaryVersion.name == name)).scalar()
+        if old is not None:
+            if not replace:
+                raise InputError(f"Boundary version {name!r} already exists; choose another "
+                                 f"--name or pass --replace.")
+            conn.execute(delete(BoundaryVersion).where(BoundaryVersion.id == old))
+        vid = conn.execute(insert(BoundaryVersion).values(
+            name=name, title=title or name, valid_from=_date(valid_from), valid_to=_date(valid_to),
+            source=source, licence=licence, attribution=attribution, sha256=sha256,
+        ).returning(BoundaryVersion.id)).scalar_one()
+        rows = [
+            dict(version_id=vid, code=r.code, name=r.name or r.code,
+                 parent_code=None if _isnull(r.parent_code) else str(r.parent_code),
+                 parent_name=None if _isnull(r.parent_name) else str(r.parent_name),
+                 level=None if _isnull(r.level) else str(r.level),
+                 population=None if _isnull(r.population) else int(r.population),
+                 area_km2=float(k), geom_wkb=shapely.to_wkb(r.geometry))
+            for r, k in zip(areas.itertuples(index=False), km2)
+        ]
+        conn.execute(insert(Area), rows)
+        join_all_incidents(conn, vid)
+    return vid
+
+
+def _date(v):
+    if v is None or isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(v)
+
+
+def load_areas(engine_or_conn, version: str | int) -> gpd.GeoDataFrame:
+    """The areas of a stored version as a GeoDataFrame (WGS 84) with ``area_id``, sorted by code."""
+    cond = BoundaryVersion.id == version if isinstance(version, int) else BoundaryVersion.name == version
+    stmt = (select(Area.id.label("area_id"), Area.code, Area.name, Area.parent_code, Area.parent_name,
+                   Area.level, Area.population, Area.area_km2, Area.geom_wkb)
+            .join(BoundaryVersion).where(cond).order_by(Area.code))
+    conn_ctx = engine_or_conn.connect() if isinstance(engine_or_conn, Engine) else _nullctx(engine_or_conn)
+    with conn_ctx as conn:
+        df = pd.DataFrame(conn.execute(stmt).all(), columns=[
+            "area_id", "code", "name", "parent_code", "parent_name", "level", "population",
+            "area_km2", "geom_wkb"])
+    if df.empty:
+        raise InputError(f"No boundary version {version!r} in the store.")
+    geom = shapely.from_wkb(df.pop("geom_wkb").to_numpy())
+    return gpd.GeoDataFrame(df, geometry=geom, crs=WGS84)
+
+
+class _nullctx:
+    def __init__(self, v):
+        self.v = v
+
+    def __enter__(self):
+        return self.v
+
+    def __exit__(self, *a):
+        return False
+
+
+def versions(engine: Engine) -> list[BoundaryVersion]:
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as s:
+        out = list(s.scalars(select(BoundaryVersion).order_by(BoundaryVersion.valid_from.desc(),
+                                                              BoundaryVersion.name)))
+        s.expunge_all()
+    return out
+
+
+def save_crosswalk(engine: Engine, path: str | Path, old: str, new: str) -> int:
+    """Store a crosswalk CSV (old_code, new_code, area_share) between two stored versions."""
+    df = pd.read_csv(path, dtype={"old_code": str, "new_code": str})
+    missing = {"old_code", "new_code", "area_share"} - set(df.columns)
+    if missing:
+        raise InputError(f"{Path(path).name}: missing column(s) {', '.join(sorted(missing))}")
+    with engine.begin() as conn:
+        ids = dict(conn.execute(select(BoundaryVersion.name, BoundaryVersion.id)
+                                .where(BoundaryVersion.name.in_([old, new]))).all())
+        for v in (old, new):
+            if v not in ids:
+                raise InputError(f"Crosswalk {Path(path).name}: boundary version {v!r} is not loaded.")
+        conn.execute(delete(Crosswalk).where(Crosswalk.old_version_id == ids[old],
+                                             Crosswalk.new_version_id == ids[new]))
+        conn.execute(insert(Crosswalk), [
+            dict(old_version_id=ids[old], old_code=r.old_code, new_version_id=ids[new],
+                 new_code=r.new_code, area_share=float(r.area_share))
+            for r in df.itertuples(index=False)])
+    return len(df)
+
+
+def load_shipped(engine: Engine, source_dir: str | Path, *, names: list[str] | None = None) -> list[str]:
+    """Fetch (hash-checked) and store every shipped set not yet in the store; returns the names loaded."""
+    fetch_shipped(source_dir)
+    reg = registry()
+    have = {v.name for v in versions(engine)}
+    loaded = []
+    for entry in reg["sets"]:
+        if entry["name"] in have or (names and entry["name"] not in names):
+            continue
+        path = REGISTRY_DIR / entry["file"]
+        areas = read_layer(path, FieldMap.from_dict(entry["fields"]))
+        save_version(engine, areas, entry["name"], title=entry["title"],
+                     valid_from=entry["valid_from"], valid_to=entry["valid_to"],
+                     source=entry["source"], licence=entry["licence"],
+                     attribution=entry["attribution"], sha256=entry["sha256"])
+        loaded.append(entry["name"])
+    have |= set(loaded)
+    for cw in reg["crosswalks"]:
+        if cw["old"] in have and cw["new"] in have and (cw["old"] in loaded or cw["new"] in loaded):
+            save_crosswalk(engine, REGISTRY_DIR / cw["file"], cw["old"], cw["new"])
+    return loaded

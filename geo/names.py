@@ -1,0 +1,47 @@
+"""Normalising Vietnamese names and labels for matching (case, diacritics, abbreviations)."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# An abbreviation counts only with a dot or before a number ("P.7", "P 07", "Q.Gò Vấp"),
+# so that names such as "Phú Nhuận" or "Hóc Môn" are left alone.
+_ABBREV = [
+    (re.compile(rf"^{abbr}\s*(\.\s*|(?=\d)|\s+(?=\d))"), full + " ")
+    for abbr, full in [("tp", "thanh pho"), ("tt", "thi tran"), ("ph", "phuong"), ("p", "phuong"),
+                       ("q", "quan"), ("x", "xa"), ("h", "huyen")]
+]
+_PREFIXES = ("phuong ", "xa ", "thi tran ", "dac khu ", "quan ", "huyen ", "thi xa ", "thanh pho ")
+
+
+def fold(text) -> str:
+    """Lower-case ASCII form with single spaces: "Phường Bến Thành" -> "phuong ben thanh"."""
+    s = unicodedata.normalize("NFD", str(text)).replace("\u0111", "d").replace("\u0110", "d")
+    s = "".join(ch for ch in s if unicodedata.category(ch) != "Mn").lower()
+    s = re.sub(r"[^0-9a-z]+", " ", s)
+    return " ".join(s.split())
+
+
+def fold_unit(text) -> str:
+    """Folded unit name with abbreviations expanded and number padding removed.
+
+    "P.7", "P 07", "Phường 7" -> "phuong 7"; "Q. Gò Vấp" -> "quan go vap".
+    """
+    raw = " ".join(str(text).strip().split()).lower()
+    raw = unicodedata.normalize("NFD", raw).replace("\u0111", "d")
+    raw = "".join(ch for ch in raw if unicodedata.category(ch) != "Mn")
+    if not any(raw.startswith(p) for p in _PREFIXES):
+        for pattern, repl in _ABBREV:
+            if pattern.match(raw):
+                raw = pattern.sub(repl, raw, count=1)
+                break
+    s = fold(raw)
+    return re.sub(r"\b0+(\d)", r"\1", s)
+
+
+def strip_unit_type(folded: str) -> str:
+    """"phuong 7" -> "7"; "quan go vap" -> "go vap"."""
+    for p in _PREFIXES:
+        if folded.startswith(p):
+            return folded[len(p):]
+    return folded

@@ -1,0 +1,217 @@
+"""The store: SQLAlchemy models, engine set-up and schema migrations.
+
+SQLite (a file under ``instance/``) is the embedded default; any SQLAlchemy URL
+(``DATABASE_URL``) selects another database. Geometries are kept as WKB in a
+plain binary column so that the same schema runs on SQLite and PostgreSQL;
+times are kept in UTC together with the local (Asia/Ho_Chi_Minh) date that
+period filters use.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+LOCAL_TZ = "Asia/Ho_Chi_Minh"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class BoundaryVersion(Base):
+    """A named set of administrative units valid over a span of dates."""
+
+    __tablename__ = "boundary_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(Text, default="")
+    licence: Mapped[str] = mapped_column(Text, default="")
+    attribution: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    areas: Mapped[list[Area]] = relationship(back_populates="version", cascade="all, delete-orphan")
+
+
+class Area(Base):
+    """One administrative unit (ward, commune, special zone) of a boundary version."""
+
+    __tablename__ = "area"
+    __table_args__ = (UniqueConstraint("version_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[str | None] = mapped_column(String(32))
+    parent_name: Mapped[str | None] = mapped_column(String(200))
+    level: Mapped[str | None] = mapped_column(String(64))
+    population: Mapped[int | None] = mapped_column(Integer)
+    area_km2: Mapped[float] = mapped_column(Float)
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+
+    version: Mapped[BoundaryVersion] = relationship(back_populates="areas")
+
+
+class Crosswalk(Base):
+    """Share of an old unit's area that lies in a new unit (e.g. 2019 -> 2025 wards)."""
+
+    __tablename__ = "crosswalk"
+
+    old_version_id: Mapped[int] = mapped_column(
+        ForeignKey("boundary_version.id", ondelete="CASCADE"), primary_key=True)
+    old_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    new_version_id: Mapped[int] = mapped_column(
+        ForeignKey("boundary_version.id", ondelete="CASCADE"), primary_key=True)
+    new_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    area_share: Mapped[float] = mapped_column(Float)
+
+
+class ImportBatch(Base):
+    """One import of one file, with its counts and the rows it rejected."""
+
+    __tablename__ = "import_batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    imported_by: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    outside: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    warnings: Mapped[str] = mapped_column(Text, default="")
+    rejected_csv: Mapped[str] = mapped_column(Text, default="")
+
+
+class Incident(Base):
+    """One recorded incident. ``(source, external_id)`` identifies it across re-imports."""
+
+    __tablename__ = "incident"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_incident_local_date", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    category: Mapped[str] = mapped_column(String(40))
+    category_raw: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[int | None] = mapped_column(Integer)
+    cleared: Mapped[bool | None] = mapped_column(Boolean)
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    orig_x: Mapped[float | None] = mapped_column(Float)
+    orig_y: Mapped[float | None] = mapped_column(Float)
+    orig_crs: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(Text)
+    ward_given: Mapped[str | None] = mapped_column(String(200))
+    district_given: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id"))
+
+
+class IncidentArea(Base):
+    """The unit an incident falls in, for every boundary version.
+
+    ``area_id`` is NULL for a point outside every unit of the version; ``method``
+    says how it was found: ``within`` (point in polygon), ``nearest`` (within
+    the tolerance of the nearest unit), ``given`` (ward code or name in the
+    file), ``crosswalk`` (a given ward carried to another version), ``outside``.
+    """
+
+    __tablename__ = "incident_area"
+    __table_args__ = (Index("ix_incident_area_area", "area_id"),)
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("boundary_version.id", ondelete="CASCADE"), primary_key=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(16))
+    distance_m: Mapped[float | None] = mapped_column(Float)
+
+
+# --------------------------------------------------------------------------- engine
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and controllable BEGIN modes.
+
+    An import asks for ``BEGIN IMMEDIATE`` with
+    ``conn.execution_options(sqlite_begin="IMMEDIATE")`` so that it holds the
+    write lock from its first statement (see SQLAlchemy's pysqlite notes on
+    serializable isolation).
+    """
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below drive transactions
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            mode = conn.get_execution_options().get("sqlite_begin", "")
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema (creates it when empty)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
