@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-venv: $(STAMP)
+MO := translations/vi/LC_MESSAGES/messages.mo
+$(MO): translations/vi/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -d translations
+
+venv: $(STAMP) $(MO)
 
 # Debian packages the browser tests and the PNG/PDF exports need.
 system-deps:

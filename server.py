@@ -1,1 +1,388 @@
-"""Placeholder, replaced below."""
+"""The Flask application: settings, the store, the command line, pages and the HTTP API.
+
+``create_app(config=None)`` applies the defaults of :data:`SETTINGS`, then the
+environment, then ``config``; importing this module builds nothing.
+Run it with ``flask --app server run`` or ``python server.py``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
+from flask_babel import Babel
+
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    help: str
+
+
+SETTINGS = [
+    Setting("DATABASE_URL", None, "SQLAlchemy URL of the store; default: SQLite file instance/hotspot.db"),
+    Setting("SECRET_KEY", None, "Key that signs sessions; default: a random key kept in instance/secret_key"),
+    Setting("BOUNDARY_SOURCE_DIR", str(ROOT.parent / "shared" / "data" / "boundaries"),
+            "Folder holding the prepared boundary files named in data/boundaries/registry.json"),
+    Setting("DEFAULT_BOUNDARY", "hcmc-2025", "Boundary version shown when none is chosen"),
+    Setting("JOIN_TOLERANCE_M", 50.0,
+            "A point in no ward but this close (metres) to one is counted in the nearest"),
+    Setting("METRIC_CRS", "EPSG:32648", "Projected CRS for distances and areas (UTM 48N covers HCMC and Hà Nội)"),
+    Setting("MAX_CONTENT_LENGTH", 200 * 1024 * 1024, "Largest upload accepted, in bytes"),
+    Setting("DEMO_INCIDENTS", 60_000, "Number of synthetic incidents `demo-data` creates"),
+    Setting("BABEL_DEFAULT_LOCALE", "vi", "Language of the pages unless the user picks another (vi or en)"),
+]
+LANGUAGES = ("vi", "en")
+
+
+def _coerce(value: str, default):
+    if isinstance(default, bool):
+        return value.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    for s in SETTINGS:
+        app.config[s.name] = s.default
+    for s in SETTINGS:
+        if s.name in os.environ:
+            app.config[s.name] = _coerce(os.environ[s.name], s.default)
+    app.config.update(config or {})
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'hotspot.db'}"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+
+    Babel(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "translations"))
+    _template_helpers(app)
+    app.register_blueprint(pages)
+    app.register_blueprint(api, url_prefix="/api/v1")
+    from geo.errors import InputError
+
+    app.register_error_handler(InputError, _input_error)
+    register_cli(app)
+    return app
+
+
+def _template_helpers(app: Flask) -> None:
+    from flask_babel import format_date, format_decimal, get_locale
+
+    from geo.categories import label
+
+    app.jinja_env.globals.update(
+        format_decimal=format_decimal, format_date=format_date, get_locale=get_locale,
+        category_label=lambda code: label(code, str(get_locale())))
+
+    @app.after_request
+    def remember_language(response):
+        lang = request.args.get("lang")
+        if lang in LANGUAGES:
+            response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
+        return response
+
+
+def _instance_secret(instance: Path) -> str:
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(os.urandom(32).hex())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _select_locale():
+    lang = request.args.get("lang") or request.cookies.get("lang")
+    if lang in LANGUAGES:
+        return lang
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def engine():
+    """One engine per app (and per URL), created on first use."""
+    from geo.store import make_engine
+
+    app = current_app._get_current_object()
+    eng = app.extensions.get("hotspot_engine")
+    if eng is None:
+        eng = app.extensions["hotspot_engine"] = make_engine(app.config["DATABASE_URL"])
+    return eng
+
+
+def _input_error(exc):
+    if request.path.startswith("/api/"):
+        return jsonify(error=str(exc)), 400
+    return render_template("error.html", message=str(exc)), 400
+
+
+# --------------------------------------------------------------------------- pages
+
+pages = Blueprint("maps", __name__)
+
+
+@pages.get("/healthz")
+def healthz():
+    from sqlalchemy import text
+
+    try:
+        with engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # the store is unreachable: say so, do not crash
+        return jsonify(status="error", store=str(exc.__class__.__name__)), 503
+    return jsonify(status="ok")
+
+
+@pages.get("/")
+def home():
+    from geo import queries
+
+    return render_template("home.html", summary=queries.summary(engine()))
+
+
+# --------------------------------------------------------------------------- API
+
+api = Blueprint("api", __name__)
+
+
+def _date_arg(name: str, default: dt.date | None = None) -> dt.date:
+    from geo.errors import InputError
+
+    value = request.args.get(name)
+    if not value:
+        if default is None:
+            raise InputError(f"`{name}` is required (YYYY-MM-DD).")
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"`{name}` was {value!r} but is expected as YYYY-MM-DD.") from None
+
+
+def area_query_args() -> dict:
+    """The query parameters every area endpoint shares: boundary, start, end, category."""
+    from geo.errors import InputError
+
+    boundary = request.args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"]
+    start = _date_arg("start")
+    end = _date_arg("end")
+    if end < start:
+        raise InputError(f"`end` ({end}) is before `start` ({start}).")
+    cats = [c for c in (request.args.get("category") or "").split(",") if c]
+    return dict(boundary=boundary, start=start, end=end, categories=cats)
+
+
+@api.get("/areas")
+def areas():
+    from geo import queries
+
+    gdf = queries.area_counts(engine(), **area_query_args())
+    return current_app.response_class(gdf.to_json(drop_id=True, to_wgs84=True),
+                                      mimetype="application/geo+json")
+
+
+# --------------------------------------------------------------------------- command line
+
+def register_cli(app: Flask) -> None:
+    from geo import boundaries as gb
+    from geo.errors import InputError
+
+    def fail(exc: Exception):
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(1)
+
+    def eng():
+        from geo.store import make_engine
+
+        return make_engine(app.config["DATABASE_URL"])
+
+    @app.cli.command("init-db")
+    def init_db():
+        """Create the store, or upgrade it to the newest schema."""
+        from geo.store import upgrade
+
+        upgrade(app.config["DATABASE_URL"])
+        click.echo(f"Store ready: {_safe_url(app.config['DATABASE_URL'])}")
+
+    @app.cli.command("load-shipped-boundaries")
+    @click.option("--source-dir", default=None, help="Folder with the prepared files (BOUNDARY_SOURCE_DIR).")
+    def load_shipped(source_dir):
+        """Load the boundary sets named in data/boundaries/registry.json (hash-checked)."""
+        try:
+            loaded = gb.load_shipped(eng(), source_dir or app.config["BOUNDARY_SOURCE_DIR"])
+        except InputError as exc:
+            fail(exc)
+        click.echo("Loaded: " + ", ".join(loaded) if loaded else "Boundary sets already loaded.")
+
+    @app.cli.command("load-boundaries")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--name", required=True, help="Name of the new boundary version, e.g. hcmc-2025.")
+    @click.option("--title", default="")
+    @click.option("--code-field", default="code", show_default=True)
+    @click.option("--name-field", default="name", show_default=True)
+    @click.option("--parent-code-field", default=None)
+    @click.option("--parent-name-field", default=None)
+    @click.option("--level-field", default=None)
+    @click.option("--population-field", default=None)
+    @click.option("--layer", default=None, help="Layer of a GeoPackage.")
+    @click.option("--crs", default=None, help="CRS when the file declares none, e.g. EPSG:3405.")
+    @click.option("--valid-from", default=None, help="YYYY-MM-DD")
+    @click.option("--valid-to", default=None, help="YYYY-MM-DD")
+    @click.option("--source", default="")
+    @click.option("--licence", default="")
+    @click.option("--attribution", default="")
+    @click.option("--replace", is_flag=True, help="Replace a version of the same name.")
+    def load_boundaries(file, name, title, code_field, name_field, parent_code_field, parent_name_field,
+                        level_field, population_field, layer, crs, valid_from, valid_to, source, licence,
+                        attribution, replace):
+        """Load a boundary layer (GeoJSON, GeoPackage, zipped Shapefile) as a named version."""
+        fields = gb.FieldMap(code=code_field, name=name_field, parent_code=parent_code_field,
+                             parent_name=parent_name_field, level=level_field, population=population_field)
+        try:
+            areas = gb.read_layer(file, fields, layer=layer, crs=crs)
+            gb.save_version(eng(), areas, name, title=title, valid_from=valid_from, valid_to=valid_to,
+                            source=source or Path(file).name, licence=licence, attribution=attribution,
+                            sha256=gb.sha256_of(file), replace=replace)
+        except (InputError, ValueError) as exc:
+            fail(exc)
+        click.echo(f"Loaded {len(areas)} units as {name!r}.")
+
+    @app.cli.command("load-crosswalk")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--old", required=True, help="Old boundary version")
+    @click.option("--new", required=True, help="New boundary version")
+    def load_crosswalk(file, old, new):
+        """Load an old -> new unit crosswalk (CSV: old_code, new_code, area_share)."""
+        try:
+            n = gb.save_crosswalk(eng(), file, old, new)
+        except InputError as exc:
+            fail(exc)
+        click.echo(f"Loaded {n} crosswalk rows {old} -> {new}.")
+
+    @app.cli.command("import-incidents")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--source", required=True, help="System the records come from; ids are unique per source.")
+    @click.option("--map", "mapping", multiple=True, metavar="FIELD=HEADER",
+                  help="Use column HEADER for FIELD (e.g. --map occurred_at='Ngày'). Repeatable.")
+    @click.option("--crs", default=None, help="CRS of the coordinates (default WGS 84), e.g. EPSG:3405, "
+                                              "VN2000:105.75.")
+    @click.option("--user", default="", help="Who imports (kept with the batch).")
+    @click.option("--rejects-out", default=None, help="Where to write the rejected rows (CSV).")
+    def import_incidents(file, source, mapping, crs, user, rejects_out):
+        """Import incidents from a CSV, XLSX or GeoJSON file."""
+        run_import(app, eng(), file, source=source, mapping=mapping, crs=crs, user=user,
+                   rejects_out=rejects_out)
+
+    @app.cli.command("demo-data")
+    @click.option("-n", "count", default=None, type=int, help="Number of incidents (DEMO_INCIDENTS).")
+    @click.option("--seed", default=138, show_default=True)
+    def demo_data(count, seed):
+        """Create and import the synthetic demo incidents (HCMC, 2023-2025)."""
+        from geo import demo
+        from geo.boundaries import load_areas
+
+        n = count or app.config["DEMO_INCIDENTS"]
+        out_dir = Path(app.instance_path) / "demo"
+        out_dir.mkdir(exist_ok=True)
+        path = out_dir / f"demo_incidents_{n}_{seed}.csv"
+        e = eng()
+        if not path.exists():
+            try:
+                wards = load_areas(e, "hcmc-2025")
+            except InputError as exc:
+                fail(exc)
+            records, truth = demo.generate(wards, n=n, seed=seed)
+            demo.write_csv(records, path)
+            truth.to_csv(out_dir / f"demo_truth_{n}_{seed}.csv", index=False)
+        run_import(app, e, str(path), source="demo", mapping=(), crs=None, user="demo",
+                   rejects_out=None)
+
+    @app.cli.command("export-geojson")
+    @click.argument("out", type=click.Path(dir_okay=False, writable=True))
+    @click.option("--boundary", default=None, help="Boundary version (DEFAULT_BOUNDARY).")
+    @click.option("--start", required=True, help="YYYY-MM-DD")
+    @click.option("--end", required=True, help="YYYY-MM-DD")
+    @click.option("--category", default="", help="Comma-separated category or group codes.")
+    def export_geojson(out, boundary, start, end, category):
+        """Write incident counts per area as an RFC 7946 GeoJSON file."""
+        from geo import queries
+
+        try:
+            gdf = queries.area_counts(eng(), boundary=boundary or app.config["DEFAULT_BOUNDARY"],
+                                      start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(end),
+                                      categories=[c for c in category.split(",") if c])
+        except (InputError, ValueError) as exc:
+            fail(exc)
+        Path(out).write_text(gdf.to_json(drop_id=True, to_wgs84=True), encoding="utf-8")
+        click.echo(f"Wrote {len(gdf)} areas to {out}.")
+
+
+def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
+    """The import command's body: progress bar, counts, rejected-rows report, exit status."""
+    from geo.errors import InputError
+    from geo.importer import import_file
+
+    pairs = {}
+    for m in mapping:
+        if "=" not in m:
+            click.secho(f"Error: --map {m!r} is not FIELD=HEADER.", fg="red", err=True)
+            sys.exit(2)
+        k, v = m.split("=", 1)
+        pairs[k.strip()] = v.strip()
+    stages = ["read", "validate", "join", "write", "done"]
+    with click.progressbar(length=len(stages), label=f"Importing {Path(file).name}",
+                           item_show_func=lambda s: s) as bar:
+        def progress(stage):
+            bar.update(1, stage)
+        try:
+            result = import_file(eng, file, source=source, mapping=pairs or None, crs=crs,
+                                 imported_by=user, progress=progress,
+                                 tolerance_m=app.config["JOIN_TOLERANCE_M"])
+        except InputError as exc:
+            res = getattr(exc, "result", None)
+            bar.render_finish()
+            if res is not None and res.rejects is not None and len(res.rejects):
+                where = _write_rejects(app, res, rejects_out)
+                click.echo(f"Rejected rows: {where}", err=True)
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+    for w in result.warnings:
+        click.secho(f"Warning: {w}", fg="yellow")
+    click.echo(f"Accepted {result.accepted:,}, updated {result.updated:,}, rejected {result.rejected:,} "
+               f"(batch {result.batch_id}).")
+    total = result.accepted + result.updated
+    for name, n in result.outside.items():
+        if n < total and (n or result.nearest.get(name)):  # skip versions the file does not touch
+            click.echo(f"  {name}: {n:,} outside every unit, {result.nearest.get(name, 0):,} placed in "
+                       f"the nearest unit (within {app.config['JOIN_TOLERANCE_M']:g} m)")
+    if result.rejected:
+        click.echo(f"Rejected rows: {_write_rejects(app, result, rejects_out)}")
+
+
+def _write_rejects(app, result, rejects_out) -> str:
+    path = Path(rejects_out) if rejects_out else (
+        Path(app.instance_path) / "rejected" / f"{Path(result.file_name).stem}_rejected.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.rejects_csv, encoding="utf-8-sig")
+    return str(path)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    create_app().run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)))

@@ -142,6 +142,8 @@ class Incident(Base):
     ward_given: Mapped[str | None] = mapped_column(String(200))
     district_given: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+    # the unit named in the file when the row had no coordinates
+    given_area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="SET NULL"))
     batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id"))
 
 

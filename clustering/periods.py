@@ -1,0 +1,482 @@
+"""Reporting periods: month, quarter, 6 and 9 months, year, and custom date ranges.
+
+Reports of the crime-prevention committees compare a period with "cùng kỳ",
+the same period one year earlier ("kéo giảm 8,4 % số vụ … so với cùng kỳ").
+Two ways of cutting a period are in use:
+
+* ``cut="calendar"``: whole calendar months (Quý I/2024 = 01/01/2024 – 31/03/2024);
+* ``cut="statistical"``: the government statistical cut, from the 15th of the
+  month before the period's first month to the 14th of its last month
+  (Quý I/2024 = 15/12/2023 – 14/03/2024; Năm 2024 = 15/12/2023 – 14/12/2024).
+
+Dates are :class:`datetime.date` in local time (Asia/Ho_Chi_Minh, UTC+7, no
+daylight saving) and ranges are inclusive: ``[start, end]``. Time stamps are
+converted to local dates with :func:`local_date` before they are compared.
+
+Periods are written in URLs as short specs (:func:`parse_period`,
+:attr:`Period.spec`): ``2024``, ``2024-06``, ``2024-Q1``, ``2024-H1``,
+``2024-9M``, a ``:stat`` suffix for the statistical cut, and
+``2024-01-01..2024-03-31`` for a custom range.
+
+Examples
+--------
+>>> q = period("quarter", 2024, 1, cut="statistical")
+>>> q.label_vi, q.start.isoformat(), q.end.isoformat(), q.days
+('Quý I/2024', '2023-12-15', '2024-03-14', 91)
+>>> q.same_period_last_year().spec
+'2023-Q1:stat'
+>>> parse_period("2024-02").same_period_last_year().end.isoformat()
+'2023-02-28'
+>>> format_pct_vi(-8.4), format_number_vi(1234.5)
+('giảm 8,4 %', '1.234,5')
+"""
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from geo.errors import InputError
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+#: Named kinds, with the number of months each spans.
+KIND_MONTHS = {"month": 1, "quarter": 3, "6months": 6, "9months": 9, "year": 12}
+KINDS = (*KIND_MONTHS, "custom")
+#: Allowed ``index`` for each named kind (``None``: the kind takes no index).
+KIND_INDEX = {"month": range(1, 13), "quarter": range(1, 5), "6months": range(1, 3),
+              "9months": None, "year": None}
+CUTS = ("calendar", "statistical")
+#: Kinds that tile the year, usable as ``bins`` frequencies.
+FREQS = ("month", "quarter", "6months", "year")
+YEAR_RANGE = range(1900, 2101)
+
+#: First day (mùng 1) of Tết Nguyên Đán. Add a year here when it is needed.
+TET = {
+    2015: date(2015, 2, 19), 2016: date(2016, 2, 8), 2017: date(2017, 1, 28),
+    2018: date(2018, 2, 16), 2019: date(2019, 2, 5), 2020: date(2020, 1, 25),
+    2021: date(2021, 2, 12), 2022: date(2022, 2, 1), 2023: date(2023, 1, 22),
+    2024: date(2024, 2, 10), 2025: date(2025, 1, 29), 2026: date(2026, 2, 17),
+    2027: date(2027, 2, 6), 2028: date(2028, 1, 26), 2029: date(2029, 2, 13),
+}
+
+_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July",
+              "August", "September", "October", "November", "December")
+
+
+# --------------------------------------------------------------------------- dates
+
+def local_date(value) -> date:
+    """The local (Asia/Ho_Chi_Minh) calendar date of a date, datetime or pandas Timestamp.
+
+    Aware time stamps are converted to local time first; naive ones are taken
+    as local already.
+
+    >>> local_date(datetime(2024, 2, 29, 17, 30, tzinfo=timezone.utc)).isoformat()
+    '2024-03-01'
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(TZ)
+        return date(value.year, value.month, value.day)
+    if isinstance(value, date):
+        return value
+    raise InputError(f"Expected a date or datetime, got {value!r} ({type(value).__name__}).")
+
+
+def _as_date(value, name: str) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InputError(f"`{name}` was {value!r} but must be a datetime.date "
+                         "(convert time stamps with `local_date(...)`).")
+    return value
+
+
+def _minus_year(d: date) -> date:
+    """The same day one year earlier; 29 February becomes 28 February."""
+    if d.month == 2 and d.day == 29:
+        return date(d.year - 1, 2, 28)
+    return date(d.year - 1, d.month, d.day)
+
+
+def _add_months(year: int, month: int, k: int) -> tuple[int, int]:
+    m = year * 12 + (month - 1) + k
+    return m // 12, m % 12 + 1
+
+
+def _span(year: int, first_month: int, n_months: int, cut: str) -> tuple[date, date]:
+    last_y, last_m = _add_months(year, first_month, n_months - 1)
+    if cut == "statistical":
+        y0, m0 = _add_months(year, first_month, -1)
+        return date(y0, m0, 15), date(last_y, last_m, 14)
+    return date(year, first_month, 1), date(last_y, last_m, calendar.monthrange(last_y, last_m)[1])
+
+
+def _first_month(kind: str, index: int | None) -> int:
+    if kind == "month":
+        return index
+    if kind == "quarter":
+        return 3 * (index - 1) + 1
+    if kind == "6months":
+        return 1 if index == 1 else 7
+    return 1
+
+
+# ------------------------------------------------------------------------- labels
+
+def _named_labels(kind: str, year: int, index: int | None) -> tuple[str, str]:
+    if kind == "month":
+        return f"Tháng {index}/{year}", f"{_MONTHS_EN[index - 1]} {year}"
+    if kind == "quarter":
+        return f"Quý {_ROMAN[index]}/{year}", f"Q{index} {year}"
+    if kind == "6months":
+        if index == 1:
+            return f"6 tháng đầu năm {year}", f"First half of {year}"
+        return f"6 tháng cuối năm {year}", f"Second half of {year}"
+    if kind == "9months":
+        return f"9 tháng năm {year}", f"First nine months of {year}"
+    return f"Năm {year}", f"Year {year}"
+
+
+def _date_vi(d: date) -> str:
+    return d.strftime("%d/%m/%Y")
+
+
+def _date_en(d: date) -> str:
+    return f"{d.day} {_MONTHS_EN[d.month - 1][:3]} {d.year}"
+
+
+def _range_labels(start: date, end: date) -> tuple[str, str]:
+    if start == end:
+        return _date_vi(start), _date_en(start)
+    return (f"{_date_vi(start)} – {_date_vi(end)}", f"{_date_en(start)} – {_date_en(end)}")
+
+
+# ------------------------------------------------------------------------- Period
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive date range ``[start, end]`` with its report labels.
+
+    Build one with :func:`period`, :func:`custom` or :func:`parse_period`
+    rather than directly. ``year``, ``index`` and ``cut`` say which named
+    period it is (``None`` for a custom range).
+    """
+
+    start: date
+    end: date
+    kind: str
+    label_vi: str
+    label_en: str
+    cut: str = "calendar"
+    year: int | None = None
+    index: int | None = None
+
+    def __post_init__(self):
+        _as_date(self.start, "start")
+        _as_date(self.end, "end")
+        if self.end < self.start:
+            raise InputError(f"`end` ({self.end.isoformat()}) is before `start` "
+                             f"({self.start.isoformat()}); give start <= end.")
+        if self.kind not in KINDS:
+            raise InputError(f"`kind` was {self.kind!r} but is expected to be in {list(KINDS)}.")
+        if self.cut not in CUTS:
+            raise InputError(f"`cut` was {self.cut!r} but is expected to be in {list(CUTS)}.")
+
+    # -- facts
+    @property
+    def days(self) -> int:
+        """Number of days, both ends included."""
+        return (self.end - self.start).days + 1
+
+    @property
+    def spec(self) -> str:
+        """The URL form, read back by :func:`parse_period`."""
+        if self.kind == "custom":
+            if self.start == self.end:
+                return self.start.isoformat()
+            return f"{self.start.isoformat()}..{self.end.isoformat()}"
+        body = {"month": f"{self.year}-{self.index:02d}", "quarter": f"{self.year}-Q{self.index}",
+                "6months": f"{self.year}-H{self.index}", "9months": f"{self.year}-9M",
+                "year": f"{self.year}"}[self.kind]
+        return body + (":stat" if self.cut == "statistical" else "")
+
+    def label(self, lang: str = "vi", *, with_dates: bool = False) -> str:
+        """The label in ``lang`` ("vi" or "en"); ``with_dates`` appends the date range.
+
+        >>> period("year", 2024, cut="statistical").label(with_dates=True)
+        'Năm 2024 (15/12/2023 – 14/12/2024)'
+        """
+        text = self.label_en if lang == "en" else self.label_vi
+        if with_dates and self.kind != "custom":
+            text += f" ({_range_labels(self.start, self.end)[1 if lang == 'en' else 0]})"
+        return text
+
+    def __str__(self) -> str:
+        return self.label_vi
+
+    def contains(self, d) -> bool:
+        """Whether the local date of ``d`` (date, datetime or Timestamp) lies in the period."""
+        d = local_date(d)
+        return self.start <= d <= self.end
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """``[from, to)`` in UTC: local midnight of ``start`` and of the day after ``end``."""
+        lo = datetime.combine(self.start, time(0), TZ).astimezone(timezone.utc)
+        hi = datetime.combine(self.end + timedelta(days=1), time(0), TZ).astimezone(timezone.utc)
+        return lo, hi
+
+    def tet_days(self) -> list[date]:
+        """The first days of Tết (from :data:`TET`) that fall in the period."""
+        return [d for y, d in TET.items() if self.start <= d <= self.end]
+
+    # -- related periods
+    def same_period_last_year(self) -> Period:
+        """"Cùng kỳ": the same span one year earlier.
+
+        A named period gives the same named period of the year before, with the
+        same cut (so Tháng 2/2024 = 01/02–29/02/2024 gives 01/02–28/02/2023, and
+        a statistical cut keeps its 15th-to-14th dates). A custom range moves
+        both dates back one year, 29 February becoming 28 February.
+        """
+        if self.kind == "custom":
+            return custom(_minus_year(self.start), _minus_year(self.end))
+        return period(self.kind, self.year - 1, self.index, cut=self.cut)
+
+    def previous(self) -> Period:
+        """The period just before, of the same length.
+
+        Month, quarter, half-year and year give the preceding one of the same
+        kind (Quý I/2024 -> Quý IV/2023). "9 tháng" gives the nine months
+        before it, as a custom range. A custom range gives the range of the
+        same number of days that ends the day before it starts.
+        """
+        if self.kind == "custom":
+            return custom(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+        return self._shift(-1)
+
+    def _shift(self, k: int) -> Period:
+        n = KIND_MONTHS[self.kind]
+        if self.kind == "9months":
+            y, m = _add_months(self.year, _first_month(self.kind, self.index), k * n)
+            return custom(*_span(y, m, n, self.cut))
+        per_year = 12 // n
+        pos = (self.index or 1) - 1 + k
+        y, i = self.year + pos // per_year, pos % per_year + 1
+        return period(self.kind, y, None if self.kind == "year" else i, cut=self.cut)
+
+
+# ---------------------------------------------------------------------- builders
+
+def _check_choice(value, name: str, allowed) -> None:
+    if value not in allowed:
+        raise InputError(f"`{name}` was {value!r} but is expected to be in {list(allowed)}.")
+
+
+def period(kind: str, year: int, index: int | None = None, *, cut: str = "calendar") -> Period:
+    """A named reporting period.
+
+    Parameters
+    ----------
+    kind : {"month", "quarter", "6months", "9months", "year"}
+    year : int
+        The report year (for a statistical cut, the year of the period's last day).
+    index : int, optional
+        Month 1–12, quarter 1–4, or half 1–2 (1 = "6 tháng đầu năm", 2 = "6
+        tháng cuối năm"). Not used for "9months" (January–September) and "year".
+    cut : {"calendar", "statistical"}
+        Whole calendar months, or the 15th of the month before the first
+        month to the 14th of the last month.
+
+    Examples
+    --------
+    >>> p = period("6months", 2024, 1)
+    >>> p.label_vi, p.label_en, p.end.isoformat()
+    ('6 tháng đầu năm 2024', 'First half of 2024', '2024-06-30')
+    """
+    _check_choice(kind, "kind", tuple(KIND_MONTHS))
+    _check_choice(cut, "cut", CUTS)
+    if isinstance(year, bool) or not isinstance(year, int) or year not in YEAR_RANGE:
+        raise InputError(f"`year` was {year!r} but must be an integer from "
+                         f"{YEAR_RANGE.start} to {YEAR_RANGE.stop - 1}.")
+    allowed = KIND_INDEX[kind]
+    if allowed is None:
+        if index is not None:
+            raise InputError(f"`index` was {index!r} but kind {kind!r} takes no index; leave it out.")
+    elif isinstance(index, bool) or not isinstance(index, int) or index not in allowed:
+        raise InputError(f"`index` was {index!r} but for kind {kind!r} it must be an integer "
+                         f"from {allowed.start} to {allowed.stop - 1}.")
+    start, end = _span(year, _first_month(kind, index), KIND_MONTHS[kind], cut)
+    vi, en = _named_labels(kind, year, index)
+    return Period(start, end, kind, vi, en, cut=cut, year=year, index=index)
+
+
+def custom(start: date, end: date) -> Period:
+    """A custom inclusive range, labelled "01/01/2024 – 31/03/2024"."""
+    start, end = _as_date(start, "start"), _as_date(end, "end")
+    if end < start:
+        raise InputError(f"`end` ({end.isoformat()}) is before `start` ({start.isoformat()}); "
+                         "give start <= end.")
+    vi, en = _range_labels(start, end)
+    return Period(start, end, "custom", vi, en)
+
+
+_SPEC_FORMS = ("2024", "2024-06", "2024-Q1", "2024-H1", "2024-9M", "2024-Q1:stat",
+               "2024-01-01..2024-03-31", "2024-01-15")
+_NAMED = re.compile(r"^(\d{4})(?:-(?:(\d{1,2})|[qQ]([1-4])|[hH]([12])|(9[mM])))?"
+                    r"(?::(stat|statistical|cal|calendar))?$")
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\.\.(\d{4}-\d{2}-\d{2}))?$")
+
+
+def parse_period(spec: str) -> Period:
+    """The period written as ``spec``; the inverse of :attr:`Period.spec`.
+
+    Accepted forms: ``2024`` (year), ``2024-06`` (month), ``2024-Q1``
+    (quarter), ``2024-H1``/``2024-H2`` (first/last 6 months), ``2024-9M``
+    (9 months), each with an optional ``:stat`` suffix for the statistical
+    cut, and ``2024-01-01..2024-03-31`` or ``2024-01-15`` for custom ranges.
+
+    >>> parse_period("2024-Q1:stat").label(with_dates=True)
+    'Quý I/2024 (15/12/2023 – 14/03/2024)'
+    """
+    text = spec.strip() if isinstance(spec, str) else None
+    bad = InputError(f"`spec` was {spec!r} but must look like one of {list(_SPEC_FORMS)}.")
+    if not text:
+        raise bad
+    m = _RANGE.match(text)
+    if m:
+        try:
+            start = date.fromisoformat(m.group(1))
+            end = date.fromisoformat(m.group(2)) if m.group(2) else start
+        except ValueError:
+            raise InputError(f"`spec` was {spec!r}: {text!r} holds a date that does not exist; "
+                             "write real dates as YYYY-MM-DD.") from None
+        return custom(start, end)
+    m = _NAMED.match(text)
+    if not m:
+        raise bad
+    year, month, quarter, half, nine, cut = m.groups()
+    cut = "statistical" if cut in ("stat", "statistical") else "calendar"
+    if month:
+        return period("month", int(year), int(month), cut=cut)
+    if quarter:
+        return period("quarter", int(year), int(quarter), cut=cut)
+    if half:
+        return period("6months", int(year), int(half), cut=cut)
+    if nine:
+        return period("9months", int(year), cut=cut)
+    return period("year", int(year), cut=cut)
+
+
+def _containing(freq: str, d: date, cut: str) -> Period:
+    y, m = d.year, d.month
+    if cut == "statistical" and d.day >= 15:
+        y, m = _add_months(y, m, 1)
+    index = {"month": m, "quarter": (m - 1) // 3 + 1, "6months": 1 if m <= 6 else 2,
+             "year": None}[freq]
+    return period(freq, y, index, cut=cut)
+
+
+def bins(start: date, end: date, freq: str = "month", *, cut: str = "calendar") -> list[Period]:
+    """The consecutive periods of kind ``freq`` that cover ``[start, end]``, for time series.
+
+    Whole periods are returned: the first and last may begin before
+    ``start`` or end after ``end``.
+
+    >>> [p.spec for p in bins(date(2023, 11, 20), date(2024, 2, 1), "month", cut="statistical")]
+    ['2023-12:stat', '2024-01:stat', '2024-02:stat']
+    """
+    _check_choice(freq, "freq", FREQS)
+    _check_choice(cut, "cut", CUTS)
+    start, end = _as_date(start, "start"), _as_date(end, "end")
+    if end < start:
+        raise InputError(f"`end` ({end.isoformat()}) is before `start` ({start.isoformat()}); "
+                         "give start <= end.")
+    out = [_containing(freq, start, cut)]
+    while out[-1].end < end:
+        out.append(out[-1]._shift(1))
+    return out
+
+
+def check_base(current: Period, base: Period) -> None:
+    """Raise :class:`InputError` if the base period overlaps the current one."""
+    if base.start <= current.end and current.start <= base.end:
+        raise InputError(
+            f"`base` period {base.label(with_dates=True)} overlaps `current` period "
+            f"{current.label(with_dates=True)}; choose a base period that ends before "
+            f"{_date_vi(current.start)} or starts after {_date_vi(current.end)}, "
+            f"for example cùng kỳ: {current.same_period_last_year().label(with_dates=True)}.")
+
+
+def tet_note(current: Period, base: Period, lang: str = "vi") -> str | None:
+    """A warning when Tết falls in one of the two periods but not in the other, else None.
+
+    Only years listed in :data:`TET` are known.
+    """
+    a, b = bool(current.tet_days()), bool(base.tet_days())
+    if a == b:
+        return None
+    which_vi, which_en = ("kỳ này", "this period") if a else ("kỳ so sánh", "the base period")
+    if lang == "en":
+        return f"Tết falls in {which_en} only; holiday effects may explain part of the change."
+    return f"Tết Nguyên đán chỉ rơi vào {which_vi}; một phần thay đổi có thể do dịp Tết."
+
+
+# ------------------------------------------------------------------- formatting
+
+def _is_missing(x) -> bool:
+    try:
+        return x is None or math.isnan(float(x))
+    except (TypeError, ValueError):
+        return True
+
+
+def format_number_vi(x, digits: int | None = None) -> str:
+    """Vietnamese number format: "." groups thousands, "," marks decimals.
+
+    ``digits=None`` shows up to two decimals and drops trailing zeros.
+
+    >>> format_number_vi(1234.5), format_number_vi(84.04, 2), format_number_vi(1200000)
+    ('1.234,5', '84,04', '1.200.000')
+    """
+    if _is_missing(x):
+        return "—"
+    text = f"{float(x):,.{2 if digits is None else digits}f}"
+    if digits is None and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def format_number_en(x, digits: int | None = None) -> str:
+    """English number format: "1,234.5"."""
+    if _is_missing(x):
+        return "—"
+    text = f"{float(x):,.{2 if digits is None else digits}f}"
+    if digits is None and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_pct_vi(x, digits: int = 1) -> str:
+    """A change in percent as reports write it: "giảm 8,4 %", "tăng 24,0 %", "không đổi".
+
+    >>> format_pct_vi(-8.4), format_pct_vi(24), format_pct_vi(0)
+    ('giảm 8,4 %', 'tăng 24,0 %', 'không đổi')
+    """
+    if _is_missing(x):
+        return "—"
+    if x == 0:
+        return "không đổi"
+    return f"{'tăng' if x > 0 else 'giảm'} {format_number_vi(abs(x), digits)} %"
+
+
+def format_pct_en(x, digits: int = 1) -> str:
+    """English form of :func:`format_pct_vi`: "down 8.4%", "up 24.0%", "no change"."""
+    if _is_missing(x):
+        return "—"
+    if x == 0:
+        return "no change"
+    return f"{'up' if x > 0 else 'down'} {format_number_en(abs(x), digits)}%"

@@ -1,0 +1,344 @@
+"""Importing incident files into the store: read, validate, join to every boundary version, upsert.
+
+An import is one transaction: every accepted row, its wards and the batch
+record land together, or nothing does.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection, Engine
+
+from .boundaries import load_areas, sha256_of
+from .errors import InputError
+from .join import assign_wards
+from .parsing import read_table
+from .store import BoundaryVersion, Crosswalk, ImportBatch, utcnow
+from .validate import Extent, WardIndex, validate
+
+CHUNK = 50_000
+
+
+@dataclass
+class ImportResult:
+    batch_id: int | None
+    file_name: str
+    accepted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    outside: dict = field(default_factory=dict)  # version name -> incidents in no unit
+    nearest: dict = field(default_factory=dict)  # version name -> incidents placed by tolerance
+    warnings: list = field(default_factory=list)
+    rejects: pd.DataFrame | None = None
+
+    @property
+    def rejects_csv(self) -> str:
+        return rejects_to_csv(self.rejects)
+
+
+def rejects_to_csv(rejects: pd.DataFrame | None) -> str:
+    """The rejected rows as CSV text (UTF-8; written with a BOM so that Excel shows Vietnamese)."""
+    if rejects is None:
+        return ""
+    buf = io.StringIO()
+    rejects.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- versions in memory
+
+@dataclass
+class VersionData:
+    id: int
+    name: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    areas: gpd.GeoDataFrame  # sorted by code, with area_id
+
+
+def load_versions(conn: Connection) -> list[VersionData]:
+    out = []
+    for v in conn.execute(select(BoundaryVersion.id, BoundaryVersion.name, BoundaryVersion.valid_from,
+                                 BoundaryVersion.valid_to).order_by(BoundaryVersion.id)).all():
+        out.append(VersionData(v.id, v.name, v.valid_from, v.valid_to, load_areas(conn, v.id)))
+    return out
+
+
+def _extent(versions: list[VersionData]) -> Extent | None:
+    if not versions:
+        return None
+    b = np.array([v.areas.total_bounds for v in versions])
+    return Extent(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+
+
+def _ward_indexes(versions: list[VersionData]) -> list[WardIndex]:
+    return [WardIndex(v.id, v.name, v.valid_from, v.valid_to,
+                      pd.DataFrame(v.areas[["area_id", "code", "name", "parent_name"]]))
+            for v in versions]
+
+
+# --------------------------------------------------------------------------- joining
+
+def join_rows(conn: Connection, versions: list[VersionData], lon, lat, given_version, given_area, *,
+              tolerance_m: float) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Ward of each row in each version: ``{version_id: (area_id or -1, method, distance_m)}``.
+
+    Rows with coordinates are joined point-in-polygon. Rows placed by a ward
+    code/name keep that ward in its own version; in another version they take
+    the unit that holds the largest share of it by the crosswalk when there is
+    one, else the unit that holds the ward's representative point.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    gv = np.asarray(pd.array(given_version, dtype="Int64").fillna(-1), dtype=np.int64)
+    ga = np.asarray(pd.array(given_area, dtype="Int64").fillna(-1), dtype=np.int64)
+    has_given = ga >= 0
+    rep = {}
+    if has_given.any():
+        # representative points of the given wards, for versions without a crosswalk
+        wanted = set(ga[has_given].tolist())
+        for v in versions:
+            sel = v.areas[v.areas["area_id"].isin(wanted)]
+            pts = sel.geometry.representative_point()
+            rep.update(dict(zip(sel["area_id"], zip(pts.x, pts.y))))
+    out = {}
+    for v in versions:
+        a = assign_wards(lon, lat, v.areas, tolerance_m=tolerance_m)
+        area_id = np.where(a.index >= 0, v.areas["area_id"].to_numpy()[np.maximum(a.index, 0)], -1)
+        method = a.method.copy()
+        dist = a.distance_m.copy()
+        if has_given.any():
+            own = has_given & (gv == v.id)
+            area_id[own] = ga[own]
+            method[own] = "given"
+            dist[own] = np.nan
+            other = np.flatnonzero(has_given & (gv != v.id))
+            if len(other):
+                _carry_given(conn, v, gv[other], ga[other], rep, area_id, method, dist, other, tolerance_m)
+        out[v.id] = (area_id, method, dist)
+    return out
+
+
+def _carry_given(conn, v, gv, ga, rep, area_id, method, dist, rows, tolerance_m):
+    pairs = pd.DataFrame({"row": rows, "gv": gv, "ga": ga})
+    # crosswalk: old area -> code of the new unit with the largest share
+    cw = pd.DataFrame(conn.execute(
+        select(Crosswalk.old_version_id, Crosswalk.old_code, Crosswalk.new_code, Crosswalk.area_share)
+        .where(Crosswalk.new_version_id == v.id)).all(),
+        columns=["gv", "old_code", "new_code", "share"])
+    done = np.zeros(len(pairs), dtype=bool)
+    if len(cw):
+        from .store import Area
+
+        codes = pd.DataFrame(conn.execute(select(Area.id, Area.code).where(
+            Area.id.in_(pairs["ga"].unique().tolist()))).all(), columns=["ga", "old_code"])
+        best = cw.sort_values(["gv", "old_code", "share", "new_code"], ascending=[True, True, False, True]) \
+                 .drop_duplicates(["gv", "old_code"])
+        m = pairs.merge(codes, on="ga", how="left").merge(best, on=["gv", "old_code"], how="left")
+        code_to_id = dict(zip(v.areas["code"], v.areas["area_id"]))
+        new_ids = m["new_code"].map(code_to_id)
+        done = new_ids.notna().to_numpy()
+        area_id[pairs["row"][done]] = new_ids[done].astype(np.int64).to_numpy()
+        method[pairs["row"][done]] = "crosswalk"
+        dist[pairs["row"][done]] = np.nan
+    left = pairs[~done]
+    if len(left):
+        xy = np.array([rep.get(a, (np.nan, np.nan)) for a in left["ga"]])
+        a = assign_wards(xy[:, 0], xy[:, 1], v.areas, tolerance_m=tolerance_m)
+        ids = np.where(a.index >= 0, v.areas["area_id"].to_numpy()[np.maximum(a.index, 0)], -1)
+        area_id[left["row"]] = ids
+        method[left["row"]] = np.where(ids >= 0, "crosswalk", "outside")
+        dist[left["row"]] = np.nan
+
+
+def join_all_incidents(conn: Connection, version_id: int, *, tolerance_m: float = 50.0) -> int:
+    """(Re)compute the ward of every stored incident in one version; returns the count joined."""
+    versions = [v for v in load_versions(conn) if v.id == version_id]
+    if not versions:
+        return 0
+    df = pd.DataFrame(conn.execute(text(
+        "SELECT i.id, i.lon, i.lat, a.version_id AS gv, i.given_area_id AS ga FROM incident i "
+        "LEFT JOIN area a ON a.id = i.given_area_id")).all(), columns=["id", "lon", "lat", "gv", "ga"])
+    conn.execute(text("DELETE FROM incident_area WHERE version_id = :v"), {"v": version_id})
+    if df.empty:
+        return 0
+    joined = join_rows(conn, versions, df["lon"].astype(float), df["lat"].astype(float),
+                       df["gv"], df["ga"], tolerance_m=tolerance_m)
+    _insert_areas(conn, df["id"].to_numpy(), joined)
+    return len(df)
+
+
+# --------------------------------------------------------------------------- writing
+
+def _ph(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _values(df: pd.DataFrame) -> list[tuple]:
+    """Rows as tuples of plain Python values (None for missing) for DB-API executemany."""
+    cols = []
+    for c in df.columns:
+        s = df[c]
+        obj = s.astype(object)
+        cols.append(obj.where(s.notna(), None).tolist())
+    return list(zip(*cols))
+
+
+def _insert_areas(conn: Connection, incident_ids: np.ndarray, joined: dict) -> None:
+    ph = _ph(conn)
+    sql = (f"INSERT INTO incident_area (incident_id, version_id, area_id, method, distance_m) "
+           f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})")
+    for vid, (area_id, method, dist) in joined.items():
+        frame = pd.DataFrame({
+            "incident_id": incident_ids.astype(np.int64),
+            "version_id": vid,
+            "area_id": pd.array(np.where(area_id >= 0, area_id, 0), dtype="Int64"),
+            "method": method,
+            "distance_m": np.round(dist, 2),
+        })
+        frame.loc[area_id < 0, "area_id"] = pd.NA
+        for start in range(0, len(frame), CHUNK * 4):
+            conn.exec_driver_sql(sql, _values(frame.iloc[start:start + CHUNK * 4]))
+
+
+INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", "category",
+                    "category_raw", "severity", "cleared", "lon", "lat", "orig_x", "orig_y",
+                    "orig_crs", "address", "ward_given", "district_given", "description",
+                    "given_area_id", "batch_id"]
+
+
+def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict | None = None,
+                crs: str | None = None, imported_by: str = "", tolerance_m: float = 50.0,
+                display_name: str | None = None, progress=None, now: dt.datetime | None = None,
+                ) -> ImportResult:
+    """Import one incident file. See the module docstring.
+
+    Raises :class:`InputError` (and changes nothing) when the file cannot be
+    read or no row is acceptable; the error carries the rejected rows as
+    ``exc.result``.
+    """
+    path = Path(path)
+    name = display_name or path.name
+    step = progress or (lambda label: None)
+    if not source or not source.strip():
+        raise InputError("`source` is empty; name the system the file comes from (e.g. 'cong-an-q1').")
+    step("read")
+    raw = read_table(path, mapping=mapping, display_name=name)
+    digest = sha256_of(path)
+    with engine.connect() as conn:
+        versions = load_versions(conn)
+    step("validate")
+    checked = validate(raw, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs, now=now)
+    rows = checked.rows
+    result = ImportResult(None, name, rejected=len(checked.rejects), warnings=checked.warnings,
+                          rejects=checked.rejects)
+    if rows.empty:
+        err = InputError(f"{name}: no row could be imported ({len(raw.frame)} rows, all rejected; "
+                         f"first problem: row {checked.rejects['row'].iat[0]}, column "
+                         f"{checked.rejects['column'].iat[0]!r}: {checked.rejects['reason'].iat[0]})."
+                         if len(checked.rejects) else f"{name}: the file has no data rows.")
+        err.result = result
+        raise err
+
+    conn = engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+    try:
+        with conn.begin():
+            step("join")
+            joined = join_rows(conn, versions, rows["lon"], rows["lat"], rows["given_version_id"],
+                               rows["given_area_id"], tolerance_m=tolerance_m)
+            for v in versions:
+                _, method, _ = joined[v.id]
+                result.outside[v.name] = int((method == "outside").sum())
+                result.nearest[v.name] = int((method == "nearest").sum())
+            step("write")
+            batch_id = conn.execute(ImportBatch.__table__.insert().values(
+                source=source, file_name=name, sha256=digest, imported_by=imported_by,
+                started_at=utcnow(), status="running").returning(ImportBatch.id)).scalar_one()
+            ids, is_new = _assign_ids(conn, source, rows["external_id"])
+            frame = _incident_frame(rows, source, ids, batch_id, conn)
+            _write_incidents(conn, frame, is_new)
+            _insert_areas(conn, ids, joined)
+            result.batch_id = batch_id
+            result.accepted = int(is_new.sum())
+            result.updated = int((~is_new).sum())
+            conn.execute(ImportBatch.__table__.update().where(ImportBatch.id == batch_id).values(
+                finished_at=utcnow(), status="done", accepted=result.accepted, updated=result.updated,
+                rejected=result.rejected, outside=max(result.outside.values(), default=0),
+                warnings="\n".join(result.warnings), rejected_csv=rejects_to_csv(checked.rejects)))
+    finally:
+        conn.close()
+    step("done")
+    return result
+
+
+def _assign_ids(conn: Connection, source: str, external_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Existing ids for known (source, external id), fresh ones for the rest.
+
+    Fresh ids continue from the largest id; the import holds the write lock
+    (BEGIN IMMEDIATE on SQLite, a table lock elsewhere) so no other writer
+    can take them meanwhile.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE incident IN SHARE ROW EXCLUSIVE MODE")
+    existing = pd.DataFrame(conn.execute(text("SELECT external_id, id FROM incident WHERE source = :s"),
+                                         {"s": source}).all(), columns=["external_id", "id"])
+    ids = external_ids.map(dict(zip(existing["external_id"], existing["id"])))
+    is_new = ids.isna().to_numpy()
+    start = (conn.execute(text("SELECT MAX(id) FROM incident")).scalar() or 0) + 1
+    ids = ids.to_numpy(dtype=float, copy=True)
+    ids[is_new] = np.arange(start, start + is_new.sum())
+    return ids.astype(np.int64), is_new
+
+
+def _incident_frame(rows: pd.DataFrame, source: str, ids, batch_id: int, conn) -> pd.DataFrame:
+    pg = conn.dialect.name == "postgresql"
+    fmt = "%Y-%m-%d %H:%M:%S" + ("+00:00" if pg else ".000000")
+    return pd.DataFrame({
+        "id": ids,
+        "source": source,
+        "external_id": rows["external_id"].astype(str),
+        "occurred_at": rows["occurred_at"].dt.strftime(fmt),
+        "local_date": rows["local_date"].dt.strftime("%Y-%m-%d"),
+        "category": rows["category"],
+        "category_raw": rows["category_raw"],
+        "severity": rows["severity"],
+        "cleared": rows["cleared"],
+        "lon": rows["lon"].round(7),
+        "lat": rows["lat"].round(7),
+        "orig_x": rows["orig_x"],
+        "orig_y": rows["orig_y"],
+        "orig_crs": rows["orig_crs"],
+        "address": rows["address"],
+        "ward_given": rows["ward"],
+        "district_given": rows["district"],
+        "description": rows["description"],
+        "given_area_id": rows["given_area_id"],
+        "batch_id": batch_id,
+    })[INCIDENT_COLUMNS]
+
+
+def _write_incidents(conn: Connection, frame: pd.DataFrame, is_new: np.ndarray) -> None:
+    ph = _ph(conn)
+    cols = ", ".join(INCIDENT_COLUMNS)
+    insert_sql = f"INSERT INTO incident ({cols}) VALUES ({', '.join([ph] * len(INCIDENT_COLUMNS))})"
+    new = frame[is_new]
+    for start in range(0, len(new), CHUNK * 4):
+        conn.exec_driver_sql(insert_sql, _values(new.iloc[start:start + CHUNK * 4]))
+    old = frame[~is_new]
+    if len(old):
+        upd_cols = [c for c in INCIDENT_COLUMNS if c not in ("id", "source", "external_id")]
+        sql = (f"UPDATE incident SET {', '.join(f'{c} = {ph}' for c in upd_cols)} WHERE id = {ph}")
+        conn.exec_driver_sql(sql, _values(old[upd_cols + ["id"]]))
+        id_list = old["id"].tolist()
+        for start in range(0, len(id_list), 900):
+            chunk = id_list[start:start + 900]
+            conn.exec_driver_sql(f"DELETE FROM incident_area WHERE incident_id IN "
+                                 f"({', '.join([ph] * len(chunk))})", tuple(chunk))

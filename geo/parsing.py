@@ -1,0 +1,251 @@
+"""Reading incident files (CSV, XLSX, GeoJSON) into raw text columns with canonical names.
+
+Everything here is about the file: encodings, delimiters, header names. The
+values are checked and converted in :mod:`geo.validate`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .names import fold
+
+# Canonical field -> header spellings seen in committees' and police files (compared folded).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "external_id": ("mã vụ", "mã vụ việc", "mã hồ sơ", "số hồ sơ", "số vụ", "id", "external_id",
+                    "case id", "case_id", "incident id", "mã"),
+    "occurred_at": ("thời gian xảy ra", "ngày xảy ra", "ngày giờ xảy ra", "thời điểm xảy ra",
+                    "thời gian", "ngày", "date", "datetime", "occurred_at", "occurred at",
+                    "date time", "ngay xay ra"),
+    "time": ("giờ xảy ra", "giờ", "time", "hour"),
+    "category": ("loại tội phạm", "loại vụ việc", "tội danh", "loại", "category", "crime type",
+                 "type", "offence", "offense"),
+    "severity": ("mức độ", "mức độ nghiêm trọng", "phân loại tội phạm", "severity", "grade"),
+    "cleared": ("đã khám phá", "khám phá", "đã điều tra khám phá", "điều tra khám phá", "cleared",
+                "solved"),
+    "lon": ("kinh độ", "lon", "lng", "long", "longitude"),
+    "lat": ("vĩ độ", "lat", "latitude"),
+    "x": ("x", "tọa độ x", "toạ độ x", "easting"),
+    "y": ("y", "tọa độ y", "toạ độ y", "northing"),
+    "crs": ("hệ tọa độ", "hệ toạ độ", "crs", "srs", "epsg"),
+    "ward": ("phường/xã", "phường xã", "phường", "xã", "ward", "commune", "đơn vị hành chính"),
+    "ward_code": ("mã phường/xã", "mã phường", "mã xã", "mã đơn vị", "ward code", "ward_code"),
+    "district": ("quận/huyện", "quận huyện", "quận", "huyện", "district"),
+    "address": ("địa chỉ", "nơi xảy ra", "địa điểm", "địa điểm xảy ra", "address", "location"),
+    "description": ("mô tả", "tóm tắt", "nội dung", "tóm tắt vụ việc", "description", "summary",
+                    "notes"),
+}
+_ALIAS_LOOKUP = {fold(a): field for field, aliases in HEADER_ALIASES.items() for a in aliases}
+FIELDS = tuple(HEADER_ALIASES)
+
+MAX_COLUMNS = 500
+MAX_LINE_CHARS = 1_000_000
+
+
+class RawTable:
+    """A file's rows as text (or Excel values) under canonical field names.
+
+    ``frame`` has one column per recognised field plus ``_row`` (the row number
+    a spreadsheet shows: the header is row 1); ``unknown`` lists headers that
+    were not recognised; ``columns`` maps each field to the file's header.
+    """
+
+    def __init__(self, frame: pd.DataFrame, columns: dict[str, str], unknown: list[str],
+                 name: str, crs: str | None = None):
+        self.frame, self.columns, self.unknown, self.name, self.crs = frame, columns, unknown, name, crs
+
+
+def map_headers(headers: list[str], mapping: dict[str, str] | None = None,
+                name: str = "file") -> tuple[dict[str, str], list[str]]:
+    """Map the file's headers to canonical fields.
+
+    ``mapping`` (field -> header) wins over recognition. Returns
+    ``(field -> header, unknown headers)``. Raises :class:`InputError` when a
+    mapped header is missing or two headers claim the same field.
+    """
+    mapping = dict(mapping or {})
+    out: dict[str, str] = {}
+    for field, header in mapping.items():
+        if field not in FIELDS:
+            raise InputError(f"Mapping names an unknown field {field!r}; fields are {', '.join(FIELDS)}.")
+        if header not in headers:
+            raise InputError(f"{name}: mapping {field}={header!r} but there is no such column; "
+                             f"columns are {', '.join(headers)}.")
+        out[field] = header
+    taken = set(out.values())
+    unknown = []
+    for h in headers:
+        if h in taken:
+            continue
+        field = _ALIAS_LOOKUP.get(fold(h))
+        if field is None or field in out:
+            if field is not None and field in out and out[field] != h:
+                unknown.append(h)  # a second column for a field already mapped
+            elif field is None:
+                unknown.append(h)
+            continue
+        out[field] = h
+    return out, unknown
+
+
+def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
+               display_name: str | None = None) -> RawTable:
+    """Read a CSV, XLSX or GeoJSON file of incidents."""
+    path = Path(path)
+    name = display_name or path.name
+    suffix = path.suffix.lower()
+    with open(path, "rb") as f:
+        head = f.read(8)
+    crs = None
+    if head.startswith(b"PK\x03\x04"):
+        if suffix not in (".xlsx", ".xlsm"):
+            raise InputError(f"{name}: the file is a ZIP archive; only .xlsx workbooks are read this way.")
+        table = _read_xlsx(path, name)
+    elif suffix in (".geojson", ".json"):
+        table, crs = _read_geojson(path, name)
+        mapping = {"lon": GEOM_LON, "lat": GEOM_LAT, **(mapping or {})}
+    elif suffix in (".xlsx", ".xlsm"):
+        raise InputError(f"{name}: not an Excel workbook (no ZIP signature); save it again as .xlsx.")
+    else:
+        table = _read_csv(path, name)
+    headers = list(table.columns)
+    columns, unknown = map_headers(headers, mapping, name)
+    shown = ", ".join(h for h in headers if h not in (GEOM_LON, GEOM_LAT))
+    if not any(k in columns for k in ("lon", "x", "ward", "ward_code")):
+        raise InputError(f"{name}: no coordinate columns (Kinh độ/Vĩ độ or X/Y) and no ward column "
+                         f"(Phường/Xã or Mã phường); columns are {shown}.")
+    for field, example in (("occurred_at", "Ngày xảy ra"), ("category", "Loại tội phạm")):
+        if field not in columns:
+            raise InputError(f"{name}: no {field.replace('_', ' ')} column (e.g. {example!r}); "
+                             f"columns are {shown}.")
+    frame = pd.DataFrame({field: table[h].to_numpy(dtype=object) for field, h in columns.items()})
+    frame["_row"] = np.arange(2, len(frame) + 2)
+    empty = frame.drop(columns="_row").isna().all(axis=1)
+    frame = frame[~empty.to_numpy()].reset_index(drop=True)
+    return RawTable(frame, columns, unknown, name, crs)
+
+
+GEOM_LON, GEOM_LAT = "(geometry x)", "(geometry y)"
+
+
+def _nfc(s):
+    return unicodedata.normalize("NFC", s) if isinstance(s, str) else s
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Decode a text file: UTF-8 (with or without BOM), UTF-16 (Excel's "Unicode text"),
+    else Windows-1258 (Vietnamese ANSI), always returned in Unicode NFC."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        text = data[3:].decode("utf-8", errors="strict")
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("cp1258")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{name}: not UTF-8, UTF-16 or Windows-1258 text "
+                                 f"(byte {exc.start}).") from exc
+    return unicodedata.normalize("NFC", text)
+
+
+def _read_csv(path: Path, name: str):
+    data = path.read_bytes()
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{name}: binary data, not a CSV file.")
+    text = decode_text(data, name)
+    if not text.strip():
+        raise InputError(f"{name}: the file is empty.")
+    text = text.lstrip("\ufeff")
+    first = text[: text.find("\n") if "\n" in text else len(text)]
+    if len(first) > MAX_LINE_CHARS:
+        raise InputError(f"{name}: the header line is {len(first):,} characters long; "
+                         f"this is not a table.")
+    try:
+        dialect = csv.Sniffer().sniff(first, delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    headers = next(csv.reader([first], delimiter=delimiter))
+    headers = [h.strip() for h in headers]
+    if len(headers) > MAX_COLUMNS:
+        raise InputError(f"{name}: {len(headers):,} columns; at most {MAX_COLUMNS} are read.")
+    _check_headers(headers, name)
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+                            na_values=[""], skip_blank_lines=False, header=0, names=headers,
+                            engine="c")
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{name}: {exc}") from exc
+    return table
+
+
+def _check_headers(headers, name):
+    if not any(headers):
+        raise InputError(f"{name}: the first row (the header) is empty.")
+    seen = {}
+    for i, h in enumerate(headers):
+        if h and h in seen:
+            raise InputError(f"{name}: column {h!r} appears twice (columns {seen[h] + 1} and {i + 1}).")
+        seen[h] = i
+
+
+def _read_xlsx(path: Path, name: str):
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError for a broken package, ...
+        raise InputError(f"{name}: cannot open as an Excel workbook ({exc}).") from exc
+    try:
+        ws = wb.worksheets[0]
+        it = ws.iter_rows(values_only=True)
+        headers = None
+        for row in it:
+            if row and any(v is not None and str(v).strip() for v in row):
+                headers = ["" if v is None else _nfc(str(v)).strip() for v in row]
+                break
+        if headers is None:
+            raise InputError(f"{name}: the first sheet is empty.")
+        while headers and not headers[-1]:
+            headers.pop()
+        if len(headers) > MAX_COLUMNS:
+            raise InputError(f"{name}: {len(headers):,} columns; at most {MAX_COLUMNS} are read.")
+        _check_headers(headers, name)
+        width = len(headers)
+        rows = [[_nfc(v) for v in r[:width]] + [None] * (width - len(r)) for r in it]
+    finally:
+        wb.close()
+    headers = [h or f"(column {i + 1})" for i, h in enumerate(headers)]
+    return pd.DataFrame(rows, columns=headers, dtype=object)
+
+
+def _read_geojson(path: Path, name: str):
+    import pyogrio
+
+    try:
+        df = pyogrio.read_dataframe(path)
+    except Exception as exc:
+        raise InputError(f"{name}: cannot read as GeoJSON ({exc}).") from exc
+    props = [c for c in df.columns if c != "geometry"]
+    geom = df.geometry.values
+    if len(df) and not (geom.geom_type.isin(["Point"]) | geom.isna()).all():
+        bad = np.flatnonzero(~(geom.geom_type.isin(["Point"]) | geom.isna()))
+        raise InputError(f"{name}: feature {bad[0] + 1} has a {geom[bad[0]].geom_type} geometry; "
+                         f"incidents must be points.")
+    table = df[props].astype(object).where(df[props].notna(), None)
+    for c in props:
+        table[c] = table[c].map(lambda v: v.to_pydatetime() if isinstance(v, pd.Timestamp) else _nfc(v))
+    missing = geom.isna()
+    table[GEOM_LON] = np.where(missing, None, df.geometry.x.to_numpy()).astype(object)
+    table[GEOM_LAT] = np.where(missing, None, df.geometry.y.to_numpy()).astype(object)
+    crs = df.crs.to_string() if df.crs is not None else "EPSG:4326"
+    return table, crs

@@ -1,0 +1,81 @@
+"""Read-side queries over the store: counts per area and period, summaries."""
+from __future__ import annotations
+
+import datetime as dt
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Engine
+
+from .boundaries import load_areas, versions
+from .categories import CATEGORIES, GROUPS, expand
+from .errors import InputError
+
+
+def check_categories(categories: list[str]) -> list[str]:
+    """Category codes for a list of category or group codes; unknown codes are an error."""
+    unknown = [c for c in categories if c not in CATEGORIES and c not in GROUPS]
+    if unknown:
+        raise InputError(f"`category` has unknown code(s) {', '.join(map(repr, unknown))}; allowed: "
+                         f"{', '.join(list(CATEGORIES) + list(GROUPS))}.")
+    return expand(categories)
+
+
+def counts_by_area(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                   categories: list[str] | None = None) -> pd.DataFrame:
+    """Incidents per (area_id, category) whose local date lies in [start, end]."""
+    cats = check_categories(categories or [])
+    sql = ("SELECT ia.area_id, i.category, COUNT(*) AS n FROM incident_area ia "
+           "JOIN incident i ON i.id = ia.incident_id "
+           "JOIN boundary_version v ON v.id = ia.version_id "
+           "WHERE v.name = :boundary AND ia.area_id IS NOT NULL "
+           "AND i.local_date >= :start AND i.local_date <= :end ")
+    params = {"boundary": boundary, "start": start, "end": end}
+    stmt = text(sql + ("AND i.category IN :cats " if cats else "") + "GROUP BY ia.area_id, i.category")
+    if cats:
+        stmt = stmt.bindparams(bindparam("cats", expanding=True))
+        params["cats"] = cats
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt, params).all(), columns=["area_id", "category", "n"])
+
+
+def area_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                categories: list[str] | None = None) -> gpd.GeoDataFrame:
+    """Every area of ``boundary`` with ``count`` and ``count_<category>`` over [start, end]."""
+    if end < start:
+        raise InputError(f"`end` ({end}) is before `start` ({start}).")
+    areas = load_areas(engine, boundary)
+    counts = counts_by_area(engine, boundary=boundary, start=start, end=end, categories=categories)
+    wide = counts.pivot_table(index="area_id", columns="category", values="n", aggfunc="sum", fill_value=0)
+    wide.columns = [f"count_{c}" for c in wide.columns]
+    out = areas[["area_id", "code", "name", "parent_code", "parent_name", "level", "area_km2",
+                 "population", "geometry"]].merge(wide, left_on="area_id", right_index=True, how="left")
+    cat_cols = [c for c in out.columns if c.startswith("count_")]
+    out[cat_cols] = out[cat_cols].fillna(0).astype(int)
+    out.insert(2, "count", out[cat_cols].sum(axis=1).astype(int) if cat_cols else 0)
+    return gpd.GeoDataFrame(out.drop(columns="area_id"), geometry="geometry", crs=areas.crs)
+
+
+def summary(engine: Engine) -> dict:
+    """What the home page shows: versions with unit counts, incidents, date range, last imports."""
+    with engine.connect() as conn:
+        inc = conn.execute(text("SELECT COUNT(*), MIN(local_date), MAX(local_date) FROM incident")).one()
+        per_version = dict(conn.execute(text(
+            "SELECT version_id, COUNT(*) FROM area GROUP BY version_id")).all())
+        batches = conn.execute(text(
+            "SELECT id, file_name, source, imported_by, finished_at, accepted, updated, rejected "
+            "FROM import_batch WHERE status = 'done' ORDER BY id DESC LIMIT 5")).all()
+        by_cat = conn.execute(text("SELECT category, COUNT(*) FROM incident GROUP BY category "
+                                   "ORDER BY COUNT(*) DESC")).all()
+    return {
+        "versions": [(v, per_version.get(v.id, 0)) for v in versions(engine)],
+        "incidents": inc[0], "first_date": _d(inc[1]), "last_date": _d(inc[2]),
+        "batches": batches, "by_category": by_cat,
+    }
+
+
+def _d(v):
+    if v is None or isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])

@@ -1,0 +1,526 @@
+"""Checking and converting incident rows: dates, coordinates, categories, wards.
+
+Every rule is vectorised over the whole table; a row that breaks a rule is
+rejected with its row number, the column (the file's own header), the value
+and the reason, and the other rows go on.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pyproj import CRS, Transformer
+from pyproj.crs import ProjectedCRS
+from pyproj.crs.coordinate_operation import TransverseMercatorConversion
+
+from .categories import CATEGORY_LOOKUP, SEVERITY_LOOKUP
+from .errors import InputError
+from .names import fold, fold_unit, strip_unit_type
+from .parsing import RawTable
+
+LOCAL_OFFSET = pd.Timedelta(hours=7)  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+VN_LON, VN_LAT = (100.0, 118.0), (6.0, 24.5)  # generous box around Viet Nam and its islands
+
+TRUE_WORDS = {"co", "x", "yes", "y", "true", "1", "da kham pha", "da", "kham pha", "dung"}
+FALSE_WORDS = {"khong", "no", "n", "false", "0", "chua", "chua kham pha", "sai"}
+
+
+@dataclass
+class Extent:
+    """Where incidents may lie: the union of the loaded boundary versions' bounding boxes."""
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    margin: float = 0.02  # degrees, about 2 km
+
+    def contains(self, lon, lat):
+        return ((lon >= self.minx - self.margin) & (lon <= self.maxx + self.margin)
+                & (lat >= self.miny - self.margin) & (lat <= self.maxy + self.margin))
+
+    def __str__(self):
+        return f"{self.minx:.3f}–{self.maxx:.3f} E, {self.miny:.3f}–{self.maxy:.3f} N"
+
+
+@dataclass
+class WardIndex:
+    """Look-ups of a boundary version's units by code, by name and by (name, parent)."""
+
+    version_id: int
+    version_name: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    areas: pd.DataFrame  # area_id, code, name, parent_name
+    by_code: dict = field(init=False)
+    by_name: dict = field(init=False)
+    by_name_parent: dict = field(init=False)
+
+    def __post_init__(self):
+        self.by_code = dict(zip(self.areas["code"], self.areas.index))
+        self.by_name, self.by_name_parent = {}, {}
+        for i, r in self.areas.iterrows():
+            key = strip_unit_type(fold_unit(r["name"]))
+            self.by_name.setdefault(key, []).append(i)
+            if r.get("parent_name"):
+                pkey = strip_unit_type(fold_unit(r["parent_name"]))
+                self.by_name_parent.setdefault((key, pkey), []).append(i)
+
+    def valid_on(self, d: dt.date) -> bool:
+        return ((self.valid_from is None or d >= self.valid_from)
+                and (self.valid_to is None or d <= self.valid_to))
+
+
+@dataclass
+class Validated:
+    """Rows that passed, rows that did not, and warnings about the file."""
+
+    rows: pd.DataFrame
+    rejects: pd.DataFrame
+    warnings: list[str]
+
+
+REJECT_COLUMNS = ["row", "column", "value", "reason"]
+
+
+class _Rejects:
+    def __init__(self, raw: RawTable):
+        self.raw, self.parts = raw, []
+        self.bad = np.zeros(len(raw.frame), dtype=bool)
+
+    def add(self, mask, field_name: str, reason, values=None):
+        mask = np.asarray(mask, dtype=bool) & ~self.bad
+        if not mask.any():
+            return
+        f = self.raw.frame
+        vals = values if values is not None else (f[field_name] if field_name in f else pd.Series([""] * len(f)))
+        reasons = reason[mask] if isinstance(reason, (np.ndarray, pd.Series)) else reason
+        self.parts.append(pd.DataFrame({
+            "row": f["_row"].to_numpy()[mask],
+            "column": self.raw.columns.get(field_name, field_name),
+            "value": pd.Series(vals).astype(object).to_numpy()[mask],
+            "reason": np.asarray(reasons, dtype=object) if not isinstance(reasons, str) else reasons,
+        }))
+        self.bad |= mask
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame(columns=REJECT_COLUMNS)
+        out = pd.concat(self.parts, ignore_index=True).sort_values("row", kind="stable")
+        out["value"] = out["value"].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        return out.reset_index(drop=True)
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Values as stripped strings, missing as NA."""
+    out = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    return out.where(out.astype(bool), None)
+
+
+# --------------------------------------------------------------------------- dates
+
+_VN_DATE = re.compile(
+    r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T,]+(\d{1,2})\s*(?:[:hg]|giờ)\s*(\d{1,2})?"
+    r"(?:\s*(?::|phút)\s*(\d{1,2}))?\s*(?:phút|p)?)?\s*$", re.IGNORECASE)
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+_TZ_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})\s*$")
+_TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:hg]|giờ)\s*(\d{1,2})?(?:\s*(?::|phút)\s*(\d{1,2}))?\s*(?:phút|p)?\s*$",
+                   re.IGNORECASE)
+
+
+def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
+    """Parse dates in the forms Vietnamese files use, returning (UTC timestamps, error text).
+
+    Accepted: ISO 8601 (with or without offset), dd/mm/yyyy, dd/mm/yyyy HH:MM[:SS]
+    (also with '-' or '.', and "14h30"), Excel serial numbers, and Excel/openpyxl
+    datetimes. Times without an offset are local time (UTC+7). ``times`` is an
+    optional separate time-of-day column.
+    """
+    n = len(values)
+    local = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    utc = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    err = pd.Series(None, index=values.index, dtype=object)
+    has_time = np.zeros(n, dtype=bool)
+
+    is_dt = values.map(lambda v: isinstance(v, (dt.datetime, dt.date))).to_numpy()
+    if is_dt.any():
+        conv = pd.to_datetime(values[is_dt].map(lambda v: v if isinstance(v, dt.datetime)
+                                                else dt.datetime(v.year, v.month, v.day)))
+        if getattr(conv.dt, "tz", None) is not None:
+            utc[is_dt] = conv.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:
+            local[is_dt] = conv
+        has_time[is_dt] = values[is_dt].map(lambda v: isinstance(v, dt.datetime) and v.time() != dt.time()).to_numpy()
+
+    is_num = values.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
+                        and not isinstance(v, bool)).to_numpy() & ~is_dt
+    text = _text(values.where(~(is_dt | is_num), None))
+    numeric_text = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+    serial = pd.Series(np.nan, index=values.index)
+    serial[is_num] = values[is_num].astype(float)
+    looks_serial = numeric_text.notna() & text.str.fullmatch(r"\d{4,5}([.,]\d+)?").fillna(False)
+    serial[looks_serial] = numeric_text[looks_serial]
+    sel = serial.notna().to_numpy()
+    if sel.any():
+        ok = sel & (serial >= 1).to_numpy() & (serial < 2958466).to_numpy()
+        local[ok] = EXCEL_EPOCH + pd.to_timedelta(serial[ok], unit="D").dt.round("s")
+        has_time[ok] = (serial[ok] % 1 != 0).to_numpy()
+        err[sel & ~ok] = "not a date (Excel serial number out of range)"
+    text = text.where(~sel, None)
+
+    iso = text.str.match(_ISO_DATE).fillna(False).to_numpy()
+    if iso.any():
+        t = text[iso]
+        with_tz = t.str.contains(_TZ_SUFFIX).fillna(False).to_numpy()
+        if with_tz.any():
+            conv = pd.to_datetime(t[with_tz], format="ISO8601", utc=True, errors="coerce")
+            idx = t.index[with_tz]
+            utc[idx] = conv.dt.tz_localize(None)
+        if (~with_tz).any():
+            idx = t.index[~with_tz]
+            local[idx] = pd.to_datetime(t[~with_tz], format="ISO8601", errors="coerce")
+        has_time[iso] = t.str.contains(r"[T ]\d", regex=True).fillna(False).to_numpy()
+
+    vn = text.notna().to_numpy() & ~iso
+    if vn.any():
+        parts = text[vn].str.extract(_VN_DATE)
+        num = parts.apply(pd.to_numeric, errors="coerce")
+        conv = pd.to_datetime(pd.DataFrame({
+            "year": num[2], "month": num[1], "day": num[0],
+            "hour": num[3].fillna(0), "minute": num[4].fillna(0), "second": num[5].fillna(0),
+        }), errors="coerce")
+        local[text.index[vn]] = conv
+        has_time[vn] = num[3].notna().to_numpy()
+
+    if times is not None:
+        tt = _text(times)
+        tparts = tt.str.extract(_TIME).apply(pd.to_numeric, errors="coerce")
+        given = tt.notna().to_numpy()
+        bad_time = given & (tparts[0].isna() | (tparts[0] > 23) | (tparts[1].fillna(0) > 59)).to_numpy()
+        add = pd.to_timedelta(tparts[0].fillna(0) * 3600 + tparts[1].fillna(0) * 60
+                              + tparts[2].fillna(0), unit="s")
+        use = given & ~bad_time & ~has_time
+        local[use] = local[use] + add[use]
+        err[bad_time & err.isna().to_numpy()] = "__time__"
+
+    has_local = local.notna()
+    utc[has_local] = local[has_local] - LOCAL_OFFSET
+    missing_input = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
+    err[utc.isna() & missing_input & err.isna()] = "no date"
+    err[utc.isna() & ~missing_input & err.isna()] = (
+        "not a date (expected dd/mm/yyyy, dd/mm/yyyy HH:MM or yyyy-mm-dd)")
+    return utc, err
+
+
+# --------------------------------------------------------------------------- coordinates
+
+def parse_number(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Numbers with a decimal dot or comma ("10,7769"); returns (floats, unparseable mask)."""
+    if values.map(lambda v: isinstance(v, (int, float, np.number)) or v is None).all():
+        out = pd.to_numeric(values, errors="coerce").astype(float)
+        return out, np.zeros(len(values), dtype=bool)
+    text = _text(values)
+    fixed = text.str.replace(r"\s", "", regex=True)
+    comma_only = fixed.str.contains(",", regex=False).fillna(False) & ~fixed.str.contains(".", regex=False).fillna(False)
+    fixed = fixed.where(~comma_only, fixed.str.replace(",", ".", regex=False))
+    out = pd.to_numeric(fixed, errors="coerce").astype(float)
+    bad = (text.notna() & out.isna()).to_numpy()
+    return out, bad
+
+
+def vn2000_tm3(central_meridian: float, *, k: float = 0.9999) -> CRS:
+    """VN-2000 transverse Mercator with a given central meridian (TM-3 zones: k = 0.9999)."""
+    return ProjectedCRS(
+        conversion=TransverseMercatorConversion(
+            latitude_natural_origin=0, longitude_natural_origin=central_meridian,
+            scale_factor_natural_origin=k, false_easting=500000, false_northing=0),
+        geodetic_crs=CRS.from_epsg(4756),
+        name=f"VN-2000 / TM-3 {central_meridian:g}")
+
+
+def parse_crs(spec: str) -> CRS:
+    """A CRS from "EPSG:3405", "4756", "VN2000", "VN2000:105.75" / "TM3:105.75" (TM-3 zone by
+    central meridian) or any string pyproj understands."""
+    s = str(spec).strip()
+    m = re.fullmatch(r"(?i)(?:vn-?2000|tm-?3)\s*[:/ ]\s*(?:tm-?3\s*)?(\d{2,3}(?:[.,]\d+)?)", s)
+    if m:
+        return vn2000_tm3(float(m.group(1).replace(",", ".")))
+    if re.fullmatch(r"(?i)vn-?2000", s):
+        return CRS.from_epsg(4756)
+    if re.fullmatch(r"\d{4,5}", s):
+        s = f"EPSG:{s}"
+    try:
+        return CRS.from_user_input(s)
+    except Exception as exc:
+        raise InputError(f"Unknown coordinate system {spec!r}; use e.g. EPSG:4326, EPSG:4756, EPSG:3405 "
+                         f"or VN2000:105.75 (TM-3 zone by central meridian).") from exc
+
+
+_TRANSFORMERS: dict[str, Transformer] = {}
+
+
+def to_wgs84(x: np.ndarray, y: np.ndarray, crs: CRS) -> tuple[np.ndarray, np.ndarray]:
+    key = crs.to_wkt()
+    if key not in _TRANSFORMERS:
+        _TRANSFORMERS[key] = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return _TRANSFORMERS[key].transform(x, y)
+
+
+def _in_vn(lon, lat):
+    return (lon >= VN_LON[0]) & (lon <= VN_LON[1]) & (lat >= VN_LAT[0]) & (lat <= VN_LAT[1])
+
+
+# --------------------------------------------------------------------------- the whole table
+
+def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], crs: str | None = None,
+             now: dt.datetime | None = None) -> Validated:
+    """Check and convert every row of ``raw``; see the module docstring."""
+    f = raw.frame
+    n = len(f)
+    rej = _Rejects(raw)
+    warnings: list[str] = []
+    out = pd.DataFrame(index=f.index)
+
+    # --- external id
+    if "external_id" in f:
+        ext = _text(f["external_id"]).map(lambda v: v[:-2] if isinstance(v, str) and re.fullmatch(r"\d+\.0", v) else v)
+        rej.add(ext.isna().to_numpy(), "external_id", "no incident id")
+    else:
+        ext = None
+
+    # --- date
+    utc, derr = parse_datetimes(f["occurred_at"], f["time"] if "time" in f else None)
+    time_err = (derr == "__time__").to_numpy()
+    rej.add(time_err, "time", "not a time of day (expected HH:MM or 14h30)")
+    rej.add(derr.notna().to_numpy() & ~time_err, "occurred_at", derr.to_numpy())
+    now = now or dt.datetime.now(dt.timezone.utc)
+    future = (utc > pd.Timestamp(now).tz_convert(None) + pd.Timedelta(days=1)).to_numpy()
+    rej.add(future, "occurred_at", "date is in the future")
+    out["occurred_at"] = utc
+    out["local_date"] = (utc + LOCAL_OFFSET).dt.normalize()
+
+    # --- category
+    cat_text = _text(f["category"])
+    rej.add(cat_text.isna().to_numpy(), "category", "no category")
+    cat = cat_text.map(lambda v: CATEGORY_LOOKUP.get(fold(v)) if isinstance(v, str) else None)
+    unknown_cat = cat_text.notna() & cat.isna()
+    if unknown_cat.any():
+        vals = cat_text[unknown_cat & ~pd.Series(rej.bad, index=f.index)].value_counts()
+        if len(vals):
+            shown = ", ".join(f"{v!r} ({c})" for v, c in vals.head(5).items())
+            warnings.append(f"{int(vals.sum())} rows have a category that is not in the list and "
+                            f"were filed as 'Khác' (other): {shown}")
+    out["category"] = cat.fillna("khac")
+    out["category_raw"] = cat_text
+
+    # --- severity
+    if "severity" in f:
+        sev_text = _text(f["severity"])
+        sev = sev_text.map(lambda v: SEVERITY_LOOKUP.get(fold(v).removesuffix(" 0")) if isinstance(v, str) else None)
+        rej.add((sev_text.notna() & sev.isna()).to_numpy(), "severity",
+                "unknown severity (expected 1–4 or Ít nghiêm trọng / Nghiêm trọng / Rất nghiêm trọng / "
+                "Đặc biệt nghiêm trọng)")
+        out["severity"] = sev.astype("Int64")
+    else:
+        out["severity"] = pd.array([pd.NA] * n, dtype="Int64")
+
+    # --- cleared
+    if "cleared" in f:
+        cl_text = _text(f["cleared"])
+        folded = cl_text.map(lambda v: fold(v) if isinstance(v, str) else None)
+        cl = folded.map(lambda v: True if v in TRUE_WORDS else False if v in FALSE_WORDS else None)
+        rej.add((cl_text.notna() & cl.isna()).to_numpy(), "cleared",
+                "not a yes/no value (expected Có/Không)")
+        out["cleared"] = cl.astype("boolean")
+    else:
+        out["cleared"] = pd.array([pd.NA] * n, dtype="boolean")
+
+    # --- text fields
+    for name in ("address", "description", "ward", "district"):
+        out[name] = _text(f[name]) if name in f else None
+
+    # --- coordinates
+    _coordinates(raw, out, rej, warnings, extent, crs)
+
+    # --- ward given without coordinates
+    out["given_version_id"] = pd.array([pd.NA] * n, dtype="Int64")
+    out["given_area_id"] = pd.array([pd.NA] * n, dtype="Int64")
+    no_xy = out["lon"].isna().to_numpy() & ~rej.bad
+    if no_xy.any():
+        _match_wards(raw, out, rej, no_xy, wards)
+
+    # --- ids: given, or a content hash so that re-importing the same rows updates them
+    if ext is None:
+        key = (out["occurred_at"].astype(str) + "|" + out["category_raw"].fillna("") + "|"
+               + out["lon"].round(6).astype(str) + "|" + out["lat"].round(6).astype(str) + "|"
+               + out["address"].fillna("") + "|" + out["ward"].fillna(""))
+        ext = key.map(lambda s: "h:" + hashlib.sha1(s.encode()).hexdigest()[:16])
+        warnings.append("The file has no incident id column (e.g. 'Mã vụ'); rows are identified by "
+                        "their date, category, place and address.")
+    out["external_id"] = ext
+    dup = ext.duplicated(keep="first").to_numpy() & ext.notna().to_numpy() & ~rej.bad
+    if dup.any():
+        first_row = dict(zip(ext[~ext.duplicated(keep="first")], f["_row"][~ext.duplicated(keep="first")]))
+        reasons = np.array([f"duplicate incident id (first at row {first_row[v]})" for v in ext], dtype=object)
+        rej.add(dup, "external_id", reasons)
+
+    if raw.unknown:
+        warnings.append("Columns not used: " + ", ".join(raw.unknown))
+    out["_row"] = f["_row"]
+    keep = ~rej.bad
+    return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings)
+
+
+def _coordinates(raw, out, rej, warnings, extent, crs):
+    f = raw.frame
+    n = len(f)
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    out["orig_x"] = np.nan
+    out["orig_y"] = np.nan
+    out["orig_crs"] = None
+    file_crs = parse_crs(crs) if crs else (parse_crs(raw.crs) if raw.crs else None)
+
+    if "lon" in f or "lat" in f:
+        xf, yf = ("lon", "lat")
+    elif "x" in f or "y" in f:
+        xf, yf = ("x", "y")
+    else:
+        out["lon"], out["lat"] = lon, lat
+        return
+    if xf not in f or yf not in f:
+        missing = yf if xf in f else xf
+        raise InputError(f"{raw.name}: a column for {xf}/{yf} is missing ({missing}); both are needed.")
+    x, xbad = parse_number(f[xf])
+    y, ybad = parse_number(f[yf])
+    rej.add(xbad, xf, "not a number")
+    rej.add(ybad, yf, "not a number")
+    one = (x.isna() ^ y.isna()).to_numpy()
+    rej.add(one & x.isna().to_numpy(), xf, "coordinate missing (the other one is given)")
+    rej.add(one & y.isna().to_numpy(), yf, "coordinate missing (the other one is given)")
+    has = (x.notna() & y.notna()).to_numpy() & ~rej.bad
+    x, y = x.to_numpy(), y.to_numpy()
+
+    row_crs = _text(f["crs"]) if "crs" in f else None
+    groups: dict[str, np.ndarray] = {}
+    if row_crs is not None and row_crs[has].notna().any():
+        for spec in row_crs[has].dropna().unique():
+            try:
+                parse_crs(spec)
+            except InputError as exc:
+                rej.add(has & (row_crs == spec).to_numpy(), "crs", str(exc))
+                continue
+            groups[spec] = has & (row_crs == spec).to_numpy() & ~rej.bad
+        rest = has & row_crs.isna().to_numpy() & ~rej.bad
+    else:
+        rest = has
+    default = file_crs.to_string() if file_crs is not None else "EPSG:4326"
+    if rest.any():
+        groups[default] = groups.get(default, np.zeros(n, dtype=bool)) | rest
+
+    swapped_rows = []
+    for spec, mask in groups.items():
+        if not mask.any():
+            continue
+        c = parse_crs(spec)
+        gx, gy = x[mask], y[mask]
+        if c.is_geographic:
+            # A geographic CRS: values are degrees; a latitude/longitude swap shows as lon in
+            # the latitude range and lat in the longitude range.
+            swap = ~_in_vn(gx, gy) & _in_vn(gy, gx)
+        else:
+            # Vietnamese surveys write X = northing, Y = easting; northings in Viet Nam are
+            # above 900 km and eastings below.
+            swap = (gx > 900_000) & (gy < 900_000)
+        if swap.any():
+            gx, gy = np.where(swap, gy, gx), np.where(swap, gx, gy)
+            swapped_rows.extend(f["_row"].to_numpy()[mask][swap].tolist())
+        if c.equals(CRS.from_epsg(4326)):
+            lo, la = gx, gy
+        else:
+            lo, la = to_wgs84(gx, gy, c)
+            out.loc[mask, "orig_x"] = gx
+            out.loc[mask, "orig_y"] = gy
+            out.loc[mask, "orig_crs"] = c.to_string() if c.to_epsg() is None else f"EPSG:{c.to_epsg()}"
+        lon[mask], lat[mask] = lo, la
+    if swapped_rows:
+        shown = ", ".join(map(str, swapped_rows[:10])) + (" …" if len(swapped_rows) > 10 else "")
+        warnings.append(f"{len(swapped_rows)} rows had longitude and latitude (or X and Y) swapped "
+                        f"and were corrected: rows {shown}")
+    fin = np.isfinite(lon) & np.isfinite(lat)
+    values = pd.Series([f"{a:.6f}, {b:.6f}" if np.isfinite(a) else "" for a, b in zip(lon, lat)])
+    if extent is not None:
+        outside = fin & ~extent.contains(lon, lat)
+        rej.add(outside, xf, f"point outside the area covered by the loaded boundaries ({extent})",
+                values=values)
+    else:
+        rej.add(fin & ~_in_vn(lon, lat), xf, "point outside Viet Nam", values=values)
+    out["lon"], out["lat"] = lon, lat
+
+
+def _match_wards(raw, out, rej, rows_mask, wards: list[WardIndex]):
+    """Match rows without coordinates to a unit by ward code, or ward name (+ district)."""
+    f = raw.frame
+    if not wards:
+        rej.add(rows_mask, "ward" if "ward" in f else "occurred_at",
+                "no coordinates, and no boundaries are loaded to match a ward")
+        return
+    code_col = _text(f["ward_code"]) if "ward_code" in f else pd.Series(None, index=f.index, dtype=object)
+    name_col = _text(f["ward"]) if "ward" in f else pd.Series(None, index=f.index, dtype=object)
+    dist_col = _text(f["district"]) if "district" in f else pd.Series(None, index=f.index, dtype=object)
+    dates = out["local_date"]
+    none = rows_mask & code_col.isna().to_numpy() & name_col.isna().to_numpy()
+    rej.add(none, "lon" if "lon" in f else ("x" if "x" in f else "ward"),
+            "no coordinates and no ward to place the incident")
+    todo = np.flatnonzero(rows_mask & ~none)
+    cache: dict = {}
+    for i in todo:
+        code, name, dist = code_col.iat[i], name_col.iat[i], dist_col.iat[i]
+        if code is None and name is not None and re.fullmatch(r"\d{4,6}", name):
+            code, name = name, None
+        d = dates.iat[i].date()
+        ordered = sorted(wards, key=lambda w: not w.valid_on(d))
+        key = (code, name, dist, tuple(w.version_id for w in ordered))
+        if key not in cache:
+            cache[key] = _find_ward(code, name, dist, ordered)
+        hit, problem = cache[key]
+        if problem:
+            field_name = "ward_code" if code is not None and "ward_code" in f else "ward"
+            mask = np.zeros(len(f), dtype=bool)
+            mask[i] = True
+            rej.add(mask, field_name, problem)
+            continue
+        w, area_idx = hit
+        out.iat[i, out.columns.get_loc("given_version_id")] = w.version_id
+        out.iat[i, out.columns.get_loc("given_area_id")] = int(w.areas.at[area_idx, "area_id"])
+
+
+def _find_ward(code, name, dist, ordered: list[WardIndex]):
+    if code is not None:
+        code = code.zfill(5) if code.isdigit() and len(code) < 5 else code
+        for w in ordered:
+            if code in w.by_code:
+                return (w, w.by_code[code]), None
+        return None, f"unknown ward code {code!r}"
+    key = strip_unit_type(fold_unit(name))
+    pkey = strip_unit_type(fold_unit(dist)) if dist else None
+    for w in ordered:
+        if pkey is not None and (key, pkey) in w.by_name_parent:
+            cands = w.by_name_parent[(key, pkey)]
+        elif key in w.by_name:
+            cands = w.by_name[key]
+        else:
+            continue
+        if len(cands) == 1:
+            return (w, cands[0]), None
+        listed = "; ".join(f"{w.areas.at[c, 'name']} ({w.areas.at[c, 'parent_name'] or ''}, mã "
+                           f"{w.areas.at[c, 'code']})" for c in cands[:8])
+        return None, (f"ward name {name!r} is ambiguous in {w.version_name}: {len(cands)} units "
+                      f"match ({listed}); add the district or the ward code")
+    where = f" in district {dist!r}" if dist else ""
+    return None, f"no ward named {name!r}{where} in the loaded boundaries"
