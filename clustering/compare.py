@@ -50,8 +50,6 @@ CHANGE_LABELS = {
     "significant_decrease": ("Giảm có ý nghĩa", "Significant decrease"),
     "no_significant_change": ("Không thay đổi có ý nghĩa", "No significant change"),
 }
-COLUMNS = ["code", "count", "base_count", "change", "change_pct", "p_value", "q_value",
-           "change_class", "change_text_vi", "change_text_en"]
 
 
 # ------------------------------------------------------------------ the test
@@ -108,19 +106,35 @@ def _binom_two_sided(k, n, p):
     return np.minimum(1.0, pval)
 
 
+def _bad_value(a: np.ndarray, bad: np.ndarray, x, name: str) -> str:
+    if a.ndim == 0:
+        return f"`{name}` was {x!r}"
+    i = int(np.flatnonzero(bad.ravel())[0])
+    return f"`{name}` holds {a.ravel()[i]:g} (position {i})"
+
+
 def _counts_array(x, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=float)
-    if np.isnan(a).any() or (a < 0).any() or (a != np.round(a)).any():
-        raise InputError(f"`{name}` was {x!r} but counts must be whole numbers >= 0 (no NaN).")
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"`{name}` was {x!r} but counts must be whole numbers >= 0.") from None
+    bad = np.isnan(a) | (a < 0) | (a != np.round(a))
+    if bad.any():
+        raise InputError(f"{_bad_value(a, bad, x, name)} but counts must be whole numbers >= 0 "
+                         "(no blanks).")
     return a.astype(np.int64)
 
 
 def _exposure_array(x, name: str) -> np.ndarray:
     if isinstance(x, Period):
         x = x.days
-    a = np.asarray(x, dtype=float)
-    if not np.isfinite(a).all() or (a <= 0).any():
-        raise InputError(f"`{name}` was {x!r} but must be a finite number > 0 "
+    try:
+        a = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        a = np.asarray(np.nan)
+    bad = ~np.isfinite(a) | (a <= 0)
+    if bad.any():
+        raise InputError(f"{_bad_value(a, bad, x, name)} but must be a finite number > 0 "
                          "(the length of the period, e.g. in days).")
     return a
 

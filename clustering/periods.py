@@ -199,9 +199,9 @@ class Period:
             if self.start == self.end:
                 return self.start.isoformat()
             return f"{self.start.isoformat()}..{self.end.isoformat()}"
-        body = {"month": f"{self.year}-{self.index:02d}", "quarter": f"{self.year}-Q{self.index}",
-                "6months": f"{self.year}-H{self.index}", "9months": f"{self.year}-9M",
-                "year": f"{self.year}"}[self.kind]
+        suffix = {"month": f"-{self.index or 0:02d}", "quarter": f"-Q{self.index}",
+                  "6months": f"-H{self.index}", "9months": "-9M", "year": ""}[self.kind]
+        body = f"{self.year}{suffix}"
         return body + (":stat" if self.cut == "statistical" else "")
 
     def label(self, lang: str = "vi", *, with_dates: bool = False) -> str:
