@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from .errors import InputError
 from .names import fold
@@ -181,10 +183,19 @@ def _read_csv(path: Path, name: str):
     _check_headers(headers, name)
     try:
         table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                            na_values=[""], skip_blank_lines=False, header=0, names=headers,
-                            engine="c")
+                            na_values=[""], skip_blank_lines=False, header=0, engine="c")
     except pd.errors.ParserError as exc:
-        raise InputError(f"{name}: {exc}") from exc
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        detail = (f"line {m.group(2)} has {m.group(3)} fields but the header has {m.group(1)}"
+                  if m else str(exc).strip())
+        raise InputError(f"{name}: {detail}.") from exc
+    if not isinstance(table.index, pd.RangeIndex):
+        # pandas turns extra leading fields into an index instead of failing: find the line
+        for line_no, fields in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), 1):
+            if len(fields) > len(headers):
+                raise InputError(f"{name}: line {line_no} has {len(fields)} fields but the header "
+                                 f"has {len(headers)}.")
+    table.columns = headers
     return table
 
 
@@ -232,18 +243,17 @@ def _read_geojson(path: Path, name: str):
     import pyogrio
 
     try:
-        df = pyogrio.read_dataframe(path)
+        df = pyogrio.read_dataframe(path, datetime_as_string=True)
     except Exception as exc:
         raise InputError(f"{name}: cannot read as GeoJSON ({exc}).") from exc
     props = [c for c in df.columns if c != "geometry"]
     geom = df.geometry.values
-    if len(df) and not (geom.geom_type.isin(["Point"]) | geom.isna()).all():
-        bad = np.flatnonzero(~(geom.geom_type.isin(["Point"]) | geom.isna()))
+    bad = np.flatnonzero(~(shapely.get_type_id(geom) == 0) & ~geom.isna())
+    if len(bad):
         raise InputError(f"{name}: feature {bad[0] + 1} has a {geom[bad[0]].geom_type} geometry; "
                          f"incidents must be points.")
-    table = df[props].astype(object).where(df[props].notna(), None)
-    for c in props:
-        table[c] = table[c].map(lambda v: v.to_pydatetime() if isinstance(v, pd.Timestamp) else _nfc(v))
+    table = pd.DataFrame({c: [None if v is None or (isinstance(v, float) and np.isnan(v)) else _nfc(v)
+                              for v in df[c].astype(object)] for c in props}, dtype=object)
     missing = geom.isna()
     table[GEOM_LON] = np.where(missing, None, df.geometry.x.to_numpy()).astype(object)
     table[GEOM_LAT] = np.where(missing, None, df.geometry.y.to_numpy()).astype(object)

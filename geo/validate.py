@@ -116,10 +116,18 @@ class _Rejects:
         return out.reset_index(drop=True)
 
 
+def _clean(v):
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    v = str(v).strip()
+    return v or None
+
+
 def _text(s: pd.Series) -> pd.Series:
-    """Values as stripped strings, missing as NA."""
-    out = s.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-    return out.where(out.astype(bool), None)
+    """Values as stripped strings (whole floats without ".0"), missing or blank as None."""
+    return pd.Series([_clean(v) for v in s], index=s.index, dtype=object)
 
 
 # --------------------------------------------------------------------------- dates
@@ -128,7 +136,7 @@ _VN_DATE = re.compile(
     r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T,]+(\d{1,2})\s*(?:[:hg]|giờ)\s*(\d{1,2})?"
     r"(?:\s*(?::|phút)\s*(\d{1,2}))?\s*(?:phút|p)?)?\s*$", re.IGNORECASE)
 _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
-_TZ_SUFFIX = re.compile(r"(Z|[+-]\d{2}:?\d{2})\s*$")
+_TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})\s*$")
 _TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:hg]|giờ)\s*(\d{1,2})?(?:\s*(?::|phút)\s*(\d{1,2}))?\s*(?:phút|p)?\s*$",
                    re.IGNORECASE)
 
@@ -163,7 +171,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
     numeric_text = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
     serial = pd.Series(np.nan, index=values.index)
     serial[is_num] = values[is_num].astype(float)
-    looks_serial = numeric_text.notna() & text.str.fullmatch(r"\d{4,5}([.,]\d+)?").fillna(False)
+    looks_serial = numeric_text.notna() & text.str.fullmatch(r"\d{4,5}([.,]\d+)?").fillna(False).astype(bool)
     serial[looks_serial] = numeric_text[looks_serial]
     sel = serial.notna().to_numpy()
     if sel.any():
@@ -173,10 +181,10 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
         err[sel & ~ok] = "not a date (Excel serial number out of range)"
     text = text.where(~sel, None)
 
-    iso = text.str.match(_ISO_DATE).fillna(False).to_numpy()
+    iso = text.str.match(_ISO_DATE).fillna(False).to_numpy(dtype=bool)
     if iso.any():
         t = text[iso]
-        with_tz = t.str.contains(_TZ_SUFFIX).fillna(False).to_numpy()
+        with_tz = t.str.contains(_TZ_SUFFIX).fillna(False).to_numpy(dtype=bool)
         if with_tz.any():
             conv = pd.to_datetime(t[with_tz], format="ISO8601", utc=True, errors="coerce")
             idx = t.index[with_tz]
@@ -184,7 +192,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
         if (~with_tz).any():
             idx = t.index[~with_tz]
             local[idx] = pd.to_datetime(t[~with_tz], format="ISO8601", errors="coerce")
-        has_time[iso] = t.str.contains(r"[T ]\d", regex=True).fillna(False).to_numpy()
+        has_time[iso] = t.str.contains(r"[T ]\d", regex=True).fillna(False).to_numpy(dtype=bool)
 
     vn = text.notna().to_numpy() & ~iso
     if vn.any():
@@ -356,10 +364,11 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
 
     # --- ids: given, or a content hash so that re-importing the same rows updates them
     if ext is None:
-        key = (out["occurred_at"].astype(str) + "|" + out["category_raw"].fillna("") + "|"
-               + out["lon"].round(6).astype(str) + "|" + out["lat"].round(6).astype(str) + "|"
-               + out["address"].fillna("") + "|" + out["ward"].fillna(""))
-        ext = key.map(lambda s: "h:" + hashlib.sha1(s.encode()).hexdigest()[:16])
+        parts = [out["occurred_at"].astype(str), out["category_raw"], out["lon"].round(6).astype(str),
+                 out["lat"].round(6).astype(str), out["address"], out["ward"]]
+        ext = pd.Series(["h:" + hashlib.sha1("|".join("" if v is None or v != v else str(v) for v in vals)
+                                             .encode()).hexdigest()[:16] for vals in zip(*parts)],
+                        index=out.index, dtype=object)
         warnings.append("The file has no incident id column (e.g. 'Mã vụ'); rows are identified by "
                         "their date, category, place and address.")
     out["external_id"] = ext
@@ -433,13 +442,12 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
             # A geographic CRS: values are degrees; a latitude/longitude swap shows as lon in
             # the latitude range and lat in the longitude range.
             swap = ~_in_vn(gx, gy) & _in_vn(gy, gx)
-        else:
-            # Vietnamese surveys write X = northing, Y = easting; northings in Viet Nam are
-            # above 900 km and eastings below.
-            swap = (gx > 900_000) & (gy < 900_000)
-        if swap.any():
-            gx, gy = np.where(swap, gy, gx), np.where(swap, gx, gy)
             swapped_rows.extend(f["_row"].to_numpy()[mask][swap].tolist())
+        else:
+            # Vietnamese surveys write X = northing, Y = easting (the usual convention, not an
+            # error); northings in Viet Nam are above 900 km and eastings below.
+            swap = (gx > 900_000) & (gy < 900_000)
+        gx, gy = np.where(swap, gy, gx), np.where(swap, gx, gy)
         if c.equals(CRS.from_epsg(4326)):
             lo, la = gx, gy
         else:
@@ -470,9 +478,8 @@ def _match_wards(raw, out, rej, rows_mask, wards: list[WardIndex]):
         rej.add(rows_mask, "ward" if "ward" in f else "occurred_at",
                 "no coordinates, and no boundaries are loaded to match a ward")
         return
-    code_col = _text(f["ward_code"]) if "ward_code" in f else pd.Series(None, index=f.index, dtype=object)
-    name_col = _text(f["ward"]) if "ward" in f else pd.Series(None, index=f.index, dtype=object)
-    dist_col = _text(f["district"]) if "district" in f else pd.Series(None, index=f.index, dtype=object)
+    blank = pd.Series([None] * len(f), index=f.index, dtype=object)
+    code_col, name_col, dist_col = (_text(f[c]) if c in f else blank for c in ("ward_code", "ward", "district"))
     dates = out["local_date"]
     none = rows_mask & code_col.isna().to_numpy() & name_col.isna().to_numpy()
     rej.add(none, "lon" if "lon" in f else ("x" if "x" in f else "ward"),

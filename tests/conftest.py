@@ -1,0 +1,77 @@
+"""Shared fixtures: a store with the real boundaries (built once, copied per test), the app, a client."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_BOUNDARIES = ROOT.parent / "shared" / "data" / "boundaries"
+
+
+def pytest_configure(config):
+    if not SHARED_BOUNDARIES.exists():
+        raise pytest.UsageError(f"The boundary files are expected in {SHARED_BOUNDARIES}.")
+
+
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory) -> Path:
+    """A SQLite store with the schema and the three shipped boundary sets, built once."""
+    from geo.boundaries import load_shipped
+    from geo.store import make_engine, upgrade
+
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    eng = make_engine(url)
+    load_shipped(eng, SHARED_BOUNDARIES)
+    with eng.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    eng.dispose()
+    return path
+
+
+@pytest.fixture
+def db_url(store_template, tmp_path) -> str:
+    path = tmp_path / "store.db"
+    shutil.copyfile(store_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def engine(db_url):
+    from geo.store import make_engine
+
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    from server import create_app
+
+    return create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test",
+                       "BOUNDARY_SOURCE_DIR": str(SHARED_BOUNDARIES)})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def table_counts(engine) -> dict[str, int]:
+    """Row count of every table, to check that a failed operation changed nothing."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
+                for t in ("incident", "incident_area", "import_batch", "area", "boundary_version",
+                          "crosswalk")}
