@@ -118,13 +118,15 @@ def read_layer(path: str | Path, fields: FieldMap | None = None, *, layer: str |
     for role in AREA_COLUMNS:
         col = getattr(fields, role)
         out[role] = raw[col].values if col is not None else None
-    out["code"] = out["code"].map(_clean_code)
-    out["name"] = out["name"].map(lambda v: None if _isnull(v) else " ".join(str(v).split()))
+    out["code"] = pd.Series([_clean_code(v) for v in out["code"]], index=out.index, dtype=object)
+    out["name"] = pd.Series([None if _isnull(v) else " ".join(str(v).split()) for v in out["name"]],
+                            index=out.index, dtype=object)
     if fields.population:
         out["population"] = pd.to_numeric(out["population"], errors="coerce")
 
     def feature(i):
-        return f"feature {i + 1} (code {out['code'].iat[i]!r})"
+        code = out["code"].iat[i]
+        return f"feature {i + 1}" + (f" (code {code!r})" if code is not None else "")
 
     geom = out.geometry.values
     empty = shapely.is_missing(geom) | shapely.is_empty(geom)

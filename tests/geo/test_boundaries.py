@@ -1,0 +1,129 @@
+"""Boundary sets: the shipped registry, user layers and their errors, crosswalks."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from sqlalchemy import text
+
+from geo import boundaries as gb
+from geo.errors import InputError
+from tests.conftest import SHARED_BOUNDARIES, table_counts
+
+
+def test_registry_hashes_match_the_source_files():
+    reg = gb.registry()
+    for entry in reg["sets"] + reg["crosswalks"]:
+        assert gb.sha256_of(SHARED_BOUNDARIES / entry["file"]) == entry["sha256"], entry["file"]
+
+
+@pytest.mark.parametrize("name, count", [("hcmc-2025", 168), ("hcmc-2019", 322), ("hanoi-2025", 126)])
+def test_shipped_sets_load_with_right_counts_and_valid_geometry(engine, name, count):
+    areas = gb.load_areas(engine, name)
+    assert len(areas) == count
+    assert areas["code"].is_unique
+    assert shapely.is_valid(areas.geometry.values).all()
+    assert (areas.geometry.geom_type == "MultiPolygon").all()
+    # the stored area equals an independent computation in UTM 48N
+    src = gpd.read_file(SHARED_BOUNDARIES / gb.registry()["sets"][[s["name"] for s in gb.registry()["sets"]].index(name)]["file"])
+    km2 = src.to_crs(32648).set_index("code").area / 1e6
+    np.testing.assert_allclose(areas.set_index("code")["area_km2"], km2.loc[areas["code"]], rtol=1e-3)
+
+
+def test_gò_vấp_has_its_sixteen_wards_in_2019(engine):
+    areas = gb.load_areas(engine, "hcmc-2019")
+    go_vap = areas[areas["parent_name"] == "Quận Gò Vấp"]
+    assert sorted(int(n.split()[-1]) for n in go_vap["name"]) == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                                   13, 14, 15, 16, 17]
+
+
+def test_crosswalk_loaded(engine):
+    with engine.connect() as conn:
+        n, total = conn.execute(text("SELECT COUNT(*), ROUND(SUM(area_share), 4) FROM crosswalk")).one()
+        go_vap = conn.execute(text(
+            "SELECT c.old_code FROM crosswalk c JOIN area a ON a.code = c.new_code "
+            "JOIN boundary_version v ON v.id = a.version_id AND v.name = 'hcmc-2025' "
+            "WHERE a.name = 'Phường Gò Vấp' AND c.area_share >= 0.5 ORDER BY c.old_code")).scalars().all()
+    assert n == 558 and total == 322.0  # every old ward's shares sum to 1
+    # Phường Gò Vấp (2025) takes most of the old Phường 10 and 17 of Gò Vấp
+    old = gb.load_areas(engine, "hcmc-2019").set_index("code")
+    assert sorted(old.loc[c, "name"] for c in go_vap) == ["Phường 10", "Phường 17"]
+
+
+def test_fetch_shipped_refuses_a_changed_file(tmp_path):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir(), dest.mkdir()
+    for entry in gb.registry()["sets"] + gb.registry()["crosswalks"]:
+        (src / entry["file"]).write_bytes((SHARED_BOUNDARIES / entry["file"]).read_bytes())
+    (src / "hcmc_wards_2019.geojson").write_bytes(b"{}")
+    with pytest.raises(InputError, match=r"hcmc_wards_2019.geojson: sha256 is 44136fa.*expected 175fbb2d"):
+        gb.fetch_shipped(src, dest)
+    with pytest.raises(InputError, match="Boundary file .* not found in .*nowhere. Set BOUNDARY_SOURCE_DIR"):
+        gb.fetch_shipped(tmp_path / "nowhere", tmp_path / "dest2")
+
+
+def _layer(tmp_path, features, name="layer.geojson", crs=None):
+    fc = {"type": "FeatureCollection", "features": features}
+    if crs:
+        fc["crs"] = {"type": "name", "properties": {"name": crs}}
+    path = tmp_path / name
+    path.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _square(x, y, d=0.01):
+    return {"type": "Polygon", "coordinates": [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]}
+
+
+def test_user_layer_errors_name_each_feature(tmp_path):
+    feats = [
+        {"type": "Feature", "properties": {"ma": "A1", "ten": "Một"}, "geometry": _square(106.7, 10.7)},
+        {"type": "Feature", "properties": {"ma": "A1", "ten": "Hai"}, "geometry": _square(106.8, 10.7)},
+        {"type": "Feature", "properties": {"ma": "A3", "ten": "Ba"},
+         "geometry": {"type": "Point", "coordinates": [106.7, 10.7]}},
+        {"type": "Feature", "properties": {"ma": None, "ten": "Bốn"}, "geometry": _square(106.9, 10.7)},
+        {"type": "Feature", "properties": {"ma": "A5", "ten": "Năm"}, "geometry": None},
+    ]
+    path = _layer(tmp_path, feats)
+    with pytest.raises(InputError) as exc:
+        gb.read_layer(path, gb.FieldMap(code="ma", name="ten"))
+    msg = str(exc.value)
+    assert msg.startswith("layer.geojson: ")
+    assert "feature 5 (code 'A5'): empty geometry" in msg
+    assert "feature 3 (code 'A3'): geometry is a Point, not a polygon" in msg
+    assert "feature 4: no code in field `ma`" in msg
+    assert "code 'A1' is used by features 1, 2" in msg
+    with pytest.raises(InputError, match=r"field `code` \(for code\) is not in the layer; it has ma, ten"):
+        gb.read_layer(path)
+
+
+def test_user_layer_repaired_and_reprojected_from_a_zipped_shapefile(engine, tmp_path):
+    """A bow-tie polygon is made valid; a VN-2000 / UTM 48N shapefile comes back in WGS 84."""
+    bowtie = shapely.Polygon([(106.70, 10.70), (106.72, 10.72), (106.72, 10.70), (106.70, 10.72)])
+    gdf = gpd.GeoDataFrame({"MA": ["X1", "X2"], "TEN": ["Khu Một", "Khu Hai"], "DAN_SO": [12000, 8000]},
+                           geometry=[bowtie, shapely.box(106.72, 10.70, 106.74, 10.72)], crs=4326)
+    shp_dir = tmp_path / "shp"
+    shp_dir.mkdir()
+    gdf.to_crs(3405).to_file(shp_dir / "khu.shp", engine="pyogrio")
+    zpath = tmp_path / "khu.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in shp_dir.iterdir():
+            z.write(f, f.name)
+    areas = gb.read_layer(zpath, gb.FieldMap(code="MA", name="TEN", population="DAN_SO"))
+    assert areas.crs.to_epsg() == 4326
+    assert shapely.is_valid(areas.geometry.values).all()
+    np.testing.assert_allclose(areas.total_bounds, [106.70, 10.70, 106.74, 10.72], atol=1e-6)
+    before = table_counts(engine)
+    gb.save_version(engine, areas, "khu-thu", valid_from="2025-07-01")
+    after = table_counts(engine)
+    assert after["area"] - before["area"] == 2 and after["boundary_version"] - before["boundary_version"] == 1
+    stored = gb.load_areas(engine, "khu-thu")
+    assert stored["population"].tolist() == [12000, 8000]
+    with pytest.raises(InputError, match="Boundary version 'khu-thu' already exists; choose another --name "
+                                         "or pass --replace"):
+        gb.save_version(engine, areas, "khu-thu")
+    assert table_counts(engine) == after
