@@ -75,3 +75,6 @@ def table_counts(engine) -> dict[str, int]:
         return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
                 for t in ("incident", "incident_area", "import_batch", "area", "boundary_version",
                           "crosswalk")}
+
+
+from tests.browser import browser, live_server, page  # noqa: E402,F401  (fixtures)
