@@ -193,18 +193,20 @@ def _values(df: pd.DataFrame) -> list[tuple]:
 
 
 def _insert_areas(conn: Connection, incident_ids: np.ndarray, joined: dict) -> None:
+    """Write the ward of each incident in each version; incidents outside a version get no row."""
     ph = _ph(conn)
-    sql = (f"INSERT INTO incident_area (incident_id, version_id, area_id, method, distance_m) "
+    sql = (f"INSERT INTO incident_area (version_id, incident_id, area_id, method, distance_m) "
            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})")
-    for vid, (area_id, method, dist) in joined.items():
+    for vid, (area_id, method, dist) in sorted(joined.items()):
+        keep = area_id >= 0
+        order = np.argsort(incident_ids[keep], kind="stable")  # append to the (version, incident) key
         frame = pd.DataFrame({
-            "incident_id": incident_ids.astype(np.int64),
             "version_id": vid,
-            "area_id": pd.array(np.where(area_id >= 0, area_id, 0), dtype="Int64"),
-            "method": method,
-            "distance_m": np.round(dist, 2),
+            "incident_id": incident_ids[keep][order].astype(np.int64),
+            "area_id": area_id[keep][order].astype(np.int64),
+            "method": method[keep][order],
+            "distance_m": np.where(dist[keep][order] > 0, np.round(dist[keep][order], 2), np.nan),
         })
-        frame.loc[area_id < 0, "area_id"] = pd.NA
         for start in range(0, len(frame), CHUNK * 4):
             conn.exec_driver_sql(sql, _values(frame.iloc[start:start + CHUNK * 4]))
 
@@ -337,8 +339,7 @@ def _write_incidents(conn: Connection, frame: pd.DataFrame, is_new: np.ndarray) 
         upd_cols = [c for c in INCIDENT_COLUMNS if c not in ("id", "source", "external_id")]
         sql = (f"UPDATE incident SET {', '.join(f'{c} = {ph}' for c in upd_cols)} WHERE id = {ph}")
         conn.exec_driver_sql(sql, _values(old[upd_cols + ["id"]]))
-        id_list = old["id"].tolist()
-        for start in range(0, len(id_list), 900):
-            chunk = id_list[start:start + 900]
-            conn.exec_driver_sql(f"DELETE FROM incident_area WHERE incident_id IN "
-                                 f"({', '.join([ph] * len(chunk))})", tuple(chunk))
+        versions = conn.exec_driver_sql("SELECT id FROM boundary_version").scalars().all()
+        pairs = [(v, i) for v in versions for i in old["id"].tolist()]
+        conn.exec_driver_sql(f"DELETE FROM incident_area WHERE version_id = {ph} AND incident_id = {ph}",
+                             pairs)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -148,22 +149,26 @@ class Incident(Base):
 
 
 class IncidentArea(Base):
-    """The unit an incident falls in, for every boundary version.
+    """The unit an incident falls in, for every boundary version it falls in.
 
-    ``area_id`` is NULL for a point outside every unit of the version; ``method``
-    says how it was found: ``within`` (point in polygon), ``nearest`` (within
-    the tolerance of the nearest unit), ``given`` (ward code or name in the
-    file), ``crosswalk`` (a given ward carried to another version), ``outside``.
+    No row means the incident lies outside every unit of that version.
+    ``method`` says how the unit was found: ``within`` (point in polygon),
+    ``nearest`` (within the tolerance of the nearest unit), ``given`` (ward
+    code or name in the file), ``crosswalk`` (a given ward carried to another
+    version). Rows are keyed (version, incident) without a rowid so that an
+    import appends to the B-tree in order and a version is one range scan.
+    Code that deletes incidents deletes their rows here too.
     """
 
     __tablename__ = "incident_area"
-    __table_args__ = (Index("ix_incident_area_area", "area_id"),)
+    __table_args__ = (PrimaryKeyConstraint("version_id", "incident_id"), {"sqlite_with_rowid": False})
 
-    incident_id: Mapped[int] = mapped_column(
-        ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True)
-    version_id: Mapped[int] = mapped_column(
-        ForeignKey("boundary_version.id", ondelete="CASCADE"), primary_key=True)
-    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    # No foreign keys on these two: SQLite would check every one of millions of inserted rows, and
+    # a parent delete would scan the table (no index leads with them). The importer writes them
+    # from ids it has just read or made, and a version delete cascades through version_id.
+    incident_id: Mapped[int] = mapped_column(Integer)
+    area_id: Mapped[int] = mapped_column(Integer)
     method: Mapped[str] = mapped_column(String(16))
     distance_m: Mapped[float | None] = mapped_column(Float)
 
@@ -189,6 +194,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: large imports touch big indexes
             cur.close()
 
         @event.listens_for(engine, "begin")
