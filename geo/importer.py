@@ -62,13 +62,20 @@ class VersionData:
     valid_from: dt.date | None
     valid_to: dt.date | None
     areas: gpd.GeoDataFrame  # sorted by code, with area_id
+    crosswalk: pd.DataFrame  # into this version: old_version_id, old_code -> new_code (largest share)
 
 
 def load_versions(conn: Connection) -> list[VersionData]:
+    cw = pd.DataFrame(conn.execute(select(
+        Crosswalk.new_version_id, Crosswalk.old_version_id, Crosswalk.old_code, Crosswalk.new_code,
+        Crosswalk.area_share)).all(), columns=["new_version_id", "gv", "old_code", "new_code", "share"])
+    best = (cw.sort_values(["gv", "old_code", "share", "new_code"], ascending=[True, True, False, True])
+              .drop_duplicates(["new_version_id", "gv", "old_code"]))
     out = []
     for v in conn.execute(select(BoundaryVersion.id, BoundaryVersion.name, BoundaryVersion.valid_from,
                                  BoundaryVersion.valid_to).order_by(BoundaryVersion.id)).all():
-        out.append(VersionData(v.id, v.name, v.valid_from, v.valid_to, load_areas(conn, v.id)))
+        out.append(VersionData(v.id, v.name, v.valid_from, v.valid_to, load_areas(conn, v.id),
+                               best[best["new_version_id"] == v.id].drop(columns=["new_version_id", "share"])))
     return out
 
 
@@ -87,30 +94,31 @@ def _ward_indexes(versions: list[VersionData]) -> list[WardIndex]:
 
 # --------------------------------------------------------------------------- joining
 
-def join_rows(conn: Connection, versions: list[VersionData], lon, lat, given_version, given_area, *,
-              tolerance_m: float) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def join_rows(versions: list[VersionData], lon, lat, given_version, given_area, *, tolerance_m: float,
+              only: int | None = None) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Ward of each row in each version: ``{version_id: (area_id or -1, method, distance_m)}``.
 
     Rows with coordinates are joined point-in-polygon. Rows placed by a ward
     code/name keep that ward in its own version; in another version they take
     the unit that holds the largest share of it by the crosswalk when there is
-    one, else the unit that holds the ward's representative point.
+    one, else the unit that holds the ward's representative point. ``only``
+    limits the work to one version id. Pure computation: safe in a thread.
     """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     gv = np.asarray(pd.array(given_version, dtype="Int64").fillna(-1), dtype=np.int64)
     ga = np.asarray(pd.array(given_area, dtype="Int64").fillna(-1), dtype=np.int64)
     has_given = ga >= 0
-    rep = {}
+    rep, codes = {}, {}
     if has_given.any():
-        # representative points of the given wards, for versions without a crosswalk
+        # codes and representative points of the given wards, for carrying them across versions
         wanted = set(ga[has_given].tolist())
         for v in versions:
             sel = v.areas[v.areas["area_id"].isin(wanted)]
             pts = sel.geometry.representative_point()
             rep.update(dict(zip(sel["area_id"], zip(pts.x, pts.y))))
-    out = {}
-    for v in versions:
+            codes.update(dict(zip(sel["area_id"], sel["code"])))
+    def one(v):
         a = assign_wards(lon, lat, v.areas, tolerance_m=tolerance_m)
         area_id = np.where(a.index >= 0, v.areas["area_id"].to_numpy()[np.maximum(a.index, 0)], -1)
         method = a.method.copy()
@@ -122,33 +130,21 @@ def join_rows(conn: Connection, versions: list[VersionData], lon, lat, given_ver
             dist[own] = np.nan
             other = np.flatnonzero(has_given & (gv != v.id))
             if len(other):
-                _carry_given(conn, v, gv[other], ga[other], rep, area_id, method, dist, other, tolerance_m)
-        out[v.id] = (area_id, method, dist)
-    return out
+                _carry_given(v, gv[other], ga[other], rep, codes, area_id, method, dist, other, tolerance_m)
+        return area_id, method, dist
+
+    return {v.id: one(v) for v in versions if only is None or v.id == only}
 
 
-def _carry_given(conn, v, gv, ga, rep, area_id, method, dist, rows, tolerance_m):
+def _carry_given(v, gv, ga, rep, codes, area_id, method, dist, rows, tolerance_m):
     pairs = pd.DataFrame({"row": rows, "gv": gv, "ga": ga})
-    # crosswalk: old area -> code of the new unit with the largest share
-    cw = pd.DataFrame(conn.execute(
-        select(Crosswalk.old_version_id, Crosswalk.old_code, Crosswalk.new_code, Crosswalk.area_share)
-        .where(Crosswalk.new_version_id == v.id)).all(),
-        columns=["gv", "old_code", "new_code", "share"])
-    done = np.zeros(len(pairs), dtype=bool)
-    if len(cw):
-        from .store import Area
-
-        codes = pd.DataFrame(conn.execute(select(Area.id, Area.code).where(
-            Area.id.in_(pairs["ga"].unique().tolist()))).all(), columns=["ga", "old_code"])
-        best = cw.sort_values(["gv", "old_code", "share", "new_code"], ascending=[True, True, False, True]) \
-                 .drop_duplicates(["gv", "old_code"])
-        m = pairs.merge(codes, on="ga", how="left").merge(best, on=["gv", "old_code"], how="left")
-        code_to_id = dict(zip(v.areas["code"], v.areas["area_id"]))
-        new_ids = m["new_code"].map(code_to_id)
-        done = new_ids.notna().to_numpy()
-        area_id[pairs["row"][done]] = new_ids[done].astype(np.int64).to_numpy()
-        method[pairs["row"][done]] = "crosswalk"
-        dist[pairs["row"][done]] = np.nan
+    pairs["old_code"] = pairs["ga"].map(codes)
+    m = pairs.merge(v.crosswalk, on=["gv", "old_code"], how="left")
+    new_ids = m["new_code"].map(dict(zip(v.areas["code"], v.areas["area_id"])))
+    done = new_ids.notna().to_numpy()
+    area_id[pairs["row"][done]] = new_ids[done].astype(np.int64).to_numpy()
+    method[pairs["row"][done]] = "crosswalk"
+    dist[pairs["row"][done]] = np.nan
     left = pairs[~done]
     if len(left):
         xy = np.array([rep.get(a, (np.nan, np.nan)) for a in left["ga"]])
@@ -161,8 +157,8 @@ def _carry_given(conn, v, gv, ga, rep, area_id, method, dist, rows, tolerance_m)
 
 def join_all_incidents(conn: Connection, version_id: int, *, tolerance_m: float = 50.0) -> int:
     """(Re)compute the ward of every stored incident in one version; returns the count joined."""
-    versions = [v for v in load_versions(conn) if v.id == version_id]
-    if not versions:
+    versions = load_versions(conn)
+    if not any(v.id == version_id for v in versions):
         return 0
     df = pd.DataFrame(conn.execute(text(
         "SELECT i.id, i.lon, i.lat, a.version_id AS gv, i.given_area_id AS ga FROM incident i "
@@ -170,8 +166,8 @@ def join_all_incidents(conn: Connection, version_id: int, *, tolerance_m: float 
     conn.execute(text("DELETE FROM incident_area WHERE version_id = :v"), {"v": version_id})
     if df.empty:
         return 0
-    joined = join_rows(conn, versions, df["lon"].astype(float), df["lat"].astype(float),
-                       df["gv"], df["ga"], tolerance_m=tolerance_m)
+    joined = join_rows(versions, df["lon"].astype(float), df["lat"].astype(float),
+                       df["gv"], df["ga"], tolerance_m=tolerance_m, only=version_id)
     _insert_areas(conn, df["id"].to_numpy(), joined)
     return len(df)
 
@@ -250,16 +246,16 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
         err.result = result
         raise err
 
+    step("join")
+    joined = join_rows(versions, rows["lon"], rows["lat"], rows["given_version_id"], rows["given_area_id"],
+                       tolerance_m=tolerance_m)
+    for v in versions:
+        _, method, _ = joined[v.id]
+        result.outside[v.name] = int((method == "outside").sum())
+        result.nearest[v.name] = int((method == "nearest").sum())
     conn = engine.connect().execution_options(sqlite_begin="IMMEDIATE")
     try:
         with conn.begin():
-            step("join")
-            joined = join_rows(conn, versions, rows["lon"], rows["lat"], rows["given_version_id"],
-                               rows["given_area_id"], tolerance_m=tolerance_m)
-            for v in versions:
-                _, method, _ = joined[v.id]
-                result.outside[v.name] = int((method == "outside").sum())
-                result.nearest[v.name] = int((method == "nearest").sum())
             step("write")
             batch_id = conn.execute(ImportBatch.__table__.insert().values(
                 source=source, file_name=name, sha256=digest, imported_by=imported_by,

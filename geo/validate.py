@@ -257,7 +257,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
 
 def parse_number(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Numbers with a decimal dot or comma ("10,7769"); returns (floats, unparseable mask)."""
-    if values.map(lambda v: isinstance(v, (int, float, np.number)) or v is None).all():
+    if pd.api.types.infer_dtype(values, skipna=True) in ("floating", "integer", "mixed-integer-float", "empty"):
         out = pd.to_numeric(values, errors="coerce").astype(float)
         return out, np.zeros(len(values), dtype=bool)
     text = _text(values)
@@ -328,7 +328,7 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
 
     # --- external id
     if "external_id" in f:
-        ext = _text(f["external_id"]).map(lambda v: v[:-2] if isinstance(v, str) and re.fullmatch(r"\d+\.0", v) else v)
+        ext = _text(f["external_id"])
         rej.add(ext.isna().to_numpy(), "external_id", "no incident id")
     else:
         ext = None
@@ -493,13 +493,11 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
         warnings.append(f"{len(swapped_rows)} rows had longitude and latitude (or X and Y) swapped "
                         f"and were corrected: rows {shown}")
     fin = np.isfinite(lon) & np.isfinite(lat)
-    values = pd.Series([f"{a:.6f}, {b:.6f}" if np.isfinite(a) else "" for a, b in zip(lon, lat)])
-    if extent is not None:
-        outside = fin & ~extent.contains(lon, lat)
-        rej.add(outside, xf, f"point outside the area covered by the loaded boundaries ({extent})",
-                values=values)
-    else:
-        rej.add(fin & ~_in_vn(lon, lat), xf, "point outside Viet Nam", values=values)
+    outside = fin & ~(extent.contains(lon, lat) if extent is not None else _in_vn(lon, lat))
+    values = np.full(len(lon), "", dtype=object)
+    values[outside] = [f"{a:.6f}, {b:.6f}" for a, b in zip(lon[outside], lat[outside])]
+    rej.add(outside, xf, f"point outside the area covered by the loaded boundaries ({extent})"
+            if extent is not None else "point outside Viet Nam", values=values)
     out["lon"], out["lat"] = lon, lat
 
 
