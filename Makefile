@@ -38,7 +38,7 @@ data: venv
 	$(FLASK) demo-data
 
 run: data
-	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C to stop)"
+	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C to stop). No sign-in is needed yet: open the address in a browser."
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: venv system-deps
