@@ -188,8 +188,128 @@ def areas():
     from geo import queries
 
     gdf = queries.area_counts(engine(), **area_query_args())
-    return current_app.response_class(gdf.to_json(drop_id=True, to_wgs84=True),
-                                      mimetype="application/geo+json")
+    return geojson_response(gdf)
+
+
+def geojson_response(gdf, **members):
+    """An RFC 7946 FeatureCollection (WGS 84), with extra top-level members such as ``meta``."""
+    body = gdf.to_json(drop_id=True, to_wgs84=True, na="null")
+    if members:
+        fc = json.loads(body)
+        fc.update(members)
+        body = json.dumps(fc, ensure_ascii=False, default=str)
+    return current_app.response_class(body, mimetype="application/geo+json")
+
+
+def _number_arg(name: str, default, *, kind=float, minimum=None, exclusive=True, maximum=None):
+    """A numeric query parameter, checked; ``None`` default means optional."""
+    from geo.errors import InputError
+
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise InputError(f"`{name}` was {raw!r} but is expected to be a "
+                         f"{'whole number' if kind is int else 'number'}.") from None
+    if value != value or (minimum is not None and (value <= minimum if exclusive else value < minimum)):
+        raise InputError(f"`{name}` was {raw!r} but must be {'above' if exclusive else 'at least'} {minimum}.")
+    if maximum is not None and value > maximum:
+        raise InputError(f"`{name}` was {raw!r} but must be at most {maximum}.")
+    return value
+
+
+def _choice_arg(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    from geo.errors import InputError
+
+    value = request.args.get(name) or default
+    if value not in allowed:
+        raise InputError(f"`{name}` was {value!r} but is expected to be one of {', '.join(allowed)}.")
+    return value
+
+
+def _analysis_args() -> dict:
+    args = area_query_args()
+    args["categories"] = tuple(args["categories"])
+    return args
+
+
+@api.get("/gistar")
+def gistar():
+    from geo import analysis
+
+    gdf = analysis.gistar_wards(engine(), **_analysis_args(),
+                                permutations=_number_arg("permutations", 999, kind=int, minimum=99,
+                                                         exclusive=False, maximum=9999))
+    keep = ["code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
+            "hotspot_code", "hotspot_vi", "geometry"]
+    return geojson_response(gdf[keep])
+
+
+@api.get("/lisa")
+def lisa():
+    from geo import analysis
+
+    gdf = analysis.lisa_wards(engine(), **_analysis_args(),
+                              permutations=_number_arg("permutations", 999, kind=int, minimum=99,
+                                                       exclusive=False, maximum=9999))
+    keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "lisa_label",
+            "lisa_label_vi", "geometry"]
+    return geojson_response(gdf[keep])
+
+
+@api.get("/compare")
+def compare():
+    from geo import analysis
+
+    base_start = _date_arg("base_start") if request.args.get("base_start") else None
+    base_end = _date_arg("base_end") if request.args.get("base_end") else None
+    gdf, meta = analysis.compare_wards(engine(), **_analysis_args(), base_start=base_start, base_end=base_end)
+    return geojson_response(gdf, meta=meta)
+
+
+@api.get("/emerging")
+def emerging():
+    from geo import analysis
+
+    gdf, _ = analysis.emerging_wards(engine(), **_analysis_args(),
+                                     bins=_choice_arg("bins", "quarter", ("month", "quarter")))
+    return geojson_response(gdf.rename(columns={"pattern": "trend"}),
+                            meta={"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]})
+
+
+@api.get("/dbscan")
+def dbscan():
+    from geo import analysis
+
+    spots = analysis.dbscan_spots(
+        engine(), **_analysis_args(),
+        eps_m=_number_arg("eps", 250.0, minimum=0, maximum=5000),
+        min_samples=_number_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
+        method=_choice_arg("method", "dbscan", ("dbscan", "hdbscan")))
+    return geojson_response(spots)
+
+
+@api.get("/kde")
+def kde():
+    from geo import analysis
+
+    res = analysis.kde_surface(engine(), **_analysis_args(),
+                               bandwidth_m=_number_arg("bandwidth", None, minimum=0, maximum=20_000),
+                               cell_m=_number_arg("cell", None, minimum=0, maximum=5_000),
+                               kernel=_choice_arg("kernel", "quartic", ("quartic", "gaussian")))
+    return geojson_response(res.contours(), meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
+                                                  "kernel": res.kernel})
+
+
+@api.get("/complex-areas")
+def complex_areas():
+    from geo import analysis
+
+    gdf = analysis.complex_areas(engine(), **_analysis_args(),
+                                 top=_number_arg("top", None, kind=int, minimum=1, exclusive=False))
+    return geojson_response(gdf)
 
 
 # --------------------------------------------------------------------------- command line

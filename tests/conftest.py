@@ -78,3 +78,47 @@ def table_counts(engine) -> dict[str, int]:
 
 
 from tests.browser import browser, live_server, page  # noqa: E402,F401  (fixtures)
+
+
+@pytest.fixture(scope="session")
+def demo_template(store_template, tmp_path_factory) -> Path:
+    """The store with the 60,000 synthetic demo incidents imported (built once)."""
+    from geo import demo
+    from geo.boundaries import load_areas
+    from geo.importer import import_file
+    from geo.store import make_engine
+
+    folder = tmp_path_factory.mktemp("demo")
+    path = folder / "store.db"
+    shutil.copyfile(store_template, path)
+    eng = make_engine(f"sqlite:///{path}")
+    records, truth = demo.generate(load_areas(eng, "hcmc-2025"), n=60_000, seed=138)
+    demo.write_csv(records, folder / "demo.csv")
+    truth.to_csv(folder / "truth.csv", index=False)
+    import_file(eng, folder / "demo.csv", source="demo")
+    with eng.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    eng.dispose()
+    return path
+
+
+@pytest.fixture
+def demo_app(demo_template, tmp_path):
+    """The app over a private copy of the demo store."""
+    from server import create_app
+
+    path = tmp_path / "demo.db"
+    shutil.copyfile(demo_template, path)
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test"})
+
+
+@pytest.fixture
+def demo_client(demo_app):
+    return demo_app.test_client()
+
+
+@pytest.fixture
+def demo_truth(demo_template):
+    import pandas as pd
+
+    return pd.read_csv(demo_template.parent / "truth.csv", dtype={"ward_codes": str})

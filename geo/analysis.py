@@ -1,0 +1,332 @@
+"""Analyses over the store: fetch incidents for a period and hand them to ``clustering``.
+
+Each function takes the engine and plain parameters and returns a
+GeoDataFrame in WGS 84 (or a DataFrame); the HTTP API and the pages call these.
+Results are cached by the data version (imports and boundary loads) and the
+parameters, so that repeated map views do not recompute.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Engine
+
+from clustering import periods as pr
+from clustering.compare import city_total, compare_counts
+from clustering.emerging import EmergingHotSpots
+from clustering.getis_ord import gi_star
+from clustering.grid import ward_weights
+from clustering.lisa import local_moran
+from clustering.rates import HARM_WEIGHTS
+
+from .boundaries import load_areas
+from .errors import InputError
+from .queries import check_categories
+
+CACHE_SIZE = 64
+_cache: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+
+
+def data_version(engine: Engine) -> tuple:
+    """Changes whenever incidents or boundaries change: the newest import and boundary load."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(
+            "SELECT (SELECT MAX(id) FROM import_batch), (SELECT MAX(id) FROM boundary_version), "
+            "(SELECT COUNT(*) FROM boundary_version)")).one())
+
+
+def cached(name: str, engine: Engine, params: dict, compute):
+    """``compute()`` once per (analysis, data version, parameters); a bounded LRU in memory."""
+    key = (name, str(engine.url), data_version(engine), tuple(sorted((k, repr(v)) for k, v in params.items())))
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    value = compute()
+    with _lock:
+        _cache[key] = value
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return value
+
+
+# --------------------------------------------------------------------------- fetching
+
+def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+              categories: list[str] | None = None) -> pd.DataFrame:
+    """Incidents with a local date in [start, end] and their unit in ``boundary`` (or NaN)."""
+    cats = check_categories(categories or [])
+    sql = ("SELECT i.id, i.lon, i.lat, i.local_date, i.category, i.severity, i.cleared, a.code "
+           "FROM incident i LEFT JOIN incident_area ia ON ia.incident_id = i.id AND ia.version_id = "
+           "(SELECT id FROM boundary_version WHERE name = :boundary) "
+           "LEFT JOIN area a ON a.id = ia.area_id "
+           "WHERE i.local_date >= :start AND i.local_date <= :end")
+    params = {"boundary": boundary, "start": start, "end": end}
+    if cats:
+        sql += " AND i.category IN :cats"
+        params["cats"] = cats
+    stmt = text(sql)
+    if cats:
+        stmt = stmt.bindparams(bindparam("cats", expanding=True))
+    with engine.connect() as conn:
+        df = pd.DataFrame(conn.execute(stmt, params).all(),
+                          columns=["id", "lon", "lat", "local_date", "category", "severity", "cleared", "code"])
+    df["local_date"] = pd.to_datetime(df["local_date"])
+    return df
+
+
+def _ward_frame(engine: Engine, boundary: str) -> gpd.GeoDataFrame:
+    return cached("areas", engine, {"b": boundary}, lambda: load_areas(engine, boundary).set_index("code", drop=False))
+
+
+def _weights(engine: Engine, boundary: str):
+    return cached("weights", engine, {"b": boundary}, lambda: ward_weights(_ward_frame(engine, boundary)))
+
+
+def ward_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                categories: list[str] | None = None, harm_weights: dict | None = None) -> gpd.GeoDataFrame:
+    """Every unit of ``boundary`` with count, harm-weighted count, cleared count and rates."""
+    wards = _ward_frame(engine, boundary)
+    inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+    weights = {**HARM_WEIGHTS, **(harm_weights or {})}
+    inc["harm"] = inc["severity"].map(weights).fillna(1.0)
+    inc["cleared"] = inc["cleared"].astype("boolean").fillna(False).astype(int)
+    g = inc.dropna(subset=["code"]).groupby("code").agg(count=("id", "size"), harm=("harm", "sum"),
+                                                       cleared_count=("cleared", "sum"))
+    out = wards[["code", "name", "parent_name", "area_km2", "population", "geometry"]].join(g)
+    out[["count", "harm", "cleared_count"]] = out[["count", "harm", "cleared_count"]].fillna(0)
+    out["count"] = out["count"].astype(int)
+    out["per_km2"] = out["count"] / out["area_km2"]
+    out["harm_per_km2"] = out["harm"] / out["area_km2"]
+    pop = pd.to_numeric(out["population"], errors="coerce")
+    out["per_10k"] = out["count"] / pop * 10_000
+    out["clearance_rate"] = np.where(out["count"] > 0, out["cleared_count"] / out["count"].where(out["count"] > 0), np.nan)
+    total = out["count"].sum()
+    out["share"] = out["count"] / total if total else 0.0
+    out.attrs["outside"] = int(inc["code"].isna().sum())
+    return out
+
+
+def _require_incidents(frame, what="period"):
+    if int(frame["count"].sum()) == 0:
+        raise InputError(f"No incidents in the chosen {what}; widen the dates or the categories.")
+
+
+# --------------------------------------------------------------------------- analyses
+
+def gistar_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                 categories: list[str] | None = None, permutations: int = 999,
+                 column: str = "count") -> gpd.GeoDataFrame:
+    """Getis-Ord Gi* over the wards (queen contiguity, binary weights, FDR)."""
+    def compute():
+        counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
+        _require_incidents(counts)
+        return gi_star(counts, column, w=_weights(engine, boundary), permutations=permutations)
+    return cached("gistar", engine, dict(b=boundary, s=start, e=end, c=categories, p=permutations, col=column),
+                  compute)
+
+
+def lisa_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+               categories: list[str] | None = None, permutations: int = 999,
+               column: str = "count") -> gpd.GeoDataFrame:
+    """Local Moran's I over the wards, with FDR."""
+    def compute():
+        counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
+        _require_incidents(counts)
+        return local_moran(counts, column, w=_weights(engine, boundary), permutations=permutations)
+    return cached("lisa", engine, dict(b=boundary, s=start, e=end, c=categories, p=permutations, col=column),
+                  compute)
+
+
+def compare_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                  base_start: dt.date | None = None, base_end: dt.date | None = None,
+                  categories: list[str] | None = None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Per-ward change against the base period (default: cùng kỳ) with the exact test; and the city total."""
+    current = pr.custom(start, end)
+    if base_start is None and base_end is None:
+        base = current.same_period_last_year()
+    elif base_start is None or base_end is None:
+        raise InputError("Give both `base_start` and `base_end`, or neither (cùng kỳ).")
+    else:
+        base = pr.custom(base_start, base_end)
+    pr.check_base(current, base)
+
+    def compute():
+        now = ward_counts(engine, boundary=boundary, start=current.start, end=current.end, categories=categories)
+        then = ward_counts(engine, boundary=boundary, start=base.start, end=base.end, categories=categories)
+        if int(now["count"].sum()) + int(then["count"].sum()) == 0:
+            raise InputError("No incidents in either period; widen the dates or the categories.")
+        cmp = compare_counts(now[["code", "count"]].reset_index(drop=True),
+                             then[["code", "count"]].reset_index(drop=True),
+                             t_current_days=current.days, t_base_days=base.days)
+        out = now[["code", "name", "geometry"]].reset_index(drop=True).merge(cmp, on="code", how="left")
+        total = city_total(now[["code", "count"]], then[["code", "count"]], t_current_days=current.days,
+                           t_base_days=base.days)
+        meta = {"period": [current.start.isoformat(), current.end.isoformat()],
+                "base_period": [base.start.isoformat(), base.end.isoformat()],
+                "total": _plain(total.iloc[0].to_dict() if isinstance(total, pd.DataFrame) else dict(total))}
+        return gpd.GeoDataFrame(out, geometry="geometry", crs=now.crs), meta
+    return cached("compare", engine, dict(b=boundary, s=start, e=end, bs=base.start, be=base.end, c=categories),
+                  compute)
+
+
+def _plain(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (np.integer,)):
+            v = int(v)
+        elif isinstance(v, (np.floating, float)):
+            v = None if np.isnan(v) else float(v)
+        out[k] = v
+    return out
+
+
+MAX_BINS = 120
+
+
+def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                   categories: list[str] | None = None, bins: str = "quarter",
+                   permutations: int = 199) -> tuple[gpd.GeoDataFrame, EmergingHotSpots]:
+    """Emerging hot-spot pattern of each ward over month or quarter bins of [start, end]."""
+    if bins not in ("month", "quarter"):
+        raise InputError(f"`bins` was {bins!r} but is expected to be 'month' or 'quarter'.")
+    periods = pr.bins(start, end, freq=bins)
+    if len(periods) < 4:
+        raise InputError(f"[{start} .. {end}] makes {len(periods)} {bins} bins; emerging hot spots need at "
+                         f"least 4: widen the dates.")
+    if len(periods) > MAX_BINS:
+        raise InputError(f"{len(periods)} bins is more than {MAX_BINS}; use quarters or a shorter span.")
+
+    def compute():
+        wards = _ward_frame(engine, boundary)
+        inc = incidents(engine, boundary=boundary, start=periods[0].start, end=periods[-1].end,
+                        categories=categories).dropna(subset=["code"])
+        if inc.empty:
+            raise InputError("No incidents in the chosen period; widen the dates or the categories.")
+        edges = pd.to_datetime([p.start for p in periods] + [periods[-1].end + dt.timedelta(days=1)])
+        b = np.searchsorted(edges.values, inc["local_date"].values, side="right") - 1
+        cube = np.zeros((len(wards), len(periods)))
+        pos = pd.Series(np.arange(len(wards)), index=wards.index)
+        np.add.at(cube, (pos.loc[inc["code"]].to_numpy(), b), 1)
+        ehs = EmergingHotSpots(cube, _weights(engine, boundary), permutations=permutations)
+        frame = ehs.to_frame()
+        frame.index = wards.index
+        out = wards[["code", "name", "geometry"]].join(frame)
+        out["series"] = [row.astype(int).tolist() for row in cube]
+        out["hot_streak"] = _streak(ehs.hot)
+        out.attrs["bins"] = [p.label("vi") for p in periods]
+        out.attrs["bins_en"] = [p.label("en") for p in periods]
+        return out, ehs
+    return cached("emerging", engine, dict(b=boundary, s=start, e=end, c=categories, bins=bins,
+                                           p=permutations), compute)
+
+
+def _streak(hot: np.ndarray) -> np.ndarray:
+    """Length of the run of hot bins that ends with the last bin, per location."""
+    rev = hot[:, ::-1]
+    cold_at = np.where(~rev.any(axis=1) | rev.all(axis=1), 0, np.argmin(rev, axis=1))
+    return np.where(rev.all(axis=1), hot.shape[1], np.where(rev[:, 0], cold_at, 0))
+
+
+def _points(inc: pd.DataFrame) -> gpd.GeoDataFrame:
+    pts = inc.dropna(subset=["lon", "lat"])
+    return gpd.GeoDataFrame(pts.reset_index(drop=True), geometry=gpd.points_from_xy(pts["lon"], pts["lat"]),
+                            crs="EPSG:4326")
+
+
+def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                 categories: list[str] | None = None, eps_m: float = 250.0, min_samples: int = 20,
+                 method: str = "dbscan", harm_weighted: bool = False) -> gpd.GeoDataFrame:
+    """DBSCAN (or HDBSCAN) spots of the period's geolocated incidents, with the wards each touches."""
+    from clustering.dbscan import find_spots
+
+    def compute():
+        inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+        pts = _points(inc)
+        if pts.empty:
+            raise InputError("No geolocated incidents in the chosen period; widen the dates or the categories.")
+        if harm_weighted:
+            pts["harm"] = pts["severity"].map(HARM_WEIGHTS).fillna(1.0)
+        wards = _ward_frame(engine, boundary).reset_index(drop=True)
+        _, spots = find_spots(pts, eps_m=eps_m, min_samples=min_samples, method=method, wards=wards,
+                              weights="harm" if harm_weighted else None)
+        return spots.to_crs("EPSG:4326")
+    return cached("dbscan", engine, dict(b=boundary, s=start, e=end, c=categories, eps=eps_m, m=min_samples,
+                                         method=method, h=harm_weighted), compute)
+
+
+def kde_surface(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                categories: list[str] | None = None, bandwidth_m: float | None = None,
+                cell_m: float | None = None, kernel: str = "quartic"):
+    """Kernel density of the period's geolocated incidents, clipped to the boundary version."""
+    from clustering.kde import kde
+
+    def compute():
+        inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+        pts = _points(inc[inc["code"].notna()])
+        if pts.empty:
+            raise InputError("No geolocated incidents in the chosen period; widen the dates or the categories.")
+        wards = _ward_frame(engine, boundary)
+        clip = wards[wards["code"].isin(inc["code"].dropna().unique())]
+        return kde(pts, bandwidth_m=bandwidth_m, cell_m=cell_m, kernel=kernel, clip=clip)
+    return cached("kde", engine, dict(b=boundary, s=start, e=end, c=categories, bw=bandwidth_m, cell=cell_m,
+                                      k=kernel), compute)
+
+
+def complex_areas(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                  categories: list[str] | None = None, years: int = 3, top: int | None = None,
+                  weights: dict | None = None) -> gpd.GeoDataFrame:
+    """Wards ranked as candidate complex areas, with the evidence and a reason per ward.
+
+    Signals: the change against cùng kỳ with its exact test, harm-weighted
+    density, share of the city's incidents, the Gi* category of the period,
+    the emerging hot-spot pattern and hot streak over the quarters of the last
+    ``years`` years, in how many of those years the ward was a hot spot, and
+    the clearance rate. ``clustering.ranking.rank_areas`` turns them into a
+    score.
+    """
+    from clustering.ranking import rank_areas
+
+    def compute():
+        counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
+        _require_incidents(counts)
+        cmp, _ = compare_wards(engine, boundary=boundary, start=start, end=end, categories=categories)
+        gi = gistar_wards(engine, boundary=boundary, start=start, end=end, categories=categories)
+        span_start = dt.date(end.year - years, end.month, 1) + dt.timedelta(days=31)
+        span_start = dt.date(span_start.year, span_start.month, 1)
+        em, ehs = emerging_wards(engine, boundary=boundary, start=span_start, end=end,
+                                 categories=categories, bins="quarter")
+        years_of_bins = np.array([p.start.year for p in pr.bins(span_start, end, freq="quarter")])
+        year_list = sorted(set(years_of_bins))
+        # a year counts as a hot year when the ward was a hot spot in at least two of its quarters
+        hot_years = np.stack([ehs.hot[:, years_of_bins == y].sum(axis=1) >= 2 for y in year_list], axis=1)
+        signals = counts[["code", "name", "count", "harm", "harm_per_km2", "per_10k", "share",
+                          "clearance_rate"]].reset_index(drop=True)
+        signals = signals.merge(cmp[["code", "base_count", "change_pct", "p_value", "q_value", "change_class"]],
+                                on="code", how="left")
+        signals = signals.merge(gi[["code", "hotspot_code", "gi_z"]].reset_index(drop=True), on="code", how="left")
+        em_part = pd.DataFrame({"code": em["code"].to_numpy(), "pattern": em["pattern"].to_numpy(),
+                                "trend_z": em["trend_z"].to_numpy(), "trend_p": em["trend_p"].to_numpy(),
+                                "hot_streak": em["hot_streak"].to_numpy(),
+                                "years_hot": hot_years.sum(axis=1), "years_total": len(year_list)})
+        signals = signals.merge(em_part, on="code", how="left")
+        signals["bin_label_vi"], signals["bin_label_en"] = "quý", "quarters"
+        ranked = rank_areas(signals, weights=weights, top=top)
+        geom = counts.set_index("code")["geometry"]
+        ranked["components"] = ranked["components"].map(lambda c: c if isinstance(c, str) else _json(c))
+        return gpd.GeoDataFrame(ranked, geometry=geom.loc[ranked["code"]].to_numpy(), crs=counts.crs)
+    return cached("complex", engine, dict(b=boundary, s=start, e=end, c=categories, y=years, t=top,
+                                          w=weights), compute)
+
+
+def _json(obj) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, default=float)
