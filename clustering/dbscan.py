@@ -10,15 +10,19 @@ wards it touches.
 
 Why DBSCAN is hand-written here
 -------------------------------
-``sklearn.cluster.DBSCAN`` first materialises the radius neighbourhood of
-every point. Incident data is very dense in places (markets, bus stations,
-hundreds of reports geocoded to one address), so on a city-wide year of data
-(1,000,000 incidents, eps 50 m) the neighbour lists alone take tens of GiB.
-The grid algorithm below never stores neighbourhoods: it collapses repeated
-addresses, decides most points from cell totals, and finds the links between
-grid cells with nearest-neighbour queries. On ``bench/analysis.py`` it is
-over 25 times faster than scikit-learn at 250,000 points (scikit-learn at
-1,000,000 needs more than 20 GiB) and stays under 1 GiB at 1,000,000 points.
+``sklearn.cluster.DBSCAN`` first stores the radius neighbourhood of every
+point, so its memory grows with the number of pairs within eps, that is
+with the square of the local density; incident data is very dense in places
+(markets, bus stations, hundreds of reports geocoded to one address). On the
+synthetic city of ``bench/analysis.py`` (1,000,000 incidents over 30 x 30 km
+with hot spots and repeated addresses) scikit-learn takes 10-11 s and
+1.8 GiB at eps 50 m, and at the service's default eps of 250 m its
+neighbour lists alone would take 12 GiB. The grid algorithm below never
+stores neighbourhoods: it collapses repeated addresses, decides most points
+from cell totals and nearest-neighbour queries, and links grid cells through
+their closest core points. It returns the same labels in 1.2-1.6 s and
+0.42 GiB at eps 50 m, and in about 1 s and 0.46 GiB at eps 250 m (peak
+RSS of the whole process, measured on a shared 2-core machine).
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ CONCAVE_RATIO = 0.3
 
 # Work per batch of tree queries; bounds the temporary memory (~100 bytes per query).
 _BATCH = 1 << 20
+# Largest grid (in cells) looked up through a dense table (8 bytes a cell).
+_TABLE_CELLS = 1 << 24
 
 
 def _check_param(name, value):
@@ -121,10 +127,11 @@ def _expand(starts, counts):
     return np.asarray(starts, dtype=np.intp)[group] + offsets, group
 
 
-def _batches(cost, budget=_BATCH):
+def _batches(cost, budget=None):
     """Split ``range(len(cost))`` into consecutive slices of total cost about ``budget``."""
     if len(cost) == 0:
         return []
+    budget = max(int(budget or _BATCH), 1)
     cum = np.cumsum(cost)
     cuts = np.searchsorted(cum, np.arange(budget, cum[-1], budget))
     edges = np.unique(np.r_[0, cuts, len(cost)])
@@ -157,14 +164,21 @@ class _Grid:
         self.count = np.diff(np.r_[self.start, len(key)])
         self.key = key[self.start]
         self.cell = np.repeat(np.arange(len(self.key)), self.count)
+        # Cell lookup: a dense table when the grid is small enough, else binary search.
+        size = int(k[:, 0].max() + 3) * self.ny
+        self.table = None
+        if size <= _TABLE_CELLS:
+            self.table = np.full(size, -1, dtype=np.intp)
+            self.table[self.key] = np.arange(len(self.key))
 
-    def neighbour(self, cells, ox, oy, keys=None):
-        """Position in ``keys`` (default: all cells) of cell ``cells`` + (ox, oy); -1 if empty."""
-        keys = self.key if keys is None else keys
-        target = self.key[cells] + ox * self.ny + oy
-        pos = np.searchsorted(keys, target)
-        pos[pos == len(keys)] = 0
-        return np.where(keys[pos] == target, pos, -1)
+    def neighbour(self, cells, ox, oy):
+        """Cell at offset (ox, oy) from each of ``cells``; -1 where that cell is empty."""
+        target = self.key[cells] + (ox * self.ny + oy)
+        if self.table is not None:
+            return self.table[target]
+        pos = np.searchsorted(self.key, target)
+        pos[pos == len(self.key)] = 0
+        return np.where(self.key[pos] == target, pos, -1)
 
 
 BLOCK = [(ox, oy) for ox in range(-2, 3) for oy in range(-2, 3)]
@@ -173,15 +187,11 @@ HALF = sorted([(ox, oy) for ox, oy in BLOCK if ox > 0 or (ox == 0 and oy > 0)],
               key=lambda o: (max(abs(o[0]), abs(o[1])), abs(o[0]) + abs(o[1])))
 
 
-def _neighbourhood_weights(P, W, idx, eps, cost):
-    """Exact weight of the eps-neighbourhood of ``P[idx]`` (the point itself included)."""
+def _exact_weights(tree, P, W, idx, eps):
+    """Weight of the eps-neighbourhood of each ``P[idx]``, pair by pair."""
     out = np.zeros(len(idx))
-    if len(idx) == 0:
-        return out
-    tree = cKDTree(P)
-    reach = eps * (1 + 1e-9)
-    eps2 = eps * eps
-    for sl in _batches(cost, 4 * _BATCH):
+    reach, eps2 = eps * (1 + 1e-9), eps * eps
+    for sl in _batches(np.full(len(idx), 64)):
         q = idx[sl]
         pairs = cKDTree(P[q]).sparse_distance_matrix(tree, reach, output_type="ndarray")
         i, j = pairs["i"], pairs["j"]
@@ -190,13 +200,48 @@ def _neighbourhood_weights(P, W, idx, eps, cost):
     return out
 
 
+def _decide_core(P, W, idx, eps, min_samples):
+    """Whether the eps-neighbourhood of each ``P[idx]`` weighs at least ``min_samples``.
+
+    With non-negative weights, the ``k = min(min_samples, 32)`` nearest
+    points settle almost every point: either their weights within eps
+    already reach ``min_samples``, or fewer than k points lie within eps and
+    those are the whole neighbourhood. The rest, and all points when some
+    weight is negative, are counted pair by pair.
+    Queries run in grid order, which keeps the tree walk cache-friendly.
+    """
+    tree = cKDTree(P, balanced_tree=False, compact_nodes=False)
+    core = np.zeros(len(idx), dtype=bool)
+    todo = np.ones(len(idx), dtype=bool)
+    if len(idx) and W.min() >= 0:
+        k = int(min(min_samples, 32, len(P)))
+        reach, eps2 = eps * (1 + 1e-9), eps * eps
+        for sl in _batches(np.ones(len(idx)), _BATCH // k):
+            q = idx[sl]
+            d, j = tree.query(P[q], k=k, distance_upper_bound=reach, workers=-1)
+            d, j = d.reshape(len(q), k), j.reshape(len(q), k)
+            found = j < len(P)
+            jj = np.where(found, j, 0)
+            # The tree's distances decide, except within rounding of eps.
+            shell = np.flatnonzero(found & (d >= eps * (1 - 1e-9)))
+            rq, cq = np.divmod(shell, k)
+            found[rq, cq] = _rdist(P[q[rq]], P[jj[rq, cq]]) <= eps2
+            weight = np.where(found, W[jj], 0.0).sum(axis=1)
+            core[sl] = weight >= min_samples
+            todo[sl] = ~core[sl] & found[:, -1]
+    rest = np.flatnonzero(todo)
+    core[rest] = _exact_weights(tree, P, W, idx[rest], eps) >= min_samples
+    return core
+
+
 class _CoreIndex:
     """Nearest core point of a given grid cell, by a k-d tree over (x, y, cell * gap)."""
 
     def __init__(self, C, ccell, eps):
         self.C = C
         self.gap = 4.0 * eps
-        self.tree = cKDTree(np.column_stack([C, ccell * self.gap]))
+        self.tree = cKDTree(np.column_stack([C, ccell * self.gap]), balanced_tree=False,
+                            compact_nodes=False)
         self.reach = eps * (1 + 1e-9)
         self.eps2 = eps * eps
 
@@ -212,6 +257,13 @@ class _CoreIndex:
         return out
 
 
+def _box_distances(p, lo, hi):
+    """Smallest and largest squared distance from points ``p`` to boxes ``[lo, hi]``."""
+    gap = np.maximum(0.0, np.maximum(lo - p, p - hi))
+    far = np.maximum(np.abs(p - lo), np.abs(hi - p))
+    return (gap * gap).sum(axis=1), (far * far).sum(axis=1)
+
+
 def _components(n, a, b):
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
@@ -222,7 +274,8 @@ def _dbscan(X, eps, min_samples, w):
     n = len(X)
     # 1. Repeated coordinates (many incidents at one address) become one weighted point.
     #    They share their neighbourhood, so they share core status and label.
-    order = np.lexsort((X[:, 1], X[:, 0]))
+    # Sorting the (x, y) rows as complex numbers orders them by x, then y.
+    order = np.argsort(np.ascontiguousarray(X).view(np.complex128).ravel())
     Xs = X[order]
     new = np.ones(n, dtype=bool)
     new[1:] = (Xs[1:, 0] != Xs[:-1, 0]) | (Xs[1:, 1] != Xs[:-1, 1])
@@ -247,15 +300,13 @@ def _dbscan(X, eps, min_samples, w):
     cell_pos = np.add.reduceat(np.maximum(W, 0), g.start)
     dense = cell_pos >= min_samples if (W >= 0).all() else np.zeros(ncell, dtype=bool)
     bound = np.zeros(ncell)
-    npts = np.zeros(ncell, dtype=np.intp)
     cells = np.arange(ncell)
     for ox, oy in BLOCK:
         nb = g.neighbour(cells, ox, oy)
         bound += np.where(nb >= 0, cell_pos[nb], 0.0)
-        npts += np.where(nb >= 0, g.count[nb], 0)
     core = dense[g.cell]
     unsure = np.flatnonzero(~dense[g.cell] & (bound[g.cell] >= min_samples))
-    core[unsure] = _neighbourhood_weights(P, W, unsure, eps, npts[g.cell[unsure]]) >= min_samples
+    core[unsure] = _decide_core(P, W, unsure, eps, min_samples)
 
     labels = np.full(m, -1, dtype=np.intp)
     C_idx = np.flatnonzero(core)
@@ -270,7 +321,8 @@ def _dbscan(X, eps, min_samples, w):
         ccount = np.diff(np.r_[cstart, len(C_idx)])
         ccells = ckeys_of[cstart]                      # grid cell of each core cell
         k = len(ccells)
-        ckey = g.key[ccells]
+        cell_core = np.full(ncell, -1, dtype=np.intp)
+        cell_core[ccells] = np.arange(k)
         crank = np.repeat(np.arange(k), ccount)        # core cell of each core point
         lo = np.column_stack([np.minimum.reduceat(C[:, d], cstart) for d in (0, 1)])
         hi = np.column_stack([np.maximum.reduceat(C[:, d], cstart) for d in (0, 1)])
@@ -279,9 +331,10 @@ def _dbscan(X, eps, min_samples, w):
         ea, eb = [np.empty(0, np.intp)], [np.empty(0, np.intp)]
         comp = np.arange(k)
         for ox, oy in HALF:
-            b = g.neighbour(ccells, ox, oy, keys=ckey)
+            b = g.neighbour(ccells, ox, oy)
             a = np.flatnonzero(b >= 0)
-            b = b[a]
+            b = cell_core[b[a]]
+            a, b = a[b >= 0], b[b >= 0]
             a, b = a[comp[a] != comp[b]], b[comp[a] != comp[b]]
             # Bounding boxes of the core points: too far apart, or surely close.
             gap = np.maximum(0, np.maximum(lo[b] - hi[a], lo[a] - hi[b]))
@@ -313,19 +366,23 @@ def _dbscan(X, eps, min_samples, w):
 
         # 5. Border points: the lowest-numbered cluster with a core point within
         #    eps (sklearn's expansion reaches them from that cluster first).
-        cell_core = np.full(ncell, -1, dtype=np.intp)
-        cell_core[ccells] = np.arange(k)
         other = np.flatnonzero(~core)
-        cand_p, cand_c = [], []
-        for ox, oy in BLOCK:
-            nb = g.neighbour(g.cell[other], ox, oy)
-            cc = np.where(nb >= 0, cell_core[nb], -1)
-            cand_p.append(other[cc >= 0])
-            cand_c.append(cc[cc >= 0])
-        cand_p, cand_c = np.concatenate(cand_p), np.concatenate(cand_c)
-        hit = index.within(P[cand_p], cand_c) >= 0
         border = np.full(m, np.iinfo(np.intp).max, dtype=np.intp)
-        np.minimum.at(border, cand_p[hit], cell_label[cand_c[hit]])
+        for sl in _batches(np.ones(len(other)), _BATCH // 8):
+            pts = other[sl]
+            cand_p, cand_c = [], []
+            for ox, oy in BLOCK:
+                nb = g.neighbour(g.cell[pts], ox, oy)
+                cc = np.where(nb >= 0, cell_core[nb], -1)
+                cand_p.append(pts[cc >= 0])
+                cand_c.append(cc[cc >= 0])
+            cand_p, cand_c = np.concatenate(cand_p), np.concatenate(cand_c)
+            # The bounding box of a cell's core points settles most pairs.
+            dmin, dmax = _box_distances(P[cand_p], lo[cand_c], hi[cand_c])
+            hit = dmax <= eps2 * (1 - 1e-9)
+            ask = np.flatnonzero(~hit & (dmin <= eps2 * (1 + 1e-9)))
+            hit[ask] = index.within(P[cand_p[ask]], cand_c[ask]) >= 0
+            np.minimum.at(border, cand_p[hit], cell_label[cand_c[hit]])
         found = border < np.iinfo(np.intp).max
         labels[found] = border[found]
 
@@ -370,16 +427,18 @@ class DBSCANSpots:
     See Also
     --------
     sklearn.cluster.DBSCAN : the reference; same labels, but it stores every
-        neighbourhood and runs out of memory on dense city-wide data.
+        neighbourhood, which takes GiBs on dense city-wide data.
     find_spots : clusters of a GeoDataFrame of incidents, as polygons.
 
     Notes
     -----
     ``labels_`` equal those of ``sklearn.cluster.DBSCAN(eps=eps_m,
-    min_samples=min_samples, algorithm="kd_tree").fit(X, sample_weight=w)``
-    including the numbering: clusters are numbered in the order of their
-    first core point by row, and a border point within reach of several
-    clusters goes to the lowest-numbered one, as sklearn's expansion does.
+    min_samples=min_samples).fit(X, sample_weight=w)`` with
+    ``algorithm="kd_tree"`` or ``"ball_tree"`` (``"auto"`` picks the k-d tree
+    for 2-D data of more than a dozen points), numbering included: clusters
+    are numbered in the order of their first core point by row, and a
+    border point within reach of several clusters goes to the
+    lowest-numbered one, as sklearn's expansion does.
     Distances are compared as ``dx*dx + dy*dy <= eps**2``, which is how
     sklearn's k-d and ball trees compare them at their leaves. Two
     exceptions can only arise at the limit of floating point: a pair at
@@ -389,14 +448,15 @@ class DBSCANSpots:
     sum (the summation order differs). Integer weights are summed exactly.
 
     The algorithm (Gunawan 2013; de Berg, Gunawan & Roeloffzen 2017)
-    collapses repeated coordinates into weighted points, sorts them into
-    grid cells of side eps/sqrt(2), marks every cell holding
-    ``min_samples`` of weight as core, counts neighbours exactly only for
-    the remaining points near enough weight, links cells whose closest pair
-    of core points is within eps (nearest-neighbour queries in a k-d tree,
-    skipped when the cells are already connected), and gives each border
-    point the lowest cluster number within eps. Memory is linear in the
-    number of points.
+    collapses repeated coordinates into weighted points and sorts them into
+    grid cells of side eps/sqrt(2). Every cell holding ``min_samples`` of
+    weight is core; a point whose 5 x 5 block of cells holds less is not;
+    the others are settled by their ``min_samples`` nearest neighbours in a
+    k-d tree (pair by pair where that is not enough). Cells whose closest
+    pair of core points is within eps are linked (nearest-neighbour queries,
+    skipped when the cells are already connected), and each border point
+    gets the lowest cluster number within eps. Work is done in batches, so
+    memory is linear in the number of points.
 
     References
     ----------
@@ -516,7 +576,7 @@ def _hdbscan(X, min_samples, w):
         rows = np.repeat(np.arange(len(X)), reps)
         if len(rows) < 2:
             raise InputError("method='hdbscan' needs at least 2 incidents of positive weight.")
-        lab = HDBSCAN(min_cluster_size=max(min_samples, 2)).fit(X[rows]).labels_
+        lab = HDBSCAN(min_cluster_size=max(min_samples, 2), copy=True).fit(X[rows]).labels_
         labels = np.full(len(X), -1, dtype=np.intp)
         # Rows of weight 0 are left as noise; a repeated row takes its first copy's label.
         first = np.cumsum(reps) - reps
@@ -524,14 +584,19 @@ def _hdbscan(X, min_samples, w):
         return labels
     if len(X) < 2:
         raise InputError("method='hdbscan' needs at least 2 points.")
-    return HDBSCAN(min_cluster_size=max(min_samples, 2)).fit(X).labels_
+    return HDBSCAN(min_cluster_size=max(min_samples, 2), copy=True).fit(X).labels_
 
 
-def _dominant(categories, weights, top=3):
-    counts = pd.Series(weights, index=categories.astype(str)).groupby(level=0).sum()
-    counts = counts[counts > 0].sort_values(ascending=False, kind="stable").head(top)
-    fmt = (lambda v: f"{v:.0f}") if (counts == counts.round()).all() else (lambda v: f"{v:.2f}")
-    return ", ".join(f"{k}:{fmt(v)}" for k, v in counts.items())
+def _dominant(spot, categories, weights, top=3):
+    """The ``top`` categories of each spot by weight, as "code:weight, code:weight"."""
+    frame = pd.DataFrame({"spot": spot, "category": categories, "w": weights}).dropna()
+    frame["category"] = frame["category"].astype(str)
+    sums = frame.groupby(["spot", "category"], as_index=False)["w"].sum()
+    sums = sums[sums["w"] > 0].sort_values(["spot", "w", "category"],
+                                           ascending=[True, False, True], kind="stable")
+    sums = sums.groupby("spot").head(top)
+    amount = sums["w"].map(lambda v: f"{v:.0f}" if v == round(v) else f"{v:.2f}")
+    return (sums["category"] + ":" + amount).groupby(sums["spot"]).agg(", ".join)
 
 
 def _date_column(points):
@@ -541,10 +606,37 @@ def _date_column(points):
     return None
 
 
-def _hull(xy, eps, hull):
-    pts = shapely.multipoints(np.unique(xy, axis=0))
-    shape = shapely.concave_hull(pts, ratio=CONCAVE_RATIO) if hull == "concave" else shapely.convex_hull(pts)
-    return shapely.buffer(shape, eps / 2.0)
+def _outlines(xy, labels, k, eps, hull):
+    """One buffered hull per cluster ``0..k-1`` of the points ``xy``."""
+    rows = np.unique(np.column_stack([labels, xy]), axis=0)     # distinct points per cluster
+    groups = shapely.multipoints(rows[:, 1:], indices=rows[:, 0].astype(np.intp))
+    if hull == "concave":
+        shapes = shapely.concave_hull(groups, ratio=CONCAVE_RATIO)
+    else:
+        shapes = shapely.convex_hull(groups)
+    return shapely.buffer(shapes, eps / 2.0)
+
+
+def _describe(points, X, labels, wt, eps, hull, crs):
+    """The spots table (without ``ward_codes`` and ``area_m2``), in the metric CRS."""
+    inside = labels >= 0
+    k = int(labels.max()) + 1 if inside.any() else 0
+    lab = labels[inside]
+    table = pd.DataFrame({"spot_id": np.arange(1, k + 1),
+                          "count": np.bincount(lab, minlength=k),
+                          "weight": np.bincount(lab, weights=wt[inside], minlength=k),
+                          "categories": "", "first_date": "", "last_date": ""})
+    if k and "category" in points.columns:
+        text = _dominant(lab, points["category"].to_numpy()[inside], wt[inside])
+        table.loc[text.index, "categories"] = text.to_numpy()
+    date_col = _date_column(points)
+    if k and date_col is not None:
+        dates = pd.Series(pd.to_datetime(points[date_col], errors="coerce").to_numpy()[inside])
+        span = dates.groupby(lab).agg(["min", "max"]).dropna()
+        for end, column in (("min", "first_date"), ("max", "last_date")):
+            table.loc[span.index, column] = [pd.Timestamp(t).date().isoformat() for t in span[end]]
+    geometry = _outlines(X[inside], lab, k, eps, hull) if k else []
+    return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
 
 
 def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbscan",
@@ -567,7 +659,9 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
         Column name or one weight per row (incidents a row stands for).
     method : {"dbscan", "hdbscan"}, default="dbscan"
         :class:`DBSCANSpots`, or ``sklearn.cluster.HDBSCAN(min_cluster_size=
-        min_samples)`` (whole weights repeat rows).
+        min_samples)`` (whole weights repeat rows). HDBSCAN finds spots of
+        varying density without ``eps_m`` but its time and memory grow fast:
+        use it for up to some tens of thousands of incidents.
     wards : GeoDataFrame, optional
         Ward polygons with a ``code`` column and a CRS; fills ``ward_codes``.
     hull : {"concave", "buffer"}, default="concave"
@@ -639,28 +733,7 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
     labels_s = pd.Series(labels, index=points.index, name="cluster")
 
     wt = np.ones(n) if w is None else w
-    date_col = _date_column(points)
-    dates = None
-    if date_col is not None:
-        dates = pd.to_datetime(points[date_col], errors="coerce")
-    rows = []
-    for lab in range(int(labels.max()) + 1 if n else 0):
-        sel = labels == lab
-        if not sel.any():
-            continue
-        row = {"spot_id": lab + 1, "count": int(sel.sum()), "weight": float(wt[sel].sum()),
-               "categories": "", "first_date": "", "last_date": ""}
-        if "category" in points.columns:
-            row["categories"] = _dominant(points["category"].to_numpy()[sel], wt[sel])
-        if dates is not None:
-            d = dates[sel].dropna()
-            if len(d):
-                row["first_date"] = d.min().date().isoformat()
-                row["last_date"] = d.max().date().isoformat()
-        row["geometry"] = _hull(X[sel], eps, hull)
-        rows.append(row)
-    spots = gpd.GeoDataFrame(rows, columns=[c for c in SPOT_COLUMNS if c not in ("ward_codes", "area_m2")],
-                             geometry="geometry", crs=crs)
+    spots = _describe(points, X, labels, wt, eps, hull, crs)
     spots["area_m2"] = spots.area
     spots["ward_codes"] = ""
     if wards is not None and len(spots):
