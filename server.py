@@ -307,8 +307,13 @@ def kde():
 def complex_areas():
     from geo import analysis
 
-    gdf = analysis.complex_areas(engine(), **_analysis_args(),
-                                 top=_number_arg("top", None, kind=int, minimum=1, exclusive=False))
+    top = _number_arg("top", None, kind=int, minimum=1, exclusive=False)
+    if _choice_arg("unit", "ward", ("ward", "spot")) == "spot":
+        gdf = analysis.complex_spots(
+            engine(), **_analysis_args(), top=top, eps_m=_number_arg("eps", 150.0, minimum=0, maximum=5000),
+            min_samples=_number_arg("min_samples", 30, kind=int, minimum=1, exclusive=False, maximum=100_000))
+    else:
+        gdf = analysis.complex_areas(engine(), **_analysis_args(), top=top)
     return geojson_response(gdf)
 
 

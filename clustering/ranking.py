@@ -398,8 +398,10 @@ def _text(row, name: str, lang: str, density_rank, n_density) -> str | None:
         return text
     if name == "persistence":
         hot, tot = _num(get("years_hot"), lang), _num(get("years_total"), lang)
-        return (f"điểm nóng Gi* {hot}/{tot} năm gần đây" if vi
-                else f"Gi* hot spot in {hot} of the last {tot} years")
+        what_vi = "điểm nóng Gi*" if missing(get("hot_what_vi")) else str(get("hot_what_vi"))
+        what_en = "Gi* hot spot" if missing(get("hot_what_en")) else str(get("hot_what_en"))
+        return (f"{what_vi} {hot}/{tot} năm gần đây" if vi
+                else f"{what_en} in {hot} of the last {tot} years")
     if name == "clearance":
         c = _num(100 * get("clearance_rate"), lang, 1)
         return f"tỷ lệ điều tra khám phá {c} %" if vi else f"clearance rate {c} %"
@@ -440,7 +442,8 @@ def rank_areas(signals: pd.DataFrame, *, weights: dict | None = None,
         ``harm``, ``harm_per_km2``, ``per_10k``, ``share`` (fraction 0–1 of the
         city's incidents), ``hotspot_code``, ``gi_z`` (Gi* of the current
         period), ``hot_streak`` (consecutive most recent bins as a Gi* hot spot
-        at ≥ 90 %), ``bin_label_vi``/``bin_label_en`` (the bin in words,
+        at ≥ 90 %), ``hot_what_vi``/``hot_what_en`` (what ``years_hot`` counts, default
+        "điểm nóng Gi*"/"Gi* hot spot"), ``bin_label_vi``/``bin_label_en`` (the bin in words,
         default "quý"/"quarters"), ``pattern``, ``trend_z``, ``trend_p``
         (emerging hot spots), ``years_hot``, ``years_total`` and
         ``clearance_rate`` (fraction 0–1).

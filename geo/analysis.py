@@ -330,3 +330,95 @@ def _json(obj) -> str:
     import json
 
     return json.dumps(obj, ensure_ascii=False, default=float)
+
+
+def _counts_in(polys: gpd.GeoSeries, inc: pd.DataFrame) -> np.ndarray:
+    """Incidents of ``inc`` (lon/lat) inside each polygon of ``polys`` (WGS 84)."""
+    import shapely
+
+    pts = inc.dropna(subset=["lon", "lat"])
+    if pts.empty or polys.empty:
+        return np.zeros(len(polys), dtype=int)
+    tree = shapely.STRtree(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
+    hit, _ = tree.query(polys.values, predicate="intersects")
+    return np.bincount(hit, minlength=len(polys))
+
+
+def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                  categories: list[str] | None = None, eps_m: float = 150.0, min_samples: int = 30,
+                  years: int = 3, top: int | None = None, weights: dict | None = None) -> gpd.GeoDataFrame:
+    """DBSCAN spots of the period ranked as candidate complex areas, with a reason per spot.
+
+    Signals per spot: its incidents and harm (per km² of the spot), its share
+    of the city's incidents, the change against cùng kỳ counted inside the
+    same polygon (exact test, FDR over the spots), in how many of the last
+    ``years`` calendar years a spot covered the same place, and clearance.
+    """
+    from clustering.ranking import rank_areas
+    from clustering.compare import compare_counts as _compare
+
+    current = pr.custom(start, end)
+    base = current.same_period_last_year()
+
+    def compute():
+        spots = dbscan_spots(engine, boundary=boundary, start=start, end=end, categories=categories,
+                             eps_m=eps_m, min_samples=min_samples).reset_index(drop=True)
+        if spots.empty:
+            raise InputError(f"No DBSCAN spot with eps {eps_m:g} m and {min_samples} incidents; lower "
+                             f"min_samples or widen the dates.")
+        inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+        before = incidents(engine, boundary=boundary, start=base.start, end=base.end, categories=categories)
+        codes = [f"spot-{i}" for i in spots["spot_id"]]
+        now_counts = _counts_in(spots.geometry, inc)
+        cmp = _compare(pd.DataFrame({"code": codes, "count": now_counts}),
+                       pd.DataFrame({"code": codes, "count": _counts_in(spots.geometry, before)}),
+                       t_current_days=current.days, t_base_days=base.days)
+        sev = inc.assign(harm=inc["severity"].map(HARM_WEIGHTS).fillna(1.0),
+                         cleared=inc["cleared"].astype("boolean").fillna(False).astype(float))
+        import shapely
+
+        pts = sev.dropna(subset=["lon", "lat"])
+        tree = shapely.STRtree(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
+        hit, which = tree.query(spots.geometry.values, predicate="intersects")
+        harm = np.bincount(hit, weights=pts["harm"].to_numpy()[which], minlength=len(spots))
+        cleared = np.bincount(hit, weights=pts["cleared"].to_numpy()[which], minlength=len(spots))
+        year_list = list(range(end.year - years + 1, end.year + 1))
+        hot_years = np.zeros(len(spots), dtype=int)
+        for y in year_list:
+            try:
+                other = dbscan_spots(engine, boundary=boundary, start=dt.date(y, 1, 1), end=dt.date(y, 12, 31),
+                                     categories=categories, eps_m=eps_m, min_samples=min_samples)
+            except InputError:
+                continue
+            if len(other):
+                s_idx, _ = shapely.STRtree(other.geometry.values).query(spots.geometry.values,
+                                                                      predicate="intersects")
+                hot_years[np.unique(s_idx)] += 1
+        total = max(len(inc), 1)
+        km2 = spots["area_m2"].to_numpy() / 1e6
+        names = _spot_names(engine, boundary, spots)
+        signals = pd.DataFrame({
+            "code": codes, "name": names, "harm": harm, "harm_per_km2": harm / np.maximum(km2, 1e-6),
+            "share": now_counts / total,
+            "clearance_rate": np.where(now_counts > 0, cleared / np.maximum(now_counts, 1), np.nan),
+            "years_hot": hot_years, "years_total": len(year_list),
+            "hot_what_vi": "cụm điểm nóng", "hot_what_en": "a hot spot cluster",
+        }).merge(cmp[["code", "count", "base_count", "change_pct", "p_value", "q_value", "change_class"]],
+                 on="code")
+        ranked = rank_areas(signals, weights=weights, top=top)
+        ranked["components"] = ranked["components"].map(lambda c: c if isinstance(c, str) else _json(c))
+        extra = spots.assign(code=codes)[["code", "ward_codes", "categories", "area_m2", "geometry"]]
+        out = ranked.merge(extra, on="code", how="left")
+        return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+    return cached("complex-spots", engine, dict(b=boundary, s=start, e=end, c=categories, eps=eps_m,
+                                                m=min_samples, y=years, t=top, w=weights), compute)
+
+
+def _spot_names(engine: Engine, boundary: str, spots: gpd.GeoDataFrame) -> list[str]:
+    """"Điểm 3 (Phường Bến Thành, Phường Cầu Ông Lãnh)": the spot and the wards it touches."""
+    wards = _ward_frame(engine, boundary)["name"]
+    out = []
+    for sid, codes in zip(spots["spot_id"], spots["ward_codes"]):
+        names = [wards.get(c, c) for c in str(codes).split(",") if c]
+        out.append(f"Điểm {sid} ({', '.join(names)})" if names else f"Điểm {sid}")
+    return out

@@ -89,19 +89,31 @@ def test_kde_contours_cover_the_market(demo_client):
     assert res.get_json()["meta"]["bandwidth_m"] == 400
 
 
-def test_complex_areas_put_the_planted_spots_on_top(demo_client, demo_truth):
-    feats = features(demo_client.get(f"/api/v1/complex-areas?{Q}"))
-    ranked = [f["properties"] for f in sorted(feats, key=lambda f: f["properties"]["rank"])]
-    top = [p["code"] for p in ranked[:12]]
-    for kind in ("persistent", "emerging"):
-        for spot in demo_truth[demo_truth["kind"] == kind].itertuples():
-            assert set(spot.ward_codes.split(",")) & set(top), (spot.name, top)
-    fading = demo_truth[demo_truth["kind"] == "fading"]
-    fading_only = set(",".join(fading["ward_codes"]).split(",")) - set(
-        ",".join(demo_truth[demo_truth["kind"] != "fading"]["ward_codes"]).split(","))
-    assert not fading_only & set(top[:5])
-    assert ranked[0]["reason"] if "reason" in ranked[0] else ranked[0]["reason_vi"]
-    assert all(0 <= p["score"] <= 100 for p in ranked)
+def test_complex_spots_put_the_planted_persistent_and_emerging_spots_on_top(demo_client, demo_truth):
+    import shapely
+
+    feats = features(demo_client.get(f"/api/v1/complex-areas?{Q}&unit=spot"))
+    ranked = sorted(feats, key=lambda f: f["properties"]["rank"])
+    planted = demo_truth[demo_truth["kind"].isin(["persistent", "emerging"])]
+    top = [shapely.geometry.shape(f["geometry"]) for f in ranked[:len(planted)]]
+    for spot in planted.itertuples():  # each planted centre lies in one of the top spots
+        assert any(g.contains(shapely.Point(spot.lon, spot.lat)) for g in top), spot.name
+    for spot in demo_truth[demo_truth["kind"] == "fading"].itertuples():  # gone by 2025
+        assert not any(g.contains(shapely.Point(spot.lon, spot.lat)) for g in top), spot.name
+    first = ranked[0]["properties"]
+    assert 0 <= first["score"] <= 100 and first["reason_vi"] and first["reason_en"]
+    emerging = [f["properties"] for f in ranked[:len(planted)] if f["properties"]["change_class"]
+                == "significant_increase"]
+    assert len(emerging) >= 2 and all("so với cùng kỳ" in p["reason_vi"] for p in emerging)
+
+
+def test_complex_wards_rank_the_persistent_centre_first(demo_client):
+    feats = features(demo_client.get(f"/api/v1/complex-areas?{Q}&top=10"))
+    ranked = sorted((f["properties"] for f in feats), key=lambda p: p["rank"])
+    assert len(ranked) == 10 and [p["rank"] for p in ranked] == list(range(1, 11))
+    assert ranked[0]["code"] == "26743"  # Phường Bến Thành
+    assert ranked[0]["reason_vi"].startswith("Gi* nóng")
+    assert all(a["score"] >= b["score"] for a, b in zip(ranked, ranked[1:]))
 
 
 @pytest.mark.parametrize("query, message", [
