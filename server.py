@@ -171,12 +171,22 @@ def _date_arg(name: str, default: dt.date | None = None) -> dt.date:
 
 
 def area_query_args() -> dict:
-    """The query parameters every area endpoint shares: boundary, start, end, category."""
+    """The query parameters every area endpoint shares: boundary, start and end (or a named
+    ``period`` such as ``2024-Q1``, ``2024-H1:stat``, ``2024``), category."""
+    from clustering.periods import parse_period
     from geo.errors import InputError
 
     boundary = request.args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"]
-    start = _date_arg("start")
-    end = _date_arg("end")
+    spec = request.args.get("period")
+    if spec and not (request.args.get("start") or request.args.get("end")):
+        try:
+            p = parse_period(spec)
+        except InputError as exc:
+            raise InputError(str(exc).replace("`spec`", "`period`", 1)) from None
+        start, end = p.start, p.end
+    else:
+        start = _date_arg("start")
+        end = _date_arg("end")
     if end < start:
         raise InputError(f"`end` ({end}) is before `start` ({start}).")
     cats = [c for c in (request.args.get("category") or "").split(",") if c]

@@ -126,3 +126,13 @@ def test_geojson_export_is_rfc7946(client, loaded):
     fc = json.loads(client.get("/api/v1/areas?start=2024-01-01&end=2024-12-31").get_data())
     assert "crs" not in fc
     assert {"code", "name", "count"} <= set(fc["features"][0]["properties"])
+
+
+def test_named_periods_in_the_query(client, loaded):
+    # Quý I/2024 on the statistical cut runs from 15/12/2023 to 14/03/2024: V001 (15/03) falls out
+    stat = client.get("/api/v1/areas?boundary=hcmc-2025&period=2024-Q1:stat").get_json()
+    cal = client.get("/api/v1/areas?boundary=hcmc-2025&period=2024-Q1").get_json()
+    assert sum(f["properties"]["count"] for f in stat["features"]) == 0
+    assert sum(f["properties"]["count"] for f in cal["features"]) == 4  # V001, V002, V003, V004
+    bad = client.get("/api/v1/areas?period=2024-Q5")
+    assert bad.status_code == 400 and bad.get_json()["error"].startswith("`period` was '2024-Q5'")
