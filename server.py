@@ -245,6 +245,13 @@ def _analysis_args() -> dict:
     return args
 
 
+@api.get("/ward/<code>")
+def ward(code):
+    from geo import analysis
+
+    return jsonify(analysis.ward_detail(engine(), code, **_analysis_args()))
+
+
 @api.get("/gistar")
 def gistar():
     from geo import analysis

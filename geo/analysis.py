@@ -422,3 +422,29 @@ def _spot_names(engine: Engine, boundary: str, spots: gpd.GeoDataFrame) -> list[
         names = [wards.get(c, c) for c in str(codes).split(",") if c]
         out.append(f"Điểm {sid} ({', '.join(names)})" if names else f"Điểm {sid}")
     return out
+
+
+def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end: dt.date,
+                categories: list[str] | None = None) -> dict:
+    """What the ward panel shows: monthly counts, categories, clearance, change against cùng kỳ."""
+    wards = _ward_frame(engine, boundary)
+    if code not in wards.index:
+        raise InputError(f"No unit with code {code!r} in boundary version {boundary!r}.")
+    inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+    mine = inc[inc["code"] == code]
+    months = pr.bins(start, end, freq="month")
+    month_keys = [p.start.strftime("%Y-%m") for p in months]
+    monthly = mine["local_date"].dt.strftime("%Y-%m").value_counts().reindex(month_keys, fill_value=0)
+    cmp, _ = compare_wards(engine, boundary=boundary, start=start, end=end, categories=categories)
+    row = cmp.set_index("code").loc[code]
+    cleared = mine["cleared"].astype("boolean")
+    return {
+        "code": code, "name": wards.at[code, "name"], "parent_name": wards.at[code, "parent_name"],
+        "count": int(len(mine)),
+        "months": [{"month": k, "label": p.label("vi"), "label_en": p.label("en"), "count": int(monthly[k])}
+                   for k, p in zip(month_keys, months)],
+        "categories": {k: int(v) for k, v in mine["category"].value_counts().items()},
+        "clearance_rate": None if cleared.notna().sum() == 0 else float(cleared.fillna(False).mean()),
+        "compare": _plain({k: row[k] for k in ("count", "base_count", "change_pct", "p_value", "q_value",
+                                               "change_class", "change_text_vi", "change_text_en")}),
+    }

@@ -156,3 +156,18 @@ def test_results_are_cached_until_the_data_change(demo_app, tmp_path):
     got = props(client.get(f"/api/v1/areas?{Q}"))["26743"]["count"]
     after = props(client.get(f"/api/v1/gistar?{Q}"))["26743"]["count"]
     assert after == got
+
+
+def test_ward_panel_figures_equal_the_areas_api(demo_client):
+    areas = props(demo_client.get(f"/api/v1/areas?{Q}"))
+    cmp = props(demo_client.get(f"/api/v1/compare?{Q}"))
+    res = demo_client.get(f"/api/v1/ward/26833?{Q}")
+    assert res.status_code == 200
+    d = res.get_json()
+    assert d["name"] == "Phường Long Bình" and d["count"] == areas["26833"]["count"]
+    assert len(d["months"]) == 12 and sum(m["count"] for m in d["months"]) == d["count"]
+    assert d["months"][0]["label"] == "Tháng 1/2025"
+    assert sum(d["categories"].values()) == d["count"]
+    assert d["compare"]["p_value"] == pytest.approx(cmp["26833"]["p_value"])
+    assert 0 <= d["clearance_rate"] <= 1
+    assert demo_client.get(f"/api/v1/ward/99999?{Q}").status_code == 400
