@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from urllib.parse import urlencode
 from pathlib import Path
 
 import click
@@ -38,6 +39,8 @@ SETTINGS = [
     Setting("METRIC_CRS", "EPSG:32648", "Projected CRS for distances and areas (UTM 48N covers HCMC and Hà Nội)"),
     Setting("MAX_CONTENT_LENGTH", 200 * 1024 * 1024, "Largest upload accepted, in bytes"),
     Setting("DEMO_INCIDENTS", 60_000, "Number of synthetic incidents `demo-data` creates"),
+    Setting("TILE_URL", "", "Tile server URL template ({z}/{x}/{y}); empty: no base tiles, ward outlines only"),
+    Setting("TILE_ATTRIBUTION", "", "Attribution shown with TILE_URL's tiles"),
     Setting("BABEL_DEFAULT_LOCALE", "vi", "Language of the pages unless the user picks another (vi or en)"),
 ]
 LANGUAGES = ("vi", "en")
@@ -69,7 +72,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     Babel(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "translations"))
     _template_helpers(app)
+    from pages import pages as map_pages
+
     app.register_blueprint(pages)
+    app.register_blueprint(map_pages)
     app.register_blueprint(api, url_prefix="/api/v1")
     from geo.errors import InputError
 
@@ -85,7 +91,9 @@ def _template_helpers(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         format_decimal=format_decimal, format_date=format_date, get_locale=get_locale,
-        category_label=lambda code: label(code, str(get_locale())))
+        category_label=lambda code: label(code, str(get_locale())),
+        lang_url=lambda lang: request.path + "?" + urlencode(
+            [*((k, v) for k, v in request.args.items(multi=True) if k != "lang"), ("lang", lang)]))
 
     @app.after_request
     def remember_language(response):
@@ -129,7 +137,7 @@ def _input_error(exc):
 
 # --------------------------------------------------------------------------- pages
 
-pages = Blueprint("maps", __name__)
+pages = Blueprint("home", __name__)
 
 
 @pages.get("/healthz")

@@ -26,6 +26,7 @@ from clustering.lisa import local_moran
 from clustering.rates import HARM_WEIGHTS
 
 from .boundaries import load_areas
+from .categories import label
 from .errors import InputError
 from .queries import check_categories
 
@@ -444,6 +445,7 @@ def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end
         "months": [{"month": k, "label": p.label("vi"), "label_en": p.label("en"), "count": int(monthly[k])}
                    for k, p in zip(month_keys, months)],
         "categories": {k: int(v) for k, v in mine["category"].value_counts().items()},
+        "category_labels": {k: {"vi": label(k, "vi"), "en": label(k, "en")} for k in mine["category"].unique()},
         "clearance_rate": None if cleared.notna().sum() == 0 else float(cleared.fillna(False).mean()),
         "compare": _plain({k: row[k] for k in ("count", "base_count", "change_pct", "p_value", "q_value",
                                                "change_class", "change_text_vi", "change_text_en")}),

@@ -1,0 +1,320 @@
+"""What each page shows: its map (Folium, offline) and the table and legends beside it.
+
+``build(page, engine, filters, args, …)`` returns a :class:`View`; the views in
+``pages.py`` only render it. Figures come from :mod:`geo.analysis` (cached), so
+the page and its map script compute once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from clustering import periods as pr
+from clustering.emerging import PATTERNS
+
+from . import analysis, maps
+from .categories import label as category_label
+
+GI_CLASSES = [("hot_99", "#d62f27"), ("hot_95", "#ed7551"), ("hot_90", "#fab984"),
+              ("not_significant", "#f7f7f7"), ("cold_90", "#b5c6df"), ("cold_95", "#7599c9"),
+              ("cold_99", "#4575b5")]
+GI_LABELS = {
+    "hot_99": ("Điểm nóng – tin cậy 99 %", "Hot Spot - 99% Confidence"),
+    "hot_95": ("Điểm nóng – tin cậy 95 %", "Hot Spot - 95% Confidence"),
+    "hot_90": ("Điểm nóng – tin cậy 90 %", "Hot Spot - 90% Confidence"),
+    "not_significant": ("Không có ý nghĩa thống kê", "Not Significant"),
+    "cold_90": ("Điểm lạnh – tin cậy 90 %", "Cold Spot - 90% Confidence"),
+    "cold_95": ("Điểm lạnh – tin cậy 95 %", "Cold Spot - 95% Confidence"),
+    "cold_99": ("Điểm lạnh – tin cậy 99 %", "Cold Spot - 99% Confidence"),
+}
+CHANGE_CLASSES = {
+    "significant_increase": ("#d6604d", "Tăng có ý nghĩa", "Significant increase"),
+    "no_significant_change": ("#f7f7f7", "Không thay đổi có ý nghĩa", "No significant change"),
+    "significant_decrease": ("#4393c3", "Giảm có ý nghĩa", "Significant decrease"),
+}
+PATTERN_COLOURS = {
+    "new_hot": "#fee0d2", "consecutive_hot": "#fcbba1", "intensifying_hot": "#a50f15",
+    "persistent_hot": "#de2d26", "diminishing_hot": "#fc9272", "sporadic_hot": "#fb6a4a",
+    "oscillating_hot": "#ef3b2c", "historical_hot": "#fdd0a2", "no_pattern": "#f7f7f7",
+    "new_cold": "#deebf7", "consecutive_cold": "#c6dbef", "intensifying_cold": "#08519c",
+    "persistent_cold": "#3182bd", "diminishing_cold": "#9ecae1", "sporadic_cold": "#6baed6",
+    "oscillating_cold": "#4292c6", "historical_cold": "#c6dbef",
+}
+MEASURE_LABELS = {
+    "count": ("Số vụ", "Incidents"), "per_km2": ("Số vụ / km²", "Incidents per km²"),
+    "per_10k": ("Số vụ / 10.000 dân", "Incidents per 10,000 residents"),
+    "harm": ("Số vụ quy đổi theo mức độ", "Harm-weighted count"),
+}
+EXPORTS = [("geojson", ("GeoJSON (QGIS)", "GeoJSON (QGIS)")), ("csv", ("Bảng CSV (Excel)", "Table CSV (Excel)")),
+           ("png", ("Ảnh bản đồ PNG", "Map image PNG")), ("pdf", ("Báo cáo PDF (1 trang)", "PDF report (1 page)"))]
+
+
+@dataclass
+class View:
+    map: object
+    layer: gpd.GeoDataFrame  # the main layer, for the GeoJSON export
+    legends: list = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    table_columns: list = field(default_factory=list)  # (field, header, numeric)
+    table_title: str = ""
+    meta: dict = field(default_factory=dict)
+    extra_parts: dict = field(default_factory=dict)
+    query_extra: dict = field(default_factory=dict)
+    png: dict = field(default_factory=dict)  # how to draw the PNG export: column, categorical, title
+
+    @property
+    def exports(self):
+        lang = self.meta.get("lang", "vi")
+        return [(k, t[0] if lang == "vi" else t[1]) for k, t in EXPORTS]
+
+    @property
+    def table_rows(self):
+        if self.table is None:
+            return []
+        lang = self.meta.get("lang", "vi")
+        rows = []
+        for rec in self.table.to_dict("records"):
+            rows.append([(fmt(rec.get(f), lang) if num else ("" if rec.get(f) is None else rec.get(f)), num)
+                         for f, _, num in self.table_columns])
+        return rows
+
+
+def fmt(x, lang: str, digits: int | None = None) -> str:
+    """A number as the reports write it: 1.234,5 in Vietnamese, 1,234.5 in English."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return ""
+    if isinstance(x, (int, np.integer)) or (isinstance(x, float) and float(x).is_integer() and digits is None):
+        digits = 0
+    elif digits is None:
+        digits = 4 if abs(x) < 0.1 else 1
+    return pr.format_number_vi(x, digits) if lang == "vi" else pr.format_number_en(x, digits)
+
+
+def _t(pair, lang):
+    return pair[0] if lang == "vi" else pair[1]
+
+
+def _display(engine, boundary):
+    """Ward polygons simplified for display (shared borders kept), cached per version."""
+    return analysis.cached("display", engine, {"b": boundary},
+                           lambda: maps.display_geometry(analysis._ward_frame(engine, boundary)))
+
+
+def _with_display_geometry(engine, boundary, gdf):
+    disp = _display(engine, boundary).set_index("code")["geometry"]
+    out = gdf.copy()
+    out["geometry"] = disp.reindex(out["code"]).to_numpy()
+    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+
+
+def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution):
+    bounds = analysis._ward_frame(engine, f.boundary).total_bounds
+    return maps.base_map(bounds, static_url=static_url, tiles_url=tiles_url,
+                         tiles_attribution=tiles_attribution, lang=lang)
+
+
+def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution=""):
+    make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
+            "trends": _trends, "complex": _complex}[page]
+    view = make(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution),
+                lang)
+    view.meta["lang"] = lang
+    view.query_extra = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in args.items()
+                        if v is not None}
+    if page == "compare":
+        change = _change(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url,
+                                                           tiles_attribution), lang)
+        maps.freeze_ids(change.map)
+        view.extra_parts = maps.parts(change.map)
+    maps.freeze_ids(view.map)
+    return view
+
+
+def _overview(engine, f, args, new_map, lang):
+    measure, scheme = args["measure"], args["scheme"]
+    counts = analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                  categories=list(f.categories))
+    layer = counts[["code", "name", "parent_name", "count", "per_km2", "per_10k", "harm", "clearance_rate",
+                    "geometry"]].reset_index(drop=True)
+    m = new_map()
+    title = _t(MEASURE_LABELS[measure], lang)
+    shown = _with_display_geometry(engine, f.boundary, layer)
+    res = maps.choropleth(m, shown, measure, scheme=scheme, palette="YlOrRd", legend_title=title,
+                          tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
+                                          ("code", _t(("Mã", "Code"), lang)), (measure, title)],
+                          name=title, number_format=lang)
+    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    table = layer.drop(columns="geometry").sort_values(measure, ascending=False).head(30)
+    cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
+            ("count", _t(MEASURE_LABELS["count"], lang), True),
+            ("per_km2", _t(MEASURE_LABELS["per_km2"], lang), True),
+            ("harm", _t(MEASURE_LABELS["harm"], lang), True)]
+    return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
+                table_title=_t(("Các phường/xã có số liệu cao nhất", "Wards with the highest figures"), lang),
+                png={"column": measure, "title": title})
+
+
+def _hotspots(engine, f, args, new_map, lang):
+    cats = list(f.categories)
+    gi = analysis.gistar_wards(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+    layer = gi[["code", "name", "count", "gi_z", "gi_p", "gi_q", "hotspot", "hotspot_code", "geometry"]] \
+        .reset_index(drop=True)
+    m = new_map()
+    shown = _with_display_geometry(engine, f.boundary, layer)
+    legends = []
+    gi_title = _t(("Điểm nóng Gi* (Getis-Ord)", "Gi* hot spots (Getis-Ord)"), lang)
+    legends.append(maps.categorical(
+        m, shown, "hotspot_code", [(c, _t(GI_LABELS[c], lang), col) for c, col in GI_CLASSES],
+        name=gi_title, legend_title=gi_title,
+        tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)), ("count", _t(("Số vụ", "Incidents"), lang)),
+                        ("gi_z", "z"), ("gi_p", "p")]))
+    meta = {}
+    try:
+        surface = analysis.kde_surface(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
+                                       bandwidth_m=args["bandwidth"], cell_m=args["cell"])
+        legends.append(maps.contours(m, surface.contours()))
+        meta.update(bandwidth_m=surface.bandwidth_m, cell_m=surface.cell_m)
+    except analysis.InputError as exc:
+        meta["kde_error"] = str(exc)
+    spots = None
+    try:
+        spots = analysis.dbscan_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
+                                      eps_m=args["eps"], min_samples=args["min_samples"])
+        if len(spots):
+            legends.append(maps.spots(m, spots, number_field="spot_id",
+                                      tooltip_fields=[("spot_id", "#"), ("count", _t(("Số vụ", "Incidents"), lang)),
+                                                      ("categories", _t(("Loại chính", "Main categories"), lang))]))
+    except analysis.InputError as exc:
+        meta["dbscan_error"] = str(exc)
+    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    table, cols = None, []
+    if spots is not None and len(spots):
+        table = spots.drop(columns="geometry").sort_values("count", ascending=False)
+        cols = [("spot_id", "#", False), ("count", _t(("Số vụ", "Incidents"), lang), True),
+                ("categories", _t(("Loại chính", "Main categories"), lang), False),
+                ("ward_codes", _t(("Phường/xã", "Wards"), lang), False),
+                ("first_date", _t(("Từ ngày", "First"), lang), False),
+                ("last_date", _t(("Đến ngày", "Last"), lang), False)]
+    return View(map=m, layer=layer, legends=[lg for lg in legends if lg], table=table, table_columns=cols,
+                table_title=_t(("Các cụm điểm DBSCAN", "DBSCAN spots"), lang), meta=meta,
+                png={"column": "hotspot_code", "title": gi_title,
+                     "categorical": {c: (_t(GI_LABELS[c], lang), col) for c, col in GI_CLASSES}})
+
+
+def _compare_data(engine, f, args):
+    return analysis.compare_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                  base_start=args.get("base_start"), base_end=args.get("base_end"),
+                                  categories=list(f.categories))
+
+
+def _compare(engine, f, args, new_map, lang):
+    gdf, meta = _compare_data(engine, f, args)
+    layer = gdf.reset_index(drop=True)
+    shown = _with_display_geometry(engine, f.boundary, layer)
+    dual = maps.dual_map(new_map())
+    now_title = _t(("Kỳ này", "This period"), lang)
+    base_title = _t(("Cùng kỳ", "Base period"), lang)
+    legend = maps.choropleth(dual.m1, shown, "count", scheme="natural_breaks", palette="YlOrRd",
+                             legend_title=now_title, name=now_title, number_format=lang,
+                             tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
+                                             ("count", now_title), ("base_count", base_title)])
+    maps.choropleth(dual.m2, shown, "base_count", bins=legend["bins"], palette="YlOrRd",
+                    legend_title=base_title, name=base_title, number_format=lang,
+                    tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
+                                    ("count", now_title), ("base_count", base_title)])
+    for sub in (dual.m1, dual.m2):
+        maps.outlines(sub, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    table = layer.drop(columns="geometry").sort_values(["change_class", "p_value"])
+    cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
+            ("count", now_title, True), ("base_count", base_title, True),
+            ("change", _t(("Chênh lệch", "Change"), lang), True), ("change_pct", "%", True),
+            ("p_value", "p", True), ("q_value", "q", True),
+            ("change_label", _t(("Kết luận", "Result"), lang), False)]
+    table["change_label"] = table["change_class"].map(lambda c: _t(CHANGE_CLASSES[c][1:], lang))
+    total = meta["total"]
+    base = pr.custom(*[dt.date.fromisoformat(d) for d in meta["base_period"]])
+    meta = dict(meta, base_label=_t(("Kỳ so sánh: ", "Base period: "), lang) + base.label(lang),
+                total_text=_t(("Toàn địa bàn: ", "Whole area: "), lang)
+                + f"{fmt(total['count'], lang)} / {fmt(total['base_count'], lang)} — "
+                + (total["change_text_vi"] if lang == "vi" else total["change_text_en"])
+                + f" (p = {fmt(total['p_value'], lang, 4)})")
+    return View(map=dual, layer=layer, legends=[legend["legend_html"]], table=table, table_columns=cols,
+                table_title=_t(("Thay đổi theo phường/xã", "Change by ward"), lang), meta=meta,
+                png={"column": "change_class", "title": _t(("Thay đổi so với cùng kỳ", "Change"), lang),
+                     "categorical": {c: (_t(v[1:], lang), v[0]) for c, v in CHANGE_CLASSES.items()}})
+
+
+def _change(engine, f, args, new_map, lang):
+    gdf, meta = _compare_data(engine, f, args)
+    layer = gdf.reset_index(drop=True)
+    shown = _with_display_geometry(engine, f.boundary, layer)
+    m = new_map()
+    title = _t(("Thay đổi so với cùng kỳ", "Change against the base period"), lang)
+    legend = maps.categorical(m, shown, "change_class",
+                              [(c, _t(v[1:], lang), v[0]) for c, v in CHANGE_CLASSES.items()],
+                              name=title, legend_title=title,
+                              tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
+                                              ("change_text_vi" if lang == "vi" else "change_text_en", "%"),
+                                              ("p_value", "p"), ("q_value", "q")])
+    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    return View(map=m, layer=layer, legends=[legend], meta=meta)
+
+
+def _trends(engine, f, args, new_map, lang):
+    gdf, _ = analysis.emerging_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                     categories=list(f.categories), bins=args["bins"])
+    layer = gdf.reset_index(drop=True).rename(columns={"pattern": "trend"})
+    labels = PATTERNS.set_index("code")
+    layer["trend_label"] = layer["trend"].map(labels["label_vi" if lang == "vi" else "label"])
+    layer["series_text"] = layer["series"].map(lambda s: " ".join(str(int(v)) for v in s))
+    m = new_map()
+    shown = _with_display_geometry(engine, f.boundary, layer.drop(columns="series"))
+    title = _t(("Xu hướng điểm nóng", "Emerging hot spots"), lang)
+    present = [c for c in PATTERNS["code"] if c in set(layer["trend"])]
+    legend = maps.categorical(m, shown, "trend", [(c, labels.at[c, "label_vi" if lang == "vi" else "label"],
+                                                   PATTERN_COLOURS[c]) for c in present],
+                              name=title, legend_title=title,
+                              tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
+                                              ("trend_label", title), ("series_text", _t(("Chuỗi", "Series"), lang))])
+    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    table = layer[layer["trend"] != "no_pattern"].drop(columns=["geometry", "series"])
+    cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
+            ("trend_label", title, False), ("trend_z", "z (Mann-Kendall)", True),
+            ("series_text", _t(("Số vụ theo kỳ", "Incidents per bin"), lang), False)]
+    return View(map=m, layer=layer.drop(columns="series"), legends=[legend], table=table, table_columns=cols,
+                table_title=title, meta={"bins": gdf.attrs["bins"]},
+                png={"column": "trend", "title": title,
+                     "categorical": {c: (labels.at[c, "label_vi" if lang == "vi" else "label"], PATTERN_COLOURS[c])
+                                     for c in present}})
+
+
+def _complex(engine, f, args, new_map, lang):
+    cats = list(f.categories)
+    if args["unit"] == "spot":
+        gdf = analysis.complex_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+        shown = gdf
+    else:
+        gdf = analysis.complex_areas(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+        shown = _with_display_geometry(engine, f.boundary, gdf)
+    reason = "reason_vi" if lang == "vi" else "reason_en"
+    layer = gdf[["rank", "code", "name", "score", "count", "base_count", "change_pct", reason, "geometry"]]
+    shown = shown[layer.columns]
+    m = new_map()
+    title = _t(("Điểm phức tạp (0–100)", "Complexity score (0–100)"), lang)
+    res = maps.choropleth(m, shown, "score", scheme="quantiles", palette="PuRd", legend_title=title, name=title,
+                          number_format=lang,
+                          tooltip_fields=[("rank", "#"), ("name", _t(("Địa bàn", "Area"), lang)), ("score", title),
+                                          (reason, _t(("Lý do", "Reason"), lang))])
+    if args["unit"] == "ward":
+        maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    table = layer.drop(columns="geometry").sort_values("rank").head(30)
+    cols = [("rank", "#", True), ("name", _t(("Địa bàn", "Area"), lang), False), ("score", title, True),
+            ("count", _t(("Số vụ", "Incidents"), lang), True), ("change_pct", "%", True),
+            (reason, _t(("Lý do", "Reason"), lang), False)]
+    return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
+                table_title=_t(("Địa bàn đề xuất chuyển hóa", "Candidate areas for the plan"), lang),
+                png={"column": "score", "title": title})

@@ -1,0 +1,246 @@
+"""The HTML pages (the ``maps`` blueprint): overview, hot spots, compare, trends, complex areas.
+
+A page is a filter form and a Folium map. The map's HTML is part of the page;
+its JavaScript is served from ``/maps/<page>.js`` with the same query string
+(no inline script, so a strict Content-Security-Policy holds). Every page's
+state is in its URL, so a map can be shared as a link.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from clustering import periods as pr
+from geo.categories import CATEGORIES, GROUPS
+from geo.errors import InputError
+
+pages = Blueprint("maps", __name__)
+
+PAGES = ("overview", "hotspots", "compare", "trends", "complex")
+MEASURES = ("count", "per_km2", "per_10k", "harm")
+SCHEMES = ("natural_breaks", "quantiles")
+
+
+@dataclass
+class Filters:
+    """The filters every page shares, read from the query string."""
+
+    boundary: str
+    period: str
+    cut: str
+    start: dt.date
+    end: dt.date
+    category: str
+    label: str
+
+    @property
+    def categories(self) -> tuple:
+        return (self.category,) if self.category else ()
+
+    def query(self, **extra) -> dict:
+        """The query string of these filters (for links, the map script and exports)."""
+        q = {"boundary": self.boundary, "period": self.period, "cut": self.cut, "category": self.category}
+        if self.period == "custom":
+            q.update(start=self.start.isoformat(), end=self.end.isoformat())
+        q.update({k: v for k, v in extra.items() if v not in (None, "")})
+        return {k: v for k, v in q.items() if v not in (None, "")}
+
+
+def engine():
+    from server import engine as _engine
+
+    return _engine()
+
+
+def lang() -> str:
+    return str(get_locale() or "vi")
+
+
+def data_span() -> tuple[dt.date, dt.date] | None:
+    from sqlalchemy import text
+
+    with engine().connect() as conn:
+        lo, hi = conn.execute(text("SELECT MIN(local_date), MAX(local_date) FROM incident")).one()
+    if lo is None:
+        return None
+    return dt.date.fromisoformat(str(lo)[:10]), dt.date.fromisoformat(str(hi)[:10])
+
+
+def read_filters() -> Filters:
+    """Filters from the URL, defaulting to the last year with data."""
+    args = request.args
+    boundary = args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"]
+    cut = args.get("cut") or "calendar"
+    if cut not in ("calendar", "stat"):
+        raise InputError(f"`cut` was {cut!r} but is expected to be one of calendar, stat.")
+    span = data_span()
+    period = args.get("period") or (str(span[1].year) if span else str(dt.date.today().year))
+    if period == "custom":
+        from server import _date_arg
+
+        start, end = _date_arg("start"), _date_arg("end")
+        if end < start:
+            raise InputError(f"`end` ({end}) is before `start` ({start}).")
+        p = pr.custom(start, end)
+    else:
+        try:
+            p = pr.parse_period(period + (":stat" if cut == "stat" and ":" not in period else ""))
+        except InputError as exc:
+            raise InputError(str(exc).replace("`spec`", "`period`", 1)) from None
+    category = args.get("category") or ""
+    if category and category not in CATEGORIES and category not in GROUPS:
+        raise InputError(f"`category` was {category!r}: not a known category or group.")
+    return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True))
+
+
+def period_choices(span) -> list[tuple[str, str]]:
+    """Presets for the period menu: years, 9 and 6 months, quarters and months of the data's years."""
+    if not span:
+        return []
+    out = []
+    for year in range(span[1].year, span[0].year - 1, -1):
+        for spec in [str(year), f"{year}-9M", f"{year}-H2", f"{year}-H1", *(f"{year}-Q{q}" for q in (4, 3, 2, 1))]:
+            out.append((spec, pr.parse_period(spec).label(lang())))
+        for m in range(12, 0, -1):
+            spec = f"{year}-{m:02d}"
+            out.append((spec, pr.parse_period(spec).label(lang())))
+    return out
+
+
+def category_choices() -> list[tuple[str, str]]:
+    from geo.categories import label
+
+    groups = [(c, label(c, lang())) for c in GROUPS]
+    cats = [(c, label(c, lang())) for c in CATEGORIES]
+    return groups + cats
+
+
+def boundary_choices() -> list[tuple[str, str]]:
+    from geo.boundaries import versions
+
+    return [(v.name, v.title or v.name) for v in versions(engine())]
+
+
+def common_context(page: str, f: Filters, **extra) -> dict:
+    span = data_span()
+    return dict(page=page, f=f, periods=period_choices(span), categories=category_choices(),
+                boundaries=boundary_choices(), span=span, lang=lang(),
+                script_url=url_for("maps.map_script", page=page, **f.query(**extra)), **extra)
+
+
+# --------------------------------------------------------------------------- maps
+
+def _static_url(path: str) -> str:
+    return url_for("static", filename=path)
+
+
+def page_args(page: str) -> dict:
+    """The page's own parameters, checked, with their defaults."""
+    from server import _choice_arg, _date_arg, _number_arg
+
+    if page == "overview":
+        return dict(measure=_choice_arg("measure", "count", MEASURES),
+                    scheme=_choice_arg("scheme", "natural_breaks", SCHEMES))
+    if page == "hotspots":
+        return dict(eps=_number_arg("eps", 250.0, minimum=0, maximum=5000),
+                    min_samples=_number_arg("min_samples", 20, kind=int, minimum=1, exclusive=False,
+                                            maximum=100_000),
+                    bandwidth=_number_arg("bandwidth", None, minimum=0, maximum=20_000),
+                    cell=_number_arg("cell", None, minimum=0, maximum=5000))
+    if page in ("compare", "change"):
+        bs = _date_arg("base_start") if request.args.get("base_start") else None
+        be = _date_arg("base_end") if request.args.get("base_end") else None
+        return dict(base_start=bs, base_end=be)
+    if page == "trends":
+        return dict(bins=_choice_arg("bins", "quarter", ("month", "quarter")))
+    if page == "complex":
+        return dict(unit=_choice_arg("unit", "ward", ("ward", "spot")))
+    raise InputError(f"No page {page!r}.")
+
+
+def build(page: str, f: Filters, args: dict):
+    """The page's Folium map and what the page shows beside it (legends, tables)."""
+    from geo import maps_pages
+
+    return maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
+                            tiles_url=current_app.config.get("TILE_URL") or None,
+                            tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "")
+
+
+@pages.get("/map/<page>")
+def map_page(page):
+    if page not in PAGES:
+        return render_template("error.html", message=_("No such page.")), 404
+    f = read_filters()
+    args = page_args(page)
+    view = build(page, f, args)
+    from geo.maps import parts
+
+    return render_template(f"{page}.html", view=view, map=parts(view.map),
+                           **common_context(page, f, **_query_values(args)))
+
+
+def _query_values(args: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.items() if v is not None}
+
+
+@pages.get("/maps/<page>.js")
+def map_script(page):
+    if page not in PAGES + ("change",):
+        return "", 404
+    view = build(page, read_filters(), page_args(page))
+    from geo.maps import parts
+
+    return current_app.response_class(parts(view.map)["script"], mimetype="application/javascript")
+
+
+def _attribution() -> str:
+    from geo.boundaries import versions
+
+    names = {v.name: v for v in versions(engine())}
+    v = names.get(request.args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"])
+    return (v.attribution if v else "") or ""
+
+
+@pages.get("/export/<page>.<fmt>")
+def export(page, fmt):
+    """The layer on screen as GeoJSON, its table as CSV, the map as PNG, a one-page PDF report."""
+    from geo import exports
+
+    if page not in PAGES or fmt not in ("geojson", "csv", "png", "pdf"):
+        return render_template("error.html", message=_("No such export.")), 404
+    f = read_filters()
+    view = build(page, f, page_args(page))
+    stem = f"{page}_{f.boundary}_{f.start.isoformat()}_{f.end.isoformat()}"
+    if fmt == "geojson":
+        body = view.layer.to_json(drop_id=True, to_wgs84=True, na="null", default=str)
+        return _download(body.encode("utf-8"), f"{stem}.geojson", "application/geo+json")
+    table, columns = _export_table(view)
+    if fmt == "csv":
+        return _download(exports.csv_bytes(table, columns=columns), f"{stem}.csv", "text/csv; charset=utf-8")
+    png = exports.map_png(view.layer, view.png["column"], title=view.png["title"], subtitle=f.label,
+                          legend_title=view.png["title"], attribution=_attribution(), lang=lang(),
+                          categorical=view.png.get("categorical"))
+    if fmt == "png":
+        return _download(png, f"{stem}.png", "image/png")
+    filters = ", ".join(x for x in [f.boundary, dict(category_choices()).get(f.category, "")] if x)
+    pdf = exports.report_pdf(title=view.png["title"], period_text=f.label, filters_text=filters, map_png=png,
+                             table=table, table_columns=columns, notes=[_attribution()], lang=lang())
+    return _download(pdf, f"{stem}.pdf", "application/pdf")
+
+
+def _export_table(view):
+    if view.table is not None:
+        return view.table, [(fld, header) for fld, header, _ in view.table_columns]
+    table = view.layer.drop(columns="geometry")
+    return table, [(c, c) for c in table.columns]
+
+
+def _download(body: bytes, filename: str, mimetype: str):
+    resp = current_app.response_class(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp

@@ -1,0 +1,95 @@
+// Ward panel: a click on a ward of the overview map shows its figures beside the map.
+// Text is set with textContent only, so names from the data can never run as HTML.
+(function () {
+  "use strict";
+  var panel = document.getElementById("ward-panel");
+  if (!panel) { return; }
+  var vi = panel.dataset.lang !== "en";
+  var T = vi ? {
+    incidents: "Số vụ", change: "So với cùng kỳ", clearance: "Tỷ lệ điều tra khám phá",
+    categories: "Theo loại tội phạm", monthly: "Theo tháng", loading: "Đang tải…",
+    sig_up: "tăng có ý nghĩa thống kê", sig_down: "giảm có ý nghĩa thống kê", none: "không thay đổi có ý nghĩa",
+    error: "Không tải được số liệu của phường."
+  } : {
+    incidents: "Incidents", change: "Against the same period last year", clearance: "Clearance rate",
+    categories: "By category", monthly: "By month", loading: "Loading…",
+    sig_up: "significant increase", sig_down: "significant decrease", none: "no significant change",
+    error: "Could not load the ward's figures."
+  };
+  function fmt(x, digits) {
+    return Number(x).toLocaleString(vi ? "vi-VN" : "en-GB", {maximumFractionDigits: digits || 0});
+  }
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined) { e.textContent = text; }
+    if (cls) { e.className = cls; }
+    return e;
+  }
+  function row(dl, term, value) {
+    dl.appendChild(el("dt", term));
+    dl.appendChild(el("dd", value));
+  }
+  function chart(months) {
+    var ns = "http://www.w3.org/2000/svg", w = 260, h = 90, max = 1;
+    months.forEach(function (m) { max = Math.max(max, m.count); });
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 " + w + " " + (h + 14));
+    svg.setAttribute("class", "chart");
+    svg.setAttribute("role", "img");
+    var bw = w / months.length;
+    months.forEach(function (m, i) {
+      var r = document.createElementNS(ns, "rect"), bh = Math.round((m.count / max) * h);
+      r.setAttribute("x", (i * bw + 1).toFixed(1));
+      r.setAttribute("y", String(h - bh));
+      r.setAttribute("width", Math.max(bw - 2, 1).toFixed(1));
+      r.setAttribute("height", String(bh));
+      var t = document.createElementNS(ns, "title");
+      t.textContent = (vi ? m.label : m.label_en) + ": " + fmt(m.count);
+      r.appendChild(t);
+      svg.appendChild(r);
+    });
+    var cap = document.createElementNS(ns, "text");
+    cap.setAttribute("x", "0"); cap.setAttribute("y", String(h + 12));
+    cap.textContent = "max " + fmt(max);
+    svg.appendChild(cap);
+    return svg;
+  }
+  function show(d) {
+    panel.replaceChildren();
+    panel.appendChild(el("h2", d.name));
+    panel.appendChild(el("p", (d.parent_name || "") + " · " + d.code, "muted"));
+    var dl = el("dl");
+    row(dl, T.incidents, fmt(d.count));
+    var c = d.compare, cls = c.change_class === "significant_increase" ? T.sig_up :
+      c.change_class === "significant_decrease" ? T.sig_down : T.none;
+    row(dl, T.change, (vi ? c.change_text_vi : c.change_text_en) + " (" + fmt(c.base_count) + " → " +
+        fmt(c.count) + "; p = " + fmt(c.p_value, 4) + ", q = " + fmt(c.q_value, 4) + "; " + cls + ")");
+    if (d.clearance_rate !== null) { row(dl, T.clearance, fmt(100 * d.clearance_rate, 2) + " %"); }
+    panel.appendChild(dl);
+    panel.appendChild(el("h3", T.monthly));
+    panel.appendChild(chart(d.months));
+    panel.appendChild(el("h3", T.categories));
+    var ul = el("ul");
+    Object.keys(d.categories).forEach(function (k) { ul.appendChild(el("li", ((d.category_labels[k] || {})[vi ? "vi" : "en"] || k) + ": " + fmt(d.categories[k]))); });
+    panel.appendChild(ul);
+  }
+  function load(code) {
+    panel.replaceChildren(el("p", T.loading));
+    fetch(panel.dataset.api.replace("CODE", encodeURIComponent(code)))
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(show)
+      .catch(function () { panel.replaceChildren(el("p", T.error, "error")); });
+  }
+  function attach() {
+    Object.keys(window).forEach(function (name) {
+      if (name.indexOf("geo_json_") === 0 && window[name] && window[name].on) {
+        window[name].on("click", function (e) {
+          var p = e.layer && e.layer.feature && e.layer.feature.properties;
+          if (p && p.code) { load(p.code); }
+        });
+      }
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", attach); } else { attach(); }
+  window.wardPanel = {load: load};
+})();
