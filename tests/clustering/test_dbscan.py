@@ -91,6 +91,7 @@ def test_large_min_samples_and_small_batches(monkeypatch):
     # min_samples above the 32 nearest neighbours queried at once, and batches
     # of a few items, so every chunked path runs.
     monkeypatch.setattr(clustering.dbscan, "_BATCH", 50)
+    monkeypatch.setattr(clustering.dbscan, "_PROBE_PAIRS", 0)
     rng = np.random.default_rng(11)
     X = np.r_[rng.normal(0, 3, (1500, 2)), rng.normal(0, 3, (500, 2)) + [12, 0],
               rng.uniform(-30, 30, (300, 2))]
