@@ -244,11 +244,15 @@ def bench_dbscan(quick):
 # {name, ours_s, baseline_s, ratio, check} as bench/analysis_gistar.run returns.
 # --------------------------------------------------------------------------------------------
 
-SECTIONS = [
-    bench_kde,
-    bench_dbscan,
-    # ---- Getis-Ord Gi* section goes here (clustering/getis_ord.py adds its function) ----
-]
+def bench_gistar(quick):
+    """Gi* and local Moran on 10,000 grid cells, 999 permutations, against esda's own call."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from analysis_gistar import run
+
+    return run(quick)
+
+
+SECTIONS = [bench_kde, bench_dbscan, bench_gistar]
 
 
 def _as_tuple(row):
