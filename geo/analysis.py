@@ -60,25 +60,33 @@ def cached(name: str, engine: Engine, params: dict, compute):
 
 # --------------------------------------------------------------------------- fetching
 
+def _period_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end: dt.date, categories,
+                 join: str = "JOIN", group_by: str = "") -> list:
+    """Rows of ``SELECT <select>`` over incidents with a local date in [start, end] (and the
+    categories), joined to their unit ``a`` in ``boundary`` (``join="LEFT JOIN"`` keeps the
+    incidents outside it)."""
+    cats = check_categories(categories or [])
+    sql = (f"SELECT {select} FROM incident i "
+           f"{join} incident_area ia ON ia.incident_id = i.id AND ia.version_id = "
+           "(SELECT id FROM boundary_version WHERE name = :boundary) "
+           f"{join} area a ON a.id = ia.area_id "
+           "WHERE i.local_date >= :start AND i.local_date <= :end "
+           + ("AND i.category IN :cats " if cats else "") + (f"GROUP BY {group_by}" if group_by else ""))
+    stmt = text(sql)
+    params = {"boundary": boundary, "start": start, "end": end}
+    if cats:
+        stmt = stmt.bindparams(bindparam("cats", expanding=True))
+        params["cats"] = cats
+    with engine.connect() as conn:
+        return conn.execute(stmt, params).all()
+
+
 def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
               categories: list[str] | None = None) -> pd.DataFrame:
     """Incidents with a local date in [start, end] and their unit in ``boundary`` (or NaN)."""
-    cats = check_categories(categories or [])
-    sql = ("SELECT i.id, i.lon, i.lat, i.local_date, i.category, i.severity, i.cleared, a.code "
-           "FROM incident i LEFT JOIN incident_area ia ON ia.incident_id = i.id AND ia.version_id = "
-           "(SELECT id FROM boundary_version WHERE name = :boundary) "
-           "LEFT JOIN area a ON a.id = ia.area_id "
-           "WHERE i.local_date >= :start AND i.local_date <= :end")
-    params = {"boundary": boundary, "start": start, "end": end}
-    if cats:
-        sql += " AND i.category IN :cats"
-        params["cats"] = cats
-    stmt = text(sql)
-    if cats:
-        stmt = stmt.bindparams(bindparam("cats", expanding=True))
-    with engine.connect() as conn:
-        df = pd.DataFrame(conn.execute(stmt, params).all(),
-                          columns=["id", "lon", "lat", "local_date", "category", "severity", "cleared", "code"])
+    rows = _period_rows(engine, "i.id, i.lon, i.lat, i.local_date, i.category, i.severity, i.cleared, a.code",
+                        boundary=boundary, start=start, end=end, categories=categories, join="LEFT JOIN")
+    df = pd.DataFrame(rows, columns=["id", "lon", "lat", "local_date", "category", "severity", "cleared", "code"])
     df["local_date"] = pd.to_datetime(df["local_date"])
     return df
 
@@ -91,27 +99,43 @@ def _weights(engine: Engine, boundary: str):
     return cached("weights", engine, {"b": boundary}, lambda: ward_weights(_ward_frame(engine, boundary)))
 
 
+def _grouped(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:
+    """Incidents per (unit code, severity, cleared) in [start, end]: aggregated in the database,
+    so that a map over a million incidents reads a few thousand rows."""
+    rows = _period_rows(engine, "a.code, i.severity, i.cleared, COUNT(*)", boundary=boundary, start=start,
+                        end=end, categories=categories, group_by="a.code, i.severity, i.cleared")
+    return pd.DataFrame(rows, columns=["code", "severity", "cleared", "n"])
+
+
+def _daily(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:
+    """Incidents per (unit code, local date): the space-time cube's raw material, aggregated in SQL."""
+    rows = _period_rows(engine, "a.code, i.local_date, COUNT(*)", boundary=boundary, start=start, end=end,
+                        categories=categories, group_by="a.code, i.local_date")
+    df = pd.DataFrame(rows, columns=["code", "local_date", "n"])
+    df["local_date"] = pd.to_datetime(df["local_date"])
+    return df
+
+
 def ward_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                 categories: list[str] | None = None, harm_weights: dict | None = None) -> gpd.GeoDataFrame:
     """Every unit of ``boundary`` with count, harm-weighted count, cleared count and rates."""
     wards = _ward_frame(engine, boundary)
-    inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+    g = _grouped(engine, boundary=boundary, start=start, end=end, categories=categories)
     weights = {**HARM_WEIGHTS, **(harm_weights or {})}
-    inc["harm"] = inc["severity"].map(weights).fillna(1.0)
-    inc["cleared"] = inc["cleared"].astype("boolean").fillna(False).astype(int)
-    g = inc.dropna(subset=["code"]).groupby("code").agg(count=("id", "size"), harm=("harm", "sum"),
-                                                       cleared_count=("cleared", "sum"))
-    out = wards[["code", "name", "parent_name", "area_km2", "population", "geometry"]].join(g)
+    g["harm"] = g["severity"].map(weights).fillna(1.0) * g["n"]
+    g["cleared_n"] = np.where(g["cleared"].fillna(False).astype(bool), g["n"], 0)
+    agg = g.groupby("code").agg(count=("n", "sum"), harm=("harm", "sum"), cleared_count=("cleared_n", "sum"))
+    out = wards[["code", "name", "parent_name", "area_km2", "population", "geometry"]].join(agg)
     out[["count", "harm", "cleared_count"]] = out[["count", "harm", "cleared_count"]].fillna(0)
     out["count"] = out["count"].astype(int)
     out["per_km2"] = out["count"] / out["area_km2"]
     out["harm_per_km2"] = out["harm"] / out["area_km2"]
     pop = pd.to_numeric(out["population"], errors="coerce")
     out["per_10k"] = out["count"] / pop * 10_000
-    out["clearance_rate"] = np.where(out["count"] > 0, out["cleared_count"] / out["count"].where(out["count"] > 0), np.nan)
+    out["clearance_rate"] = np.where(out["count"] > 0, out["cleared_count"] / out["count"].where(out["count"] > 0),
+                                     np.nan)
     total = out["count"].sum()
     out["share"] = out["count"] / total if total else 0.0
-    out.attrs["outside"] = int(inc["code"].isna().sum())
     return out
 
 
@@ -207,15 +231,15 @@ def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.dat
 
     def compute():
         wards = _ward_frame(engine, boundary)
-        inc = incidents(engine, boundary=boundary, start=periods[0].start, end=periods[-1].end,
-                        categories=categories).dropna(subset=["code"])
-        if inc.empty:
+        daily = _daily(engine, boundary=boundary, start=periods[0].start, end=periods[-1].end,
+                       categories=categories)
+        if daily.empty:
             raise InputError("No incidents in the chosen period; widen the dates or the categories.")
         edges = pd.to_datetime([p.start for p in periods] + [periods[-1].end + dt.timedelta(days=1)])
-        b = np.searchsorted(edges.values, inc["local_date"].values, side="right") - 1
+        b = np.searchsorted(edges.values, daily["local_date"].values, side="right") - 1
         cube = np.zeros((len(wards), len(periods)))
         pos = pd.Series(np.arange(len(wards)), index=wards.index)
-        np.add.at(cube, (pos.loc[inc["code"]].to_numpy(), b), 1)
+        np.add.at(cube, (pos.loc[daily["code"]].to_numpy(), b), daily["n"].to_numpy())
         ehs = EmergingHotSpots(cube, _weights(engine, boundary), permutations=permutations)
         frame = ehs.to_frame()
         frame.index = wards.index
