@@ -36,9 +36,10 @@ data: venv
 	$(FLASK) init-db
 	$(FLASK) load-shipped-boundaries
 	$(FLASK) demo-data
+	@$(FLASK) create-user admin --role admin --if-missing
 
 run: data
-	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C to stop). No sign-in is needed yet: open the address in a browser."
+	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C to stop). Sign in as 'admin' with the password printed above (printed once, when the account is created)."
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: venv system-deps

@@ -140,17 +140,17 @@ def _static_url(path: str) -> str:
 
 def page_args(page: str) -> dict:
     """The page's own parameters, checked, with their defaults."""
-    from server import _choice_arg, _date_arg, _number_arg
+    from server import _choice_arg, _date_arg, analyst_arg
 
     if page == "overview":
         return dict(measure=_choice_arg("measure", "count", MEASURES),
                     scheme=_choice_arg("scheme", "natural_breaks", SCHEMES))
     if page == "hotspots":
-        return dict(eps=_number_arg("eps", 250.0, minimum=0, maximum=5000),
-                    min_samples=_number_arg("min_samples", 20, kind=int, minimum=1, exclusive=False,
+        return dict(eps=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
+                    min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False,
                                             maximum=100_000),
-                    bandwidth=_number_arg("bandwidth", None, minimum=0, maximum=20_000),
-                    cell=_number_arg("cell", None, minimum=0, maximum=5000))
+                    bandwidth=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
+                    cell=analyst_arg("cell", None, minimum=0, maximum=5000))
     if page in ("compare", "change"):
         bs = _date_arg("base_start") if request.args.get("base_start") else None
         be = _date_arg("base_end") if request.args.get("base_end") else None

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
 from flask_babel import Babel
+from werkzeug.exceptions import HTTPException
 
 ROOT = Path(__file__).resolve().parent
 
@@ -41,6 +42,7 @@ SETTINGS = [
     Setting("DEMO_INCIDENTS", 60_000, "Number of synthetic incidents `demo-data` creates"),
     Setting("TILE_URL", "", "Tile server URL template ({z}/{x}/{y}); empty: no base tiles, ward outlines only"),
     Setting("TILE_ATTRIBUTION", "", "Attribution shown with TILE_URL's tiles"),
+    Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only (set behind HTTPS)"),
     Setting("BABEL_DEFAULT_LOCALE", "vi", "Language of the pages unless the user picks another (vi or en)"),
 ]
 LANGUAGES = ("vi", "en")
@@ -72,14 +74,17 @@ def create_app(config: dict | None = None) -> Flask:
 
     Babel(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "translations"))
     _template_helpers(app)
+    import auth
     from pages import pages as map_pages
 
+    auth.init_app(app)
     app.register_blueprint(pages)
     app.register_blueprint(map_pages)
     app.register_blueprint(api, url_prefix="/api/v1")
     from geo.errors import InputError
 
     app.register_error_handler(InputError, _input_error)
+    app.register_error_handler(HTTPException, _http_error)
     register_cli(app)
     return app
 
@@ -127,6 +132,13 @@ def engine():
     if eng is None:
         eng = app.extensions["hotspot_engine"] = make_engine(app.config["DATABASE_URL"])
     return eng
+
+
+def _http_error(exc):
+    """HTTP errors as JSON for the API and as a page in the user's language elsewhere."""
+    if request.path.startswith("/api/"):
+        return jsonify(error=exc.description), exc.code
+    return render_template("error.html", message=exc.description, code=exc.code), exc.code
 
 
 def _input_error(exc):
@@ -238,6 +250,16 @@ def _number_arg(name: str, default, *, kind=float, minimum=None, exclusive=True,
     return value
 
 
+def analyst_arg(name: str, default, **kw):
+    """A tuning parameter (eps, bandwidth, …): analysts may set it, others get the default."""
+    from flask import abort
+    from flask_login import current_user
+
+    if request.args.get(name) not in (None, "") and not current_user.can("analyst"):
+        abort(403, description=f"Only analysts may set `{name}`.")
+    return _number_arg(name, default, **kw)
+
+
 def _choice_arg(name: str, default: str, allowed: tuple[str, ...]) -> str:
     from geo.errors import InputError
 
@@ -310,8 +332,8 @@ def dbscan():
 
     spots = analysis.dbscan_spots(
         engine(), **_analysis_args(),
-        eps_m=_number_arg("eps", 250.0, minimum=0, maximum=5000),
-        min_samples=_number_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
+        eps_m=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
+        min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
         method=_choice_arg("method", "dbscan", ("dbscan", "hdbscan")))
     return geojson_response(spots)
 
@@ -321,8 +343,8 @@ def kde():
     from geo import analysis
 
     res = analysis.kde_surface(engine(), **_analysis_args(),
-                               bandwidth_m=_number_arg("bandwidth", None, minimum=0, maximum=20_000),
-                               cell_m=_number_arg("cell", None, minimum=0, maximum=5_000),
+                               bandwidth_m=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
+                               cell_m=analyst_arg("cell", None, minimum=0, maximum=5_000),
                                kernel=_choice_arg("kernel", "quartic", ("quartic", "gaussian")))
     return geojson_response(res.contours(), meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
                                                   "kernel": res.kernel})
@@ -335,8 +357,8 @@ def complex_areas():
     top = _number_arg("top", None, kind=int, minimum=1, exclusive=False)
     if _choice_arg("unit", "ward", ("ward", "spot")) == "spot":
         gdf = analysis.complex_spots(
-            engine(), **_analysis_args(), top=top, eps_m=_number_arg("eps", 150.0, minimum=0, maximum=5000),
-            min_samples=_number_arg("min_samples", 30, kind=int, minimum=1, exclusive=False, maximum=100_000))
+            engine(), **_analysis_args(), top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
+            min_samples=analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False, maximum=100_000))
     else:
         gdf = analysis.complex_areas(engine(), **_analysis_args(), top=top)
     return geojson_response(gdf)
@@ -364,6 +386,65 @@ def register_cli(app: Flask) -> None:
 
         upgrade(app.config["DATABASE_URL"])
         click.echo(f"Store ready: {_safe_url(app.config['DATABASE_URL'])}")
+
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(["viewer", "committee", "analyst", "admin"]), required=True)
+    @click.option("--password", default=None, help="At least 10 characters; generated when omitted.")
+    @click.option("--full-name", default="")
+    @click.option("--if-missing", is_flag=True, help="Do nothing when the user exists.")
+    def create_user_cmd(username, role, password, full_name, if_missing):
+        """Create an account (the generated password is printed once)."""
+        from auth import create_user
+        from geo.store import User
+        from sqlalchemy import select
+
+        e = eng()
+        with e.connect() as conn:
+            exists = conn.execute(select(User.id).where(User.username == username)).first()
+        if exists and if_missing:
+            click.echo(f"User {username!r} exists; sign in with its password "
+                       f"(or: flask --app server set-password {username}).")
+            return
+        try:
+            pw = create_user(e, username, role, password, full_name)
+        except InputError as exc:
+            fail(exc)
+        click.echo(f"Created {role} {username!r}." + ("" if password else f" Password: {pw}"))
+
+    @app.cli.command("set-password")
+    @click.argument("username")
+    @click.option("--password", default=None, help="At least 10 characters; generated when omitted.")
+    def set_password_cmd(username, password):
+        """Set a new password for an account (printed once when generated)."""
+        import secrets
+
+        from sqlalchemy import update
+        from werkzeug.security import generate_password_hash
+
+        from geo.store import User
+
+        pw = password or secrets.token_urlsafe(12)
+        if len(pw) < 10:
+            fail(InputError("The password must have at least 10 characters."))
+        with eng().begin() as conn:
+            n = conn.execute(update(User).where(User.username == username).values(
+                password_hash=generate_password_hash(pw, method="scrypt"))).rowcount
+        if not n:
+            fail(InputError(f"No user {username!r}."))
+        click.echo(f"Password of {username!r} changed." + ("" if password else f" New password: {pw}"))
+
+    @app.cli.command("create-token")
+    @click.argument("username")
+    @click.option("--name", default="", help="What the token is for.")
+    def create_token_cmd(username, name):
+        """Create a personal API token (printed once; send it as Authorization: Bearer TOKEN)."""
+        from auth import new_token
+
+        try:
+            click.echo(new_token(eng(), username, name))
+        except InputError as exc:
+            fail(exc)
 
     @app.cli.command("load-shipped-boundaries")
     @click.option("--source-dir", default=None, help="Folder with the prepared files (BOUNDARY_SOURCE_DIR).")

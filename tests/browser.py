@@ -62,3 +62,13 @@ def screenshot(pg, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     return path
+
+
+def sign_in(pg, base_url: str, username: str = "analyst", password: str | None = None) -> None:
+    """Sign in through the real form (CSRF token and all)."""
+    from tests.conftest import PASSWORD
+
+    pg.goto(base_url + "/login")
+    pg.fill("input[name=username]", username)
+    pg.fill("input[name=password]", password or PASSWORD)
+    pg.click("button[type=submit]")

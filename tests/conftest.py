@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_BOUNDARIES = ROOT.parent / "shared" / "data" / "boundaries"
+PASSWORD = "correct horse battery"  # of the accounts viewer, committee, analyst, admin in the test stores
 
 
 def pytest_configure(config):
@@ -27,6 +28,10 @@ def store_template(tmp_path_factory) -> Path:
     upgrade(url)
     eng = make_engine(url)
     load_shipped(eng, SHARED_BOUNDARIES)
+    from auth import ROLES, create_user
+
+    for role in ROLES:
+        create_user(eng, role, role, password=PASSWORD)
     with eng.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     eng.dispose()
@@ -57,8 +62,30 @@ def app(db_url, tmp_path):
                        "BOUNDARY_SOURCE_DIR": str(SHARED_BOUNDARIES)})
 
 
+def signed_in(app, username: str = "analyst"):
+    """A test client with ``username`` signed in (the accounts are named after their roles)."""
+    from flask_login import FlaskLoginClient
+    from sqlalchemy import select
+
+    from auth import Account
+    from geo.store import User, make_engine
+
+    eng = make_engine(app.config["DATABASE_URL"])
+    with eng.connect() as conn:
+        row = conn.execute(select(User).where(User.username == username)).first()
+    eng.dispose()
+    app.test_client_class = FlaskLoginClient
+    return app.test_client(user=Account(row))
+
+
 @pytest.fixture
 def client(app):
+    """Signed in as an analyst."""
+    return signed_in(app)
+
+
+@pytest.fixture
+def anonymous(app):
     return app.test_client()
 
 
@@ -114,7 +141,7 @@ def demo_app(demo_template, tmp_path):
 
 @pytest.fixture
 def demo_client(demo_app):
-    return demo_app.test_client()
+    return signed_in(demo_app)
 
 
 @pytest.fixture

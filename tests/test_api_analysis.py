@@ -140,7 +140,9 @@ def test_results_are_cached_until_the_data_change(demo_app, tmp_path):
     from geo.importer import import_file
     from server import engine
 
-    client = demo_app.test_client()
+    from tests.conftest import signed_in
+
+    client = signed_in(demo_app)
     client.get(f"/api/v1/gistar?{Q}")
     with demo_app.app_context():
         eng = engine()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from geo.importer import import_file
-from tests.browser import screenshot
+from tests.browser import screenshot, sign_in
 from tests.conftest import DATA
 from tests.geo.test_import import NOW
 
@@ -13,6 +13,7 @@ pytestmark = pytest.mark.browser
 
 def test_home_page_in_chromium(page, live_server, engine):
     import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
+    sign_in(page, live_server, "viewer")
     page.goto(live_server + "/")
     assert page.locator("h1").inner_text() == "Bản đồ điểm nóng tội phạm"
     assert page.locator("#incident-summary").inner_text() == "7 vụ việc từ 15/03/2024 đến 05/08/2025."
