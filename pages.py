@@ -213,9 +213,12 @@ def export(page, fmt):
 
     if page not in PAGES or fmt not in ("geojson", "csv", "png", "pdf"):
         return render_template("error.html", message=_("No such export.")), 404
+    from auth import audit
+
     f = read_filters()
     view = build(page, f, page_args(page))
     stem = f"{page}_{f.boundary}_{f.start.isoformat()}_{f.end.isoformat()}"
+    audit("export", f"{page}.{fmt}", f.query())
     if fmt == "geojson":
         body = view.layer.to_json(drop_id=True, to_wgs84=True, na="null", default=str)
         return _download(body.encode("utf-8"), f"{stem}.geojson", "application/geo+json")

@@ -74,10 +74,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     Babel(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "translations"))
     _template_helpers(app)
+    import admin
     import auth
     from pages import pages as map_pages
 
     auth.init_app(app)
+    admin.init_app(app)
     app.register_blueprint(pages)
     app.register_blueprint(map_pages)
     app.register_blueprint(api, url_prefix="/api/v1")

@@ -22,8 +22,11 @@ ACCESS = {
     "api.emerging": "viewer", "api.dbscan": "viewer", "api.kde": "viewer", "api.complex_areas": "viewer",
     "api.ward": "viewer",
     "maps.map_page": "viewer", "maps.map_script": "viewer", "maps.export": "viewer",
+    "admin.import_page": "analyst", "admin.rejected_csv": "analyst", "admin.audit_page": "admin",
+    "admin.users_page": "admin",
 }
-SAMPLE_ARGS = {"page": "overview", "code": "26743", "fmt": "csv", "token_id": 1, "filename": "css/app.css"}
+SAMPLE_ARGS = {"page": "overview", "code": "26743", "fmt": "csv", "token_id": 1, "filename": "css/app.css",
+               "batch_id": 1}
 QUERY = "boundary=hcmc-2025&start=2024-01-01&end=2024-12-31"
 
 

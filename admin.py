@@ -1,0 +1,180 @@
+"""Work pages for analysts and admins: importing files, the audit log, accounts.
+
+Uploads are checked before anything is read: the size (``MAX_CONTENT_LENGTH``),
+the type from the content (not the name), and ZIP archives against path
+traversal and decompression bombs.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select, update
+
+from auth import ROLES, audit, create_user, role_required
+from geo.errors import InputError
+from geo.store import AuditLog, ImportBatch, User
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+MAX_UNZIPPED = 1024 * 1024 * 1024  # bytes a ZIP may expand to
+MAX_RATIO = 200  # and at most this many times its own size
+
+
+def engine():
+    from server import engine as _engine
+
+    return _engine()
+
+
+def sniff(path: Path, name: str) -> str:
+    """The file's type from its first bytes: "xlsx", "zip" (a zipped Shapefile), "geojson" or "csv"."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        raise InputError(f"{name}: the file is empty.")
+    if head.startswith(b"PK\x03\x04"):
+        check_zip(path, name)
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+        if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+            return "xlsx"
+        if any(n.lower().endswith(".shp") for n in names):
+            return "zip"
+        raise InputError(f"{name}: a ZIP archive that is neither an Excel workbook nor a zipped Shapefile.")
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"{"):
+        return "geojson"
+    if head.startswith((b"%PDF", b"\x89PNG", b"\xd0\xcf\x11\xe0", b"\x7fELF", b"GIF8", b"\xff\xd8")):
+        raise InputError(f"{name}: not a table (the content is a PDF, an image, an old .xls or a program); "
+                         f"save it as CSV or .xlsx.")
+    return "csv"
+
+
+def check_zip(path: Path, name: str) -> None:
+    """Refuse archives with paths that leave the folder, or that expand far beyond their size."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = 0
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in info.filename:
+                    raise InputError(f"{name}: the archive holds an unsafe path {info.filename!r}.")
+                total += info.file_size
+        size = max(path.stat().st_size, 1)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{name}: a damaged ZIP archive ({exc}).") from exc
+    if total > MAX_UNZIPPED or total > MAX_RATIO * size:
+        raise InputError(f"{name}: the archive would expand to {total:,} bytes from {size:,}; refused.")
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@role_required("analyst")
+def import_page():
+    result = error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        source = (request.form.get("source") or "").strip()
+        if not upload or not upload.filename:
+            error = _("Choose a file to import.")
+        elif not source:
+            error = _("Name the source of the file (e.g. the police unit).")
+        else:
+            result, error = _import_upload(upload, source, request.form.get("crs") or None)
+    with engine().connect() as conn:
+        batches = conn.execute(select(ImportBatch.id, ImportBatch.file_name, ImportBatch.source,
+                                      ImportBatch.imported_by, ImportBatch.finished_at, ImportBatch.accepted,
+                                      ImportBatch.updated, ImportBatch.rejected)
+                               .order_by(ImportBatch.id.desc()).limit(20)).all()
+    return render_template("admin/import.html", result=result, error=error, batches=batches), \
+        (400 if error else 200)
+
+
+def _import_upload(upload, source, crs):
+    from geo.importer import import_file
+
+    name = Path(upload.filename).name[:200]
+    with tempfile.TemporaryDirectory() as tmp:
+        kind_path = Path(tmp) / "upload"
+        upload.save(kind_path)
+        try:
+            kind = sniff(kind_path, name)
+            if kind == "zip":
+                raise InputError(f"{name}: a zipped Shapefile holds boundaries, not incidents; load it on "
+                                 f"the boundaries page.")
+            path = kind_path.rename(Path(tmp) / ("upload." + {"xlsx": "xlsx", "geojson": "geojson"}.get(kind, "csv")))
+            result = import_file(engine(), path, source=source, crs=crs, imported_by=current_user.username,
+                                 display_name=name, tolerance_m=current_app.config["JOIN_TOLERANCE_M"])
+        except InputError as exc:
+            audit("import_failed", name, {"source": source, "error": str(exc)})
+            return getattr(exc, "result", None), str(exc)
+    audit("import", name, {"source": source, "batch": result.batch_id, "accepted": result.accepted,
+                           "updated": result.updated, "rejected": result.rejected})
+    return result, None
+
+
+@bp.get("/import/<int:batch_id>/rejected.csv")
+@role_required("analyst")
+def rejected_csv(batch_id):
+    with engine().connect() as conn:
+        row = conn.execute(select(ImportBatch.file_name, ImportBatch.rejected_csv)
+                           .where(ImportBatch.id == batch_id)).first()
+    if row is None:
+        return render_template("error.html", message=_("No such import.")), 404
+    audit("export", f"rejected rows of import {batch_id}")
+    resp = current_app.response_class(("\ufeff" + row.rejected_csv).encode("utf-8"), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="rejected_{batch_id}.csv"'
+    return resp
+
+
+@bp.get("/audit")
+@role_required("admin")
+def audit_page():
+    q = select(AuditLog).order_by(AuditLog.id.desc())
+    action, user = request.args.get("action") or "", request.args.get("user") or ""
+    if action:
+        q = q.where(AuditLog.action == action)
+    if user:
+        q = q.where(AuditLog.username == user)
+    with engine().connect() as conn:
+        rows = conn.execute(q.limit(500)).all()
+        actions = conn.execute(select(AuditLog.action).group_by(AuditLog.action)).scalars().all()
+        total = conn.execute(select(func.count()).select_from(AuditLog)).scalar()
+    return render_template("admin/audit.html", rows=rows, actions=actions, action=action, user=user,
+                           total=total, detail=lambda d: json.loads(d or "{}"))
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@role_required("admin")
+def users_page():
+    error = created = None
+    if request.method == "POST":
+        if request.form.get("deactivate"):
+            uid = int(request.form["deactivate"])
+            with engine().begin() as conn:
+                conn.execute(update(User).where(User.id == uid, User.username != current_user.username)
+                             .values(active=False))
+                audit("user_deactivate", str(uid), conn=conn)
+        else:
+            username = (request.form.get("username") or "").strip()
+            role = request.form.get("role") or ""
+            try:
+                created = (username, create_user(engine(), username, role,
+                                                 full_name=request.form.get("full_name") or ""))
+                audit("user_create", username, {"role": role})
+            except InputError as exc:
+                error = str(exc)
+    with engine().connect() as conn:
+        users = conn.execute(select(User.id, User.username, User.full_name, User.role, User.active,
+                                    User.created_at).order_by(User.username)).all()
+    return render_template("admin/users.html", users=users, roles=ROLES, error=error, created=created), \
+        (400 if error else 200)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
