@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
 from flask_babel import Babel
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
 ROOT = Path(__file__).resolve().parent
@@ -87,6 +88,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_error_handler(InputError, _input_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _store_down)
+    app.register_error_handler(DatabaseError, _store_down)
     register_cli(app)
     return app
 
@@ -134,6 +137,22 @@ def engine():
     if eng is None:
         eng = app.extensions["hotspot_engine"] = make_engine(app.config["DATABASE_URL"])
     return eng
+
+
+def _store_down(exc):
+    """The store cannot be reached (server down, file locked or unreadable): 503, never a trace."""
+    from flask_babel import gettext as _
+
+    if isinstance(exc, (IntegrityError, ProgrammingError)):
+        raise exc  # a fault in the program, not in the store
+
+    current_app.logger.error("store unavailable: %s", exc)
+    message = _("The data store cannot be reached right now. Try again in a moment; if it persists, "
+                "tell the administrator.")
+    if request.path.startswith("/api/"):
+        return jsonify(error=message), 503
+    # rendered without the context processors: Flask-Login's would query the store again
+    return current_app.jinja_env.get_template("unavailable.html").render(message=message), 503
 
 
 def _http_error(exc):
@@ -447,6 +466,32 @@ def register_cli(app: Flask) -> None:
             click.echo(new_token(eng(), username, name))
         except InputError as exc:
             fail(exc)
+
+    @app.cli.command("backup")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    def backup_cmd(file):
+        """Copy the store to FILE while the service runs (SQLite online backup, or pg_dump)."""
+        from geo.backup import backup
+
+        try:
+            click.echo(f"Backup written to {backup(app.config['DATABASE_URL'], file)}.")
+        except InputError as exc:
+            fail(exc)
+
+    @app.cli.command("restore")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def restore_cmd(file, yes):
+        """Replace the store with the backup FILE."""
+        from geo.backup import restore
+
+        if not yes:
+            click.confirm(f"Replace the store {_safe_url(app.config['DATABASE_URL'])} with {file}?", abort=True)
+        try:
+            restore(app.config["DATABASE_URL"], file)
+        except InputError as exc:
+            fail(exc)
+        click.echo("Store restored.")
 
     @app.cli.command("load-shipped-boundaries")
     @click.option("--source-dir", default=None, help="Folder with the prepared files (BOUNDARY_SOURCE_DIR).")

@@ -136,3 +136,55 @@ def test_named_periods_in_the_query(client, loaded):
     assert sum(f["properties"]["count"] for f in cal["features"]) == 4  # V001, V002, V003, V004
     bad = client.get("/api/v1/areas?period=2024-Q5")
     assert bad.status_code == 400 and bad.get_json()["error"].startswith("`period` was '2024-Q5'")
+
+
+def test_pages_answer_503_when_the_store_is_unreadable_and_recover(tmp_path, store_template):
+    import shutil
+
+    from server import create_app
+
+    path = tmp_path / "store.db"
+    shutil.copyfile(store_template, path)
+    good = path.read_bytes()
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "t"})
+    from tests.conftest import signed_in
+
+    client = signed_in(app, "viewer")
+    assert client.get("/").status_code == 200
+    path.write_bytes(b"garbage" * 1000)  # the file is damaged
+    res = client.get("/")
+    assert res.status_code == 503 and "Không truy cập được kho dữ liệu" in res.get_data(as_text=True)
+    api = client.get("/api/v1/areas?start=2024-01-01&end=2024-12-31")
+    assert api.status_code == 503 and "error" in api.get_json()
+    path.write_bytes(good)  # the cause is gone
+    app.extensions.pop("hotspot_engine").dispose()
+    assert client.get("/").status_code == 200
+
+
+def test_backup_and_restore_round_trip_every_table(runner, engine, tmp_path, app):
+    import pandas as pd
+
+    from geo.importer import import_file
+
+    import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
+    tables = ["boundary_version", "area", "crosswalk", "incident", "incident_area", "import_batch",
+              "user_account", "audit_log", "alembic_version"]
+
+    def dump():
+        with engine.connect() as conn:
+            return {t: pd.read_sql(f"SELECT * FROM {t} ORDER BY 1", conn) for t in tables}
+
+    before = dump()
+    out = tmp_path / "backup.db"
+    res = runner.invoke(args=["backup", str(out)])
+    assert res.exit_code == 0, res.output
+    import_file(engine, DATA / "incidents_vn2000.csv", source="later", now=NOW)  # a change after the backup
+    res = runner.invoke(args=["restore", str(out), "--yes"])
+    assert res.exit_code == 0, res.output
+    after = dump()
+    for t in tables:
+        pd.testing.assert_frame_equal(before[t], after[t], obj=t)
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database")
+    res = runner.invoke(args=["restore", str(bad), "--yes"])
+    assert res.exit_code == 1 and "not a store backup" in res.output

@@ -1,0 +1,77 @@
+"""Backups of the store: SQLite's online backup API, or pg_dump/pg_restore on PostgreSQL."""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from .errors import InputError
+
+
+def _sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
+
+
+def backup(url: str, dest: str | Path) -> Path:
+    """Copy the store at ``url`` to ``dest`` while it is in use (a consistent snapshot)."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            raise InputError(f"No store at {path}.")
+        tmp = dest.with_suffix(dest.suffix + ".part")
+        tmp.unlink(missing_ok=True)
+        src, dst = sqlite3.connect(path), sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+        tmp.replace(dest)
+        return dest
+    _pg_tool("pg_dump", ["-Fc", "-f", str(dest), _pg_dsn(url)])
+    return dest
+
+
+def restore(url: str, src: str | Path) -> None:
+    """Replace the store at ``url`` with the backup ``src`` (checked to be a store first)."""
+    src = Path(src)
+    if not src.exists():
+        raise InputError(f"No backup file {src}.")
+    path = _sqlite_path(url)
+    if path is not None:
+        try:
+            with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as check:
+                ok = check.execute("PRAGMA integrity_check").fetchone()[0]
+                version = check.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{src.name}: not a store backup ({exc}).") from exc
+        if ok != "ok" or version is None:
+            raise InputError(f"{src.name}: not a sound store backup (integrity: {ok}).")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        source, target = sqlite3.connect(src), sqlite3.connect(path, timeout=60)
+        try:
+            source.backup(target)  # page by page under the target's lock: readers see old or new
+        finally:
+            target.close()
+            source.close()
+        return
+    _pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner", "-d", _pg_dsn(url), str(src)])
+
+
+def _pg_dsn(url: str) -> str:
+    u = make_url(url).set(drivername="postgresql")
+    return u.render_as_string(hide_password=False)
+
+
+def _pg_tool(name: str, args: list[str]) -> None:
+    if shutil.which(name) is None:
+        raise InputError(f"{name} is not installed (Debian package postgresql-client).")
+    done = subprocess.run([name, *args], capture_output=True, text=True)
+    if done.returncode:
+        raise InputError(f"{name} failed: {done.stderr.strip()}")
