@@ -167,7 +167,7 @@ def _read_csv(path: Path, name: str):
     if not text.strip():
         raise InputError(f"{name}: the file is empty.")
     text = text.lstrip("\ufeff")
-    first = text[: text.find("\n") if "\n" in text else len(text)]
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     if len(first) > MAX_LINE_CHARS:
         raise InputError(f"{name}: the header line is {len(first):,} characters long; "
                          f"this is not a table.")
@@ -176,8 +176,10 @@ def _read_csv(path: Path, name: str):
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    headers = next(csv.reader([first], delimiter=delimiter))
-    headers = [h.strip() for h in headers]
+    try:
+        headers = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+    except (csv.Error, StopIteration) as exc:
+        raise InputError(f"{name}: the header line cannot be read as CSV ({exc}).") from exc
     if len(headers) > MAX_COLUMNS:
         raise InputError(f"{name}: {len(headers):,} columns; at most {MAX_COLUMNS} are read.")
     _check_headers(headers, name)
