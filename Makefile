@@ -42,11 +42,16 @@ run: data
 	@echo "Serving on http://$(HOST):$(PORT)  (Ctrl+C to stop). Sign in as 'admin' with the password printed above (printed once, when the account is created)."
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# The production server: several worker processes (each keeps its own analysis cache).
+WORKERS ?= 4
+serve: data
+	$(BIN)/gunicorn -w $(WORKERS) -b $(HOST):$(PORT) --timeout 120 'server:create_app()'
+
 test: venv system-deps
 	$(BIN)/python -m pytest -q
 
 bench: venv
-	$(BIN)/python bench/import_1m.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) instance data/demo
