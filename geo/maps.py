@@ -871,8 +871,11 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
                palette: str = "YlOrRd", legend_title: str | None = None,
                tooltip_fields: Sequence[tuple[str, str]] = (), name: str | None = None,
                number_format: str | None = None, legend: bool = True, show: bool = True,
-               fill_opacity: float = 0.75) -> dict:
+               fill_opacity: float = 0.75, bins: Sequence[float] | None = None) -> dict:
     """Colour polygons by ``gdf[column]`` in classes from mapclassify.
+
+    ``bins`` (upper class limits, e.g. another map's ``bins``) reuses given classes so that
+    two maps side by side read alike; values above the last limit join the top class.
 
     Zero values of a non-negative column (counts) get their own white class and do
     not take part in the classification; missing values are grey ("no data").
@@ -934,7 +937,7 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
     zero_class = bool(present.size and (present >= 0).all() and (present == 0).any())
     classed = ~missing & ~(zero_class & (values == 0))
     y = values[classed]
-    bins = _class_bins(y, scheme, k)
+    bins = np.asarray(bins, dtype=float) if bins is not None else _class_bins(y, scheme, k)
     colours = palette_colours(palette, len(bins)) if len(bins) else []
     cls = np.full(len(values), -1)                       # -1 no data, -2 zero
     cls[zero_class & (values == 0)] = -2

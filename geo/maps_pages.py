@@ -111,8 +111,24 @@ def _with_display_geometry(engine, boundary, gdf):
     return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
 
 
-def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution):
-    bounds = analysis._ward_frame(engine, f.boundary).total_bounds
+def _labels(m, shown, drawn):
+    """Ward names on the map, reusing the polygons already drawn (the geometry is sent once)."""
+    maps.outlines(m, shown, label_field="name", lines=False, layer=drawn["layer"])
+
+
+def _focus(engine, f):
+    """Where the map opens: the wards that hold the period's incidents (an outlying island such as
+    Côn Đảo would otherwise shrink the city to a corner), else the whole boundary version."""
+    counts = analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                  categories=list(f.categories))
+    busy = counts[counts["count"] > 0]
+    return (busy if len(busy) else counts).total_bounds
+
+
+def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution, dual=False):
+    bounds = _focus(engine, f)
+    if dual:
+        return maps.dual_map(bounds, static_url=static_url, lang=lang)
     return maps.base_map(bounds, static_url=static_url, tiles_url=tiles_url,
                          tiles_attribution=tiles_attribution, lang=lang)
 
@@ -120,17 +136,17 @@ def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution):
 def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution=""):
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
             "trends": _trends, "complex": _complex}[page]
-    view = make(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution),
-                lang)
+    view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
+                                                             tiles_attribution, dual), lang)
     view.meta["lang"] = lang
     view.query_extra = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in args.items()
                         if v is not None}
     if page == "compare":
         change = _change(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url,
                                                            tiles_attribution), lang)
-        maps.freeze_ids(change.map)
+        maps.freeze_ids(change.map, prefix="c")  # the same ids as /maps/change.js builds
         view.extra_parts = maps.parts(change.map)
-    maps.freeze_ids(view.map)
+    maps.freeze_ids(view.map, prefix="c" if page == "change" else "m")
     return view
 
 
@@ -147,7 +163,7 @@ def _overview(engine, f, args, new_map, lang):
                           tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
                                           ("code", _t(("Mã", "Code"), lang)), (measure, title)],
                           name=title, number_format=lang)
-    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    _labels(m, shown, res)
     table = layer.drop(columns="geometry").sort_values(measure, ascending=False).head(30)
     cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
             ("count", _t(MEASURE_LABELS["count"], lang), True),
@@ -167,16 +183,17 @@ def _hotspots(engine, f, args, new_map, lang):
     shown = _with_display_geometry(engine, f.boundary, layer)
     legends = []
     gi_title = _t(("Điểm nóng Gi* (Getis-Ord)", "Gi* hot spots (Getis-Ord)"), lang)
-    legends.append(maps.categorical(
+    gi_layer = maps.categorical(
         m, shown, "hotspot_code", [(c, _t(GI_LABELS[c], lang), col) for c, col in GI_CLASSES],
         name=gi_title, legend_title=gi_title,
         tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)), ("count", _t(("Số vụ", "Incidents"), lang)),
-                        ("gi_z", "z"), ("gi_p", "p")]))
+                        ("gi_z", "z"), ("gi_p", "p")])
+    legends.append(gi_layer["legend_html"])
     meta = {}
     try:
         surface = analysis.kde_surface(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                        bandwidth_m=args["bandwidth"], cell_m=args["cell"])
-        legends.append(maps.contours(m, surface.contours()))
+        legends.append(maps.contours(m, surface.contours())["legend_html"])
         meta.update(bandwidth_m=surface.bandwidth_m, cell_m=surface.cell_m)
     except analysis.InputError as exc:
         meta["kde_error"] = str(exc)
@@ -185,12 +202,12 @@ def _hotspots(engine, f, args, new_map, lang):
         spots = analysis.dbscan_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                       eps_m=args["eps"], min_samples=args["min_samples"])
         if len(spots):
-            legends.append(maps.spots(m, spots, number_field="spot_id",
-                                      tooltip_fields=[("spot_id", "#"), ("count", _t(("Số vụ", "Incidents"), lang)),
-                                                      ("categories", _t(("Loại chính", "Main categories"), lang))]))
+            maps.spots(m, spots, number_field="spot_id", name=_t(("Cụm điểm DBSCAN", "DBSCAN spots"), lang),
+                       tooltip_fields=[("spot_id", "#"), ("count", _t(("Số vụ", "Incidents"), lang)),
+                                       ("categories", _t(("Loại chính", "Main categories"), lang))])
     except analysis.InputError as exc:
         meta["dbscan_error"] = str(exc)
-    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    _labels(m, shown, gi_layer)
     table, cols = None, []
     if spots is not None and len(spots):
         table = spots.drop(columns="geometry").sort_values("count", ascending=False)
@@ -215,19 +232,19 @@ def _compare(engine, f, args, new_map, lang):
     gdf, meta = _compare_data(engine, f, args)
     layer = gdf.reset_index(drop=True)
     shown = _with_display_geometry(engine, f.boundary, layer)
-    dual = maps.dual_map(new_map())
+    dual = new_map(dual=True)
     now_title = _t(("Kỳ này", "This period"), lang)
     base_title = _t(("Cùng kỳ", "Base period"), lang)
     legend = maps.choropleth(dual.m1, shown, "count", scheme="natural_breaks", palette="YlOrRd",
                              legend_title=now_title, name=now_title, number_format=lang,
                              tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
                                              ("count", now_title), ("base_count", base_title)])
-    maps.choropleth(dual.m2, shown, "base_count", bins=legend["bins"], palette="YlOrRd",
+    right = maps.choropleth(dual.m2, shown, "base_count", bins=legend["bins"], palette="YlOrRd",
                     legend_title=base_title, name=base_title, number_format=lang,
                     tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
                                     ("count", now_title), ("base_count", base_title)])
-    for sub in (dual.m1, dual.m2):
-        maps.outlines(sub, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    _labels(dual.m1, shown, legend)
+    _labels(dual.m2, shown, right)
     table = layer.drop(columns="geometry").sort_values(["change_class", "p_value"])
     cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
             ("count", now_title, True), ("base_count", base_title, True),
@@ -260,8 +277,8 @@ def _change(engine, f, args, new_map, lang):
                               tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
                                               ("change_text_vi" if lang == "vi" else "change_text_en", "%"),
                                               ("p_value", "p"), ("q_value", "q")])
-    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
-    return View(map=m, layer=layer, legends=[legend], meta=meta)
+    _labels(m, shown, legend)
+    return View(map=m, layer=layer, legends=[legend["legend_html"]], meta=meta)
 
 
 def _trends(engine, f, args, new_map, lang):
@@ -280,12 +297,13 @@ def _trends(engine, f, args, new_map, lang):
                               name=title, legend_title=title,
                               tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
                                               ("trend_label", title), ("series_text", _t(("Chuỗi", "Series"), lang))])
-    maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+    _labels(m, shown, legend)
     table = layer[layer["trend"] != "no_pattern"].drop(columns=["geometry", "series"])
     cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
             ("trend_label", title, False), ("trend_z", "z (Mann-Kendall)", True),
             ("series_text", _t(("Số vụ theo kỳ", "Incidents per bin"), lang), False)]
-    return View(map=m, layer=layer.drop(columns="series"), legends=[legend], table=table, table_columns=cols,
+    return View(map=m, layer=layer.drop(columns="series"), legends=[legend["legend_html"]], table=table,
+                table_columns=cols,
                 table_title=title, meta={"bins": gdf.attrs["bins"]},
                 png={"column": "trend", "title": title,
                      "categorical": {c: (labels.at[c, "label_vi" if lang == "vi" else "label"], PATTERN_COLOURS[c])
@@ -310,7 +328,7 @@ def _complex(engine, f, args, new_map, lang):
                           tooltip_fields=[("rank", "#"), ("name", _t(("Địa bàn", "Area"), lang)), ("score", title),
                                           (reason, _t(("Lý do", "Reason"), lang))])
     if args["unit"] == "ward":
-        maps.outlines(m, shown, label_field="name", name=_t(("Ranh giới", "Boundaries"), lang))
+        _labels(m, shown, res)
     table = layer.drop(columns="geometry").sort_values("rank").head(30)
     cols = [("rank", "#", True), ("name", _t(("Địa bàn", "Area"), lang), False), ("score", title, True),
             ("count", _t(("Số vụ", "Incidents"), lang), True), ("change_pct", "%", True),
