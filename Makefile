@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FLASK  := $(BIN)/flask --app server
-APT_PACKAGES := chromium fonts-dejavu-core poppler-utils
+APT_PACKAGES := chromium fonts-dejavu-core poppler-utils postgresql postgresql-postgis
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
@@ -13,7 +13,7 @@ PORT ?= 5000
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,postgres]'
 	touch $@
 
 MO := translations/vi/LC_MESSAGES/messages.mo

@@ -61,7 +61,12 @@ def restore(url: str, src: str | Path) -> None:
             target.close()
             source.close()
         return
-    _pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner", "-d", _pg_dsn(url), str(src)])
+    try:
+        _pg_tool("pg_restore", ["--list", str(src)])
+    except InputError as exc:
+        raise InputError(f"{src.name}: not a store backup ({exc}).") from exc
+    _pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner", "--single-transaction", "-d", _pg_dsn(url),
+                            str(src)])
 
 
 def _pg_dsn(url: str) -> str:

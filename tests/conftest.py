@@ -20,29 +20,64 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def store_template(tmp_path_factory) -> Path:
     """A SQLite store with the schema and the three shipped boundary sets, built once."""
-    from geo.boundaries import load_shipped
-    from geo.store import make_engine, upgrade
+    from geo.store import make_engine
 
     path = tmp_path_factory.mktemp("template") / "store.db"
     url = f"sqlite:///{path}"
-    upgrade(url)
+    _fill_template(url)
     eng = make_engine(url)
-    load_shipped(eng, SHARED_BOUNDARIES)
-    from auth import ROLES, create_user
-
-    for role in ROLES:
-        create_user(eng, role, role, password=PASSWORD)
     with eng.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     eng.dispose()
     return path
 
 
-@pytest.fixture
-def db_url(store_template, tmp_path) -> str:
-    path = tmp_path / "store.db"
-    shutil.copyfile(store_template, path)
-    return f"sqlite:///{path}"
+def _fill_template(url: str) -> None:
+    """Schema, the three shipped boundary sets and one account per role."""
+    from auth import ROLES, create_user
+    from geo.boundaries import load_shipped
+    from geo.store import make_engine, upgrade
+
+    upgrade(url)
+    eng = make_engine(url)
+    load_shipped(eng, SHARED_BOUNDARIES)
+    for role in ROLES:
+        create_user(eng, role, role, password=PASSWORD)
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    from tests.pg import Server
+
+    server = Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server) -> str:
+    """A PostGIS database with the same content as ``store_template``, copied per test."""
+    url = pg_server.create("template_store")
+    _fill_template(url)
+    return "template_store"
+
+
+_counter = iter(range(1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, store_template, tmp_path) -> str:
+    """The store of one test: a copy of the template, in SQLite and then in PostgreSQL/PostGIS."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.db"
+        shutil.copyfile(store_template, path)
+        return f"sqlite:///{path}"
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip(f"SQLite-specific: {request.node.get_closest_marker('sqlite_only').args[0]}")
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_template")
+    return server.create(f"t{next(_counter)}", template=template)
 
 
 @pytest.fixture

@@ -181,6 +181,7 @@ def test_wholly_bad_file_changes_nothing(engine):
     assert table_counts(engine) == before
 
 
+@pytest.mark.sqlite_only("the failure is planted with a SQLite trigger")
 def test_error_half_way_leaves_the_store_unchanged(engine):
     import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
     before = table_counts(engine)
@@ -248,6 +249,7 @@ def test_tolerance_places_points_just_outside(engine, tmp_path):
     assert got.loc["C1", "hcmc-2025"] == "Xã Cần Giờ" and pd.isna(got.loc["C2", "hcmc-2025"])
 
 
+@pytest.mark.sqlite_only("copies the store file")
 def test_same_file_into_copied_store_is_identical(db_url, tmp_path):
     """Importing is deterministic: two stores fed the same file hold the same rows."""
     from geo.store import make_engine
