@@ -125,11 +125,17 @@ def boundary_choices() -> list[tuple[str, str]]:
     return [(v.name, v.title or v.name) for v in versions(engine())]
 
 
-def common_context(page: str, f: Filters, **extra) -> dict:
+def given(args: dict) -> dict:
+    """The page parameters the URL sets (defaults are left out of links, so a viewer's map
+    script does not look as if it set an analyst's parameter)."""
+    return {k: v for k, v in _query_values(args).items() if k in request.args}
+
+
+def common_context(page: str, f: Filters, args: dict) -> dict:
     span = data_span()
     return dict(page=page, f=f, periods=period_choices(span), categories=category_choices(),
-                boundaries=boundary_choices(), span=span, lang=lang(),
-                script_url=url_for("maps.map_script", page=page, **f.query(**extra)), **extra)
+                boundaries=boundary_choices(), span=span, lang=lang(), given=given(args),
+                script_url=url_for("maps.map_script", page=page, **f.query(**given(args))), **_query_values(args))
 
 
 # --------------------------------------------------------------------------- maps
@@ -166,9 +172,11 @@ def build(page: str, f: Filters, args: dict):
     """The page's Folium map and what the page shows beside it (legends, tables)."""
     from geo import maps_pages
 
-    return maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
+    view = maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
                             tiles_url=current_app.config.get("TILE_URL") or None,
                             tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "")
+    view.query_extra = given(args)
+    return view
 
 
 @pages.get("/map/<page>")
@@ -181,7 +189,7 @@ def map_page(page):
     from geo.maps import parts
 
     return render_template(f"{page}.html", view=view, map=parts(view.map),
-                           **common_context(page, f, **_query_values(args)))
+                           **common_context(page, f, args))
 
 
 def _query_values(args: dict) -> dict:

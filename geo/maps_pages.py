@@ -139,8 +139,6 @@ def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attr
     view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
                                                              tiles_attribution, dual), lang)
     view.meta["lang"] = lang
-    view.query_extra = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in args.items()
-                        if v is not None}
     if page == "compare":
         change = _change(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url,
                                                            tiles_attribution), lang)
@@ -254,7 +252,9 @@ def _compare(engine, f, args, new_map, lang):
     table["change_label"] = table["change_class"].map(lambda c: _t(CHANGE_CLASSES[c][1:], lang))
     total = meta["total"]
     base = pr.custom(*[dt.date.fromisoformat(d) for d in meta["base_period"]])
-    meta = dict(meta, base_label=_t(("Kỳ so sánh: ", "Base period: "), lang) + base.label(lang),
+    if f.period != "custom" and not args.get("base_start"):  # cùng kỳ of a named period keeps its name
+        base = pr.parse_period(f.period + (":stat" if f.cut == "stat" else "")).same_period_last_year()
+    meta = dict(meta, base_label=_t(("Kỳ so sánh: ", "Base period: "), lang) + base.label(lang, with_dates=True),
                 total_text=_t(("Toàn địa bàn: ", "Whole area: "), lang)
                 + f"{fmt(total['count'], lang)} / {fmt(total['base_count'], lang)} — "
                 + (total["change_text_vi"] if lang == "vi" else total["change_text_en"])

@@ -1,7 +1,14 @@
-"""Pages in a real Chromium."""
+"""The pages in a real Chromium, offline: every request stays on 127.0.0.1."""
 from __future__ import annotations
 
+import csv
+import re
+import io
+import json
+import threading
+
 import pytest
+from werkzeug.serving import make_server
 
 from geo.importer import import_file
 from tests.browser import screenshot, sign_in
@@ -9,6 +16,19 @@ from tests.conftest import DATA
 from tests.geo.test_import import NOW
 
 pytestmark = pytest.mark.browser
+Q = "boundary=hcmc-2025&period=2025"
+
+
+@pytest.fixture
+def demo_server(demo_app):
+    server = make_server("127.0.0.1", 0, demo_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def ward_paths(page) -> int:
+    return page.locator(".leaflet-overlay-pane path.leaflet-interactive").count()
 
 
 def test_home_page_in_chromium(page, live_server, engine):
@@ -21,7 +41,99 @@ def test_home_page_in_chromium(page, live_server, engine):
     screenshot(page, "home_vi")
     page.get_by_role("link", name="English").click()
     assert page.locator("h1").inner_text() == "Crime hot-spot maps"
-    # the choice is remembered
-    page.goto(live_server + "/")
+    page.goto(live_server + "/")  # the choice is remembered
     assert page.locator("h1").inner_text() == "Crime hot-spot maps"
     assert page.console_errors == [] and page.foreign_requests == []
+
+
+@pytest.mark.parametrize("name, paths", [("overview", 168), ("hotspots", None), ("compare", 3 * 168),
+                                         ("trends", 168), ("complex", 168)])
+def test_each_map_page_draws_offline(page, demo_server, name, paths):
+    sign_in(page, demo_server, "viewer")
+    page.goto(f"{demo_server}/map/{name}?{Q}")
+    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    n = ward_paths(page)
+    assert n == paths if paths else n >= 168  # hot spots adds contours and DBSCAN spots to the wards
+    assert page.locator("#period-label").inner_text() == "Năm 2025 (01/01/2025 – 31/12/2025)"
+    screenshot(page, f"map_{name}")
+    assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_ward_panel_shows_the_stores_figures(page, demo_server, demo_client):
+    count = {f["properties"]["code"]: f["properties"]["count"]
+             for f in demo_client.get(f"/api/v1/areas?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31")
+             .get_json()["features"]}["26833"]
+    sign_in(page, demo_server, "viewer")
+    page.goto(f"{demo_server}/map/overview?{Q}")
+    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    page.evaluate("""() => {  // a click on Phường Long Bình
+        for (const name of Object.keys(window)) {
+            if (!name.startsWith("geo_json_") || !window[name].eachLayer) continue;
+            window[name].eachLayer(l => { if (l.feature && l.feature.properties.code === "26833")
+                l.fire("click", {latlng: l.getBounds().getCenter()}, true); });
+        }
+    }""")
+    panel = page.locator("#ward-panel")
+    panel.locator("h2").wait_for()
+    assert panel.locator("h2").inner_text() == "Phường Long Bình"
+    assert panel.locator("dd").first.inner_text() == f"{count:,}".replace(",", ".")
+    assert "tăng" in panel.locator("dd").nth(1).inner_text()
+    assert panel.locator("svg.chart rect").count() == 12
+    screenshot(page, "ward_panel")
+    assert page.console_errors == []
+
+
+def test_compare_table_p_values_equal_the_api(page, demo_server, demo_client):
+    api = {f["properties"]["code"]: f["properties"] for f in demo_client.get(
+        "/api/v1/compare?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31").get_json()["features"]}
+    sign_in(page, demo_server, "viewer")
+    page.goto(f"{demo_server}/map/compare?{Q}")
+    rows = page.locator("#result-table tbody tr")
+    assert rows.count() == 168
+    for i in range(10):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        code, p = cells[0], float(cells[6].replace(".", "").replace(",", "."))
+        assert p == pytest.approx(api[code]["p_value"], abs=5e-5)
+    assert "Kỳ so sánh: Năm 2024" in page.locator("#base-label").inner_text()
+
+
+def test_language_switch_changes_the_labels(page, demo_server):
+    sign_in(page, demo_server, "viewer")
+    page.goto(f"{demo_server}/map/overview?{Q}")
+    assert page.locator("button[type=submit]").last.inner_text() == "Xem"
+    page.get_by_role("link", name="English").click()
+    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    assert page.locator("form.filters button[type=submit]").inner_text() == "Show"
+    assert page.locator("#period-label").inner_text() == "Year 2025 (1 Jan 2025 – 31 Dec 2025)"
+    assert page.url.endswith("lang=en")
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "csv", "png", "pdf"])
+def test_exports_download_files_that_parse(page, demo_server, fmt, tmp_path):
+    sign_in(page, demo_server, "viewer")
+    page.goto(f"{demo_server}/map/overview?{Q}")
+    with page.expect_download() as dl:
+        page.locator(f"a[href*='/export/overview.{fmt}']").click()
+    path = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(path)
+    data = path.read_bytes()
+    if fmt == "geojson":
+        fc = json.loads(data)
+        assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 168
+    elif fmt == "csv":
+        assert data.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+        assert len(rows) == 31 and rows[0][1] == "Phường/xã"  # header + the 30 highest wards
+    elif fmt == "png":
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        import struct
+
+        w, h = struct.unpack(">II", data[16:24])
+        assert (w, h) == (1200, 1200)
+    else:
+        assert data.startswith(b"%PDF") and data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") + \
+            data.count(b"/Type/Page") >= 1
+        import subprocess
+
+        info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+        assert re.search(r"^Pages:\s+1$", info, re.M) and "(A4)" in info
