@@ -19,6 +19,9 @@
   function fmt(x, digits) {
     return Number(x).toLocaleString(vi ? "vi-VN" : "en-GB", {maximumFractionDigits: digits || 0});
   }
+  function pfmt(p, name) {
+    return p < 0.0001 ? name + " < " + fmt(0.0001, 4) : name + " = " + fmt(p, 4);
+  }
   function el(tag, text, cls) {
     var e = document.createElement(tag);
     if (text !== undefined) { e.textContent = text; }
@@ -63,7 +66,7 @@
     var c = d.compare, cls = c.change_class === "significant_increase" ? T.sig_up :
       c.change_class === "significant_decrease" ? T.sig_down : T.none;
     row(dl, T.change, (vi ? c.change_text_vi : c.change_text_en) + " (" + fmt(c.base_count) + " → " +
-        fmt(c.count) + "; p = " + fmt(c.p_value, 4) + ", q = " + fmt(c.q_value, 4) + "; " + cls + ")");
+        fmt(c.count) + "; " + pfmt(c.p_value, "p") + ", " + pfmt(c.q_value, "q") + "; " + cls + ")");
     if (d.clearance_rate !== null) { row(dl, T.clearance, fmt(100 * d.clearance_rate, 2) + " %"); }
     panel.appendChild(dl);
     panel.appendChild(el("h3", T.monthly));
