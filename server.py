@@ -84,6 +84,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(pages)
     app.register_blueprint(map_pages)
     app.register_blueprint(api, url_prefix="/api/v1")
+    from committee import committee as committee_pages
+    app.register_blueprint(committee_pages)
     from geo.errors import InputError
 
     app.register_error_handler(InputError, _input_error)

@@ -219,6 +219,113 @@ class AuditLog(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")
 
 
+# --------------------------------------------------------------------------- committee work
+# Plans, decisions, assessments and programme statuses of the crime-prevention committees
+# (geo/committee.py). Rows are only ever inserted: a correction is a new row whose
+# ``supersedes_id`` names the row it replaces, and the current value is the newest row.
+
+
+class CommitteePlan(Base):
+    """A year's transformation plan ("chuyển hóa địa bàn trọng điểm, phức tạp") of one unit:
+    the city, a district (before July 2025) or a ward (from July 2025)."""
+
+    __tablename__ = "committee_plan"
+    __table_args__ = (UniqueConstraint("year", "level", "unit_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(16))  # city, district, ward
+    unit_code: Mapped[str] = mapped_column(String(32))
+    unit_name: Mapped[str] = mapped_column(String(200))
+    boundary: Mapped[str] = mapped_column(String(64))  # name of the boundary version
+    cut: Mapped[str] = mapped_column(String(16), default="calendar")  # calendar or statistical
+    categories: Mapped[str] = mapped_column(String(400), default="")  # comma-separated codes
+    title: Mapped[str] = mapped_column(String(300), default="")
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CommitteeArea(Base):
+    """An area a plan selected: a ward, a DBSCAN spot or a drawn polygon, with its polygon
+    (WKB, WGS 84) and boundary version kept so that it stays traceable after boundary reforms."""
+
+    __tablename__ = "committee_area"
+    __table_args__ = (Index("ix_committee_area_plan", "plan_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("committee_plan.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # ward, spot, polygon
+    source_code: Mapped[str] = mapped_column(String(64), default="")  # ward code or spot-N
+    name: Mapped[str] = mapped_column(String(300))
+    boundary: Mapped[str] = mapped_column(String(64))
+    geom_wkb: Mapped[bytes] = mapped_column(LargeBinary)
+    area_km2: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[str] = mapped_column(Text, default="{}")  # JSON: score, rank, reasons, counts
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CommitteeDecision(Base):
+    """The committee's decision on a selected area: reason, target, responsible unit, who
+    decided and when. A correction is a new row that supersedes the current one."""
+
+    __tablename__ = "committee_decision"
+    __table_args__ = (Index("ix_committee_decision_area", "area_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("committee_area.id"))
+    status: Mapped[str] = mapped_column(String(16), default="selected")  # selected, withdrawn
+    reason: Mapped[str] = mapped_column(Text, default="")
+    target_pct: Mapped[float] = mapped_column(Float)  # reduce incidents by this % against the base year
+    responsible_unit: Mapped[str] = mapped_column(String(300), default="")
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")  # why a correction was made
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("committee_decision.id"))
+
+
+class CommitteeAssessment(Base):
+    """A year's assessment of a selected area: "đạt" (transformed) or "không đạt", with the
+    figures the service proposed at the time. A correction is a new row that supersedes."""
+
+    __tablename__ = "committee_assessment"
+    __table_args__ = (Index("ix_committee_assessment_area_year", "area_id", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("committee_area.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(16))  # dat, khong_dat
+    note: Mapped[str] = mapped_column(Text, default="")
+    proposal: Mapped[str] = mapped_column(Text, default="{}")  # JSON: the proposed figures
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("committee_assessment.id"))
+
+
+class ProgrammeStatus(Base):
+    """The status of a ward in one phase of a programme (e.g. "xã, phường không ma túy",
+    phase 2 ending 14/5/2024). A correction is a new row that supersedes the current one."""
+
+    __tablename__ = "programme_status"
+    __table_args__ = (Index("ix_programme_status_unit", "unit_code", "programme", "phase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    boundary: Mapped[str] = mapped_column(String(64))
+    unit_code: Mapped[str] = mapped_column(String(32))
+    unit_name: Mapped[str] = mapped_column(String(200))
+    programme: Mapped[str] = mapped_column(String(200))
+    phase: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))  # planned, in_progress, met, not_met
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("programme_status.id"))
+
+
 # --------------------------------------------------------------------------- engine
 
 def make_engine(url: str) -> Engine:

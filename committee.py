@@ -1,0 +1,479 @@
+"""The committee pages (the ``committee`` blueprint, ``/committee``).
+
+Plans and the areas they select, the decisions and the yearly assessments
+("đạt"/"không đạt") with the figures the data propose, the flags (repeat
+failures, relapses) on a list and a map, programme statuses per ward and phase,
+and the periodic report against cùng kỳ as a page, XLSX, CSV and a one-page PDF.
+
+Everyone signed in reads; committee members, analysts and admins record.
+Every record goes to the audit log in the same transaction. The store logic is
+in :mod:`geo.committee`; the views here read the form, call it and render.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from auth import audit, role_required
+from clustering import periods as pr
+from geo import committee as cm
+from geo.errors import InputError
+
+committee = Blueprint("committee", __name__, url_prefix="/committee")
+
+FLAG_COLOURS = {"repeat_failure": "#b2182b", "relapse": "#f4a582", "both": "#67001f", "none": "#bababa"}
+CHANGE_COLOURS = {"significant_increase": "#d6604d", "no_significant_change": "#f7f7f7",
+                  "significant_decrease": "#4393c3"}
+REPORT_FORMATS = ("xlsx", "csv", "pdf")
+
+
+def engine():
+    from server import engine as _engine
+
+    return _engine()
+
+
+def lang() -> str:
+    from pages import lang as _lang
+
+    return _lang()
+
+
+def _on_write(conn, action, target, detail):
+    audit(action, target, detail, conn=conn)
+
+
+def _me() -> str:
+    return current_user.username
+
+
+def _labels() -> dict:
+    """Words the pages show for the stored codes."""
+    return {
+        "level": {"city": _("City"), "district": _("District"), "ward": _("Ward")},
+        "kind": {"ward": _("Ward"), "spot": _("DBSCAN spot"), "polygon": _("Drawn area")},
+        "result": {"dat": _("Transformed (đạt)"), "khong_dat": _("Not transformed (không đạt)")},
+        "status": {"selected": _("Selected"), "withdrawn": _("Withdrawn")},
+        "programme": {"planned": _("Planned"), "in_progress": _("In progress"), "met": _("Met"),
+                      "not_met": _("Not met")},
+        "cut": {"calendar": _("Calendar"), "statistical": _("Statistical (15th–14th)")},
+        "flag": {"repeat_failure": _("Not transformed several years running"), "relapse": _("Complex again"),
+                 "both": _("Both"), "none": _("No flag")},
+        "change": {"significant_increase": _("Significant increase"),
+                   "significant_decrease": _("Significant decrease"),
+                   "no_significant_change": _("No significant change")},
+        "gi": {"hot_99": _("Hot spot, confidence 99 %"), "hot_95": _("Hot spot, confidence 95 %"),
+               "hot_90": _("Hot spot, confidence 90 %"), "not_significant": _("Not significant"),
+               "cold_90": _("Cold spot, confidence 90 %"), "cold_95": _("Cold spot, confidence 95 %"),
+               "cold_99": _("Cold spot, confidence 99 %")},
+    }
+
+
+def _helpers() -> dict:
+    l = lang()
+
+    def num(x, digits=None):
+        from geo.maps_pages import fmt
+
+        return fmt(x, l, digits)
+
+    def when(d):
+        if d is None:
+            return ""
+        if isinstance(d, dt.datetime):
+            d = d.astimezone(pr.TZ) if d.tzinfo else d
+            return d.strftime("%d/%m/%Y %H:%M" if l == "vi" else "%Y-%m-%d %H:%M")
+        return d.strftime("%d/%m/%Y" if l == "vi" else "%Y-%m-%d")
+
+    def vi_en(d, key):
+        return d.get(f"{key}_vi" if l == "vi" else f"{key}_en", "")
+
+    return dict(labels=_labels(), num=num, when=when, vi_en=vi_en, rate=lambda x: cm.rate_text(x, l), lang=l,
+                category_text=lambda codes: ", ".join(_category(c) for c in codes) or _("All categories"))
+
+
+def _category(code: str) -> str:
+    from geo.categories import label
+
+    return label(code, lang())
+
+
+def _render(template: str, **context):
+    return render_template(template, **_helpers(), **context)
+
+
+def _back(endpoint: str, **values):
+    return redirect(url_for(endpoint, **values))
+
+
+def _plan_or_404(plan_id: int) -> cm.Plan:
+    try:
+        return cm.get_plan(engine(), plan_id)
+    except LookupError:
+        abort(404, description=_("No such plan."))
+
+
+def _area_or_404(area_id: int) -> cm.Area:
+    try:
+        return cm.get_area(engine(), area_id)
+    except LookupError:
+        abort(404, description=_("No such area."))
+
+
+# --------------------------------------------------------------------------- plans
+
+@committee.get("/")
+def index():
+    from pages import boundary_choices, category_choices
+
+    span = cm.data_span(engine())
+    return _render("committee/index.html", plans=cm.list_plans(engine()), boundaries=boundary_choices(),
+                   categories=category_choices(), default_boundary=current_app.config["DEFAULT_BOUNDARY"],
+                   default_year=(span[1].year + 1) if span else dt.date.today().year)
+
+
+@committee.post("/plans")
+@role_required("committee")
+def create_plan():
+    f = request.form
+    try:
+        plan_id = cm.create_plan(
+            engine(), year=f.get("year"), level=f.get("level", ""), boundary=f.get("boundary", ""),
+            unit_code=f.get("unit_code", ""), unit_name=f.get("unit_name", ""), cut=f.get("cut", "calendar"),
+            categories=[c for c in [f.get("category", "")] if c], title=f.get("title", ""), created_by=_me(),
+            on_write=_on_write)
+    except InputError as exc:
+        flash(str(exc), "error")
+        return _back("committee.index")
+    flash(_("Plan created."))
+    return _back("committee.plan", plan_id=plan_id)
+
+
+@committee.get("/plans/<int:plan_id>")
+def plan(plan_id):
+    p = _plan_or_404(plan_id)
+    eng = engine()
+    areas = cm.plan_areas(eng, plan_id)
+    cands = cm.candidates(eng, p, top=20, spots_top=10)
+    taken = {(a.kind, a.source_code) for a in areas if a.selected}
+    return _render("committee/plan.html", plan=p, areas=areas, cands=cands, taken=taken,
+                   years=cm.assessable_years(eng, p), now_in={a.id: cm.now_in(eng, a.geometry) for a in areas},
+                   data_version=cm.data_version_text(eng), today=dt.date.today().isoformat(),
+                   me=current_user.full_name or current_user.username)
+
+
+@committee.post("/plans/<int:plan_id>/select")
+@role_required("committee")
+def select(plan_id):
+    _plan_or_404(plan_id)
+    f = request.form
+    choices = f.getlist("choice") + [f"ward:{c.strip()}" for c in (f.get("ward_codes") or "").split(",")
+                                     if c.strip()]
+    try:
+        ids = cm.select_areas(
+            engine(), plan_id, choices, target_pct=f.get("target_pct"), responsible_unit=f.get("responsible_unit"),
+            decided_by=f.get("decided_by"), decided_on=f.get("decided_on"), reason=f.get("reason", ""),
+            polygon=f.get("polygon") or None, polygon_name=f.get("polygon_name", ""), recorded_by=_me(),
+            data_version=f.get("data_version") or None, on_write=_on_write)
+    except InputError as exc:
+        flash(str(exc), "error")
+        return _back("committee.plan", plan_id=plan_id)
+    flash(_("%(n)s areas selected.", n=len(ids)))
+    return _back("committee.plan", plan_id=plan_id)
+
+
+# --------------------------------------------------------------------------- areas
+
+@committee.get("/areas/<int:area_id>")
+def area(area_id):
+    a = _area_or_404(area_id)
+    eng = engine()
+    p = cm.get_plan(eng, a.plan_id)
+    proposals = {}
+    for year in cm.assessable_years(eng, p):
+        try:
+            proposals[year] = cm.propose(eng, area_id, year)
+        except InputError as exc:
+            proposals[year] = {"error": str(exc)}
+    return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=cm.now_in(eng, a.geometry),
+                   today=dt.date.today().isoformat())
+
+
+@committee.post("/areas/<int:area_id>/decision")
+@role_required("committee")
+def correct_decision(area_id):
+    f = request.form
+    try:
+        cm.correct_decision(
+            engine(), area_id, supersedes_id=f.get("supersedes_id"), status=f.get("status", "selected"),
+            target_pct=f.get("target_pct"), responsible_unit=f.get("responsible_unit"),
+            decided_by=f.get("decided_by"), decided_on=f.get("decided_on"), reason=f.get("reason", ""),
+            note=f.get("note", ""), recorded_by=_me(), on_write=_on_write)
+    except LookupError:
+        abort(404, description=_("No such area."))
+    except InputError as exc:
+        flash(str(exc), "error")
+        return _back("committee.area", area_id=area_id)
+    flash(_("Decision corrected."))
+    return _back("committee.area", area_id=area_id)
+
+
+@committee.post("/areas/<int:area_id>/assessments")
+@role_required("committee")
+def assess(area_id):
+    _area_or_404(area_id)
+    f = request.form
+    try:
+        cm.record_assessment(engine(), area_id, year=f.get("year"), result=f.get("result", ""),
+                             note=f.get("note", ""), supersedes_id=f.get("supersedes_id") or None,
+                             recorded_by=_me(), on_write=_on_write)
+    except InputError as exc:
+        flash(str(exc), "error")
+        return _back("committee.area", area_id=area_id)
+    flash(_("Assessment recorded."))
+    return _back("committee.area", area_id=area_id, _anchor=f"year-{f.get('year')}")
+
+
+# --------------------------------------------------------------------------- flags
+
+def _plan_arg() -> int | None:
+    raw = request.args.get("plan")
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError(f"`plan` was {raw!r} but is expected to be a plan number.") from None
+
+
+def _flags_map(flags: cm.Flags):
+    """The flagged areas on a map, or None when there is nothing to show (or no map module)."""
+    try:
+        from geo import maps
+    except ImportError:  # the offline map module is not installed: the page shows the tables only
+        return None
+    if flags.areas.empty:
+        return None
+    labels = _labels()["flag"]
+    m = maps.base_map(flags.areas.total_bounds, static_url=lambda p: url_for("static", filename=p),
+                      tiles_url=current_app.config.get("TILE_URL") or None,
+                      tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "", lang=lang())
+    layer = flags.areas.assign(flag_label=flags.areas["flag"].map(labels))
+    legend = maps.categorical(m, layer, "flag", [(c, labels[c], FLAG_COLOURS[c]) for c in FLAG_COLOURS],
+                              name=_("Flags"), legend_title=_("Flags"),
+                              tooltip_fields=[("name", _("Area")), ("plan_year", _("Plan")),
+                                              ("flag_label", _("Flag"))])
+    maps.freeze_ids(m)
+    return m, legend
+
+
+@committee.get("/flags")
+def flags():
+    plan_id = _plan_arg()
+    f = cm.flags(engine(), plan_id=plan_id)
+    built = _flags_map(f)
+    parts = None
+    if built is not None:
+        from geo.maps import parts as map_parts
+
+        parts = map_parts(built[0])
+    return _render("committee/flags.html", flags=f, map=parts, plan_id=plan_id,
+                   plans=[d["plan"] for d in cm.list_plans(engine())])
+
+
+@committee.get("/flags.js")
+def flags_script():
+    built = _flags_map(cm.flags(engine(), plan_id=_plan_arg()))
+    if built is None:
+        return current_app.response_class("", mimetype="application/javascript")
+    from geo.maps import parts as map_parts
+
+    return current_app.response_class(map_parts(built[0])["script"], mimetype="application/javascript")
+
+
+# --------------------------------------------------------------------------- programmes
+
+DEFAULT_PROGRAMME = "Xã, phường không ma túy"
+
+
+@committee.get("/programmes")
+def programmes():
+    from pages import boundary_choices
+
+    return _render("committee/programmes.html", rows=cm.programme_statuses(engine()), boundaries=boundary_choices(),
+                   default_boundary=current_app.config["DEFAULT_BOUNDARY"], default_programme=DEFAULT_PROGRAMME)
+
+
+@committee.post("/programmes")
+@role_required("committee")
+def record_programme():
+    f = request.form
+    try:
+        cm.record_programme_status(
+            engine(), boundary=f.get("boundary", ""), unit_code=f.get("unit_code", ""),
+            programme=f.get("programme", ""), phase=f.get("phase", ""), status=f.get("status", ""),
+            valid_from=f.get("valid_from") or None, valid_to=f.get("valid_to") or None, note=f.get("note", ""),
+            supersedes_id=f.get("supersedes_id") or None, recorded_by=_me(), on_write=_on_write)
+    except InputError as exc:
+        flash(str(exc), "error")
+        return _back("committee.programmes")
+    flash(_("Programme status recorded."))
+    return _back("committee.programmes")
+
+
+# --------------------------------------------------------------------------- report
+
+def _report_args():
+    from pages import read_filters
+
+    f = read_filters()
+    if f.period == "custom":
+        period = pr.custom(f.start, f.end)
+    else:
+        period = pr.parse_period(f.period + (":stat" if f.cut == "stat" and ":" not in f.period else ""))
+    level = request.args.get("level") or "ward"
+    if level not in ("ward", "district"):
+        raise InputError(f"`level` was {level!r} but is expected to be one of ward, district.")
+    return f, period, level, (request.args.get("district") or None)
+
+
+def _report_query(f, level, district) -> dict:
+    return f.query(level=level, district=district or "")
+
+
+def _districts(boundary: str) -> list[tuple[str, str]]:
+    from geo import analysis
+
+    wards = analysis._ward_frame(engine(), boundary)
+    pairs = wards[["parent_code", "parent_name"]].dropna().drop_duplicates().sort_values("parent_name")
+    return [tuple(p) for p in pairs.itertuples(index=False)] if pairs["parent_code"].nunique() > 1 else []
+
+
+def _unit_columns(level: str) -> list[tuple[str, str, str]]:
+    """The units table: (field, header, kind) for the page, XLSX, CSV and PDF."""
+    return [("code", _("Code"), "text"),
+            ("name", _("Ward") if level == "ward" else _("District"), "text"),
+            *([("parent_name", _("District / province"), "text")] if level == "ward" else []),
+            ("count", _("Incidents"), "int"), ("base_count", _("Same period last year"), "int"),
+            ("change", _("Change"), "int"), ("change_pct", _("Change (%)"), "pct"),
+            ("change_text", _("Against the same period"), "text"),
+            ("p_value", "p", "p"), ("q_value", "q", "p"), ("change_label", _("Result"), "text"),
+            ("cleared_count", _("Cleared"), "int"), ("clearance_rate", _("Clearance rate"), "rate")]
+
+
+def _category_columns() -> list[tuple[str, str, str]]:
+    return [("label", _("Category"), "text"), ("count", _("Incidents"), "int"),
+            ("base_count", _("Same period last year"), "int"), ("change", _("Change"), "int"),
+            ("change_pct", _("Change (%)"), "pct"), ("change_text", _("Against the same period"), "text"),
+            ("p_value", "p", "p"), ("q_value", "q", "p"), ("change_label", _("Result"), "text"),
+            ("cleared_count", _("Cleared"), "int"), ("clearance_rate", _("Clearance rate"), "rate")]
+
+
+def _detail_columns(level: str) -> list[tuple[str, str, str]]:
+    return [("unit_code", _("Code"), "text"), ("unit_name", _("Ward") if level == "ward" else _("District"), "text"),
+            ("label", _("Category"), "text"), ("count", _("Incidents"), "int"),
+            ("base_count", _("Same period last year"), "int"), ("change", _("Change"), "int"),
+            ("change_pct", _("Change (%)"), "pct"), ("p_value", "p", "p"), ("q_value", "q", "p"),
+            ("change_label", _("Result"), "text"), ("cleared_count", _("Cleared"), "int"),
+            ("clearance_rate", _("Clearance rate"), "rate")]
+
+
+def _with_words(frame):
+    """The table with the words columns (change, result, category, clearance) in the page's language."""
+    return cm.with_words(frame, lang(), _labels()["change"])
+
+
+def _report_texts(rep: cm.Report, f) -> dict:
+    l = lang()
+    title = _("Crime situation against the same period last year")
+    where = ", ".join(x for x in [f.boundary, dict(_districts(f.boundary)).get(rep.district, "")] if x)
+    filters = "; ".join([where, _category(f.category) if f.category else _("All categories")])
+    return {"title": title, "period": rep.period.label(l, with_dates=True), "base": rep.base.label(l, with_dates=True),
+            "filters": filters, "generated": dt.datetime.now(pr.TZ).strftime("%d/%m/%Y" if l == "vi" else "%Y-%m-%d")}
+
+
+def _total_text(rep: cm.Report) -> str:
+    from geo.maps_pages import fmt
+
+    l, t = lang(), rep.total
+    return _("Whole area: %(count)s incidents, %(base)s in the same period last year, %(change)s (p = %(p)s); "
+             "clearance rate %(rate)s.", count=fmt(t["count"], l), base=fmt(t["base_count"], l),
+             change=t["change_text_vi" if l == "vi" else "change_text_en"], p=fmt(t["p_value"], l, 4),
+             rate=cm.rate_text(t["clearance_rate"], l))
+
+
+@committee.get("/report")
+def report():
+    from pages import boundary_choices, category_choices, data_span, period_choices
+
+    f, period, level, district = _report_args()
+    rep, error = None, None
+    try:
+        rep = cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories), level=level,
+                        district=district)
+    except InputError as exc:
+        error = str(exc)
+    units = _with_words(rep.units) if rep else None
+    return _render("committee/report.html", f=f, rep=rep, error=error, level=level, district=district,
+                   units=units, by_category=_with_words(rep.by_category) if rep else None,
+                   unit_columns=[c for c in _unit_columns(level) if c[0] not in ("q_value",)],
+                   category_columns=_category_columns(), texts=_report_texts(rep, f) if rep else None,
+                   total_text=_total_text(rep) if rep else "", periods=period_choices(data_span()),
+                   categories=category_choices(), boundaries=boundary_choices(), districts=_districts(f.boundary),
+                   query=_report_query(f, level, district), formats=REPORT_FORMATS)
+
+
+@committee.get("/report.<fmt>")
+def report_download(fmt):
+    if fmt not in REPORT_FORMATS:
+        abort(404, description=_("No such export."))
+    f, period, level, district = _report_args()
+    rep = cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories), level=level,
+                    district=district)
+    texts = _report_texts(rep, f)
+    stem = f"bao-cao_{f.boundary}_{level}_{period.start.isoformat()}_{period.end.isoformat()}"
+    units = _with_words(rep.units)
+    audit("committee_report", stem, {"format": fmt})
+    if fmt == "xlsx":
+        header = [(_("Period"), texts["period"]), (_("Same period last year"), texts["base"]),
+                  (_("Generated on"), texts["generated"]), (_("Filters"), texts["filters"])]
+        total = dict(rep.total, change_text=rep.total["change_text_vi" if lang() == "vi" else "change_text_en"],
+                     change_label=_labels()["change"].get(rep.total["change_class"], ""))
+        body = cm.report_xlsx([(_("By unit"), units, _unit_columns(level)),
+                               (_("By category"), _with_words(rep.by_category), _category_columns()),
+                               (_("By unit and category"), _with_words(rep.detail), _detail_columns(level))],
+                              title=texts["title"], header=header, total=(_("Whole area"), total))
+        return _download(body, f"{stem}.xlsx",
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    if fmt == "csv":
+        cols = [(fld, head) for fld, head, _kind in _unit_columns(level) if fld not in ("clearance_rate",)]
+        cols.append(("clearance_pct", _("Clearance rate (%)")))
+        return _download(cm.report_csv(rep, cols, lang(), _labels()["change"]), f"{stem}.csv",
+                         "text/csv; charset=utf-8")
+    changes = _labels()["change"]
+    pdf = cm.report_pdf(
+        rep, title=texts["title"],
+        period_text=f"{texts['period']}; {_('same period last year')}: {texts['base']}",
+        filters_text=texts["filters"], map_title=_("Change against the same period last year"),
+        classes={c: (changes[c], CHANGE_COLOURS[c]) for c in CHANGE_COLOURS},
+        columns=[("name", _("Ward") if level == "ward" else _("District")), ("count", _("Incidents")),
+                 ("base_count", _("Same period last year")), ("change_text", _("Against the same period")),
+                 ("p_value", "p"), ("clearance_text", _("Clearance rate"))],
+        notes=[_total_text(rep)], attribution=_attribution(f.boundary), lang=lang())
+    return _download(pdf, f"{stem}.pdf", "application/pdf")
+
+
+def _attribution(boundary: str) -> str:
+    from geo.boundaries import versions
+
+    v = {v.name: v for v in versions(engine())}.get(boundary)
+    return (v.attribution if v else "") or ""
+
+
+def _download(body: bytes, filename: str, mimetype: str):
+    resp = current_app.response_class(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
