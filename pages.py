@@ -20,7 +20,7 @@ from geo.errors import InputError
 
 pages = Blueprint("maps", __name__)
 
-PAGES = ("overview", "hotspots", "compare", "trends", "complex")
+PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast")
 MEASURES = ("count", "per_km2", "per_10k", "harm")
 SCHEMES = ("natural_breaks", "quantiles")
 
@@ -165,6 +165,10 @@ def page_args(page: str) -> dict:
         return dict(bins=_choice_arg("bins", "quarter", ("month", "quarter")))
     if page == "complex":
         return dict(unit=_choice_arg("unit", "ward", ("ward", "spot")))
+    if page == "forecast":
+        from geo.analysis import FORECAST_METHODS
+
+        return dict(method=_choice_arg("method", "naive_kde", FORECAST_METHODS))
     raise InputError(f"No page {page!r}.")
 
 

@@ -135,7 +135,7 @@ def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution, dual=Fal
 
 def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution=""):
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
-            "trends": _trends, "complex": _complex}[page]
+            "trends": _trends, "complex": _complex, "forecast": _forecast}[page]
     view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
                                                              tiles_attribution, dual), lang)
     view.meta["lang"] = lang
@@ -336,3 +336,73 @@ def _complex(engine, f, args, new_map, lang):
     return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
                 table_title=_t(("Địa bàn đề xuất chuyển hóa", "Candidate areas for the plan"), lang),
                 png={"column": "score", "title": title})
+
+
+METHOD_LABELS = {"naive_kde": ("KDE kỳ trước (3 tháng)", "Previous-period KDE (3 months)"),
+                 "prospective": ("Điểm nóng tiên đoán (Bowers và cộng sự)", "Prospective hot spots (Bowers et al.)"),
+                 "counts": ("Đếm số vụ 3 tháng", "Counts over 3 months")}
+METHOD_COLOURS = {"naive_kde": "#d95f02", "prospective": "#7570b3", "counts": "#1b9e77"}
+
+
+def _forecast(engine, f, args, new_map, lang):
+    fc = analysis.forecast(engine, boundary=f.boundary, end=f.end, categories=list(f.categories),
+                           method=args["method"])
+    wards = fc["wards"].merge(_display(engine, f.boundary)[["code", "geometry"]].reset_index(drop=True), on="code")
+    wards = gpd.GeoDataFrame(wards, geometry="geometry", crs="EPSG:4326")
+    wards["share_pct"] = 100 * wards["share"]
+    m = new_map()
+    title = _t(("Dự báo tháng sau: tỷ lệ số vụ (%)", "Next month's forecast: share of incidents (%)"), lang)
+    res = maps.choropleth(m, wards, "share_pct", scheme="quantiles", palette="PuRd", legend_title=title,
+                          name=title, number_format=lang,
+                          tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)), ("share_pct", "%"),
+                                          ("rank", "#")])
+    top = fc["cells"].assign(level="top5")
+    cells_title = _t(("5 % diện tích có nguy cơ cao nhất", "The 5 % of the area most at risk"), lang)
+    maps.categorical(m, top, "level", [("top5", cells_title, "#49006a")], name=cells_title,
+                     legend_title=cells_title, tooltip_fields=[("cells", _t(("Số ô", "Cells"), lang))])
+    _labels(m, wards, res)
+    summary = analysis.backtest_summary(engine, boundary=f.boundary, end=f.end, categories=list(f.categories))
+    table = summary.pivot(index="coverage", columns="method", values="pai").reset_index()
+    table["coverage"] = (100 * table["coverage"]).round().astype(int).astype(str) + " %"
+    cols = [("coverage", _t(("Diện tích", "Coverage"), lang), False)] + [
+        (mth, "PAI – " + _t(METHOD_LABELS[mth], lang), True) for mth in analysis.FORECAST_METHODS]
+    return View(map=m, layer=wards, legends=[res["legend_html"]], table=table, table_columns=cols,
+                table_title=_t(("Kiểm định lùi 6 tháng: chỉ số PAI theo diện tích", "Six-month backtest: PAI by "
+                                "coverage"), lang),
+                meta={"curves": pai_curves(summary, lang), "cell_m": fc["cell_m"]},
+                png={"column": "share_pct", "title": title})
+
+
+def pai_curves(summary: pd.DataFrame, lang: str, width: int = 340, height: int = 220) -> str:
+    """PAI against coverage, one line per method, as an inline SVG (no script)."""
+    from html import escape
+
+    pad, top = 36, 10
+    xs = sorted(summary["coverage"].unique())
+    ymax = float(np.ceil(summary["pai"].max() / 10) * 10) or 1.0
+
+    def x(c):
+        return pad + (c - xs[0]) / (xs[-1] - xs[0] or 1) * (width - pad - 10)
+
+    def y(v):
+        return top + (1 - v / ymax) * (height - top - 30)
+
+    parts = [f'<svg class="curves" viewBox="0 0 {width} {height + 18 * len(METHOD_LABELS)}" role="img" '
+             f'aria-label="PAI">']
+    for v in np.linspace(0, ymax, 5):
+        parts.append(f'<line x1="{pad}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
+                     f'<text x="{pad - 4}" y="{y(v) + 3:.1f}" text-anchor="end">{fmt(v, lang, 0)}</text>')
+    for c in xs:
+        parts.append(f'<text x="{x(c):.1f}" y="{height - 14}" text-anchor="middle">{round(100 * c)}%</text>')
+    parts.append(f'<text x="{width / 2}" y="{height - 2}" text-anchor="middle">'
+                 f'{escape(_t(("Tỷ lệ diện tích", "Share of the area"), lang))}</text>')
+    for i, (method, rows) in enumerate(summary.groupby("method", sort=False)):
+        pts = " ".join(f"{x(c):.1f},{y(v):.1f}" for c, v in zip(rows["coverage"], rows["pai"]))
+        colour = METHOD_COLOURS.get(method, "#333")
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
+        ly = height + 14 + 18 * i
+        parts.append(f'<line x1="{pad}" x2="{pad + 20}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" '
+                     f'stroke-width="3"/><text x="{pad + 26}" y="{ly}">'
+                     f'{escape(_t(METHOD_LABELS.get(method, (method, method)), lang))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -47,7 +47,7 @@ def test_home_page_in_chromium(page, live_server, engine):
 
 
 @pytest.mark.parametrize("name, paths", [("overview", 168), ("hotspots", None), ("compare", 3 * 168),
-                                         ("trends", 168), ("complex", 168)])
+                                         ("trends", 168), ("complex", 168), ("forecast", None)])
 def test_each_map_page_draws_offline(page, demo_server, name, paths):
     sign_in(page, demo_server, "viewer")
     page.goto(f"{demo_server}/map/{name}?{Q}")
