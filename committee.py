@@ -83,8 +83,8 @@ def _helpers() -> dict:
     def when(d):
         if d is None:
             return ""
-        if isinstance(d, dt.datetime):
-            d = d.astimezone(pr.TZ) if d.tzinfo else d
+        if isinstance(d, dt.datetime):  # stored in UTC (SQLite gives it back without the zone)
+            d = (d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).astimezone(pr.TZ)
             return d.strftime("%d/%m/%Y %H:%M" if l == "vi" else "%Y-%m-%d %H:%M")
         return d.strftime("%d/%m/%Y" if l == "vi" else "%Y-%m-%d")
 
@@ -266,6 +266,7 @@ def _flags_map(flags: cm.Flags):
                               name=_("Flags"), legend_title=_("Flags"),
                               tooltip_fields=[("name", _("Area")), ("plan_year", _("Plan")),
                                               ("flag_label", _("Flag"))])
+    maps.outlines(m, layer, label_field="name", lines=False, layer=legend["layer"], label_min_zoom=0)
     maps.freeze_ids(m)
     return m, legend
 
