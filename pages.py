@@ -174,11 +174,19 @@ def page_args(page: str) -> dict:
 
 def build(page: str, f: Filters, args: dict):
     """The page's Folium map and what the page shows beside it (legends, tables)."""
-    from geo import maps_pages
+    from geo import analysis, maps_pages
+    from geo.maps import parts
 
-    view = maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
-                            tiles_url=current_app.config.get("TILE_URL") or None,
-                            tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "")
+    def compute():
+        view = maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
+                                tiles_url=current_app.config.get("TILE_URL") or None,
+                                tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "")
+        view.parts = parts(view.map)  # rendered once: the page and its script both need it
+        return view
+
+    # The page and its map script ask for the same view: build and render it once per data version.
+    view = analysis.cached("view", engine(), dict(page=page, f=f, args=args, lang=lang(),
+                                                  tiles=current_app.config.get("TILE_URL")), compute)
     view.query_extra = given(args)
     return view
 
@@ -190,9 +198,7 @@ def map_page(page):
     f = read_filters()
     args = page_args(page)
     view = build(page, f, args)
-    from geo.maps import parts
-
-    return render_template(f"{page}.html", view=view, map=parts(view.map),
+    return render_template(f"{page}.html", view=view, map=view.parts,
                            **common_context(page, f, args))
 
 
@@ -205,9 +211,7 @@ def map_script(page):
     if page not in PAGES + ("change",):
         return "", 404
     view = build(page, read_filters(), page_args(page))
-    from geo.maps import parts
-
-    return current_app.response_class(parts(view.map)["script"], mimetype="application/javascript")
+    return current_app.response_class(view.parts["script"], mimetype="application/javascript")
 
 
 def _attribution() -> str:

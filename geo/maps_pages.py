@@ -65,6 +65,7 @@ class View:
     extra_parts: dict = field(default_factory=dict)
     query_extra: dict = field(default_factory=dict)
     png: dict = field(default_factory=dict)  # how to draw the PNG export: column, categorical, title
+    parts: dict = field(default_factory=dict)  # the rendered map (geo.maps.parts)
 
     @property
     def exports(self):
