@@ -12,6 +12,7 @@ in :mod:`geo.committee`; the views here read the form, call it and render.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -250,11 +251,9 @@ def _plan_arg() -> int | None:
 
 
 def _flags_map(flags: cm.Flags):
-    """The flagged areas on a map, or None when there is nothing to show (or no map module)."""
-    try:
-        from geo import maps
-    except ImportError:  # the offline map module is not installed: the page shows the tables only
-        return None
+    """The selected areas coloured by flag on an offline map, or None when there is none."""
+    from geo import maps
+
     if flags.areas.empty:
         return None
     labels = _labels()["flag"]
@@ -435,7 +434,7 @@ def report_download(fmt):
     rep = cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories), level=level,
                     district=district)
     texts = _report_texts(rep, f)
-    stem = f"bao-cao_{f.boundary}_{level}_{period.start.isoformat()}_{period.end.isoformat()}"
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"bao-cao_{f.boundary}_{level}_{period.start}_{period.end}")
     units = _with_words(rep.units)
     audit("committee_report", stem, {"format": fmt})
     if fmt == "xlsx":

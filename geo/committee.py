@@ -827,8 +827,10 @@ def _iou(a, b) -> float:
 
 def places(areas: Sequence[Area]) -> list[list[Area]]:
     """Group the areas that are the same place across plans: wards with the same code and
-    boundary version; spots and polygons that overlap one of them by
-    :data:`SAME_PLACE_IOU` (intersection over union) or more."""
+    boundary version; and areas of different plans whose polygons overlap by
+    :data:`SAME_PLACE_IOU` (intersection over union) or more (a spot selected one year
+    where a ward was selected the year before). Within one plan, different selections
+    are different places."""
     parent = list(range(len(areas)))
 
     def find(i):
@@ -843,7 +845,8 @@ def places(areas: Sequence[Area]) -> list[list[Area]]:
             if a.kind == b.kind == "ward":
                 same = (a.boundary, a.source_code) == (b.boundary, b.source_code)
             else:
-                same = a.geometry.intersects(b.geometry) and _iou(a.geometry, b.geometry) >= SAME_PLACE_IOU
+                same = (a.plan_id != b.plan_id and a.geometry.intersects(b.geometry)
+                        and _iou(a.geometry, b.geometry) >= SAME_PLACE_IOU)
             if same:
                 parent[find(i)] = find(j)
     groups: dict[int, list[Area]] = {}

@@ -298,6 +298,24 @@ def test_repeat_failures_and_relapses_are_flagged(eng):
     assert {r["name"] for r in cm.flags(eng, plan_id=plan25.id).repeat_failures} == {"Phường Xóm Chiếu"}
 
 
+def test_the_same_place_in_several_plans_is_one_place():
+    def area(i, plan, kind, code, geom):
+        return cm.Area(i, plan, kind, code, f"A{i}", "hcmc-2025", geom, 0.0, {}, "", None)
+
+    ward = box(0, 0, 1, 1)
+    groups = cm.places([
+        area(1, 1, "ward", "1", ward),
+        area(2, 1, "spot", "spot-1", box(0, 0, 0.3, 0.3)),    # a small spot inside the ward
+        area(3, 2, "spot", "spot-4", box(0.05, 0, 1, 0.95)),  # next plan, IoU 0.9 with the ward
+        area(4, 2, "ward", "1", ward),                         # the same ward again
+        area(5, 2, "polygon", "", box(0.5, 0, 1.5, 1)),       # IoU 1/3: another place
+    ])
+    assert sorted(sorted(a.id for a in g) for g in groups) == [[1, 3, 4], [2], [5]]
+    # within one plan a spot that covers most of a selected ward is still its own selection
+    same_plan = cm.places([area(1, 1, "ward", "1", ward), area(2, 1, "spot", "spot-1", box(0, 0, 1, 0.9))])
+    assert len(same_plan) == 2
+
+
 # --------------------------------------------------------------------------- programmes
 
 def test_programme_status_keeps_history(eng):
