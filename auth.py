@@ -58,20 +58,30 @@ def load_user(user_id):
     return Account(row) if row else None
 
 
+TOKEN_TOUCH = dt.timedelta(minutes=10)  # last_used_at is written at most this often
+
+
 @login_manager.request_loader
 def load_user_from_token(req):
     header = req.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return None
     digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()
-    with engine().begin() as conn:
-        row = conn.execute(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+    with engine().connect() as conn:
+        row = conn.execute(select(User.id, User.username, User.role, User.full_name, ApiToken.last_used_at)
+                           .join(ApiToken, ApiToken.user_id == User.id).where(
             ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None), User.active.is_(True))).first()
-        if row:
+    if row is None:
+        return None
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=dt.timezone.utc)
+    if last is None or utcnow() - last > TOKEN_TOUCH:
+        # a write only now and then: a write per request would queue every reader behind SQLite's lock
+        with engine().begin() as conn:
             conn.execute(update(ApiToken).where(ApiToken.token_hash == digest).values(last_used_at=utcnow()))
-    if row:
-        g.token_auth = True
-    return Account(row) if row else None
+    g.token_auth = True
+    return Account(row)
 
 
 def init_app(app) -> None:

@@ -191,7 +191,9 @@ def healthz():
 def home():
     from geo import queries
 
-    return render_template("home.html", summary=queries.summary(engine()))
+    from geo.analysis import cached
+
+    return render_template("home.html", summary=cached("summary", engine(), {}, lambda: queries.summary(engine())))
 
 
 # --------------------------------------------------------------------------- API
@@ -238,10 +240,12 @@ def area_query_args() -> dict:
 
 @api.get("/areas")
 def areas():
-    from geo import queries
+    from geo import analysis, queries
 
-    gdf = queries.area_counts(engine(), **area_query_args())
-    return geojson_response(gdf)
+    args = area_query_args()
+    body = analysis.cached("areas", engine(), args, lambda: queries.area_counts(engine(), **args).to_json(
+        drop_id=True, to_wgs84=True, na="null"))
+    return current_app.response_class(body, mimetype="application/geo+json")
 
 
 def geojson_response(gdf, **members):
