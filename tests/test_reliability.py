@@ -55,8 +55,9 @@ def test_sigkill_half_way_leaves_the_store_unchanged(db_url, engine, big_csv):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert table_counts(engine) == before
-    with engine.connect() as conn:
-        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     done = _start(db_url, big_csv, "killed")
     out, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
@@ -79,7 +80,8 @@ def test_two_imports_at_once_neither_corrupt_nor_duplicate(db_url, engine, big_c
         areas = conn.execute(text("SELECT COUNT(*) FROM incident_area ia JOIN incident i ON i.id = "
                                   "ia.incident_id WHERE i.source = 'same'")).scalar()
         per_incident = conn.execute(text(
-            "SELECT MAX(c) FROM (SELECT COUNT(*) AS c FROM incident_area GROUP BY version_id, incident_id)")).scalar()
+            "SELECT MAX(c) FROM (SELECT COUNT(*) AS c FROM incident_area GROUP BY version_id, incident_id) AS t"
+        )).scalar()
     assert n == distinct == 150_000
     assert per_incident == 1 and areas >= 150_000
     # whichever ran second found the other's rows and updated them: each id was new exactly once
