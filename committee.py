@@ -20,6 +20,7 @@ from flask_login import current_user
 
 from auth import audit, role_required
 from clustering import periods as pr
+from geo import analysis
 from geo import committee as cm
 from geo.errors import InputError
 
@@ -130,7 +131,7 @@ def _area_or_404(area_id: int) -> cm.Area:
 def index():
     from pages import boundary_choices, category_choices
 
-    span = cm.data_span(engine())
+    span = analysis.data_span(engine())
     return _render("committee/index.html", plans=cm.list_plans(engine()), boundaries=boundary_choices(),
                    categories=category_choices(), default_boundary=current_app.config["DEFAULT_BOUNDARY"],
                    default_year=(span[1].year + 1) if span else dt.date.today().year)

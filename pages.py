@@ -61,20 +61,9 @@ def lang() -> str:
 
 
 def data_span() -> tuple[dt.date, dt.date] | None:
-    """First and last local date of the incidents (cached by data version)."""
-    from sqlalchemy import text
+    from geo.analysis import data_span as span
 
-    from geo.analysis import cached
-
-    def compute():
-        # two statements: SQLite answers a lone MIN or MAX from the index, both at once by a scan
-        with engine().connect() as conn:
-            lo = conn.execute(text("SELECT MIN(local_date) FROM incident")).scalar()
-            hi = conn.execute(text("SELECT MAX(local_date) FROM incident")).scalar()
-        if lo is None:
-            return None
-        return dt.date.fromisoformat(str(lo)[:10]), dt.date.fromisoformat(str(hi)[:10])
-    return cached("span", engine(), {}, compute)
+    return span(engine())
 
 
 def read_filters() -> Filters:

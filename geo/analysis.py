@@ -58,6 +58,19 @@ def cached(name: str, engine: Engine, params: dict, compute):
     return value
 
 
+def data_span(engine: Engine) -> tuple[dt.date, dt.date] | None:
+    """First and last local date of the incidents in the store (None when there are none)."""
+    def compute():
+        # two statements: SQLite answers a lone MIN or MAX from the index, both at once by a scan
+        with engine.connect() as conn:
+            lo = conn.execute(text("SELECT MIN(local_date) FROM incident")).scalar()
+            hi = conn.execute(text("SELECT MAX(local_date) FROM incident")).scalar()
+        if lo is None:
+            return None
+        return dt.date.fromisoformat(str(lo)[:10]), dt.date.fromisoformat(str(hi)[:10])
+    return cached("span", engine, {}, compute)
+
+
 # --------------------------------------------------------------------------- fetching
 
 def _period_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end: dt.date, categories,

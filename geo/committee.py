@@ -156,15 +156,6 @@ def _cut(value) -> str:
     return _choice(value, "cut", CUTS)
 
 
-def data_span(engine: Engine) -> tuple[dt.date, dt.date] | None:
-    """First and last local date of the incidents in the store (None when there are none)."""
-    with engine.connect() as conn:
-        lo, hi = conn.execute(text("SELECT MIN(local_date), MAX(local_date) FROM incident")).one()
-    if lo is None:
-        return None
-    return dt.date.fromisoformat(str(lo)[:10]), dt.date.fromisoformat(str(hi)[:10])
-
-
 # --------------------------------------------------------------------------- plans
 
 @dataclass(frozen=True)
@@ -727,7 +718,7 @@ def rate_text(x, lang: str = "vi", digits: int = 2) -> str:
 def assessable_years(engine: Engine, plan: Plan) -> list[int]:
     """The years an area of ``plan`` can be assessed for: from the plan's year to the last
     year with incidents (at least the plan's year)."""
-    span = data_span(engine)
+    span = analysis.data_span(engine)
     last = max(plan.year, span[1].year if span else plan.year)
     return list(range(plan.year, last + 1))
 
@@ -748,7 +739,7 @@ def propose(engine: Engine, area_id: int, year) -> dict:
     year = _int(year, "year", plan.year, 2100)
     cur = plan.period(year)
     base = cur.same_period_last_year()
-    span = data_span(engine)
+    span = analysis.data_span(engine)
     if span is None or cur.start > span[1]:
         raise InputError(f"No incidents recorded in {cur.label(with_dates=True)} yet.")
     k1, k0 = counts_inside(engine, area, [cur, base], plan.categories)
@@ -921,7 +912,7 @@ def flags(engine: Engine, *, plan_id: int | None = None) -> Flags:
     for a in areas:
         if a.plan_id not in plans:
             plans[a.plan_id] = get_plan(engine, a.plan_id)
-    span = data_span(engine)
+    span = analysis.data_span(engine)
     repeat, relapse, flag_of = [], [], {}
     for place in places(areas):
         if plan_id is not None and not any(a.plan_id == plan_id for a in place):
