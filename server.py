@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from pathlib import Path
 
 import click
-from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import Babel
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException

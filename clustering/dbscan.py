@@ -39,7 +39,7 @@ from scipy.spatial import cKDTree
 
 from geo.errors import InputError
 
-from .projection import WGS84, to_metric
+from .projection import WGS84, metric_points, rows_text as _rows
 
 __all__ = ["DBSCANSpots", "find_spots", "PARAMETER_CONSTRAINTS", "METHODS", "HULLS"]
 
@@ -69,12 +69,6 @@ def _check_param(name, value):
         what = "an integer" if kind is numbers.Integral else "a number"
         raise InputError(f"`{name}` was {value!r} but must be {what} {bound}.")
     return value
-
-
-def _rows(index, mask, limit=10):
-    labels = [str(v) for v in np.asarray(index)[mask][:limit]]
-    more = ", ..." if mask.sum() > limit else ""
-    return ", ".join(labels) + more
 
 
 def _check_weights(weights, n, name):
@@ -554,24 +548,8 @@ SPOT_COLUMNS = ["spot_id", "count", "weight", "categories", "first_date", "last_
 
 
 def _point_coordinates(points):
-    if not isinstance(points, gpd.GeoDataFrame):
-        raise InputError(f"`points` must be a GeoDataFrame of incidents, got {type(points).__name__}.")
-    if points.crs is None:
-        raise InputError("`points` has no CRS; call `.set_crs(...)` (EPSG:4326 for longitude, "
-                         "latitude) first.")
-    geom = points.geometry
-    missing = (geom.isna() | geom.is_empty).to_numpy()
-    types = geom.geom_type.to_numpy()
-    wrong = ~missing & (types != "Point")
-    if wrong.any():
-        raise InputError(f"`points` must hold Point geometries; {wrong.sum()} rows hold "
-                         f"{sorted(set(types[wrong]))} (rows {_rows(points.index, wrong)}).")
-    metric = to_metric(points)
-    X = np.full((len(points), 2), np.nan)
-    ok = ~missing
-    X[ok, 0] = shapely.get_x(metric.geometry.to_numpy()[ok])
-    X[ok, 1] = shapely.get_y(metric.geometry.to_numpy()[ok])
-    return _check_coordinates(X, "points", index=points.index), metric.crs
+    X, crs = metric_points(points)
+    return _check_coordinates(X, "points", index=points.index), crs
 
 
 def _resolve_weights(points, weights):

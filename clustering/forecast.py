@@ -57,6 +57,7 @@ from geo.errors import InputError
 from .grid import make_grid, validate_parameters
 from .kde import KERNELS, SUPPORT, kde
 from .periods import TZ
+from .projection import rows_text as _rows
 
 __all__ = ["ForecastGrid", "forecast_grid", "NaiveKDE", "ProspectiveHotspot", "RetrospectiveCounts",
            "METHODS", "default_methods", "hit_rate_curve", "pai", "rri", "backtest", "summary",
@@ -257,11 +258,6 @@ def forecast_grid(study_area, *, cell_m: float = DEFAULT_CELL_M, max_cells: int 
 
 
 # --------------------------------------------------------------------------- incidents
-
-
-def _rows(index, mask, limit=10):
-    labels = [str(v) for v in np.asarray(index)[mask][:limit]]
-    return ", ".join(labels) + (", ..." if mask.sum() > limit else "")
 
 
 def _local_times(points, time) -> np.ndarray:

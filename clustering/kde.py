@@ -20,7 +20,7 @@ from scipy.signal import fftconvolve
 
 from geo.errors import InputError
 
-from .projection import WGS84, to_metric
+from .projection import WGS84, metric_points, rows_text as _rows
 
 __all__ = ["kde", "KDEResult", "default_bandwidth", "PARAMETER_CONSTRAINTS", "KERNELS"]
 
@@ -54,36 +54,15 @@ def _check_param(name, value):
     return value
 
 
-def _rows(index, mask, limit=10):
-    labels = [str(v) for v in np.asarray(index)[mask][:limit]]
-    return ", ".join(labels) + (", ..." if mask.sum() > limit else "")
-
-
 def _points_xy(points):
-    if not isinstance(points, gpd.GeoDataFrame):
-        raise InputError(f"`points` must be a GeoDataFrame of incidents, got {type(points).__name__}.")
-    if len(points) == 0:
+    if isinstance(points, gpd.GeoDataFrame) and len(points) == 0:
         raise InputError("`points` is empty; the density needs at least one incident.")
-    if points.crs is None:
-        raise InputError("`points` has no CRS; call `.set_crs(...)` (EPSG:4326 for longitude, "
-                         "latitude) first.")
-    geom = points.geometry
-    missing = (geom.isna() | geom.is_empty).to_numpy()
-    types = geom.geom_type.to_numpy()
-    wrong = ~missing & (types != "Point")
-    if wrong.any():
-        raise InputError(f"`points` must hold Point geometries; {wrong.sum()} rows hold "
-                         f"{sorted(set(types[wrong]))} (rows {_rows(points.index, wrong)}).")
-    metric = to_metric(points)
-    xy = np.full((len(points), 2), np.nan)
-    g = metric.geometry.to_numpy()
-    xy[~missing, 0] = shapely.get_x(g[~missing])
-    xy[~missing, 1] = shapely.get_y(g[~missing])
+    xy, crs = metric_points(points)
     bad = ~np.isfinite(xy).all(axis=1)
     if bad.any():
         raise InputError(f"{bad.sum()} points have no coordinates (rows {_rows(points.index, bad)}); "
                          f"drop them or geocode them first.")
-    return xy, CRS.from_user_input(metric.crs)
+    return xy, crs
 
 
 def _weights(points, weights):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
+import shapely
 from pyproj import CRS
 
 from geo.errors import InputError
@@ -26,3 +28,33 @@ def metric_crs_for(gdf: gpd.GeoDataFrame) -> CRS:
 def to_metric(gdf: gpd.GeoDataFrame, crs=None) -> gpd.GeoDataFrame:
     """``gdf`` projected to ``crs`` or to the UTM zone of its extent."""
     return gdf.to_crs(crs or metric_crs_for(gdf))
+
+
+def rows_text(index, mask, limit: int = 10) -> str:
+    """The first row labels where ``mask`` holds, for error messages: "4, 9, 12, ..."."""
+    labels = [str(v) for v in np.asarray(index)[mask][:limit]]
+    return ", ".join(labels) + (", ..." if mask.sum() > limit else "")
+
+
+def metric_points(points: gpd.GeoDataFrame) -> tuple[np.ndarray, CRS]:
+    """Incident points as an (n, 2) array of metres in their UTM zone (NaN rows where a point
+    has no geometry), with that CRS. Raises :class:`InputError` for a frame without CRS or
+    with other geometries than points."""
+    if not isinstance(points, gpd.GeoDataFrame):
+        raise InputError(f"`points` must be a GeoDataFrame of incidents, got {type(points).__name__}.")
+    if points.crs is None:
+        raise InputError("`points` has no CRS; call `.set_crs(...)` (EPSG:4326 for longitude, "
+                         "latitude) first.")
+    geom = points.geometry
+    missing = (geom.isna() | geom.is_empty).to_numpy()
+    types = geom.geom_type.to_numpy()
+    wrong = ~missing & (types != "Point")
+    if wrong.any():
+        raise InputError(f"`points` must hold Point geometries; {wrong.sum()} rows hold "
+                         f"{sorted(set(types[wrong]))} (rows {rows_text(points.index, wrong)}).")
+    metric = to_metric(points)
+    xy = np.full((len(points), 2), np.nan)
+    g = metric.geometry.to_numpy()
+    xy[~missing, 0] = shapely.get_x(g[~missing])
+    xy[~missing, 1] = shapely.get_y(g[~missing])
+    return xy, CRS.from_user_input(metric.crs)

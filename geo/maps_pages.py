@@ -17,7 +17,6 @@ from clustering import periods as pr
 from clustering.emerging import PATTERNS
 
 from . import analysis, maps
-from .categories import label as category_label
 
 GI_CLASSES = [("hot_99", "#d62f27"), ("hot_95", "#ed7551"), ("hot_90", "#fab984"),
               ("not_significant", "#f7f7f7"), ("cold_90", "#b5c6df"), ("cold_95", "#7599c9"),

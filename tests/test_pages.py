@@ -61,7 +61,7 @@ def test_each_map_page_draws_offline(page, demo_server, name, paths):
 
 def test_ward_panel_shows_the_stores_figures(page, demo_server, demo_client):
     count = {f["properties"]["code"]: f["properties"]["count"]
-             for f in demo_client.get(f"/api/v1/areas?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31")
+             for f in demo_client.get("/api/v1/areas?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31")
              .get_json()["features"]}["26833"]
     sign_in(page, demo_server, "viewer")
     page.goto(f"{demo_server}/map/overview?{Q}")
