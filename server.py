@@ -624,7 +624,7 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
             sys.exit(2)
         k, v = m.split("=", 1)
         pairs[k.strip()] = v.strip()
-    stages = ["read", "validate", "join", "write", "done"]
+    stages = ["read", "validate", "join", "write", "aggregate", "done"]
     with click.progressbar(length=len(stages), label=f"Importing {Path(file).name}",
                            item_show_func=lambda s: s) as bar:
         def progress(stage):

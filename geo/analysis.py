@@ -120,24 +120,51 @@ def _grouped(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, cat
     return pd.DataFrame(rows, columns=["code", "severity", "cleared", "n"])
 
 
+def _day_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end: dt.date, categories,
+              group_by: str) -> list:
+    """Rows of ``SELECT <select>`` over the per unit, day and category aggregates ``d`` of
+    ``boundary`` in [start, end], with the unit ``a``: pages never scan the raw incidents."""
+    cats = check_categories(categories or [])
+    sql = (f"SELECT {select} FROM area_day d JOIN area a ON a.id = d.area_id "
+           "WHERE d.version_id = (SELECT id FROM boundary_version WHERE name = :boundary) "
+           "AND d.local_date >= :start AND d.local_date <= :end "
+           + ("AND d.category IN :cats " if cats else "") + f"GROUP BY {group_by}")
+    stmt = text(sql)
+    params = {"boundary": boundary, "start": start, "end": end}
+    if cats:
+        stmt = stmt.bindparams(bindparam("cats", expanding=True))
+        params["cats"] = cats
+    with engine.connect() as conn:
+        return conn.execute(stmt, params).all()
+
+
 def _daily(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:
-    """Incidents per (unit code, local date): the space-time cube's raw material, aggregated in SQL."""
-    rows = _period_rows(engine, "a.code, i.local_date, COUNT(*)", boundary=boundary, start=start, end=end,
-                        categories=categories, group_by="a.code, i.local_date")
+    """Incidents per (unit code, local date): the space-time cube's raw material."""
+    rows = _day_rows(engine, "a.code, d.local_date, SUM(d.n)", boundary=boundary, start=start, end=end,
+                     categories=categories, group_by="a.code, d.local_date")
     df = pd.DataFrame(rows, columns=["code", "local_date", "n"])
     df["local_date"] = pd.to_datetime(df["local_date"])
     return df
+
+
+def _grouped(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:
+    """Per unit code: incidents, cleared ones and incidents per severity grade 1–4 in [start, end]."""
+    rows = _day_rows(engine, "a.code, SUM(d.n), SUM(d.n_cleared), SUM(d.n_sev1), SUM(d.n_sev2), "
+                     "SUM(d.n_sev3), SUM(d.n_sev4)", boundary=boundary, start=start, end=end,
+                     categories=categories, group_by="a.code")
+    return pd.DataFrame(rows, columns=["code", "count", "cleared_count", "sev1", "sev2", "sev3", "sev4"])
 
 
 def ward_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                 categories: list[str] | None = None, harm_weights: dict | None = None) -> gpd.GeoDataFrame:
     """Every unit of ``boundary`` with count, harm-weighted count, cleared count and rates."""
     wards = _ward_frame(engine, boundary)
-    g = _grouped(engine, boundary=boundary, start=start, end=end, categories=categories)
+    g = _grouped(engine, boundary=boundary, start=start, end=end, categories=categories).astype(
+        {"count": float, "cleared_count": float, "sev1": float, "sev2": float, "sev3": float, "sev4": float})
     weights = {**HARM_WEIGHTS, **(harm_weights or {})}
-    g["harm"] = g["severity"].map(weights).fillna(1.0) * g["n"]
-    g["cleared_n"] = np.where(g["cleared"].fillna(False).astype(bool), g["n"], 0)
-    agg = g.groupby("code").agg(count=("n", "sum"), harm=("harm", "sum"), cleared_count=("cleared_n", "sum"))
+    graded = g[["sev1", "sev2", "sev3", "sev4"]].sum(axis=1)
+    g["harm"] = sum(weights[k] * g[f"sev{k}"] for k in (1, 2, 3, 4)) + (g["count"] - graded)  # unknown grade: 1
+    agg = g.set_index("code")[["count", "harm", "cleared_count"]]
     out = wards[["code", "name", "parent_name", "area_km2", "population", "geometry"]].join(agg)
     out[["count", "harm", "cleared_count"]] = out[["count", "harm", "cleared_count"]].fillna(0)
     out["count"] = out["count"].astype(int)

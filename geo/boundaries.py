@@ -201,6 +201,7 @@ def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: s
     """
     from .importer import join_all_incidents  # import cycle: importer uses this module
 
+    areas = areas.assign(**{c: None for c in AREA_COLUMNS if c not in areas.columns})
     metric = areas.estimate_utm_crs()
     km2 = areas.to_crs(metric).area.to_numpy() / 1e6
     with engine.begin() as conn:

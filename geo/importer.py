@@ -20,7 +20,7 @@ from .boundaries import load_areas, sha256_of
 from .errors import InputError
 from .join import assign_wards, point_tree
 from .parsing import read_table
-from .store import BoundaryVersion, Crosswalk, ImportBatch, utcnow
+from .store import BoundaryVersion, Crosswalk, ImportBatch, refresh_area_day, utcnow
 from .validate import Extent, WardIndex, validate
 
 CHUNK = 50_000
@@ -170,6 +170,7 @@ def join_all_incidents(conn: Connection, version_id: int, *, tolerance_m: float 
     joined = join_rows(versions, df["lon"].astype(float), df["lat"].astype(float),
                        df["gv"], df["ga"], tolerance_m=tolerance_m, only=version_id)
     _insert_areas(conn, df["id"].to_numpy(), joined)
+    refresh_area_day(conn, version_id=version_id)
     return len(df)
 
 
@@ -261,10 +262,13 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
             batch_id = conn.execute(ImportBatch.__table__.insert().values(
                 source=source, file_name=name, sha256=digest, imported_by=imported_by,
                 started_at=utcnow(), status="running").returning(ImportBatch.id)).scalar_one()
-            ids, is_new = _assign_ids(conn, source, rows["external_id"])
+            ids, is_new, old_dates = _assign_ids(conn, source, rows["external_id"])
             frame = _incident_frame(rows, source, ids, batch_id, conn)
             _write_incidents(conn, frame, is_new)
             _insert_areas(conn, ids, joined)
+            step("aggregate")
+            touched = pd.concat([rows["local_date"], old_dates])  # an update may move an incident's day
+            refresh_area_day(conn, start=touched.min().date(), end=touched.max().date())
             result.batch_id = batch_id
             result.accepted = int(is_new.sum())
             result.updated = int((~is_new).sum())
@@ -278,8 +282,9 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     return result
 
 
-def _assign_ids(conn: Connection, source: str, external_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Existing ids for known (source, external id), fresh ones for the rest.
+def _assign_ids(conn: Connection, source: str, external_ids: pd.Series):
+    """Existing ids for known (source, external id), fresh ones for the rest; and the local
+    dates the known ones had before this import.
 
     Fresh ids continue from the largest id; the import holds the write lock
     (BEGIN IMMEDIATE on SQLite, a table lock elsewhere) so no other writer
@@ -287,14 +292,16 @@ def _assign_ids(conn: Connection, source: str, external_ids: pd.Series) -> tuple
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("LOCK TABLE incident IN SHARE ROW EXCLUSIVE MODE")
-    existing = pd.DataFrame(conn.execute(text("SELECT external_id, id FROM incident WHERE source = :s"),
-                                         {"s": source}).all(), columns=["external_id", "id"])
+    existing = pd.DataFrame(conn.execute(text("SELECT external_id, id, local_date FROM incident WHERE source = :s"),
+                                         {"s": source}).all(), columns=["external_id", "id", "local_date"])
     ids = external_ids.map(dict(zip(existing["external_id"], existing["id"])))
     is_new = ids.isna().to_numpy()
     start = (conn.execute(text("SELECT MAX(id) FROM incident")).scalar() or 0) + 1
     ids = ids.to_numpy(dtype=float, copy=True)
     ids[is_new] = np.arange(start, start + is_new.sum())
-    return ids.astype(np.int64), is_new
+    old = existing[existing["external_id"].isin(set(external_ids[~is_new]))]["local_date"]
+    old_dates = pd.to_datetime(old.astype(str)) if len(old) else pd.Series([], dtype="datetime64[ns]")
+    return ids.astype(np.int64), is_new, old_dates
 
 
 def _incident_frame(rows: pd.DataFrame, source: str, ids, batch_id: int, conn) -> pd.DataFrame:

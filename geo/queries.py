@@ -26,13 +26,12 @@ def counts_by_area(engine: Engine, *, boundary: str, start: dt.date, end: dt.dat
                    categories: list[str] | None = None) -> pd.DataFrame:
     """Incidents per (area_id, category) whose local date lies in [start, end]."""
     cats = check_categories(categories or [])
-    sql = ("SELECT ia.area_id, i.category, COUNT(*) AS n FROM incident_area ia "
-           "JOIN incident i ON i.id = ia.incident_id "
-           "JOIN boundary_version v ON v.id = ia.version_id "
-           "WHERE v.name = :boundary AND ia.area_id IS NOT NULL "
-           "AND i.local_date >= :start AND i.local_date <= :end ")
+    # read from the per unit and day aggregates, kept up to date by every import
+    sql = ("SELECT d.area_id, d.category, SUM(d.n) AS n FROM area_day d "
+           "JOIN boundary_version v ON v.id = d.version_id "
+           "WHERE v.name = :boundary AND d.local_date >= :start AND d.local_date <= :end ")
     params = {"boundary": boundary, "start": start, "end": end}
-    stmt = text(sql + ("AND i.category IN :cats " if cats else "") + "GROUP BY ia.area_id, i.category")
+    stmt = text(sql + ("AND d.category IN :cats " if cats else "") + "GROUP BY d.area_id, d.category")
     if cats:
         stmt = stmt.bindparams(bindparam("cats", expanding=True))
         params["cats"] = cats

@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -171,6 +172,53 @@ class IncidentArea(Base):
     area_id: Mapped[int] = mapped_column(Integer)
     method: Mapped[str] = mapped_column(String(16))
     distance_m: Mapped[float | None] = mapped_column(Float)
+
+
+class AreaDay(Base):
+    """Incidents per unit, local day and category, for every boundary version: what the maps and
+    tables read, so that no page scans the raw incidents. Kept up to date by every import and
+    boundary load (:func:`refresh_area_day`)."""
+
+    __tablename__ = "area_day"
+    __table_args__ = (PrimaryKeyConstraint("version_id", "local_date", "area_id", "category"),
+                      {"sqlite_with_rowid": False})
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    area_id: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(40))
+    n: Mapped[int] = mapped_column(Integer)
+    n_cleared: Mapped[int] = mapped_column(Integer)
+    n_sev1: Mapped[int] = mapped_column(Integer)
+    n_sev2: Mapped[int] = mapped_column(Integer)
+    n_sev3: Mapped[int] = mapped_column(Integer)
+    n_sev4: Mapped[int] = mapped_column(Integer)
+
+
+AREA_DAY_SELECT = (
+    "SELECT ia.version_id, i.local_date, ia.area_id, i.category, COUNT(*), "
+    "SUM(CASE WHEN i.cleared THEN 1 ELSE 0 END), SUM(CASE WHEN i.severity = 1 THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN i.severity = 2 THEN 1 ELSE 0 END), SUM(CASE WHEN i.severity = 3 THEN 1 ELSE 0 END), "
+    "SUM(CASE WHEN i.severity = 4 THEN 1 ELSE 0 END) "
+    "FROM incident i JOIN incident_area ia ON ia.incident_id = i.id ")
+
+
+def refresh_area_day(conn, *, version_id: int | None = None, start=None, end=None) -> None:
+    """Recompute ``area_day`` for one version (or all) over [start, end] (or all dates), inside
+    the caller's transaction."""
+    where, params = [], {}
+    if version_id is not None:
+        where.append("version_id = :v")
+        params["v"] = version_id
+    if start is not None:
+        where.append("local_date >= :s AND local_date <= :e")
+        params.update(s=start, e=end)
+    cond = (" WHERE " + " AND ".join(where)) if where else ""
+    conn.execute(text("DELETE FROM area_day" + cond), params)
+    src = cond.replace("version_id", "ia.version_id").replace("local_date", "i.local_date")
+    conn.execute(text("INSERT INTO area_day (version_id, local_date, area_id, category, n, n_cleared, n_sev1, "
+                      "n_sev2, n_sev3, n_sev4) " + AREA_DAY_SELECT + src
+                      + " GROUP BY ia.version_id, i.local_date, ia.area_id, i.category"), params)
 
 
 class User(Base):

@@ -127,3 +127,21 @@ def test_user_layer_repaired_and_reprojected_from_a_zipped_shapefile(engine, tmp
                                          "or pass --replace"):
         gb.save_version(engine, areas, "khu-thu")
     assert table_counts(engine) == after
+
+
+def test_a_new_version_gets_its_wards_and_aggregates_for_stored_incidents(engine, tmp_path):
+    from geo.importer import import_file
+    from tests.conftest import DATA
+    from tests.geo.test_import import NOW, _aggregates
+
+    import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
+    box = gpd.GeoDataFrame({"code": ["B1"], "name": ["Khu trung tâm"]},
+                           geometry=[shapely.box(106.69, 10.76, 106.71, 10.78)], crs=4326)
+    vid = gb.save_version(engine, box, "trung-tam", valid_from="2020-01-01")
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT SUM(n) FROM area_day WHERE version_id = :v"), {"v": vid}).scalar()
+    assert n == 5  # V001, V002, V003, V005 (given ward carried by its point) and V007 lie in the box
+    kept, expected = _aggregates(engine)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
