@@ -267,7 +267,9 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
             _write_incidents(conn, frame, is_new)
             _insert_areas(conn, ids, joined)
             step("aggregate")
-            touched = pd.concat([rows["local_date"], old_dates])  # an update may move an incident's day
+            # recount the days the file touches (an update may move an incident to another day);
+            # adding the new rows' counts in memory instead measured no faster on 1M rows
+            touched = pd.concat([rows["local_date"], old_dates])
             refresh_area_day(conn, start=touched.min().date(), end=touched.max().date())
             result.batch_id = batch_id
             result.accepted = int(is_new.sum())

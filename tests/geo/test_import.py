@@ -297,3 +297,8 @@ def test_day_aggregates_follow_imports_and_updates(engine, tmp_path):
     kept, expected = _aggregates(engine)
     pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
     assert not ((kept["local_date"] == "2024-03-15") & (kept["category"] == "trom_cap_tai_san")).any()
+    # new incidents on days that already have some are added to them
+    import_file(engine, DATA / "incidents_good.csv", source="another", now=NOW)
+    kept, expected = _aggregates(engine)
+    pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
+    assert kept["n"].max() == 2
