@@ -234,20 +234,23 @@ def hilbert_key(lon, lat, bounds, *, level: int = HILBERT_LEVEL) -> np.ndarray:
     def cell(v, lo, hi):
         f = (np.asarray(v, dtype=float) - lo) / ((hi - lo) or 1.0)
         f = np.nan_to_num(np.clip(f, 0.0, 1.0), nan=0.0)
-        return np.minimum((f * n).astype(np.int64), n - 1)
+        return np.minimum((f * n).astype(np.uint32), np.uint32(n - 1))
 
+    # The classic xy-to-distance walk from the top bit down, with the rotations done by xor masks.
     x, y = cell(lon, x0, x1), cell(lat, y0, y1)
     d = np.zeros(len(x), dtype=np.uint64)
-    s = n >> 1
-    while s > 0:
-        rx = (x & s) > 0
-        ry = (y & s) > 0
-        d += np.uint64(s) * np.uint64(s) * ((3 * rx.astype(np.uint64)) ^ ry.astype(np.uint64))
-        flip = rx & ~ry
-        x = np.where(flip, n - 1 - x, x)
-        y = np.where(flip, n - 1 - y, y)
-        x, y = np.where(ry, x, y), np.where(ry, y, x)
-        s >>= 1
+    full, one = np.uint32(n - 1), np.uint32(1)
+    for shift in range(level - 1, -1, -1):
+        rx = (x >> np.uint32(shift)) & one
+        ry = (y >> np.uint32(shift)) & one
+        d += np.uint64(1 << (2 * shift)) * ((np.uint32(3) * rx) ^ ry)
+        lower = ry ^ one  # the lower half: reflect when on the right, then transpose
+        flip = (rx & lower) * full
+        x ^= flip
+        y ^= flip
+        swap = (x ^ y) * lower
+        x ^= swap
+        y ^= swap
     return d
 
 
@@ -255,6 +258,30 @@ def _hilbert_partition(part: pd.DataFrame, bounds, level: int) -> pd.Series:
     key = hilbert_key(part["lon"].to_numpy(dtype=float, na_value=np.nan),
                       part["lat"].to_numpy(dtype=float, na_value=np.nan), bounds, level=level)
     return pd.Series(key, index=part.index, name="hilbert")
+
+
+_SKETCH_SIZE = 512
+
+
+def _key_sketch(key: pd.Series) -> pd.DataFrame:
+    """Evenly spaced order statistics of a partition's keys, each weighted by the rows it stands for."""
+    if not len(key):
+        return pd.DataFrame({"key": np.empty(0, np.uint64), "weight": np.empty(0)})
+    k = np.sort(key.to_numpy())
+    pick = np.unique(np.linspace(0, len(k) - 1, min(_SKETCH_SIZE, len(k))).round().astype(np.int64))
+    return pd.DataFrame({"key": k[pick], "weight": np.full(len(pick), len(k) / len(pick))})
+
+
+def _divisions(sketch: pd.DataFrame, nparts: int) -> list[int]:
+    """``nparts`` + 1 increasing key boundaries with about the same number of rows between them."""
+    sketch = sketch.sort_values("key", kind="stable")
+    keys = sketch["key"].to_numpy()
+    if not len(keys):
+        return [0, 0]
+    cum = np.cumsum(sketch["weight"].to_numpy())
+    cuts = keys[np.searchsorted(cum, cum[-1] * np.arange(1, nparts) / nparts).clip(0, len(keys) - 1)]
+    return [int(v) for v in np.unique(np.r_[keys[0], cuts, keys[-1]])] if keys[0] < keys[-1] \
+        else [int(keys[0]), int(keys[-1])]
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -375,7 +402,10 @@ def _run(client, incidents, layer: _WardLayer, *, freq, tolerance_m, out, by_cat
         x1, y1 = layer.bounds[:, 2].max() + mx, layer.bounds[:, 3].max() + my
         key = frame.map_partitions(_hilbert_partition, (x0, y0, x1, y1), HILBERT_LEVEL,
                                    meta=pd.Series(dtype=np.uint64, name="hilbert"))
-        frame = frame.assign(hilbert=key).set_index("hilbert", npartitions=nparts)
+        # One pass for the division points; set_index would read the data and compute the keys several times.
+        sketch = key.map_partitions(_key_sketch, meta=pd.DataFrame({"key": np.uint64(0), "weight": 0.0}, index=[0]))
+        divisions = _divisions(sketch.compute(), nparts)
+        frame = frame.assign(hilbert=key).set_index("hilbert", divisions=divisions)
         frame = frame.reset_index(drop=True)
 
     remote = client.scatter(layer, broadcast=True, hash=False)

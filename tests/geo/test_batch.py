@@ -10,13 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo import batch
 from geo.errors import InputError
 from geo.join import assign_wards
 from tests.conftest import ROOT, SHARED_BOUNDARIES
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
+pytest.importorskip("dask_geopandas")
+pytest.importorskip("pyarrow")
+
+from geo import batch  # noqa: E402  (needs the packages above)
 
 pytestmark = pytest.mark.slow
 
