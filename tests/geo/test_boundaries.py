@@ -145,3 +145,45 @@ def test_a_new_version_gets_its_wards_and_aggregates_for_stored_incidents(engine
     import pandas as pd
 
     pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
+
+
+@pytest.mark.parametrize("threshold", [10**9, 1])
+def test_joining_in_the_database_equals_the_python_join(engine, tmp_path, monkeypatch, threshold):
+    """On PostgreSQL a boundary load, and an import of at least IN_DATABASE_JOIN_ROWS rows, join
+    in PostGIS; on SQLite in Python. Either way the wards equal geo.join.assign_wards's."""
+    import pandas as pd
+
+    from geo import importer
+    from geo.importer import import_file
+    from geo.join import assign_wards
+    from tests.geo.test_import import NOW
+
+    monkeypatch.setattr(importer, "IN_DATABASE_JOIN_ROWS", threshold)
+    rng = np.random.default_rng(3)
+    n = 3000
+    lon, lat = rng.uniform(106.60, 106.80, n), rng.uniform(10.70, 10.88, n)
+    lon[:5] = [106.6981, 106.6990, 106.6953, 106.7040, 106.6885]
+    lat[:5] = [10.7725, 10.7798, 10.7770, 10.7718, 10.8256]
+    path = tmp_path / "points.csv"
+    pd.DataFrame({"Mã vụ": [f"P{i}" for i in range(n)], "Ngày xảy ra": "15/03/2024",
+                  "Loại tội phạm": "Trộm cắp tài sản", "Kinh độ": lon, "Vĩ độ": lat}).to_csv(path, index=False)
+    import_file(engine, path, source="pts", now=NOW)
+    original = gb.load_areas(engine, "hcmc-2025")
+    gb.save_version(engine, original.drop(columns=["area_id", "area_km2"]), "hcmc-2025-copy",
+                    valid_from="2025-07-01")
+    with engine.connect() as conn:
+        got = pd.read_sql(text(
+            "SELECT i.external_id, v.name, a.code, ia.method FROM incident_area ia "
+            "JOIN incident i ON i.id = ia.incident_id JOIN area a ON a.id = ia.area_id "
+            "JOIN boundary_version v ON v.id = ia.version_id "
+            "WHERE v.name IN ('hcmc-2025', 'hcmc-2025-copy')"), conn)
+    wide = got.pivot(index="external_id", columns="name", values="code")
+    assert len(wide) > 2500
+    assert (wide["hcmc-2025"] == wide["hcmc-2025-copy"]).all()
+    expected = assign_wards(lon, lat, original)  # sorted by code: the lowest code wins on borders
+    codes = pd.Series(np.where(expected.index >= 0, original["code"].to_numpy()[np.maximum(expected.index, 0)],
+                               None), index=[f"P{i}" for i in range(n)]).dropna()
+    assert set(codes.index) == set(wide.index)
+    assert (wide.loc[codes.index, "hcmc-2025"] == codes).all()
+    methods = got.pivot(index="external_id", columns="name", values="method")
+    assert (methods["hcmc-2025"] == methods["hcmc-2025-copy"]).all()
