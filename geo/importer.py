@@ -181,7 +181,11 @@ def join_all_incidents(conn: Connection, version_id: int, *, tolerance_m: float 
     return len(df)
 
 
-IN_DATABASE_JOIN_ROWS = 100_000  # on PostgreSQL, files this large are joined by PostGIS
+# On PostgreSQL, imports of at least this many rows may be joined by PostGIS instead of shapely.
+# Off by default: on the HCMC wards (few, very detailed polygons) PostGIS took over two minutes for 150,000
+# points where the vectorised shapely join takes about a second. Boundary loads join in the
+# database, where the incidents are already stored.
+IN_DATABASE_JOIN_ROWS = None
 
 
 def _join_in_database(conn: Connection, version_id: int, tolerance_m: float, *,
@@ -289,7 +293,8 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
 
     step("join")
     # Large files on PostgreSQL are joined by PostGIS after the rows are written; the rest here.
-    in_db = engine.dialect.name == "postgresql" and len(rows) >= IN_DATABASE_JOIN_ROWS
+    in_db = (engine.dialect.name == "postgresql" and IN_DATABASE_JOIN_ROWS is not None
+             and len(rows) >= IN_DATABASE_JOIN_ROWS)
     placed = rows["lon"].notna().to_numpy() if in_db else np.zeros(len(rows), dtype=bool)
     joined = join_rows(versions, rows["lon"].where(~placed), rows["lat"].where(~placed),
                        rows["given_version_id"], rows["given_area_id"], tolerance_m=tolerance_m)
