@@ -14,7 +14,7 @@ from collections import OrderedDict
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from clustering import periods as pr
@@ -28,7 +28,7 @@ from clustering.rates import HARM_WEIGHTS
 from .boundaries import load_areas
 from .categories import label
 from .errors import InputError
-from .queries import check_categories
+from .queries import day_rows, period_query
 
 CACHE_SIZE = 64
 _cache: OrderedDict = OrderedDict()
@@ -78,20 +78,13 @@ def _period_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, 
     """Rows of ``SELECT <select>`` over incidents with a local date in [start, end] (and the
     categories), joined to their unit ``a`` in ``boundary`` (``join="LEFT JOIN"`` keeps the
     incidents outside it)."""
-    cats = check_categories(categories or [])
     sql = (f"SELECT {select} FROM incident i "
            f"{join} incident_area ia ON ia.incident_id = i.id AND ia.version_id = "
            "(SELECT id FROM boundary_version WHERE name = :boundary) "
            f"{join} area a ON a.id = ia.area_id "
-           "WHERE i.local_date >= :start AND i.local_date <= :end "
-           + ("AND i.category IN :cats " if cats else "") + (f"GROUP BY {group_by}" if group_by else ""))
-    stmt = text(sql)
-    params = {"boundary": boundary, "start": start, "end": end}
-    if cats:
-        stmt = stmt.bindparams(bindparam("cats", expanding=True))
-        params["cats"] = cats
-    with engine.connect() as conn:
-        return conn.execute(stmt, params).all()
+           "WHERE i.local_date >= :start AND i.local_date <= :end ")
+    return period_query(engine, sql, "i.category", group_by, boundary=boundary, start=start, end=end,
+                        categories=categories)
 
 
 def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
@@ -112,35 +105,9 @@ def _weights(engine: Engine, boundary: str):
     return cached("weights", engine, {"b": boundary}, lambda: ward_weights(_ward_frame(engine, boundary)))
 
 
-def _grouped(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:
-    """Incidents per (unit code, severity, cleared) in [start, end]: aggregated in the database,
-    so that a map over a million incidents reads a few thousand rows."""
-    rows = _period_rows(engine, "a.code, i.severity, i.cleared, COUNT(*)", boundary=boundary, start=start,
-                        end=end, categories=categories, group_by="a.code, i.severity, i.cleared")
-    return pd.DataFrame(rows, columns=["code", "severity", "cleared", "n"])
-
-
-def _day_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end: dt.date, categories,
-              group_by: str) -> list:
-    """Rows of ``SELECT <select>`` over the per unit, day and category aggregates ``d`` of
-    ``boundary`` in [start, end], with the unit ``a``: pages never scan the raw incidents."""
-    cats = check_categories(categories or [])
-    sql = (f"SELECT {select} FROM area_day d JOIN area a ON a.id = d.area_id "
-           "WHERE d.version_id = (SELECT id FROM boundary_version WHERE name = :boundary) "
-           "AND d.local_date >= :start AND d.local_date <= :end "
-           + ("AND d.category IN :cats " if cats else "") + f"GROUP BY {group_by}")
-    stmt = text(sql)
-    params = {"boundary": boundary, "start": start, "end": end}
-    if cats:
-        stmt = stmt.bindparams(bindparam("cats", expanding=True))
-        params["cats"] = cats
-    with engine.connect() as conn:
-        return conn.execute(stmt, params).all()
-
-
 def _daily(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:
     """Incidents per (unit code, local date): the space-time cube's raw material."""
-    rows = _day_rows(engine, "a.code, d.local_date, SUM(d.n)", boundary=boundary, start=start, end=end,
+    rows = day_rows(engine, "a.code, d.local_date, SUM(d.n)", boundary=boundary, start=start, end=end,
                      categories=categories, group_by="a.code, d.local_date")
     df = pd.DataFrame(rows, columns=["code", "local_date", "n"])
     df["local_date"] = pd.to_datetime(df["local_date"])
@@ -149,7 +116,7 @@ def _daily(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categ
 
 def _grouped(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:
     """Per unit code: incidents, cleared ones and incidents per severity grade 1–4 in [start, end]."""
-    rows = _day_rows(engine, "a.code, SUM(d.n), SUM(d.n_cleared), SUM(d.n_sev1), SUM(d.n_sev2), "
+    rows = day_rows(engine, "a.code, SUM(d.n), SUM(d.n_cleared), SUM(d.n_sev1), SUM(d.n_sev2), "
                      "SUM(d.n_sev3), SUM(d.n_sev4)", boundary=boundary, start=start, end=end,
                      categories=categories, group_by="a.code")
     return pd.DataFrame(rows, columns=["code", "count", "cleared_count", "sev1", "sev2", "sev3", "sev4"])

@@ -22,21 +22,38 @@ def check_categories(categories: list[str]) -> list[str]:
     return expand(categories)
 
 
-def counts_by_area(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
-                   categories: list[str] | None = None) -> pd.DataFrame:
-    """Incidents per (area_id, category) whose local date lies in [start, end]."""
+def period_query(engine: Engine, sql: str, category_column: str, group_by: str, *, boundary: str,
+                 start: dt.date, end: dt.date, categories) -> list:
+    """Run ``sql`` (a SELECT … WHERE with the parameters :boundary, :start and :end) with the
+    category filter and the GROUP BY added; returns the rows."""
     cats = check_categories(categories or [])
-    # read from the per unit and day aggregates, kept up to date by every import
-    sql = ("SELECT d.area_id, d.category, SUM(d.n) AS n FROM area_day d "
-           "JOIN boundary_version v ON v.id = d.version_id "
-           "WHERE v.name = :boundary AND d.local_date >= :start AND d.local_date <= :end ")
+    sql += (f"AND {category_column} IN :cats " if cats else "") + (f"GROUP BY {group_by}" if group_by else "")
+    stmt = text(sql)
     params = {"boundary": boundary, "start": start, "end": end}
-    stmt = text(sql + ("AND d.category IN :cats " if cats else "") + "GROUP BY d.area_id, d.category")
     if cats:
         stmt = stmt.bindparams(bindparam("cats", expanding=True))
         params["cats"] = cats
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(stmt, params).all(), columns=["area_id", "category", "n"])
+        return conn.execute(stmt, params).all()
+
+
+def day_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end: dt.date, categories,
+             group_by: str) -> list:
+    """Rows of ``SELECT <select>`` over the per unit, day and category aggregates ``d`` of
+    ``boundary`` in [start, end], with the unit ``a``: pages never scan the raw incidents."""
+    sql = (f"SELECT {select} FROM area_day d JOIN area a ON a.id = d.area_id "
+           "WHERE d.version_id = (SELECT id FROM boundary_version WHERE name = :boundary) "
+           "AND d.local_date >= :start AND d.local_date <= :end ")
+    return period_query(engine, sql, "d.category", group_by, boundary=boundary, start=start, end=end,
+                        categories=categories)
+
+
+def counts_by_area(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                   categories: list[str] | None = None) -> pd.DataFrame:
+    """Incidents per (area_id, category) whose local date lies in [start, end]."""
+    rows = day_rows(engine, "d.area_id, d.category, SUM(d.n)", boundary=boundary, start=start, end=end,
+                    categories=categories, group_by="d.area_id, d.category")
+    return pd.DataFrame(rows, columns=["area_id", "category", "n"])
 
 
 def area_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
