@@ -7,13 +7,11 @@ from numbers import Integral, Real
 import esda
 import numpy as np
 import pandas as pd
-from libpysal.graph import Graph
-from libpysal.weights import W
 from scipy import stats
 
 from geo.errors import InputError
 
-from .grid import aligned_graph, validate_parameters, ward_weights
+from .grid import aligned_graph, as_graph, validate_parameters, ward_weights
 
 PERMUTATIONS = 999
 #: Fixed default seed, so that the same data give the same map. ``seed=None`` draws one.
@@ -296,14 +294,7 @@ class HotSpots:
             raise InputError("`permutations` was 0, which gives no pseudo p-values; use "
                              "permutations=999 or inference='normal'.")
         y = _values(y, "y")
-        if isinstance(w, W):
-            w = Graph.from_W(w)
-        if not isinstance(w, Graph):
-            raise InputError(f"`w` must be a libpysal Graph or W (e.g. ward_weights(areas)), got "
-                             f"{type(w).__name__}.")
-        if w.n != len(y):
-            raise InputError(f"`w` has {w.n} ids but `y` has {len(y)} values; build `w` from the "
-                             "same features.")
+        w = as_graph(w, n=len(y))
         with warnings.catch_warnings():
             # esda announces a future change of its default alternative hypothesis.
             warnings.filterwarnings("ignore", message="The alternative hypothesis",

@@ -222,17 +222,25 @@ def _attach_islands(graph: Graph, metric: gpd.GeoSeries) -> Graph:
     return Graph.from_sparse(matrix.tocsr(), ids=ids)
 
 
+def as_graph(w, *, n: int | None = None, name: str = "areas") -> Graph:
+    """A libpysal ``Graph`` from a ``Graph`` or ``W``; with ``n``, checked to have ``n`` ids."""
+    if isinstance(w, W):
+        w = Graph.from_W(w)
+    if not isinstance(w, Graph):
+        raise InputError(f"`w` must be a libpysal Graph or W (e.g. ward_weights({name})), "
+                         f"got {type(w).__name__}.")
+    if n is not None and w.n != n:
+        raise InputError(f"`w` has {w.n} ids but `y` has {n} values; build `w` from the same features.")
+    return w
+
+
 def aligned_graph(w, index: pd.Index, name: str = "values") -> Graph:
     """``w`` as a ``Graph`` whose ids are ``index``, in that order.
 
     Accepts a libpysal ``Graph`` or ``W``. Raises :class:`InputError` when the ids are not
     the same labels as ``index``.
     """
-    if isinstance(w, W):
-        w = Graph.from_W(w)
-    if not isinstance(w, Graph):
-        raise InputError(f"`w` must be a libpysal Graph or W (e.g. ward_weights({name})), "
-                         f"got {type(w).__name__}.")
+    w = as_graph(w, name=name)
     ids = w.unique_ids
     if len(ids) == len(index) and (ids == index).all():
         return w

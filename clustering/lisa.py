@@ -7,14 +7,11 @@ from numbers import Real
 import esda
 import numpy as np
 import pandas as pd
-from libpysal.graph import Graph
-from libpysal.weights import W
 
-from geo.errors import InputError
 
 from .getis_ord import (DEFAULT_SEED, PERMUTATIONS, _parameter_constraints as _gi_constraints,
                         _values, column_values, confidence_bins, fdr_qvalues, pseudo_p_value)
-from .grid import aligned_graph, validate_parameters, ward_weights
+from .grid import aligned_graph, as_graph, validate_parameters, ward_weights
 
 # Allowed parameter values, declared as data: name -> (test, what is allowed).
 _parameter_constraints = {
@@ -109,14 +106,7 @@ class LocalMoran:
         validate_parameters(_parameter_constraints, permutations=permutations, seed=seed, fdr=fdr,
                             alpha=alpha, n_jobs=n_jobs)
         y = _values(y, "y")
-        if isinstance(w, W):
-            w = Graph.from_W(w)
-        if not isinstance(w, Graph):
-            raise InputError(f"`w` must be a libpysal Graph or W (e.g. ward_weights(areas)), got "
-                             f"{type(w).__name__}.")
-        if w.n != len(y):
-            raise InputError(f"`w` has {w.n} ids but `y` has {len(y)} values; build `w` from the "
-                             "same features.")
+        w = as_graph(w, n=len(y))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The alternative hypothesis",
                                     category=DeprecationWarning)

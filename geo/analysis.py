@@ -153,28 +153,31 @@ def _require_incidents(frame, what="period"):
 
 # --------------------------------------------------------------------------- analyses
 
+def _local_statistic(name: str, statistic, engine: Engine, *, boundary, start, end, categories,
+                     permutations, column) -> gpd.GeoDataFrame:
+    """``statistic(wards, column, w=…, permutations=…)`` over the wards' counts, cached."""
+    def compute():
+        counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
+        _require_incidents(counts)
+        return statistic(counts, column, w=_weights(engine, boundary), permutations=permutations)
+    return cached(name, engine, dict(b=boundary, s=start, e=end, c=categories, p=permutations, col=column),
+                  compute)
+
+
 def gistar_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                  categories: list[str] | None = None, permutations: int = 999,
                  column: str = "count") -> gpd.GeoDataFrame:
     """Getis-Ord Gi* over the wards (queen contiguity, binary weights, FDR)."""
-    def compute():
-        counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
-        _require_incidents(counts)
-        return gi_star(counts, column, w=_weights(engine, boundary), permutations=permutations)
-    return cached("gistar", engine, dict(b=boundary, s=start, e=end, c=categories, p=permutations, col=column),
-                  compute)
+    return _local_statistic("gistar", gi_star, engine, boundary=boundary, start=start, end=end,
+                            categories=categories, permutations=permutations, column=column)
 
 
 def lisa_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                categories: list[str] | None = None, permutations: int = 999,
                column: str = "count") -> gpd.GeoDataFrame:
     """Local Moran's I over the wards, with FDR."""
-    def compute():
-        counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
-        _require_incidents(counts)
-        return local_moran(counts, column, w=_weights(engine, boundary), permutations=permutations)
-    return cached("lisa", engine, dict(b=boundary, s=start, e=end, c=categories, p=permutations, col=column),
-                  compute)
+    return _local_statistic("lisa", local_moran, engine, boundary=boundary, start=start, end=end,
+                            categories=categories, permutations=permutations, column=column)
 
 
 def compare_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
