@@ -1,6 +1,4 @@
 import doctest
-import os
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +12,7 @@ import clustering.dbscan
 from clustering.dbscan import DBSCANSpots, find_spots
 from geo.errors import InputError
 
-BOUNDARIES = Path(os.environ.get("BOUNDARY_SOURCE_DIR", "/work/shared/data/boundaries"))
+from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 HCMC_WARDS = BOUNDARIES / "hcmc_wards_2025.geojson"
 UTM48N = "EPSG:32648"
 

@@ -1,6 +1,4 @@
-import os
 import warnings
-from pathlib import Path
 
 import esda
 import geopandas as gpd
@@ -14,7 +12,7 @@ from clustering.grid import make_grid, ward_weights
 from clustering.projection import to_metric
 from geo.errors import InputError
 
-BOUNDARIES = Path(os.environ.get("BOUNDARY_SOURCE_DIR", "/work/shared/data/boundaries"))
+from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,4 @@
 import math
-import os
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +12,7 @@ from clustering.grid import count_points, make_grid, ward_weights
 from clustering.projection import to_metric
 from geo.errors import InputError
 
-BOUNDARIES = Path(os.environ.get("BOUNDARY_SOURCE_DIR", "/work/shared/data/boundaries"))
+from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 
 def _wards(name):

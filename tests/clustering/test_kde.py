@@ -1,7 +1,5 @@
 import doctest
 import json
-import os
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +12,7 @@ import clustering.kde
 from clustering.kde import KDEResult, default_bandwidth, kde
 from geo.errors import InputError
 
-BOUNDARIES = Path(os.environ.get("BOUNDARY_SOURCE_DIR", "/work/shared/data/boundaries"))
+from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 HCMC_WARDS = BOUNDARIES / "hcmc_wards_2025.geojson"
 UTM48N = "EPSG:32648"
 ORIGIN = np.array([686_000.0, 1_192_000.0])

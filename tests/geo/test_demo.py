@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -15,12 +13,9 @@ import shapely
 from geo.categories import CATEGORIES, SEVERITY
 from geo.demo import COLUMNS, DESCRIPTION_PREFIX, TET_DATES, TRUTH_COLUMNS, _generate, generate, write_csv
 
-_CANDIDATES = [
-    Path(os.environ.get("BOUNDARY_SOURCE_DIR", "/work/shared/data/boundaries")) / "hcmc_wards_2025.geojson",
-    Path(__file__).resolve().parents[2] / "data" / "boundaries" / "hcmc_wards_2025.geojson",
-]
-WARDS_FILE = next((p for p in _CANDIDATES if p.exists()), None)
-pytestmark = pytest.mark.skipif(WARDS_FILE is None, reason="HCMC 2025 ward boundaries not available")
+from tests.conftest import SHARED_BOUNDARIES  # noqa: E402
+
+WARDS_FILE = SHARED_BOUNDARIES / "hcmc_wards_2025.geojson"
 
 START, END = dt.date(2023, 1, 1), dt.date(2025, 12, 31)
 LABEL_TO_CODE = {vi: code for code, (vi, _, _) in CATEGORIES.items()}
