@@ -156,6 +156,11 @@ def _cut(value) -> str:
     return _choice(value, "cut", CUTS)
 
 
+def _latest_id(conn, model, *where):
+    """The id of the current record (the latest; corrections supersede, never overwrite)."""
+    return conn.execute(select(model.id).where(*where).order_by(model.id.desc()).limit(1)).scalar()
+
+
 # --------------------------------------------------------------------------- plans
 
 @dataclass(frozen=True)
@@ -515,8 +520,7 @@ def correct_decision(engine: Engine, area_id: int, *, supersedes_id, status: str
     note = _text(note, "note")
     supersedes_id = _int(supersedes_id, "supersedes_id", 1, 2**62)
     with engine.begin() as conn:
-        current = conn.execute(select(CommitteeDecision.id).where(CommitteeDecision.area_id == area_id)
-                               .order_by(CommitteeDecision.id.desc()).limit(1)).scalar()
+        current = _latest_id(conn, CommitteeDecision, CommitteeDecision.area_id == area_id)
         if current is None:
             raise LookupError(f"No area {area_id}.")
         if current != supersedes_id:
@@ -790,9 +794,8 @@ def record_assessment(engine: Engine, area_id: int, *, year, result: str, note: 
     except InputError as exc:
         proposal = {"error": str(exc)}
     with engine.begin() as conn:
-        current = conn.execute(select(CommitteeAssessment.id).where(
-            CommitteeAssessment.area_id == area_id, CommitteeAssessment.year == year)
-            .order_by(CommitteeAssessment.id.desc()).limit(1)).scalar()
+        current = _latest_id(conn, CommitteeAssessment, CommitteeAssessment.area_id == area_id,
+                             CommitteeAssessment.year == year)
         if current != supersedes_id:
             if current is None:
                 raise InputError(f"There is no assessment of {area.name} for {year} to correct.")
@@ -973,10 +976,9 @@ def record_programme_status(engine: Engine, *, boundary: str, unit_code: str, pr
     supersedes_id = None if supersedes_id in (None, "") else _int(supersedes_id, "supersedes_id", 1, 2**62)
     unit_name = str(wards.at[unit_code, "name"])
     with engine.begin() as conn:
-        current = conn.execute(select(ProgrammeStatus.id).where(
-            ProgrammeStatus.boundary == boundary, ProgrammeStatus.unit_code == unit_code,
-            ProgrammeStatus.programme == programme, ProgrammeStatus.phase == phase)
-            .order_by(ProgrammeStatus.id.desc()).limit(1)).scalar()
+        current = _latest_id(conn, ProgrammeStatus, ProgrammeStatus.boundary == boundary,
+                             ProgrammeStatus.unit_code == unit_code, ProgrammeStatus.programme == programme,
+                             ProgrammeStatus.phase == phase)
         if current != supersedes_id:
             if current is None:
                 raise InputError(f"There is no status of {unit_name} in {programme}, {phase} to correct.")
