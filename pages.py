@@ -128,10 +128,10 @@ def given(args: dict) -> dict:
 
 
 def common_context(page: str, f: Filters, args: dict) -> dict:
-    span = data_span()
+    span, set_here = data_span(), given(args)
     return dict(page=page, f=f, periods=period_choices(span), categories=category_choices(),
-                boundaries=boundary_choices(), span=span, lang=lang(), given=given(args),
-                script_url=url_for("maps.map_script", page=page, **f.query(**given(args))), **_query_values(args))
+                boundaries=boundary_choices(), span=span, lang=lang(), given=set_here,
+                script_url=url_for("maps.map_script", page=page, **f.query(**set_here)), **_query_values(args))
 
 
 # --------------------------------------------------------------------------- maps
