@@ -37,7 +37,7 @@ def upgrade() -> None:
         "SUM(CASE WHEN i.cleared THEN 1 ELSE 0 END), SUM(CASE WHEN i.severity = 1 THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN i.severity = 2 THEN 1 ELSE 0 END), SUM(CASE WHEN i.severity = 3 THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN i.severity = 4 THEN 1 ELSE 0 END) FROM incident i "
-        "JOIN incident_area ia ON ia.incident_id = i.id "
+        "JOIN incident_area ia ON ia.incident_id = i.id WHERE ia.area_id IS NOT NULL "
         "GROUP BY ia.version_id, i.local_date, ia.area_id, i.category")
 
 
