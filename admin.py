@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select, update
 
-from auth import ROLES, audit, create_user, role_required
+from auth import ROLES, audit, create_user, end_sessions, role_required
 from geo.errors import InputError
 from geo.store import AuditLog, ImportBatch, User
 
@@ -155,18 +155,25 @@ def users_page():
     error = created = None
     if request.method == "POST":
         if request.form.get("deactivate"):
-            uid = int(request.form["deactivate"])
+            raw = request.form["deactivate"]
             with engine().begin() as conn:
-                conn.execute(update(User).where(User.id == uid, User.username != current_user.username)
-                             .values(active=False))
-                audit("user_deactivate", str(uid), conn=conn)
+                where = User.id == int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+                if where is None:
+                    error = _("`deactivate` was %(got)r but is expected to be an account number from this "
+                              "page; nothing was changed.", got=raw[:40])
+                # deactivating also ends the account's sessions (never one's own account)
+                elif end_sessions(conn, where & (User.username != current_user.username)
+                                  & User.active.is_(True)):
+                    conn.execute(update(User).where(where).values(active=False))
+                    audit("user_deactivate", raw, conn=conn)
+                else:
+                    error = _("No active account number %(n)s other than yours; nothing was changed.", n=raw)
         else:
             username = (request.form.get("username") or "").strip()
             role = request.form.get("role") or ""
             try:
                 created = (username, create_user(engine(), username, role,
                                                  full_name=request.form.get("full_name") or ""))
-                audit("user_create", username, {"role": role})
             except InputError as exc:
                 error = str(exc)
     with engine().connect() as conn:

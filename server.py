@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from pathlib import Path
 
 import click
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, has_request_context, jsonify, render_template, request
 from flask_babel import Babel
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
@@ -45,6 +45,10 @@ SETTINGS = [
     Setting("TILE_ATTRIBUTION", "", "Attribution shown with TILE_URL's tiles"),
     Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only (set behind HTTPS)"),
     Setting("BABEL_DEFAULT_LOCALE", "vi", "Language of the pages unless the user picks another (vi or en)"),
+    Setting("TRUSTED_PROXIES", "",
+            "Comma-separated addresses or CIDR networks of the reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed (e.g. 127.0.0.1); empty: none, the socket peer is the client"),
+    Setting("TOKEN_LIFETIME_DAYS", 90, "Days a new personal API token stays valid"),
 ]
 LANGUAGES = ("vi", "en")
 
@@ -93,6 +97,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_error_handler(OperationalError, _store_down)
     app.register_error_handler(DatabaseError, _store_down)
     register_cli(app)
+    # forwarded headers count only when they come from our own proxy (auth.TrustedProxyFix)
+    app.wsgi_app = auth.TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXIES"])
     return app
 
 
@@ -124,6 +130,8 @@ def _instance_secret(instance: Path) -> str:
 
 
 def _select_locale():
+    if not has_request_context():
+        return "en"  # the command line speaks English, like the rest of its messages
     lang = request.args.get("lang") or request.cookies.get("lang")
     if lang in LANGUAGES:
         return lang
@@ -175,16 +183,54 @@ def _input_error(exc):
 pages = Blueprint("home", __name__)
 
 
-@pages.get("/healthz")
-def healthz():
+HEALTH_LOCK_WAIT_MS = 2000  # the health probe waits this long for a writer's lock, then calls the store busy
+
+
+def store_status(eng) -> tuple[str, str]:
+    """``("ok" | "read_only" | "unreachable", detail)``: whether the store answers and takes a write.
+
+    The probe is a real write statement (it changes no row) in a transaction that is rolled back:
+    a read-only SQLite file or mount, ``PRAGMA query_only``, a read-only PostgreSQL transaction or a
+    standby in recovery all refuse it. A store busy with another writer (an import) is writable: ok.
+    """
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
     try:
-        with engine().connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # the store is unreachable: say so, do not crash
-        return jsonify(status="error", store=str(exc.__class__.__name__)), 503
-    return jsonify(status="ok")
+        with eng.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {HEALTH_LOCK_WAIT_MS}")
+            elif conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {HEALTH_LOCK_WAIT_MS}")
+            try:
+                conn.execute(text("UPDATE user_account SET id = id WHERE 1 = 0"))
+            finally:
+                conn.rollback()
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(before)}")
+                    conn.rollback()
+    except DBAPIError as exc:
+        orig = exc.orig
+        code = getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None) or ""
+        if code.startswith("SQLITE_READONLY") or code == "25006":  # 25006: read_only_sql_transaction
+            return "read_only", code
+        if code in ("SQLITE_BUSY", "SQLITE_LOCKED", "55P03"):  # 55P03: lock_not_available
+            return "ok", "busy"
+        return "unreachable", code or orig.__class__.__name__
+    except Exception as exc:  # the store cannot be reached at all: say so, do not crash
+        return "unreachable", exc.__class__.__name__
+    return "ok", ""
+
+
+@pages.get("/healthz")
+def healthz():
+    status, detail = store_status(engine())
+    if status == "ok":
+        return jsonify(status="ok")
+    current_app.logger.error("health check: store %s (%s)", status, detail)
+    return jsonify(status=status, store=detail), 503
 
 
 @pages.get("/")
@@ -417,7 +463,8 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("create-user")
     @click.argument("username")
     @click.option("--role", type=click.Choice(["viewer", "committee", "analyst", "admin"]), required=True)
-    @click.option("--password", default=None, help="At least 10 characters; generated when omitted.")
+    @click.option("--password", default=None,
+                  help="At least 12 characters, not a common one; generated when omitted.")
     @click.option("--full-name", default="")
     @click.option("--if-missing", is_flag=True, help="Do nothing when the user exists.")
     def create_user_cmd(username, role, password, full_name, if_missing):
@@ -441,35 +488,30 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("set-password")
     @click.argument("username")
-    @click.option("--password", default=None, help="At least 10 characters; generated when omitted.")
+    @click.option("--password", default=None,
+                  help="At least 12 characters, not a common one; generated when omitted.")
     def set_password_cmd(username, password):
-        """Set a new password for an account (printed once when generated)."""
-        import secrets
+        """Set a new password for an account (printed once when generated); ends its sessions."""
+        from auth import set_password
 
-        from sqlalchemy import update
-        from werkzeug.security import generate_password_hash
-
-        from geo.store import User
-
-        pw = password or secrets.token_urlsafe(12)
-        if len(pw) < 10:
-            fail(InputError("The password must have at least 10 characters."))
-        with eng().begin() as conn:
-            n = conn.execute(update(User).where(User.username == username).values(
-                password_hash=generate_password_hash(pw, method="scrypt"))).rowcount
-        if not n:
-            fail(InputError(f"No user {username!r}."))
-        click.echo(f"Password of {username!r} changed." + ("" if password else f" New password: {pw}"))
+        try:
+            pw = set_password(eng(), username, password)
+        except InputError as exc:
+            fail(exc)
+        click.echo(f"Password of {username!r} changed; its sessions have ended."
+                   + ("" if password else f" New password: {pw}"))
 
     @app.cli.command("create-token")
     @click.argument("username")
     @click.option("--name", default="", help="What the token is for.")
-    def create_token_cmd(username, name):
+    @click.option("--days", type=int, default=None, help="Days the token stays valid (TOKEN_LIFETIME_DAYS).")
+    def create_token_cmd(username, name, days):
         """Create a personal API token (printed once; send it as Authorization: Bearer TOKEN)."""
         from auth import new_token
 
         try:
-            click.echo(new_token(eng(), username, name))
+            click.echo(new_token(eng(), username, name,
+                                 app.config["TOKEN_LIFETIME_DAYS"] if days is None else days))
         except InputError as exc:
             fail(exc)
 

@@ -47,7 +47,7 @@ def build_store(workdir: Path, rows: int) -> Path:
         records, _ = demo.generate(load_areas(eng, "hcmc-2025"), n=rows, seed=1)
         demo.write_csv(records, csv)
     import_file(eng, csv, source="load")
-    create_user(eng, "load", "viewer", password="load-test-password")
+    create_user(eng, "load", "viewer", password="bench viewer secret words")
     token_file.write_text(new_token(eng, "load", "load test"))
     eng.dispose()
     return db

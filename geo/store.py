@@ -235,10 +235,14 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # part of every session cookie; raised on sign-out, password change and deactivation, which
+    # ends every older session of the account
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
-    """A personal token for scripts (``Authorization: Bearer …``); only its SHA-256 is kept."""
+    """A personal token for scripts (``Authorization: Bearer …``); only its SHA-256 is kept. A token
+    without ``expires_at`` is refused like an expired one."""
 
     __tablename__ = "api_token"
 
@@ -249,6 +253,7 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # refused from then on
 
 
 class AuditLog(Base):

@@ -16,7 +16,7 @@ from tests.geo.test_import import NOW
 ACCESS = {
     "static": "public", "auth.login": "public", "home.healthz": "public",
     "auth.logout": "viewer", "auth.account": "viewer", "auth.create_token": "analyst",
-    "auth.revoke_token": "viewer",
+    "auth.revoke_token": "viewer", "auth.change_password": "viewer",
     "home.home": "viewer",
     "api.areas": "viewer", "api.gistar": "viewer", "api.lisa": "viewer", "api.compare": "viewer",
     "api.emerging": "viewer", "api.dbscan": "viewer", "api.kde": "viewer", "api.complex_areas": "viewer",

@@ -27,7 +27,7 @@ def test_healthz_reports_an_unreachable_store(tmp_path):
     (tmp_path / "nope").mkdir()
     (tmp_path / "nope" / "x.db").write_bytes(b"this is not a database" * 100)
     res = app.test_client().get("/healthz")
-    assert res.status_code == 503 and res.get_json()["status"] == "error"
+    assert res.status_code == 503 and res.get_json()["status"] == "unreachable"
 
 
 def test_areas_counts_per_ward_and_category(client, loaded):
