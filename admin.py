@@ -6,11 +6,13 @@ traversal and decompression bombs.
 """
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from auth import ROLES, audit, create_user, end_sessions, role_required
 from geo.errors import InputError
+from geo.exports import csv_bytes
 from geo.store import AuditLog, ImportBatch, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -127,9 +130,17 @@ def rejected_csv(batch_id):
     if row is None:
         return render_template("error.html", message=_("No such import.")), 404
     audit("export", f"rejected rows of import {batch_id}")
-    resp = current_app.response_class(("\ufeff" + row.rejected_csv).encode("utf-8"), mimetype="text/csv")
+    resp = current_app.response_class(_formula_safe_csv(row.rejected_csv or ""), mimetype="text/csv")
     resp.headers["Content-Disposition"] = f'attachment; filename="rejected_{batch_id}.csv"'
     return resp
+
+
+def _formula_safe_csv(text: str) -> bytes:
+    """Stored rejected rows as a formula-safe CSV download (UTF-8 with BOM). New imports store
+    them formula-safe already; rows stored before that are made safe here, cell by cell."""
+    if not text.strip():
+        return "\ufeff".encode("utf-8")
+    return csv_bytes(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False))
 
 
 @bp.get("/audit")

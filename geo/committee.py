@@ -1201,18 +1201,20 @@ def report_xlsx(sheets: Sequence[tuple[str, pd.DataFrame, Sequence[tuple[str, st
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    from .exports import xlsx_cell
+
     wb = Workbook()
     wb.remove(wb.active)
     head_fill = PatternFill("solid", fgColor="7F0000")
     for s, (name, frame, columns) in enumerate(sheets):
         ws = wb.create_sheet(name[:31])
-        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=14, color="7F0000")
+        xlsx_cell(ws, 1, 1, title).font = Font(bold=True, size=14, color="7F0000")
         for i, (label, value) in enumerate(header[:XLSX_HEADER_ROWS - 1], start=2):
-            ws.cell(row=i, column=1, value=label).font = Font(bold=True)
-            ws.cell(row=i, column=2, value=value)
+            xlsx_cell(ws, i, 1, label).font = Font(bold=True)
+            xlsx_cell(ws, i, 2, value)
         r0 = XLSX_TABLE_ROW
         for j, (_, head, _) in enumerate(columns, start=1):
-            c = ws.cell(row=r0, column=j, value=head)
+            c = xlsx_cell(ws, r0, j, head)
             c.font = Font(bold=True, color="FFFFFF")
             c.fill = head_fill
             c.alignment = Alignment(wrap_text=True, vertical="top")
@@ -1222,7 +1224,7 @@ def report_xlsx(sheets: Sequence[tuple[str, pd.DataFrame, Sequence[tuple[str, st
             rows.append(({**total[1], columns[0][0]: total[0]}, True))
         for i, (rec, bold) in enumerate(rows, start=r0 + 1):
             for j, (f, _, kind) in enumerate(columns, start=1):
-                c = ws.cell(row=i, column=j, value=_cell(rec.get(f)))
+                c = xlsx_cell(ws, i, j, _cell(rec.get(f)))
                 if kind != "text" and c.value is not None:
                     c.number_format = NUMBER_FORMATS[kind]
                 if bold:

@@ -46,7 +46,7 @@ from matplotlib.textpath import TextToPath
 
 __all__ = [
     "Classes", "SCHEMES", "classify", "csv_bytes", "format_date", "format_number",
-    "gistar_categories", "map_figure", "map_png", "report_pdf",
+    "gistar_categories", "map_figure", "map_png", "report_pdf", "safe_cell", "xlsx_cell",
 ]
 
 FONT = "DejaVu Sans"
@@ -54,8 +54,9 @@ LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 METRIC_CRS = "EPSG:32648"          # WGS 84 / UTM 48N: all of southern and central Việt Nam
 A4_PORTRAIT = (8.27, 11.69)        # inches (210 × 297 mm)
 MINUS = "\u2212"
-#: Text cells starting with one of these are run as formulas by spreadsheets.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: Text cells starting with one of these are run as formulas by spreadsheets (OWASP "CSV
+#: injection"; the full-width forms are turned into the ASCII ones by some spreadsheets).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 _RC = {
     "font.family": "sans-serif",
@@ -134,10 +135,40 @@ def _decimals_for(values: Sequence[float]) -> int:
 # --------------------------------------------------------------------------- CSV
 
 
-def _neutralise(value):
+def safe_cell(value):
+    """A CSV cell that a spreadsheet shows rather than runs: text that begins like a formula
+    (:data:`FORMULA_TRIGGERS`) gets a leading ``'``; anything else, numbers included, is
+    returned as it is.
+
+    >>> safe_cell("=1+2"), safe_cell("-3"), safe_cell(-3), safe_cell("Phường 1")
+    ("'=1+2", "'-3", -3, 'Phường 1')
+    """
     if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
         return "'" + value
     return value
+
+
+def xlsx_cell(ws, row: int, column: int, value):
+    """Write ``value`` into an openpyxl worksheet cell and return the cell; text is always a
+    text cell.
+
+    openpyxl stores any string that starts with ``=`` as a formula (and "#N/A" and the like
+    as errors); here every string is a string cell, and one that begins like a formula is
+    also marked quote-prefixed, so Excel keeps it text when someone edits the cell. The text
+    is shown as it is, without the ``'`` a CSV needs. Characters a worksheet cannot hold
+    (control characters other than tab, line feed and carriage return) are dropped rather
+    than failing the whole download. Numbers, dates and booleans are written as they are.
+    """
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    cell = ws.cell(row=row, column=column, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+        if value.startswith(FORMULA_TRIGGERS):
+            cell.quotePrefix = True
+    return cell
 
 
 def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = None) -> bytes:
@@ -166,10 +197,10 @@ def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = N
                             dtype=object).where(~col.isna(), None)
         if pd.api.types.is_object_dtype(col.dtype) or pd.api.types.is_string_dtype(col.dtype) \
                 or isinstance(col.dtype, pd.CategoricalDtype):
-            out[i] = [_neutralise(v) for v in col.astype(object).tolist()]
+            out[i] = [safe_cell(v) for v in col.astype(object).tolist()]
         else:                                    # numbers, booleans, dates: written as they are
             out[i] = col.reset_index(drop=True)
-    out.columns = [_neutralise(str(h)) for _f, h in columns]
+    out.columns = [safe_cell(str(h)) for _f, h in columns]
     text = out.to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     return text.encode("utf-8-sig")
 

@@ -6,7 +6,6 @@ record land together, or nothing does.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,12 +43,16 @@ class ImportResult:
 
 
 def rejects_to_csv(rejects: pd.DataFrame | None) -> str:
-    """The rejected rows as CSV text (UTF-8; written with a BOM so that Excel shows Vietnamese)."""
+    """The rejected rows as CSV text (to be written with a BOM so that Excel shows Vietnamese).
+
+    The values are the file's own cells, so they are written formula-safe
+    (:func:`geo.exports.csv_bytes`): ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``.
+    """
     if rejects is None:
         return ""
-    buf = io.StringIO()
-    rejects.to_csv(buf, index=False)
-    return buf.getvalue()
+    from .exports import csv_bytes
+
+    return csv_bytes(rejects).decode("utf-8-sig")
 
 
 # --------------------------------------------------------------------------- versions in memory

@@ -57,10 +57,12 @@ import pandas as pd
 import shapely
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
 from branca.utilities import color_brewer
-from folium.elements import ElementAddToElement, JSCSSMixin
+from folium.elements import ElementAddToElement, IncludeStatement, JSCSSMixin
+from folium.features import GeoJsonDetail, GeoJsonStyleMapper
+from folium.map import Class, Layer
 from folium.plugins import DualMap, FastMarkerCluster
 from folium.template import Template
-from folium.utilities import deep_copy
+from folium.utilities import deep_copy, get_obj_in_upper_tree
 
 from .errors import InputError
 
@@ -372,9 +374,8 @@ class _Chrome(MacroElement):
         self.zoom = {"position": "topleft", "zoomInTitle": TEXT[lang]["zoom_in"],
                      "zoomOutTitle": TEXT[lang]["zoom_out"]}
 
-    def render(self, **kwargs):
-        self.get_root().header.add_child(Element(f"<style>{_CSS}</style>"), name="hs_maps_css")
-        super().render(**kwargs)
+    def _before_render(self, root: Figure) -> None:
+        root.header.add_child(_Literal(f"<style>{_CSS}</style>"), name="hs_maps_css")
 
 
 class _Control(MacroElement):
@@ -594,18 +595,164 @@ def _prune(root: Figure) -> None:
             del el._children[k]
 
 
+class _Literal(Element):
+    """Text that is already rendered, put into the page exactly as it is.
+
+    branca's own ``Element(text)`` compiles ``text`` as a Jinja template, which the
+    page then evaluates: a ward or area name ``{{ 7*7 }}`` would show as 49, a name with
+    ``{%`` would break every render, and ``{{ lipsum.__globals__... }}`` would run code.
+    This element never compiles anything.
+    """
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._name = "Literal"
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        return self.text
+
+
+# folium's GeoJsonDetail.render (folium 0.20), which builds it as Element(Template(...).render()).
+_DETAIL_STYLE = Template("""
+                    <style>
+                        .{{ this.class_name }} {
+                            {{ this.style }}
+                        }
+                       .{{ this.class_name }} table{
+                            margin: auto;
+                        }
+                        .{{ this.class_name }} tr{
+                            text-align: left;
+                        }
+                        .{{ this.class_name }} th{
+                            padding: 2px; padding-right: 8px;
+                        }
+                    </style>
+            """)
+
+
+def _links_before(el: JSCSSMixin, root: Figure) -> None:
+    for name, url in el.default_js:
+        root.header.add_child(JavascriptLink(url), name=name)
+    for name, url in el.default_css:
+        root.header.add_child(CssLink(url), name=name)
+
+
+def _includes_before(el: Class, root: Figure) -> None:
+    if el.includes:
+        stmt = IncludeStatement(el.leaflet_class_name, **el.includes)
+        root.script.add_child(_Literal(stmt._template.render(this=stmt, kwargs=el.includes)),
+                              name=el._name + "_includes", index=-1)
+
+
+def _layer_before(el: Layer, root: Figure) -> None:
+    if el.show:
+        el.add_child(ElementAddToElement(element_name=el.get_name(),
+                                         element_parent_name=el._parent.get_name()),
+                     name=el.get_name() + "_add")
+
+
+def _geojson_before(el: folium.GeoJson, root: Figure) -> None:
+    el.parent_map = get_obj_in_upper_tree(el, folium.Map)
+    if (el.style or el.highlight) and el.data["features"]:
+        mapper = GeoJsonStyleMapper(el.data, el.feature_identifier, el)
+        if el.style:
+            el.style_map = mapper.get_style_map(el.style_function)
+            # folium writes a MacroElement style value as "{{'name'}}" for a second
+            # Jinja pass, which this rendering never makes.
+            if any("{{" in key for key in el.style_map):
+                raise InputError("A style function returned a folium element; return plain "
+                                 "values (colours, numbers) instead.")
+        if el.highlight:
+            el.highlight_map = mapper.get_highlight_map(el.highlight_function)
+
+
+def _detail_before(el: GeoJsonDetail, root: Figure) -> None:
+    if not isinstance(el._parent, folium.GeoJson):
+        raise InputError(f"A {type(el).__name__} must be added to a folium.GeoJson.")
+    features = el._parent.data["features"]
+    keys = [k for k in (features[0]["properties"] if features else {}) if k not in ("style", "highlight")]
+    missing = [f for f in el.fields if f not in keys]
+    if missing:
+        raise InputError(f"The tooltip fields {missing} are not in the data; it has {keys}.")
+    el.warn_for_geometry_collections()
+    root.header.add_child(_Literal(_DETAIL_STYLE.render(this=el)), name=el.get_name() + "tablestyle")
+
+
+def _layer_control_before(el: folium.LayerControl, root: Figure) -> None:
+    el.reset()
+    for item in el._parent._children.values():
+        if isinstance(item, Layer) and item.control:
+            (el.overlays if item.overlay else el.base_layers)[item.layer_name] = item.get_name()
+
+
+def _marker_before(el: folium.Marker, root: Figure) -> None:
+    if el.location is None:
+        raise InputError(f"{el._name} has no location; give it one before adding it to the map.")
+    if el.icon:
+        el.add_child(el.SetIcon(marker=el, icon=el.icon))
+
+
+def _nothing_before(el, root: Figure) -> None:
+    """DualMap copies m1's layers to m2 after rendering; _render has copied them already."""
+
+
+#: What each ``render`` override of folium does before the templates are rendered,
+#: redone here (folium 0.20.0, branca 0.8.2) without building ``Element(text)``.
+#: Every class of an element whose method order (MRO) defines ``render`` must be
+#: listed, or :func:`_render` refuses the map rather than render it the unsafe way.
+_BEFORE: dict[type, Callable] = {
+    JSCSSMixin: _links_before, Class: _includes_before, Layer: _layer_before,
+    folium.GeoJson: _geojson_before, GeoJsonDetail: _detail_before,
+    folium.LayerControl: _layer_control_before, folium.Marker: _marker_before,
+    DualMap: _nothing_before,
+}
+
+
+def _render_element(el: Element, root: Figure) -> None:
+    """branca's MacroElement.render, with each macro's output added as :class:`_Literal`."""
+    for cls in type(el).__mro__:
+        if cls in (MacroElement, Element, object):
+            continue
+        if cls in _BEFORE:
+            _BEFORE[cls](el, root)
+        elif "_before_render" in cls.__dict__:
+            cls.__dict__["_before_render"](el, root)
+        elif "render" in cls.__dict__:
+            raise InputError(f"{type(el).__name__} renders itself with folium's own render "
+                             f"({cls.__module__}.{cls.__name__}.render), which would evaluate "
+                             "user text as a template; add its steps to geo.maps._BEFORE.")
+    if isinstance(el, MacroElement):
+        module = el._template.module.__dict__
+        for part, target in (("header", root.header), ("html", root.html), ("script", root.script)):
+            if module.get(part) is not None:
+                target.add_child(_Literal(str(module[part](el, {}))), name=el.get_name())
+    for child in list(el._children.values()):
+        _render_element(child, root)
+
+
 def _render(m) -> Figure:
-    """Render the figure from scratch (so that rendering again gives the same result)."""
+    """Render the figure from scratch (so that rendering again gives the same result).
+
+    This replaces folium's ``Figure.render``: that one adds each element's rendered
+    header, html and script as ``Element(text)``, which compiles the text, user data
+    included, as a Jinja template and evaluates it when the page is put together.
+    Here every rendered piece is a :class:`_Literal`.
+    """
     root = _root(m)
     if getattr(root, "_hs_offline", None):
         _apply_offline(root)
     _prune(root)
+    for el in list(_walk(root)):
+        if isinstance(el, DualMap):
+            _copy_for_second_map(el)
     meta = root.header._children.get("meta_http")
     root.header._children = OrderedDict([("meta_http", meta)] if meta is not None else [])
     root.html._children = OrderedDict()
     root.script._children = OrderedDict()
-    for child in root._children.values():
-        child.render()
+    for child in list(root._children.values()):
+        _render_element(child, root)
     return root
 
 
