@@ -481,7 +481,7 @@ def job_failure(job) -> tuple[str, int]:
 
 def budgeted_response(name: str, args: dict):
     """Answer the analysis ``name``: its GeoJSON (200), 202 with the job while it is computed, or 400."""
-    state, value = run_budgeted("api:" + name, "dbscan" if name == "dbscan" else name, args,
+    state, value = run_budgeted("api:" + name, name, args,
                                 lambda: API_BODIES[name](engine(), args), {"name": name, "args": to_params(args)})
     if state in ("inline", "done"):
         return current_app.response_class(value if state == "inline" else value.result,
