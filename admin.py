@@ -2,14 +2,14 @@
 
 Uploads are checked before anything is read: the size (``MAX_CONTENT_LENGTH``),
 the type from the content (not the name), and ZIP archives against path
-traversal and decompression bombs.
+traversal and decompression bombs (:func:`geo.parsing.sniff`, which the import command
+uses too); the columns and cells while the file is read (``IMPORT_MAX_*``).
 """
 from __future__ import annotations
 
 import io
 import json
 import tempfile
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -21,59 +21,16 @@ from sqlalchemy import func, select, update
 from auth import ROLES, audit, create_user, end_sessions, role_required
 from geo.errors import InputError
 from geo.exports import csv_bytes
+from geo.parsing import ReadLimits, sniff
 from geo.store import AuditLog, ImportBatch, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-MAX_UNZIPPED = 1024 * 1024 * 1024  # bytes a ZIP may expand to
-MAX_RATIO = 200  # and at most this many times its own size
 
 
 def engine():
     from server import engine as _engine
 
     return _engine()
-
-
-def sniff(path: Path, name: str) -> str:
-    """The file's type from its first bytes: "xlsx", "zip" (a zipped Shapefile), "geojson" or "csv"."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    if not head:
-        raise InputError(f"{name}: the file is empty.")
-    if head.startswith(b"PK\x03\x04"):
-        check_zip(path, name)
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-        if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
-            return "xlsx"
-        if any(n.lower().endswith(".shp") for n in names):
-            return "zip"
-        raise InputError(f"{name}: a ZIP archive that is neither an Excel workbook nor a zipped Shapefile.")
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if text.startswith(b"{"):
-        return "geojson"
-    if head.startswith((b"%PDF", b"\x89PNG", b"\xd0\xcf\x11\xe0", b"\x7fELF", b"GIF8", b"\xff\xd8")):
-        raise InputError(f"{name}: not a table (the content is a PDF, an image, an old .xls or a program); "
-                         f"save it as CSV or .xlsx.")
-    return "csv"
-
-
-def check_zip(path: Path, name: str) -> None:
-    """Refuse archives with paths that leave the folder, or that expand far beyond their size."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            total = 0
-            for info in z.infolist():
-                parts = Path(info.filename).parts
-                if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in info.filename:
-                    raise InputError(f"{name}: the archive holds an unsafe path {info.filename!r}.")
-                total += info.file_size
-        size = max(path.stat().st_size, 1)
-    except zipfile.BadZipFile as exc:
-        raise InputError(f"{name}: a damaged ZIP archive ({exc}).") from exc
-    if total > MAX_UNZIPPED or total > MAX_RATIO * size:
-        raise InputError(f"{name}: the archive would expand to {total:,} bytes from {size:,}; refused.")
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -112,7 +69,8 @@ def _import_upload(upload, source, crs):
                                  f"the boundaries page.")
             path = kind_path.rename(Path(tmp) / ("upload." + {"xlsx": "xlsx", "geojson": "geojson"}.get(kind, "csv")))
             result = import_file(engine(), path, source=source, crs=crs, imported_by=current_user.username,
-                                 display_name=name, tolerance_m=current_app.config["JOIN_TOLERANCE_M"])
+                                 display_name=name, tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
+                                 limits=ReadLimits.from_config(current_app.config))
         except InputError as exc:
             audit("import_failed", name, {"source": source, "error": str(exc)})
             return getattr(exc, "result", None), str(exc)

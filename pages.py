@@ -8,6 +8,8 @@ state is in its URL, so a map can be shared as a link.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, render_template, request, url_for
@@ -187,13 +189,94 @@ def build(page: str, f: Filters, args: dict):
     return view
 
 
+def _page_budget(page: str, args: dict) -> str | None:
+    """The budget (geo.analysis.budget) of the pages whose work grows with the incidents."""
+    if page == "complex":
+        return "complex-spots" if args.get("unit") == "spot" else None
+    return {"hotspots": "hotspots", "forecast": "forecast"}.get(page)
+
+
+def page_view(page: str, f: Filters, args: dict):
+    """``(view, None)``, or ``(None, job)`` while a background job computes the view. A view too
+    costly even for a job is refused (400) before any work."""
+    from flask import abort
+
+    from server import job_failure, run_budgeted, to_params
+
+    what = _page_budget(page, args)
+    if what is None:
+        return build(page, f, args), None
+    state, value = run_budgeted(
+        "page:" + page, what, dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories),
+        lambda: build(page, f, args), {"page": page, "query": f.query(), "args": to_params(args), "lang": lang()},
+        url=url_for("maps.map_page", page=page, **f.query(**given(args))))
+    if state == "pending":
+        return None, value
+    if state == "failed":
+        message, code = job_failure(value)
+        if code == 400:
+            raise InputError(message)
+        abort(code, description=message)
+    if state == "done":  # computed by a job, maybe in another process
+        from geo.analysis import cached
+
+        view = cached("job-view", engine(), {"job": value.id}, lambda: view_from_text(value.result))
+        view.query_extra = given(args)
+        return view, None
+    return value, None
+
+
+def pending(page: str, f: Filters, job):
+    """The "being computed" page: it reloads itself (a meta refresh: the CSP allows no inline script)."""
+    return render_template("pending.html", job=job, page=page, f=f,
+                           url=json.loads(job.params)["url"]), 202, {"Retry-After": "3"}
+
+
+def view_text(view) -> str:
+    """A view as JSON text for the job row (the map already rendered; the layer as GeoJSON)."""
+    def plain(o):
+        return o.item() if hasattr(o, "item") else str(o)
+
+    table = None if view.table is None else view.table.to_json(orient="split", date_format="iso",
+                                                               default_handler=str)
+    return json.dumps({"parts": view.parts, "extra_parts": view.extra_parts, "legends": view.legends,
+                       "table_title": view.table_title, "table_columns": view.table_columns, "meta": view.meta,
+                       "png": view.png, "table": table,
+                       "layer": view.layer.to_json(drop_id=True, to_wgs84=True, na="null", default=str)},
+                      default=plain, ensure_ascii=False)
+
+
+def view_from_text(text: str):
+    import geopandas as gpd
+    import pandas as pd
+
+    from geo.maps_pages import View
+
+    d = json.loads(text)
+    layer = gpd.GeoDataFrame.from_features(json.loads(d["layer"]), crs="EPSG:4326")
+    table = None if d["table"] is None else pd.read_json(io.StringIO(d["table"]), orient="split", dtype=False)
+    return View(map=None, layer=layer, legends=d["legends"], table=table,
+                table_columns=[tuple(c) for c in d["table_columns"]], table_title=d["table_title"],
+                meta=d["meta"], extra_parts=d["extra_parts"], png=d["png"], parts=d["parts"])
+
+
+def run_page_job(app, params: dict) -> str:
+    """The job of a page: the view built as the page's request would build it."""
+    from server import from_params
+
+    with app.test_request_context(f"/map/{params['page']}", query_string={**params["query"], "lang": params["lang"]}):
+        return view_text(build(params["page"], read_filters(), from_params(params["args"])))
+
+
 @pages.get("/map/<page>")
 def map_page(page):
     if page not in PAGES:
         return render_template("error.html", message=_("No such page.")), 404
     f = read_filters()
     args = page_args(page)
-    view = build(page, f, args)
+    view, job = page_view(page, f, args)
+    if job is not None:
+        return pending(page, f, job)
     return render_template(f"{page}.html", view=view, map=view.parts,
                            **common_context(page, f, args))
 
@@ -206,7 +289,9 @@ def _query_values(args: dict) -> dict:
 def map_script(page):
     if page not in PAGES + ("change",):
         return "", 404
-    view = build(page, read_filters(), page_args(page))
+    view, job = page_view(page, read_filters(), page_args(page))
+    if job is not None:  # the page that loads this script is shown once the job is done
+        return current_app.response_class("", status=202, mimetype="application/javascript")
     return current_app.response_class(view.parts["script"], mimetype="application/javascript")
 
 
@@ -228,7 +313,9 @@ def export(page, fmt):
     from auth import audit
 
     f = read_filters()
-    view = build(page, f, page_args(page))
+    view, job = page_view(page, f, page_args(page))
+    if job is not None:
+        return pending(page, f, job)
     stem = f"{page}_{f.boundary}_{f.start.isoformat()}_{f.end.isoformat()}"
     audit("export", f"{page}.{fmt}", f.query())
     if fmt == "geojson":

@@ -49,6 +49,25 @@ SETTINGS = [
             "Comma-separated addresses or CIDR networks of the reverse proxies whose X-Forwarded-For and "
             "X-Forwarded-Proto are believed (e.g. 127.0.0.1); empty: none, the socket peer is the client"),
     Setting("TOKEN_LIFETIME_DAYS", 90, "Days a new personal API token stays valid"),
+    Setting("ANALYSIS_INLINE_INCIDENTS", 200_000,
+            "Incidents (times its passes) an analysis such as DBSCAN or KDE computes within the request; "
+            "more runs as a background job"),
+    Setting("ANALYSIS_MAX_INCIDENTS", 2_000_000,
+            "Incidents (times its passes) above which an analysis is refused: the user narrows the request"),
+    Setting("HDBSCAN_INLINE_INCIDENTS", 20_000,
+            "Incidents HDBSCAN clusters within the request (its time grows with their square); more: a job"),
+    Setting("HDBSCAN_MAX_INCIDENTS", 100_000, "Incidents above which HDBSCAN is refused"),
+    Setting("FORECAST_INLINE_CELLS", 100_000,
+            "Forecast cells times forecast runs (the forecast and its backtest) computed within the request; "
+            "more: a job"),
+    Setting("FORECAST_MAX_CELLS", 40_000_000, "Forecast cells times runs above which a forecast is refused"),
+    Setting("JOB_WORKER", "thread",
+            "Who runs background jobs: thread (a thread in each web process) or external "
+            "(`flask --app server worker`)"),
+    Setting("IMPORT_MAX_COLUMNS", 500, "Columns an imported incident file may have"),
+    Setting("IMPORT_MAX_CELLS", 50_000_000, "Cells (rows times columns) an imported incident file may have"),
+    Setting("IMPORT_MAX_FIELD_CHARS", 10_000,
+            "Characters a field of an imported incident may have; longer rows are rejected"),
 ]
 LANGUAGES = ("vi", "en")
 
@@ -92,6 +111,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(committee_pages)
     from geo.errors import InputError
 
+    from geo import jobs
+
+    import pages as page_views
+
+    jobs.register("api", _run_api_job)
+    jobs.register("page", page_views.run_page_job)
     app.register_error_handler(InputError, _input_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _store_down)
@@ -130,8 +155,8 @@ def _instance_secret(instance: Path) -> str:
 
 
 def _select_locale():
-    if not has_request_context():
-        return "en"  # the command line speaks English, like the rest of its messages
+    if not has_request_context():  # the command line and background jobs
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     lang = request.args.get("lang") or request.cookies.get("lang")
     if lang in LANGUAGES:
         return lang
@@ -294,14 +319,18 @@ def areas():
     return current_app.response_class(body, mimetype="application/geo+json")
 
 
-def geojson_response(gdf, **members):
+def geojson_text(gdf, **members) -> str:
     """An RFC 7946 FeatureCollection (WGS 84), with extra top-level members such as ``meta``."""
     body = gdf.to_json(drop_id=True, to_wgs84=True, na="null")
     if members:
         fc = json.loads(body)
         fc.update(members)
         body = json.dumps(fc, ensure_ascii=False, default=str)
-    return current_app.response_class(body, mimetype="application/geo+json")
+    return body
+
+
+def geojson_response(gdf, **members):
+    return current_app.response_class(geojson_text(gdf, **members), mimetype="application/geo+json")
 
 
 def _number_arg(name: str, default, *, kind=float, minimum=None, exclusive=True, maximum=None):
@@ -401,26 +430,18 @@ def emerging():
 
 @api.get("/dbscan")
 def dbscan():
-    from geo import analysis
-
-    spots = analysis.dbscan_spots(
-        engine(), **_analysis_args(),
-        eps_m=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
-        min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
-        method=_choice_arg("method", "dbscan", ("dbscan", "hdbscan")))
-    return geojson_response(spots)
+    args = dict(_analysis_args(), eps_m=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
+                min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
+                method=_choice_arg("method", "dbscan", ("dbscan", "hdbscan")))
+    return budgeted_response("dbscan", args)
 
 
 @api.get("/kde")
 def kde():
-    from geo import analysis
-
-    res = analysis.kde_surface(engine(), **_analysis_args(),
-                               bandwidth_m=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
-                               cell_m=analyst_arg("cell", None, minimum=0, maximum=5_000),
-                               kernel=_choice_arg("kernel", "quartic", ("quartic", "gaussian")))
-    return geojson_response(res.contours(), meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
-                                                  "kernel": res.kernel})
+    args = dict(_analysis_args(), bandwidth_m=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
+                cell_m=analyst_arg("cell", None, minimum=0, maximum=5_000),
+                kernel=_choice_arg("kernel", "quartic", ("quartic", "gaussian")))
+    return budgeted_response("kde", args)
 
 
 @api.get("/complex-areas")
@@ -429,12 +450,120 @@ def complex_areas():
 
     top = _number_arg("top", None, kind=int, minimum=1, exclusive=False)
     if _choice_arg("unit", "ward", ("ward", "spot")) == "spot":
-        gdf = analysis.complex_spots(
-            engine(), **_analysis_args(), top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
-            min_samples=analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False, maximum=100_000))
-    else:
-        gdf = analysis.complex_areas(engine(), **_analysis_args(), top=top)
-    return geojson_response(gdf)
+        args = dict(_analysis_args(), top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
+                    min_samples=analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False,
+                                            maximum=100_000))
+        return budgeted_response("complex-spots", args)
+    return geojson_response(analysis.complex_areas(engine(), **_analysis_args(), top=top))
+
+
+def _dbscan_body(eng, a):
+    from geo import analysis
+
+    return geojson_text(analysis.dbscan_spots(eng, **a))
+
+
+def _kde_body(eng, a):
+    from geo import analysis
+
+    res = analysis.kde_surface(eng, **a)
+    return geojson_text(res.contours(), meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
+                                             "kernel": res.kernel})
+
+
+def _complex_spots_body(eng, a):
+    from geo import analysis
+
+    return geojson_text(analysis.complex_spots(eng, **a))
+
+
+# the analyses whose cost grows with the incidents: answered inline, as a background job or refused
+API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body}
+PERIOD_KEYS = ("boundary", "start", "end", "categories")
+JOB_ID = "int(max=9223372036854775807)"  # ids above a 64-bit integer are no job (404, not a 500)
+
+
+def to_params(args: dict) -> dict:
+    """Analysis arguments as JSON values (dates as ISO text), for a job row."""
+    return {k: v.isoformat() if isinstance(v, dt.date) else list(v) if isinstance(v, tuple) else v
+            for k, v in args.items()}
+
+
+def from_params(params: dict, date_keys=("start", "end", "base_start", "base_end")) -> dict:
+    out = {k: dt.date.fromisoformat(v) if k in date_keys and v else v for k, v in params.items()}
+    if "categories" in out:
+        out["categories"] = tuple(out["categories"])
+    return out
+
+
+def run_budgeted(kind: str, what: str, args: dict, compute, params: dict, url: str | None = None):
+    """``("inline", compute())`` when the analysis ``what`` over ``args`` is within the inline budget;
+    else the background job of ``kind`` with ``params`` as ``("done" | "pending" | "failed", job)``
+    (``url``: where its result is asked for). Raises TooCostly (400) over the hard cap, before any
+    work."""
+    from geo import analysis, jobs
+
+    b = analysis.budget(engine(), what, current_app.config, method=args.get("method", "dbscan"),
+                        **{k: args[k] for k in PERIOD_KEYS if k in args})
+    if b.mode == "inline":
+        return "inline", compute()
+    app = current_app._get_current_object()
+    job = jobs.submit(app, engine(), kind, dict(params, url=url or request.full_path.rstrip("?")),
+                      analysis.data_version(engine()))
+    return {"done": "done", "failed": "failed"}.get(job.status, "pending"), job
+
+
+def job_failure(job) -> tuple[str, int]:
+    from flask_babel import gettext as _
+
+    if job.error:
+        return job.error, 400
+    return _("The computation failed; try again later or tell the administrator."), 500
+
+
+def budgeted_response(name: str, args: dict):
+    """Answer the analysis ``name``: its GeoJSON (200), 202 with the job while it is computed, or 400."""
+    state, value = run_budgeted("api:" + name, name, args,
+                                lambda: API_BODIES[name](engine(), args), {"name": name, "args": to_params(args)})
+    if state in ("inline", "done"):
+        return current_app.response_class(value if state == "inline" else value.result,
+                                          mimetype="application/geo+json")
+    if state == "failed":
+        message, code = job_failure(value)
+        return jsonify(error=message), code
+    return pending_json(value)
+
+
+def pending_json(job):
+    from flask import url_for
+
+    res = jsonify(status="pending", job=job.id, poll=json.loads(job.params)["url"],
+                  status_url=url_for("api.job_status", job_id=job.id))
+    res.status_code = 202
+    res.headers["Retry-After"] = "3"
+    return res
+
+
+def _run_api_job(app, params: dict) -> str:
+    return API_BODIES[params["name"]](engine(), from_params(params["args"]))
+
+
+@api.get(f"/jobs/<{JOB_ID}:job_id>")
+def job_status(job_id):
+    """A background job's state; jobs hold parameters only, so any signed-in user may see them."""
+    from flask import abort
+    from flask_babel import gettext as _
+
+    from geo import jobs
+
+    job = jobs.find(engine(), job_id)
+    if job is None:
+        abort(404, description=_("No such job."))
+    when = {k: (getattr(job, k).isoformat() if getattr(job, k) else None)
+            for k in ("created_at", "started_at", "finished_at")}
+    error = job_failure(job)[0] if job.status == "failed" else None
+    return jsonify(job=job.id, kind=job.kind, status=job.status, poll=json.loads(job.params)["url"],
+                   error=error, **when)
 
 
 # --------------------------------------------------------------------------- command line
@@ -610,6 +739,20 @@ def register_cli(app: Flask) -> None:
         run_import(app, eng(), file, source=source, mapping=mapping, crs=crs, user=user,
                    rejects_out=rejects_out)
 
+    @app.cli.command("worker")
+    @click.option("--idle-exit", type=float, default=None,
+                  help="Stop after this many seconds without a job (default: run until stopped).")
+    def worker_cmd(idle_exit):
+        """Run the background analyses one at a time (with JOB_WORKER=external); several may run."""
+        from geo import jobs
+
+        click.echo("Running background jobs; stop with Ctrl+C.")
+        try:
+            n = jobs.work(app, eng(), idle_seconds=idle_exit)
+        except KeyboardInterrupt:
+            return
+        click.echo(f"Jobs run: {n}.")
+
     @app.cli.command("demo-data")
     @click.option("-n", "count", default=None, type=int, help="Number of incidents (DEMO_INCIDENTS).")
     @click.option("--seed", default=138, show_default=True)
@@ -658,7 +801,15 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
     """The import command's body: progress bar, counts, rejected-rows report, exit status."""
     from geo.errors import InputError
     from geo.importer import import_file
+    from geo.parsing import ReadLimits, sniff
 
+    try:  # the checks of the web upload: the type from the content, ZIP traversal and bombs
+        if sniff(Path(file), Path(file).name) == "zip":
+            raise InputError(f"{Path(file).name}: a zipped Shapefile holds boundaries, not incidents; "
+                             f"load it with load-boundaries.")
+    except InputError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(1)
     pairs = {}
     for m in mapping:
         if "=" not in m:
@@ -674,7 +825,8 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
         try:
             result = import_file(eng, file, source=source, mapping=pairs or None, crs=crs,
                                  imported_by=user, progress=progress,
-                                 tolerance_m=app.config["JOIN_TOLERANCE_M"])
+                                 tolerance_m=app.config["JOIN_TOLERANCE_M"],
+                                 limits=ReadLimits.from_config(app.config))
         except InputError as exc:
             res = getattr(exc, "result", None)
             bar.render_finish()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import dataclass
 from collections import OrderedDict
 
 import geopandas as gpd
@@ -544,3 +545,82 @@ def backtest_summary(engine: Engine, *, boundary: str, end: dt.date, categories:
         frame = backtest(pts, study_area=area, methods=methods, start=first, end=end)
         return summary(frame)
     return cached("backtest", engine, dict(b=boundary, e=end, c=categories, n=months), compute)
+
+
+# --------------------------------------------------------------------------- budgets
+
+class TooCostly(InputError):
+    """An analysis over the hard cap of its budget: the user has to narrow the request."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an analysis would cost before it starts, estimated from the day aggregates.
+
+    ``amount`` is in the unit of the limits (incidents × the analysis' passes, or
+    forecast cells × forecast runs); ``shown`` and ``per`` say how to tell the user
+    (``amount / per`` incidents or cells)."""
+
+    what: str
+    amount: int
+    inline: int
+    maximum: int
+    per: int = 1
+    unit: str = "incidents"
+
+    @property
+    def mode(self) -> str:
+        return "inline" if self.amount <= self.inline else "job" if self.amount <= self.maximum else "refused"
+
+
+# passes over the period's incidents of each analysis that is budgeted by incidents
+PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4}  # complex spots: the period and 3 years
+BACKTEST_MONTHS = 6
+
+
+def period_incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> int:
+    """Incidents in units of ``boundary`` in [start, end]: a COUNT over the day aggregates."""
+    rows = day_rows(engine, "SUM(d.n)", boundary=boundary, start=start, end=end, categories=categories,
+                    group_by="")
+    return int(rows[0][0] or 0) if rows else 0
+
+
+def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, end: dt.date,
+           categories=None, method: str = "dbscan") -> Budget:
+    """The budget of analysis ``what`` ("dbscan", "kde", "hotspots", "complex-spots", "forecast")
+    with ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard cap."""
+    if what == "forecast":
+        from clustering.forecast import DEFAULT_CELL_M
+
+        # the forecast and the backtest score the cells of the wards with incidents over the
+        # backtest's history, once per method and month (see backtest_summary)
+        first = (pd.Timestamp(end) - pd.DateOffset(months=BACKTEST_MONTHS)).date().replace(day=1)
+        rows = day_rows(engine, "a.code, MAX(a.area_km2)", boundary=boundary, start=first - dt.timedelta(days=366),
+                        end=end, categories=categories, group_by="a.code")
+        cells = int(sum(float(r[1] or 0) for r in rows) * 1e6 / DEFAULT_CELL_M ** 2)
+        runs = 1 + len(FORECAST_METHODS) * BACKTEST_MONTHS
+        b = Budget("forecast", cells * runs, int(limits["FORECAST_INLINE_CELLS"]), int(limits["FORECAST_MAX_CELLS"]),
+                   per=runs, unit="cells")
+    else:
+        n = period_incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+        if what == "dbscan" and method == "hdbscan":
+            b = Budget("HDBSCAN", n, int(limits["HDBSCAN_INLINE_INCIDENTS"]), int(limits["HDBSCAN_MAX_INCIDENTS"]))
+        else:
+            passes = PASSES[what]
+            b = Budget({"dbscan": "DBSCAN", "kde": "KDE"}.get(what, what), n * passes,
+                       int(limits["ANALYSIS_INLINE_INCIDENTS"]), int(limits["ANALYSIS_MAX_INCIDENTS"]), per=passes)
+    if b.mode == "refused":
+        raise TooCostly(_refusal(b))
+    return b
+
+
+def _refusal(b: Budget) -> str:
+    from flask_babel import format_decimal
+    from flask_babel import gettext as _
+
+    n, cap = format_decimal(b.amount // b.per), format_decimal(b.maximum // b.per)
+    if b.unit == "cells":
+        return _("Choose fewer crime categories or a smaller boundary version: the forecast would score "
+                 "%(n)s cells, at most %(max)s.", n=n, max=cap)
+    return _("Choose a shorter period or fewer crime categories: %(n)s incidents, at most %(max)s for "
+             "%(what)s.", n=n, max=cap, what=b.what)

@@ -153,6 +153,15 @@ def read_layer(path: str | Path, fields: FieldMap | None = None, *, layer: str |
         raise InputError(f"{path.name}: " + "; ".join(problems))
     out = out.set_geometry(gpd.GeoSeries(fixed, crs=raw.crs, index=out.index))
     out = out.to_crs(WGS84)
+    for i, g in enumerate(out.geometry.values):  # e.g. latitude 95, or metres in a file said to be degrees
+        xy = shapely.get_coordinates(g)
+        bad = ~np.isfinite(xy).all(axis=1) | (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
+        if bad.any():
+            x, y = xy[np.argmax(bad)]
+            problems.append(f"{feature(i)}: coordinate ({x:g}, {y:g}) is outside longitude -180..180 / "
+                            f"latitude -90..90 (after projecting to WGS 84); check the file's CRS (--crs)")
+    if problems:
+        raise InputError(f"{path.name}: " + "; ".join(problems))
     return out.sort_values("code", kind="stable").reset_index(drop=True)
 
 

@@ -374,6 +374,9 @@ def parse_polygon(geojson: str):
     except (TypeError, ValueError) as exc:
         raise InputError(f"`polygon` is not valid GeoJSON ({exc}); paste a Polygon, a Feature or a "
                          "FeatureCollection.") from None
+    except RecursionError:  # json's own guard against deep nesting ([[[[… thousands deep)
+        raise InputError("`polygon` is nested too deeply to be GeoJSON; paste a Polygon, a Feature or a "
+                         "FeatureCollection.") from None
     geoms = []
     if isinstance(obj, dict) and obj.get("type") == "FeatureCollection":
         geoms = [f.get("geometry") for f in obj.get("features") or [] if isinstance(f, dict)]
@@ -388,6 +391,9 @@ def parse_polygon(geojson: str):
                              f"(got {g.get('type') if isinstance(g, dict) else type(g).__name__}).")
         try:
             parts.append(shapely.make_valid(shape(g)))
+        except RecursionError:
+            raise InputError("`polygon` has coordinates nested too deeply; a polygon's coordinates are "
+                             "rings of [longitude, latitude] pairs.") from None
         except (ValueError, TypeError, AttributeError, IndexError) as exc:
             raise InputError(f"`polygon` has a geometry that cannot be read ({exc}).") from None
     if not parts:

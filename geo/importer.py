@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from .boundaries import load_areas, sha256_of
 from .errors import InputError
 from .join import assign_wards, point_tree
-from .parsing import read_table
+from .parsing import ReadLimits, read_table
 from .store import BoundaryVersion, Crosswalk, ImportBatch, refresh_area_day, utcnow
 from .validate import Extent, WardIndex, validate
 
@@ -264,7 +264,7 @@ INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", 
 def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict | None = None,
                 crs: str | None = None, imported_by: str = "", tolerance_m: float = 50.0,
                 display_name: str | None = None, progress=None, now: dt.datetime | None = None,
-                ) -> ImportResult:
+                limits: ReadLimits | None = None) -> ImportResult:
     """Import one incident file. See the module docstring.
 
     Raises :class:`InputError` (and changes nothing) when the file cannot be
@@ -277,7 +277,7 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     if not source or not source.strip():
         raise InputError("`source` is empty; name the system the file comes from (e.g. 'cong-an-q1').")
     step("read")
-    raw = read_table(path, mapping=mapping, display_name=name)
+    raw = read_table(path, mapping=mapping, display_name=name, limits=limits)
     digest = sha256_of(path)
     with engine.connect() as conn:
         versions = load_versions(conn)

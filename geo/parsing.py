@@ -1,7 +1,9 @@
 """Reading incident files (CSV, XLSX, GeoJSON) into raw text columns with canonical names.
 
-Everything here is about the file: encodings, delimiters, header names. The
-values are checked and converted in :mod:`geo.validate`.
+Everything here is about the file: encodings, delimiters, header names, and the
+bounds a file must keep (its type from its content, ZIP archives, columns, cells),
+checked while reading so that a hostile file is refused before it is parsed whole.
+The values are checked and converted in :mod:`geo.validate`.
 """
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ import csv
 import io
 import re
 import unicodedata
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
+from flask_babel import gettext as _
 
 from .errors import InputError
 from .names import fold
@@ -46,8 +51,65 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 _ALIAS_LOOKUP = {fold(a): field for field, aliases in HEADER_ALIASES.items() for a in aliases}
 FIELDS = tuple(HEADER_ALIASES)
 
-MAX_COLUMNS = 500
 MAX_LINE_CHARS = 1_000_000
+MAX_UNZIPPED = 1024 * 1024 * 1024  # bytes a ZIP may expand to
+MAX_RATIO = 200  # and at most this many times its own size
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The bounds an incident file must keep (settings IMPORT_MAX_COLUMNS, IMPORT_MAX_CELLS and
+    IMPORT_MAX_FIELD_CHARS)."""
+
+    max_columns: int = 500
+    max_cells: int = 50_000_000
+    max_field_chars: int = 10_000
+
+    @classmethod
+    def from_config(cls, config) -> ReadLimits:
+        return cls(int(config["IMPORT_MAX_COLUMNS"]), int(config["IMPORT_MAX_CELLS"]),
+                   int(config["IMPORT_MAX_FIELD_CHARS"]))
+
+
+def sniff(path: Path, name: str) -> str:
+    """The file's type from its first bytes: "xlsx", "zip" (a zipped Shapefile), "geojson" or "csv"."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head:
+        raise InputError(f"{name}: the file is empty.")
+    if head.startswith(b"PK\x03\x04"):
+        check_zip(path, name)
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+        if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+            return "xlsx"
+        if any(n.lower().endswith(".shp") for n in names):
+            return "zip"
+        raise InputError(f"{name}: a ZIP archive that is neither an Excel workbook nor a zipped Shapefile.")
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"{"):
+        return "geojson"
+    if head.startswith((b"%PDF", b"\x89PNG", b"\xd0\xcf\x11\xe0", b"\x7fELF", b"GIF8", b"\xff\xd8")):
+        raise InputError(f"{name}: not a table (the content is a PDF, an image, an old .xls or a program); "
+                         f"save it as CSV or .xlsx.")
+    return "csv"
+
+
+def check_zip(path: Path, name: str) -> None:
+    """Refuse archives with paths that leave the folder, or that expand far beyond their size."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = 0
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in info.filename:
+                    raise InputError(f"{name}: the archive holds an unsafe path {info.filename!r}.")
+                total += info.file_size
+        size = max(path.stat().st_size, 1)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{name}: a damaged ZIP archive ({exc}).") from exc
+    if total > MAX_UNZIPPED or total > MAX_RATIO * size:
+        raise InputError(f"{name}: the archive would expand to {total:,} bytes from {size:,}; refused.")
 
 
 class RawTable:
@@ -59,8 +121,9 @@ class RawTable:
     """
 
     def __init__(self, frame: pd.DataFrame, columns: dict[str, str], unknown: list[str],
-                 name: str, crs: str | None = None):
+                 name: str, crs: str | None = None, limits: ReadLimits | None = None):
         self.frame, self.columns, self.unknown, self.name, self.crs = frame, columns, unknown, name, crs
+        self.limits = limits or ReadLimits()
 
 
 def map_headers(headers: list[str], mapping: dict[str, str] | None = None,
@@ -97,8 +160,9 @@ def map_headers(headers: list[str], mapping: dict[str, str] | None = None,
 
 
 def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
-               display_name: str | None = None) -> RawTable:
-    """Read a CSV, XLSX or GeoJSON file of incidents."""
+               display_name: str | None = None, limits: ReadLimits | None = None) -> RawTable:
+    """Read a CSV, XLSX or GeoJSON file of incidents within ``limits``."""
+    limits = limits or ReadLimits()
     path = Path(path)
     name = display_name or path.name
     suffix = path.suffix.lower()
@@ -108,14 +172,15 @@ def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
     if head.startswith(b"PK\x03\x04"):
         if suffix not in (".xlsx", ".xlsm"):
             raise InputError(f"{name}: the file is a ZIP archive; only .xlsx workbooks are read this way.")
-        table = _read_xlsx(path, name)
+        check_zip(path, name)
+        table = _read_xlsx(path, name, limits)
     elif suffix in (".geojson", ".json"):
         table, crs = _read_geojson(path, name)
         mapping = {"lon": GEOM_LON, "lat": GEOM_LAT, **(mapping or {})}
     elif suffix in (".xlsx", ".xlsm"):
         raise InputError(f"{name}: not an Excel workbook (no ZIP signature); save it again as .xlsx.")
     else:
-        table = _read_csv(path, name)
+        table = _read_csv(path, name, limits)
     headers = list(table.columns)
     columns, unknown = map_headers(headers, mapping, name)
     shown = ", ".join(h for h in headers if h not in (GEOM_LON, GEOM_LAT))
@@ -130,7 +195,7 @@ def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
     frame["_row"] = np.arange(2, len(frame) + 2)
     empty = frame.drop(columns="_row").isna().all(axis=1)
     frame = frame[~empty.to_numpy()].reset_index(drop=True)
-    return RawTable(frame, columns, unknown, name, crs)
+    return RawTable(frame, columns, unknown, name, crs, limits)
 
 
 GEOM_LON, GEOM_LAT = "(geometry x)", "(geometry y)"
@@ -159,7 +224,7 @@ def decode_text(data: bytes, name: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _read_csv(path: Path, name: str):
+def _read_csv(path: Path, name: str, limits: ReadLimits):
     data = path.read_bytes()
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"{name}: binary data, not a CSV file.")
@@ -180,26 +245,50 @@ def _read_csv(path: Path, name: str):
         headers = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
     except (csv.Error, StopIteration) as exc:
         raise InputError(f"{name}: the header line cannot be read as CSV ({exc}).") from exc
-    if len(headers) > MAX_COLUMNS:
-        raise InputError(f"{name}: {len(headers):,} columns; at most {MAX_COLUMNS} are read.")
+    _check_width(headers, name, limits)
     _check_headers(headers, name)
+    _check_cells(text.count("\n") + 1, len(headers), name, limits)
+    # pandas takes the fields of a first data row wider than the header as index columns, which for a
+    # row of a million fields costs minutes and gigabytes: that row is counted first (csv, one record)
+    records = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        next(records)
+        width = len(next(records, headers))
+    except csv.Error as exc:
+        raise InputError(f"{name}: line 2 cannot be read as CSV ({exc}).") from exc
+    if width > len(headers):
+        raise InputError(_("%(name)s: line 2 has %(n)s fields but the header has %(m)s; check the separator "
+                           "and the quotes of that line, or remove the extra fields.",
+                           name=name, n=f"{width:,}", m=len(headers)))
     # pandas' C parser reads UTF-8 bytes much faster than a str (measured 3x on 180 MB)
     try:
-        table = pd.read_csv(io.BytesIO(text.encode("utf-8")), encoding="utf-8", sep=delimiter, dtype=str, keep_default_na=False,
-                            na_values=[""], skip_blank_lines=False, header=0, engine="c")
+        table = pd.read_csv(io.BytesIO(text.encode("utf-8")), encoding="utf-8", sep=delimiter, dtype=str,
+                            keep_default_na=False, na_values=[""], skip_blank_lines=False, header=0,
+                            index_col=False, engine="c")
     except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         detail = (f"line {m.group(2)} has {m.group(3)} fields but the header has {m.group(1)}"
                   if m else str(exc).strip())
         raise InputError(f"{name}: {detail}.") from exc
-    if not isinstance(table.index, pd.RangeIndex):
-        # pandas turns extra leading fields into an index instead of failing: find the line
-        for line_no, fields in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter), 1):
-            if len(fields) > len(headers):
-                raise InputError(f"{name}: line {line_no} has {len(fields)} fields but the header "
-                                 f"has {len(headers)}.")
     table.columns = headers
     return table
+
+
+def _check_width(headers, name, limits: ReadLimits):
+    if len(headers) > limits.max_columns:
+        raise InputError(_("%(name)s: %(n)s columns; at most %(max)s are read. Keep the incident columns "
+                           "and save the file again.", name=name, n=f"{len(headers):,}", max=limits.max_columns))
+
+
+def _check_cells(rows: int, width: int, name, limits: ReadLimits):
+    if rows * width > limits.max_cells:
+        raise _too_many_cells(rows, width, name, limits)
+
+
+def _too_many_cells(rows: int, width: int, name, limits: ReadLimits) -> InputError:
+    return InputError(_("%(name)s: about %(rows)s rows of %(width)s columns is more than %(max)s cells; "
+                        "split the file or remove unused columns.", name=name, rows=f"{rows:,}",
+                        width=width, max=f"{limits.max_cells:,}"))
 
 
 def _check_headers(headers, name):
@@ -212,7 +301,7 @@ def _check_headers(headers, name):
         seen[h] = i
 
 
-def _read_xlsx(path: Path, name: str):
+def _read_xlsx(path: Path, name: str, limits: ReadLimits):
     from openpyxl import load_workbook
 
     try:
@@ -221,6 +310,12 @@ def _read_xlsx(path: Path, name: str):
         raise InputError(f"{name}: cannot open as an Excel workbook ({exc}).") from exc
     try:
         ws = wb.worksheets[0]
+        # the sheet's declared size (its <dimension>) before any cell is read; then every row is read
+        # whatever it declares (openpyxl would stop at a declared size that is too small) and the
+        # cells are counted as they come
+        if ws.max_row and ws.max_column:
+            _check_cells(ws.max_row, ws.max_column, name, limits)
+        ws.reset_dimensions()
         it = ws.iter_rows(values_only=True)
         headers = None
         for row in it:
@@ -231,11 +326,15 @@ def _read_xlsx(path: Path, name: str):
             raise InputError(f"{name}: the first sheet is empty.")
         while headers and not headers[-1]:
             headers.pop()
-        if len(headers) > MAX_COLUMNS:
-            raise InputError(f"{name}: {len(headers):,} columns; at most {MAX_COLUMNS} are read.")
+        _check_width(headers, name, limits)
         _check_headers(headers, name)
         width = len(headers)
-        rows = [[_nfc(v) for v in r[:width]] + [None] * (width - len(r)) for r in it]
+        rows, cells = [], 0
+        for r in it:
+            cells += max(len(r), width)
+            if cells > limits.max_cells:
+                raise _too_many_cells(len(rows) + 2, max(len(r), width), name, limits)
+            rows.append([_nfc(v) for v in r[:width]] + [None] * (width - len(r)))
     finally:
         wb.close()
     headers = [h or f"(column {i + 1})" for i, h in enumerate(headers)]

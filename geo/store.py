@@ -379,6 +379,26 @@ class ProgrammeStatus(Base):
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("programme_status.id"))
 
 
+class Job(Base):
+    """A long analysis run in the background (:mod:`geo.jobs`). It holds parameters only, never
+    personal data; ``key`` identifies the parameters and the data version, so equal requests
+    share one job. ``result`` is the finished answer as text (GeoJSON or JSON, never pickle)."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_key", "key"), Index("ix_job_status", "status", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[str] = mapped_column(Text)  # JSON
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 # --------------------------------------------------------------------------- engine
 
 def make_engine(url: str) -> Engine:

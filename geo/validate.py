@@ -320,6 +320,7 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     rej = _Rejects(raw)
     warnings: list[str] = []
     out = pd.DataFrame(index=f.index)
+    _unsafe_text(raw, rej)
 
     # --- external id
     if "external_id" in f:
@@ -410,6 +411,25 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     out["_row"] = f["_row"]
     keep = ~rej.bad
     return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings)
+
+
+def _unsafe_text(raw: RawTable, rej: _Rejects) -> None:
+    """Reject the rows with a NUL byte or a field longer than ``raw.limits.max_field_chars``: binary
+    data or a pasted document, not an incident record (and no text the store should keep)."""
+    limit = raw.limits.max_field_chars
+    for name in raw.columns:
+        col = raw.frame[name].to_numpy(dtype=object)
+        size = np.fromiter((len(v) if type(v) is str else 0 for v in col), dtype=np.int64, count=len(col))
+        nul = np.fromiter((type(v) is str and "\x00" in v for v in col), dtype=bool, count=len(col))
+        if not (size > limit).any() and not nul.any():
+            continue
+        shown = col.copy()
+        for i in np.flatnonzero((size > limit) | nul):  # the report shows the start, without the NULs
+            shown[i] = col[i][:80].replace("\x00", "\\0") + ("…" if size[i] > 80 else "")
+        rej.add(nul, name, "holds a NUL byte (binary data, not text); remove it and import the row again",
+                values=shown)
+        rej.add(size > limit, name, f"longer than {limit:,} characters; shorten the text and import the row "
+                f"again", values=shown)
 
 
 def _coordinates(raw, out, rej, warnings, extent, crs):

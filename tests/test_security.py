@@ -20,7 +20,7 @@ ACCESS = {
     "home.home": "viewer",
     "api.areas": "viewer", "api.gistar": "viewer", "api.lisa": "viewer", "api.compare": "viewer",
     "api.emerging": "viewer", "api.dbscan": "viewer", "api.kde": "viewer", "api.complex_areas": "viewer",
-    "api.ward": "viewer",
+    "api.ward": "viewer", "api.job_status": "viewer",
     "maps.map_page": "viewer", "maps.map_script": "viewer", "maps.export": "viewer",
     "admin.import_page": "analyst", "admin.rejected_csv": "analyst", "admin.audit_page": "admin",
     "admin.users_page": "admin",
@@ -32,7 +32,7 @@ ACCESS = {
     "committee.record_programme": "committee",
 }
 SAMPLE_ARGS = {"page": "overview", "code": "26743", "fmt": "csv", "token_id": 1, "filename": "css/app.css",
-               "batch_id": 1, "plan_id": 1, "area_id": 1}
+               "batch_id": 1, "plan_id": 1, "area_id": 1, "job_id": 1}
 QUERY = "boundary=hcmc-2025&start=2024-01-01&end=2024-12-31"
 
 

@@ -1,0 +1,178 @@
+"""Background jobs: long analyses queue in the ``job`` table and one worker runs them in turn.
+
+A request whose analysis is too long to compute while the user waits calls
+:func:`submit`: it finds the job of the same parameters and data version, or
+queues a new one, and answers "pending" at once. The worker claims queued jobs
+atomically (``UPDATE … WHERE status = 'queued'``, checked by its row count, so
+several processes may run workers) and runs them one at a time; heavy requests
+wait in the queue instead of occupying every web worker. The result is stored in
+the row as text (GeoJSON or JSON, never pickle), so any web process can serve it.
+
+``JOB_WORKER=thread`` (the default) starts a daemon thread in each process on
+first use, which ends after a while without work; ``JOB_WORKER=external`` leaves
+the queue to ``flask --app server worker``.
+
+The queue is written here rather than taken from Celery or RQ: those need a
+broker (Redis, RabbitMQ), which the embedded SQLite deployment does not have.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from .errors import InputError
+from .store import Job, utcnow
+
+log = logging.getLogger(__name__)
+
+# kind prefix ("api", "page") -> runner(app, params) -> result text; registered by the web layer
+RUNNERS: dict[str, Callable] = {}
+IDLE_SECONDS = 60  # a worker thread ends after this long without a job
+POLL_SECONDS = 0.5
+STALE_SECONDS = 3600  # a job "running" this long lost its worker (the process died): run it again
+
+
+def register(prefix: str, runner: Callable) -> None:
+    RUNNERS[prefix] = runner
+
+
+@contextmanager
+def _writing(engine: Engine):
+    """A transaction that reads and then writes: on SQLite it takes the write lock at BEGIN
+    (IMMEDIATE), so that two of them wait for each other instead of failing as "locked"."""
+    with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+        yield conn
+
+
+def job_key(kind: str, params: dict, version) -> str:
+    return hashlib.sha256(json.dumps([kind, params, list(version)], sort_keys=True, default=str)
+                          .encode()).hexdigest()
+
+
+def find(engine: Engine, job_id: int):
+    with engine.connect() as conn:
+        return conn.execute(select(Job).where(Job.id == job_id)).first()
+
+
+def submit(app, engine: Engine, kind: str, params: dict, version):
+    """The job of ``kind`` with ``params`` over data ``version``: the existing one or a new queued
+    one. Returns its row (``id``, ``status``, ``result``, ``error``). ``params["url"]``, where the
+    result is asked for, is kept but is not part of the key."""
+    key = job_key(kind, {k: v for k, v in params.items() if k != "url"}, version)
+    with _writing(engine) as conn:
+        row = conn.execute(select(Job).where(Job.key == key).order_by(Job.id.desc()).limit(1)).first()
+        if row is None:
+            conn.execute(insert(Job).values(key=key, kind=kind, params=json.dumps(params, default=str),
+                                            status="queued", created_at=utcnow()))
+            row = conn.execute(select(Job).where(Job.key == key).order_by(Job.id.desc()).limit(1)).first()
+    if row.status in ("queued", "running") and app.config.get("JOB_WORKER", "thread") == "thread":
+        ensure_thread(app)
+    return row
+
+
+def claim(engine: Engine):
+    """Take the oldest queued job (or a stale running one) for this worker; None when there is none.
+    The queue is read without a lock; the job is taken by an UPDATE that only one worker wins."""
+    stale = utcnow().timestamp() - STALE_SECONDS
+    with engine.connect() as conn:
+        cand = conn.execute(select(Job.id, Job.status, Job.started_at).where(
+            Job.status.in_(("queued", "running"))).order_by(Job.id)).all()
+    for c in cand:
+        if c.status == "running" and (c.started_at is None or _ts(c.started_at) >= stale):
+            continue
+        with engine.begin() as conn:
+            n = conn.execute(update(Job).where(Job.id == c.id, Job.status == c.status,
+                                               _same(Job.started_at, c.started_at))
+                             .values(status="running", started_at=utcnow())).rowcount
+        if n == 1:
+            return find(engine, c.id)
+        # another worker took it first: try the next one
+    return None
+
+
+def _same(column, value):
+    return column.is_(None) if value is None else column == value
+
+
+def _ts(value) -> float:
+    import datetime as dt
+
+    if isinstance(value, str):  # SQLite returns text for some drivers
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.timestamp()
+
+
+def run(app, engine: Engine, job) -> None:
+    """Run one claimed job and store its result or its error."""
+    values = dict(finished_at=None)
+    try:
+        with app.app_context():
+            result = RUNNERS[job.kind.split(":", 1)[0]](app, json.loads(job.params))
+        values.update(status="done", result=result)
+    except InputError as exc:  # the parameters do not fit the data: the user's to change
+        values.update(status="failed", error=str(exc) or "error")
+    except Exception:  # a fault: logged for the administrator, the user is told it failed
+        log.exception("job %s (%s) failed", job.id, job.kind)
+        values.update(status="failed", error="")
+    values["finished_at"] = utcnow()
+    with engine.begin() as conn:
+        conn.execute(update(Job).where(Job.id == job.id).values(**values))
+
+
+def work(app, engine: Engine, *, idle_seconds: float | None = None, stop: threading.Event | None = None,
+         thread_key: str | None = None) -> int:
+    """Run jobs one at a time until ``stop`` is set or, with ``idle_seconds``, no job came for that
+    long. Returns the number of jobs run."""
+    done, idle_since = 0, time.monotonic()
+    while not (stop and stop.is_set()):
+        try:
+            job = claim(engine)
+        except OperationalError as exc:  # the store is busy (a long import) or down: wait, try again
+            log.warning("job queue unavailable: %s", exc)
+            time.sleep(5)
+            continue
+        if job is None:
+            if idle_seconds is not None and time.monotonic() - idle_since > idle_seconds:
+                with _lock:  # a job submitted now sees no thread and starts one, or is found here
+                    job = claim(engine)
+                    if job is None:
+                        _threads.pop(thread_key, None)
+                        return done
+            else:
+                time.sleep(POLL_SECONDS)
+                continue
+        run(app, engine, job)
+        done += 1
+        idle_since = time.monotonic()
+    return done
+
+
+_lock = threading.Lock()
+_threads: dict[str, threading.Thread] = {}
+
+
+def ensure_thread(app) -> None:
+    """Start this process's worker thread for the app's store unless it runs."""
+    from .store import make_engine
+
+    url = app.config["DATABASE_URL"]
+    with _lock:
+        t = _threads.get(url)
+        if t is not None and t.is_alive():
+            return
+        eng = make_engine(url)
+        t = threading.Thread(target=work, args=(app, eng), kwargs={"idle_seconds": IDLE_SECONDS, "thread_key": url},
+                             name="hotspot-jobs", daemon=True)
+        _threads[url] = t
+        t.start()
