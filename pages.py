@@ -173,15 +173,25 @@ def build(page: str, f: Filters, args: dict):
     from geo import analysis, maps_pages
     from geo.maps import parts
 
+    from geo import disclosure
+    from server import published_minimum
+
+    minimum = published_minimum()
+    if minimum:  # below analyst: a selection with too few incidents is not shown at all
+        disclosure.check_selection(engine(), minimum, boundary=f.boundary, start=f.start, end=f.end,
+                                   categories=f.categories)
+
     def compute():
         view = maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
                                 tiles_url=current_app.config.get("TILE_URL") or None,
-                                tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "")
+                                tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
+                                minimum=minimum)
         view.parts = parts(view.map)  # rendered once: the page and its script both need it
         return view
 
-    # The page and its map script ask for the same view: build and render it once per data version.
-    view = analysis.cached("view", engine(), dict(page=page, f=f, args=args, lang=lang(),
+    # The page and its map script ask for the same view: build and render it once per data version
+    # and disclosure level.
+    view = analysis.cached("view", engine(), dict(page=page, f=f, args=args, lang=lang(), minimum=minimum,
                                                   tiles=current_app.config.get("TILE_URL")), compute)
     view.query_extra = given(args)
     return view
@@ -249,10 +259,16 @@ def export(page, fmt):
 
 
 def _export_table(view):
+    """The table of the export; suppressed figures as "< 5" text for users below analyst."""
+    from geo.disclosure import labelled
+
     if view.table is not None:
-        return view.table, [(fld, header) for fld, header, _ in view.table_columns]
-    table = view.layer.drop(columns="geometry")
-    return table, [(c, c) for c in table.columns]
+        table, columns = view.table, [(fld, header) for fld, header, _ in view.table_columns]
+    else:
+        table = view.layer.drop(columns="geometry")
+        columns = [(c, c) for c in table.columns]
+    minimum = view.meta.get("min_count")
+    return (labelled(table, minimum) if minimum else table), columns
 
 
 def _download(body: bytes, filename: str, mimetype: str):

@@ -45,6 +45,9 @@ SETTINGS = [
     Setting("TILE_ATTRIBUTION", "", "Attribution shown with TILE_URL's tiles"),
     Setting("SESSION_COOKIE_SECURE", False, "Send the session cookie over HTTPS only (set behind HTTPS)"),
     Setting("BABEL_DEFAULT_LOCALE", "vi", "Language of the pages unless the user picks another (vi or en)"),
+    Setting("MIN_PUBLISHED_COUNT", 5, "Viewers and committee members see no count below this (1 to N-1 are "
+                                      "suppressed); analysts and admins see every figure"),
+    Setting("RESPONSE_CACHE_MB", 128, "Memory per worker for serialised API responses (plain and gzip)"),
 ]
 LANGUAGES = ("vi", "en")
 
@@ -238,24 +241,112 @@ def area_query_args() -> dict:
     return dict(boundary=boundary, start=start, end=end, categories=cats)
 
 
+def published_minimum() -> int | None:
+    """The smallest count the current user may see: None (every figure) for analysts and admins,
+    else MIN_PUBLISHED_COUNT (see geo.disclosure)."""
+    from flask_login import current_user
+
+    if current_user.is_authenticated and current_user.can("analyst"):
+        return None
+    return current_app.config["MIN_PUBLISHED_COUNT"]
+
+
+class ResponseCache:
+    """Serialised API bodies, plain and gzip, with their ETag; an LRU bounded in bytes.
+
+    Written here because the bodies are keyed by data version and disclosure level, which a
+    generic HTTP cache in front of the service cannot see. ``stats`` counts hits and
+    serialisations."""
+
+    def __init__(self, max_bytes: int):
+        import threading
+        from collections import OrderedDict
+
+        self.max_bytes, self.size = max_bytes, 0
+        self.entries: OrderedDict = OrderedDict()
+        self.stats = {"hits": 0, "serialised": 0}
+        self._lock = threading.Lock()
+
+    def get(self, key, build) -> tuple[bytes, bytes, str]:
+        with self._lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                self.stats["hits"] += 1
+                return self.entries[key]
+        import gzip
+        import hashlib
+
+        body = build()
+        entry = (body, gzip.compress(body, compresslevel=6, mtime=0), hashlib.sha256(body).hexdigest()[:32])
+        with self._lock:
+            self.stats["serialised"] += 1
+            if key not in self.entries:
+                self.entries[key] = entry
+                self.size += len(entry[0]) + len(entry[1])
+            while self.size > self.max_bytes and len(self.entries) > 1:
+                _, old = self.entries.popitem(last=False)
+                self.size -= len(old[0]) + len(old[1])
+        return entry
+
+
+def response_cache() -> ResponseCache:
+    app = current_app._get_current_object()
+    cache = app.extensions.get("response_cache")
+    if cache is None:
+        cache = app.extensions["response_cache"] = ResponseCache(app.config["RESPONSE_CACHE_MB"] * 1024 * 1024)
+    return cache
+
+
+def geojson_response(build, selection: dict | None = None, *, kde: bool = False):
+    """``build(minimum)`` — a GeoDataFrame, or (GeoDataFrame, extra top-level members such as
+    ``meta``) — as an RFC 7946 FeatureCollection (WGS 84).
+
+    ``minimum`` is :func:`published_minimum`; below analyst, a ``selection`` (boundary,
+    start, end, categories) with too few incidents is refused first. The bytes are made
+    once per data version, request, language and disclosure level, and sent with a strong
+    ETag (304 on If-None-Match), ``Cache-Control: private, no-cache`` and gzip when
+    the client accepts it."""
+    from flask_babel import get_locale
+
+    from geo import analysis, disclosure
+
+    minimum = published_minimum()
+
+    def serialise() -> bytes:
+        if minimum and selection is not None:
+            disclosure.check_selection(engine(), minimum, kde=kde, **selection)
+        result = build(minimum)
+        gdf, members = result if isinstance(result, tuple) else (result, {})
+        body = gdf.to_json(drop_id=True, to_wgs84=True, na="null")
+        if members:
+            fc = json.loads(body)
+            fc.update(members)
+            body = json.dumps(fc, ensure_ascii=False, default=str)
+        return body.encode("utf-8")
+
+    key = (request.path, tuple(sorted(request.args.items(multi=True))), str(get_locale()), minimum,
+           str(engine().url), analysis.data_version(engine()))
+    body, gz, etag = response_cache().get(key, serialise)
+    zipped = request.accept_encodings["gzip"] > 0
+    resp = current_app.response_class(gz if zipped else body, mimetype="application/geo+json")
+    if zipped:
+        resp.headers["Content-Encoding"] = "gzip"
+    resp.set_etag(etag + ("-gz" if zipped else ""))  # one strong ETag per representation
+    resp.headers["Cache-Control"] = "private, no-cache"
+    resp.vary.add("Accept-Encoding")
+    return resp.make_conditional(request)
+
+
 @api.get("/areas")
 def areas():
-    from geo import analysis, queries
+    from geo import disclosure, queries
 
     args = area_query_args()
-    body = analysis.cached("areas", engine(), args, lambda: queries.area_counts(engine(), **args).to_json(
-        drop_id=True, to_wgs84=True, na="null"))
-    return current_app.response_class(body, mimetype="application/geo+json")
 
-
-def geojson_response(gdf, **members):
-    """An RFC 7946 FeatureCollection (WGS 84), with extra top-level members such as ``meta``."""
-    body = gdf.to_json(drop_id=True, to_wgs84=True, na="null")
-    if members:
-        fc = json.loads(body)
-        fc.update(members)
-        body = json.dumps(fc, ensure_ascii=False, default=str)
-    return current_app.response_class(body, mimetype="application/geo+json")
+    def build(minimum):
+        gdf = queries.area_counts(engine(), **args)
+        return disclosure.areas(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
 
 
 def _number_arg(name: str, default, *, kind=float, minimum=None, exclusive=True, maximum=None):
@@ -302,93 +393,143 @@ def _analysis_args() -> dict:
     return args
 
 
+def _protected_areas(args: dict, minimum: int):
+    """The areas API's figures as users below analyst see them (cached: the ward panel reads one row)."""
+    from geo import analysis, disclosure, queries
+
+    sel = dict(args, categories=list(args["categories"]))
+    return analysis.cached("areas-protected", engine(), dict(args, m=minimum),
+                           lambda: disclosure.areas(queries.area_counts(engine(), **sel), minimum))
+
+
 @api.get("/ward/<code>")
 def ward(code):
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    return jsonify(analysis.ward_detail(engine(), code, **_analysis_args()))
+    args = _analysis_args()
+    detail = analysis.ward_detail(engine(), code, **args)
+    minimum = published_minimum()
+    if minimum:
+        disclosure.check_selection(engine(), minimum, **args)
+        row = _protected_areas(args, minimum).set_index("code").loc[code].to_dict()
+        detail = disclosure.ward_detail(detail, row, minimum)
+    return jsonify(detail)
 
 
 @api.get("/gistar")
 def gistar():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    gdf = analysis.gistar_wards(engine(), **_analysis_args(),
-                                permutations=_number_arg("permutations", 999, kind=int, minimum=99,
-                                                         exclusive=False, maximum=9999))
+    args = _analysis_args()
+    permutations = _number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
     keep = ["code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
             "hotspot_code", "hotspot_vi", "geometry"]
-    return geojson_response(gdf[keep])
+
+    def build(minimum):
+        gdf = analysis.gistar_wards(engine(), **args, permutations=permutations)[keep]
+        return disclosure.wards(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
 
 
 @api.get("/lisa")
 def lisa():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    gdf = analysis.lisa_wards(engine(), **_analysis_args(),
-                              permutations=_number_arg("permutations", 999, kind=int, minimum=99,
-                                                       exclusive=False, maximum=9999))
+    args = _analysis_args()
+    permutations = _number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
     keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "lisa_label",
             "lisa_label_vi", "geometry"]
-    return geojson_response(gdf[keep])
+
+    def build(minimum):
+        gdf = analysis.lisa_wards(engine(), **args, permutations=permutations)[keep]
+        return disclosure.wards(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
 
 
 @api.get("/compare")
 def compare():
-    from geo import analysis
+    from geo import analysis, disclosure
 
+    args = _analysis_args()
     base_start = _date_arg("base_start") if request.args.get("base_start") else None
     base_end = _date_arg("base_end") if request.args.get("base_end") else None
-    gdf, meta = analysis.compare_wards(engine(), **_analysis_args(), base_start=base_start, base_end=base_end)
-    return geojson_response(gdf, meta=meta)
+
+    def build(minimum):
+        gdf, meta = analysis.compare_wards(engine(), **args, base_start=base_start, base_end=base_end)
+        if minimum:
+            gdf, meta = disclosure.compare(gdf, meta, minimum)
+        return gdf, {"meta": meta}
+    return geojson_response(build, args)
 
 
 @api.get("/emerging")
 def emerging():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    gdf, _ = analysis.emerging_wards(engine(), **_analysis_args(),
-                                     bins=_choice_arg("bins", "quarter", ("month", "quarter")))
-    return geojson_response(gdf.rename(columns={"pattern": "trend"}),
-                            meta={"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]})
+    args = _analysis_args()
+    bins = _choice_arg("bins", "quarter", ("month", "quarter"))
+
+    def build(minimum):
+        gdf, _ = analysis.emerging_wards(engine(), **args, bins=bins)
+        meta = {"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]}
+        if minimum:
+            gdf = disclosure.series(gdf, minimum)
+        return gdf.rename(columns={"pattern": "trend"}), {"meta": meta}
+    return geojson_response(build, args)
 
 
 @api.get("/dbscan")
 def dbscan():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    spots = analysis.dbscan_spots(
-        engine(), **_analysis_args(),
-        eps_m=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
-        min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
-        method=_choice_arg("method", "dbscan", ("dbscan", "hdbscan")))
-    return geojson_response(spots)
+    args = _analysis_args()
+    eps_m = analyst_arg("eps", 250.0, minimum=0, maximum=5000)
+    min_samples = analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000)
+    method = _choice_arg("method", "dbscan", ("dbscan", "hdbscan"))
+
+    def build(minimum):
+        spots = analysis.dbscan_spots(engine(), **args, eps_m=eps_m, min_samples=min_samples, method=method)
+        return disclosure.spots(spots, minimum) if minimum else spots
+    return geojson_response(build, args)
 
 
 @api.get("/kde")
 def kde():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    res = analysis.kde_surface(engine(), **_analysis_args(),
-                               bandwidth_m=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
-                               cell_m=analyst_arg("cell", None, minimum=0, maximum=5_000),
-                               kernel=_choice_arg("kernel", "quartic", ("quartic", "gaussian")))
-    return geojson_response(res.contours(), meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
-                                                  "kernel": res.kernel})
+    args = _analysis_args()
+    bandwidth_m = analyst_arg("bandwidth", None, minimum=0, maximum=20_000)
+    cell_m = analyst_arg("cell", None, minimum=0, maximum=5_000)
+    kernel = _choice_arg("kernel", "quartic", ("quartic", "gaussian"))
+
+    def build(minimum):
+        res = analysis.kde_surface(engine(), **args, bandwidth_m=bandwidth_m, cell_m=cell_m, kernel=kernel)
+        contours = res.contours()
+        if minimum:
+            inc = analysis.incidents(engine(), **dict(args, categories=list(args["categories"])))
+            contours = disclosure.contours(contours, inc[inc["code"].notna()], minimum)
+        return contours, {"meta": {"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m, "kernel": res.kernel}}
+    return geojson_response(build, args, kde=True)
 
 
 @api.get("/complex-areas")
 def complex_areas():
-    from geo import analysis
+    from geo import analysis, disclosure
 
+    args = _analysis_args()
     top = _number_arg("top", None, kind=int, minimum=1, exclusive=False)
     if _choice_arg("unit", "ward", ("ward", "spot")) == "spot":
-        gdf = analysis.complex_spots(
-            engine(), **_analysis_args(), top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
-            min_samples=analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False, maximum=100_000))
+        eps_m = analyst_arg("eps", 150.0, minimum=0, maximum=5000)
+        min_samples = analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False, maximum=100_000)
+
+        def compute(minimum):
+            gdf = analysis.complex_spots(engine(), **args, top=top, eps_m=eps_m, min_samples=min_samples)
+            return disclosure.ranked(disclosure.spots(gdf, minimum), minimum) if minimum else gdf
     else:
-        gdf = analysis.complex_areas(engine(), **_analysis_args(), top=top)
-    return geojson_response(gdf)
+        def compute(minimum):
+            gdf = analysis.complex_areas(engine(), **args, top=top)
+            return disclosure.ranked(gdf, minimum) if minimum else gdf
+    return geojson_response(compute, args)
 
 
 # --------------------------------------------------------------------------- command line
