@@ -96,6 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_error_handler(OperationalError, _store_down)
     app.register_error_handler(DatabaseError, _store_down)
     register_cli(app)
+    app.extensions["response_cache"] = ResponseCache(app.config["RESPONSE_CACHE_MB"] * 1024 * 1024)
     return app
 
 
@@ -290,11 +291,7 @@ class ResponseCache:
 
 
 def response_cache() -> ResponseCache:
-    app = current_app._get_current_object()
-    cache = app.extensions.get("response_cache")
-    if cache is None:
-        cache = app.extensions["response_cache"] = ResponseCache(app.config["RESPONSE_CACHE_MB"] * 1024 * 1024)
-    return cache
+    return current_app.extensions["response_cache"]
 
 
 def geojson_response(build, selection: dict | None = None, *, kde: bool = False):
