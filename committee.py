@@ -396,10 +396,31 @@ def _report_texts(rep: cm.Report, f) -> dict:
             "filters": filters, "generated": dt.datetime.now(pr.TZ).strftime("%d/%m/%Y" if l == "vi" else "%Y-%m-%d")}
 
 
+def _published(rep: cm.Report) -> cm.Report:
+    """The report as the reader may see it: below analyst, a selection with too few incidents
+    is refused and small figures are suppressed, shown as "< 5" (geo.disclosure)."""
+    import dataclasses
+
+    from geo import disclosure
+    from server import published_minimum
+
+    minimum = published_minimum()
+    if not minimum:
+        return rep
+    disclosure.check_selection(engine(), minimum, boundary=rep.boundary, start=rep.period.start,
+                               end=rep.period.end, categories=rep.categories)
+    safe = disclosure.report(rep, minimum)
+    small = disclosure.label(minimum)
+    total = {k: (small if v is None and k in ("count", "base_count") else v) for k, v in safe.total.items()}
+    return dataclasses.replace(safe, units=disclosure.labelled(safe.units, minimum),
+                               by_category=disclosure.labelled(safe.by_category, minimum),
+                               detail=disclosure.labelled(safe.detail, minimum), total=total)
+
+
 def _total_text(rep: cm.Report) -> str:
     from geo.maps_pages import fmt
 
-    l, t = lang(), rep.total
+    l, t = lang(), {k: ("—" if v is None and k.startswith("change_text") else v) for k, v in rep.total.items()}
     return _("Whole area: %(count)s incidents, %(base)s in the same period last year, %(change)s (p = %(p)s); "
              "clearance rate %(rate)s.", count=fmt(t["count"], l), base=fmt(t["base_count"], l),
              change=t["change_text_vi" if l == "vi" else "change_text_en"], p=fmt(t["p_value"], l, 4),
@@ -413,8 +434,8 @@ def report():
     f, period, level, district = _report_args()
     rep, error = None, None
     try:
-        rep = cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories), level=level,
-                        district=district)
+        rep = _published(cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
+                                   level=level, district=district))
     except InputError as exc:
         error = str(exc)
     units = _with_words(rep.units) if rep else None
@@ -432,8 +453,8 @@ def report_download(fmt):
     if fmt not in REPORT_FORMATS:
         abort(404, description=_("No such export."))
     f, period, level, district = _report_args()
-    rep = cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories), level=level,
-                    district=district)
+    rep = _published(cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
+                               level=level, district=district))
     texts = _report_texts(rep, f)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"bao-cao_{f.boundary}_{level}_{period.start}_{period.end}")
     units = _with_words(rep.units)

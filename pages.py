@@ -170,20 +170,27 @@ def page_args(page: str) -> dict:
     raise InputError(f"No page {page!r}.")
 
 
-def build(page: str, f: Filters, args: dict):
-    """The page's Folium map and what the page shows beside it (legends, tables)."""
-    from geo import analysis, maps_pages
+def build(page: str, f: Filters, args: dict, minimum: int | None):
+    """The page's Folium map and what the page shows beside it (legends, tables), for the
+    disclosure level ``minimum`` (server.published_minimum)."""
+    from geo import analysis, disclosure, maps_pages
     from geo.maps import parts
+
+    if minimum:  # below analyst: a selection with too few incidents is not shown at all
+        disclosure.check_selection(engine(), minimum, boundary=f.boundary, start=f.start, end=f.end,
+                                   categories=f.categories)
 
     def compute():
         view = maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
                                 tiles_url=current_app.config.get("TILE_URL") or None,
-                                tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "")
+                                tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
+                                minimum=minimum)
         view.parts = parts(view.map)  # rendered once: the page and its script both need it
         return view
 
-    # The page and its map script ask for the same view: build and render it once per data version.
-    view = analysis.cached("view", engine(), dict(page=page, f=f, args=args, lang=lang(),
+    # The page and its map script ask for the same view: build and render it once per data version
+    # and disclosure level.
+    view = analysis.cached("view", engine(), dict(page=page, f=f, args=args, lang=lang(), minimum=minimum,
                                                   tiles=current_app.config.get("TILE_URL")), compute)
     view.query_extra = given(args)
     return view
@@ -201,14 +208,16 @@ def page_view(page: str, f: Filters, args: dict):
     costly even for a job is refused (400) before any work."""
     from flask import abort
 
-    from server import job_failure, run_budgeted, to_params
+    from server import job_failure, published_minimum, run_budgeted, to_params
 
+    minimum = published_minimum()
     what = _page_budget(page, args)
     if what is None:
-        return build(page, f, args), None
+        return build(page, f, args, minimum), None
     state, value = run_budgeted(
         "page:" + page, what, dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories),
-        lambda: build(page, f, args), {"page": page, "query": f.query(), "args": to_params(args), "lang": lang()},
+        lambda: build(page, f, args, minimum),
+        {"page": page, "query": f.query(), "args": to_params(args), "lang": lang(), "minimum": minimum},
         url=url_for("maps.map_page", page=page, **f.query(**given(args))))
     if state == "pending":
         return None, value
@@ -265,7 +274,7 @@ def run_page_job(app, params: dict) -> str:
     from server import from_params
 
     with app.test_request_context(f"/map/{params['page']}", query_string={**params["query"], "lang": params["lang"]}):
-        return view_text(build(params["page"], read_filters(), from_params(params["args"])))
+        return view_text(build(params["page"], read_filters(), from_params(params["args"]), params["minimum"]))
 
 
 @pages.get("/map/<page>")
@@ -336,10 +345,16 @@ def export(page, fmt):
 
 
 def _export_table(view):
+    """The table of the export; suppressed figures as "< 5" text for users below analyst."""
+    from geo.disclosure import labelled
+
     if view.table is not None:
-        return view.table, [(fld, header) for fld, header, _ in view.table_columns]
-    table = view.layer.drop(columns="geometry")
-    return table, [(c, c) for c in table.columns]
+        table, columns = view.table, [(fld, header) for fld, header, _ in view.table_columns]
+    else:
+        table = view.layer.drop(columns="geometry")
+        columns = [(c, c) for c in table.columns]
+    minimum = view.meta.get("min_count")
+    return (labelled(table, minimum) if minimum else table), columns
 
 
 def _download(body: bytes, filename: str, mimetype: str):

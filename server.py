@@ -68,6 +68,9 @@ SETTINGS = [
     Setting("IMPORT_MAX_CELLS", 50_000_000, "Cells (rows times columns) an imported incident file may have"),
     Setting("IMPORT_MAX_FIELD_CHARS", 10_000,
             "Characters a field of an imported incident may have; longer rows are rejected"),
+    Setting("MIN_PUBLISHED_COUNT", 5, "Viewers and committee members see no count below this (1 to N-1 are "
+                                      "suppressed); analysts and admins see every figure"),
+    Setting("RESPONSE_CACHE_MB", 128, "Memory per worker for serialised API responses (plain and gzip)"),
 ]
 LANGUAGES = ("vi", "en")
 
@@ -124,6 +127,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     # forwarded headers count only when they come from our own proxy (auth.TrustedProxyFix)
     app.wsgi_app = auth.TrustedProxyFix(app.wsgi_app, app.config["TRUSTED_PROXIES"])
+    app.extensions["response_cache"] = ResponseCache(app.config["RESPONSE_CACHE_MB"] * 1024 * 1024)
     return app
 
 
@@ -309,14 +313,56 @@ def area_query_args() -> dict:
     return dict(boundary=boundary, start=start, end=end, categories=cats)
 
 
-@api.get("/areas")
-def areas():
-    from geo import analysis, queries
+def published_minimum() -> int | None:
+    """The smallest count the current user may see: None (every figure) for analysts and admins,
+    else MIN_PUBLISHED_COUNT (see geo.disclosure)."""
+    from flask_login import current_user
 
-    args = area_query_args()
-    body = analysis.cached("areas", engine(), args, lambda: queries.area_counts(engine(), **args).to_json(
-        drop_id=True, to_wgs84=True, na="null"))
-    return current_app.response_class(body, mimetype="application/geo+json")
+    if current_user.is_authenticated and current_user.can("analyst"):
+        return None
+    return current_app.config["MIN_PUBLISHED_COUNT"]
+
+
+class ResponseCache:
+    """Serialised API bodies, plain and gzip, with their ETag; an LRU bounded in bytes.
+
+    Written here because the bodies are keyed by data version and disclosure level, which a
+    generic HTTP cache in front of the service cannot see. ``stats`` counts hits and
+    serialisations."""
+
+    def __init__(self, max_bytes: int):
+        import threading
+        from collections import OrderedDict
+
+        self.max_bytes, self.size = max_bytes, 0
+        self.entries: OrderedDict = OrderedDict()
+        self.stats = {"hits": 0, "serialised": 0}
+        self._lock = threading.Lock()
+
+    def get(self, key, build) -> tuple[bytes, bytes, str]:
+        with self._lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                self.stats["hits"] += 1
+                return self.entries[key]
+        import gzip
+        import hashlib
+
+        body = build()
+        entry = (body, gzip.compress(body, compresslevel=6, mtime=0), hashlib.sha256(body).hexdigest()[:32])
+        with self._lock:
+            self.stats["serialised"] += 1
+            if key not in self.entries:
+                self.entries[key] = entry
+                self.size += len(entry[0]) + len(entry[1])
+            while self.size > self.max_bytes and len(self.entries) > 1:
+                _, old = self.entries.popitem(last=False)
+                self.size -= len(old[0]) + len(old[1])
+        return entry
+
+
+def response_cache() -> ResponseCache:
+    return current_app.extensions["response_cache"]
 
 
 def geojson_text(gdf, **members) -> str:
@@ -329,8 +375,56 @@ def geojson_text(gdf, **members) -> str:
     return body
 
 
-def geojson_response(gdf, **members):
-    return current_app.response_class(geojson_text(gdf, **members), mimetype="application/geo+json")
+def send_cached(serialise, minimum: int | None):
+    """The GeoJSON bytes of ``serialise()``, made once per data version, request, language and
+    disclosure level (``minimum``), sent with a strong ETag (304 on If-None-Match),
+    ``Cache-Control: private, no-cache`` and gzip when the client accepts it."""
+    from flask_babel import get_locale
+
+    from geo import analysis
+
+    key = (request.path, tuple(sorted(request.args.items(multi=True))), str(get_locale()), minimum,
+           str(engine().url), analysis.data_version(engine()))
+    body, gz, etag = response_cache().get(key, serialise)
+    zipped = request.accept_encodings["gzip"] > 0
+    resp = current_app.response_class(gz if zipped else body, mimetype="application/geo+json")
+    if zipped:
+        resp.headers["Content-Encoding"] = "gzip"
+    resp.set_etag(etag + ("-gz" if zipped else ""))  # one strong ETag per representation
+    resp.headers["Cache-Control"] = "private, no-cache"
+    resp.vary.add("Accept-Encoding")
+    return resp.make_conditional(request)
+
+
+def geojson_response(build, selection: dict | None = None, *, kde: bool = False):
+    """``build(minimum)`` — a GeoDataFrame, or (GeoDataFrame, extra top-level members such as
+    ``meta``) — as cached GeoJSON (:func:`send_cached`).
+
+    ``minimum`` is :func:`published_minimum`; below analyst, a ``selection`` (boundary,
+    start, end, categories) with too few incidents is refused first."""
+    from geo import disclosure
+
+    minimum = published_minimum()
+
+    def serialise() -> bytes:
+        if minimum and selection is not None:
+            disclosure.check_selection(engine(), minimum, kde=kde, **selection)
+        result = build(minimum)
+        gdf, members = result if isinstance(result, tuple) else (result, {})
+        return geojson_text(gdf, **members).encode("utf-8")
+    return send_cached(serialise, minimum)
+
+
+@api.get("/areas")
+def areas():
+    from geo import disclosure, queries
+
+    args = area_query_args()
+
+    def build(minimum):
+        gdf = queries.area_counts(engine(), **args)
+        return disclosure.areas(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
 
 
 def _number_arg(name: str, default, *, kind=float, minimum=None, exclusive=True, maximum=None):
@@ -377,55 +471,89 @@ def _analysis_args() -> dict:
     return args
 
 
+def _protected_areas(args: dict, minimum: int):
+    """The areas API's figures as users below analyst see them (cached: the ward panel reads one row)."""
+    from geo import analysis, disclosure, queries
+
+    sel = dict(args, categories=list(args["categories"]))
+    return analysis.cached("areas-protected", engine(), dict(args, m=minimum),
+                           lambda: disclosure.areas(queries.area_counts(engine(), **sel), minimum))
+
+
 @api.get("/ward/<code>")
 def ward(code):
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    return jsonify(analysis.ward_detail(engine(), code, **_analysis_args()))
+    args = _analysis_args()
+    detail = analysis.ward_detail(engine(), code, **args)
+    minimum = published_minimum()
+    if minimum:
+        disclosure.check_selection(engine(), minimum, **args)
+        row = _protected_areas(args, minimum).set_index("code").loc[code].to_dict()
+        detail = disclosure.ward_detail(detail, row, minimum)
+    return jsonify(detail)
 
 
 @api.get("/gistar")
 def gistar():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    gdf = analysis.gistar_wards(engine(), **_analysis_args(),
-                                permutations=_number_arg("permutations", 999, kind=int, minimum=99,
-                                                         exclusive=False, maximum=9999))
+    args = _analysis_args()
+    permutations = _number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
     keep = ["code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
             "hotspot_code", "hotspot_vi", "geometry"]
-    return geojson_response(gdf[keep])
+
+    def build(minimum):
+        gdf = analysis.gistar_wards(engine(), **args, permutations=permutations)[keep]
+        return disclosure.wards(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
 
 
 @api.get("/lisa")
 def lisa():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    gdf = analysis.lisa_wards(engine(), **_analysis_args(),
-                              permutations=_number_arg("permutations", 999, kind=int, minimum=99,
-                                                       exclusive=False, maximum=9999))
+    args = _analysis_args()
+    permutations = _number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
     keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "lisa_label",
             "lisa_label_vi", "geometry"]
-    return geojson_response(gdf[keep])
+
+    def build(minimum):
+        gdf = analysis.lisa_wards(engine(), **args, permutations=permutations)[keep]
+        return disclosure.wards(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
 
 
 @api.get("/compare")
 def compare():
-    from geo import analysis
+    from geo import analysis, disclosure
 
+    args = _analysis_args()
     base_start = _date_arg("base_start") if request.args.get("base_start") else None
     base_end = _date_arg("base_end") if request.args.get("base_end") else None
-    gdf, meta = analysis.compare_wards(engine(), **_analysis_args(), base_start=base_start, base_end=base_end)
-    return geojson_response(gdf, meta=meta)
+
+    def build(minimum):
+        gdf, meta = analysis.compare_wards(engine(), **args, base_start=base_start, base_end=base_end)
+        if minimum:
+            gdf, meta = disclosure.compare(gdf, meta, minimum)
+        return gdf, {"meta": meta}
+    return geojson_response(build, args)
 
 
 @api.get("/emerging")
 def emerging():
-    from geo import analysis
+    from geo import analysis, disclosure
 
-    gdf, _ = analysis.emerging_wards(engine(), **_analysis_args(),
-                                     bins=_choice_arg("bins", "quarter", ("month", "quarter")))
-    return geojson_response(gdf.rename(columns={"pattern": "trend"}),
-                            meta={"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]})
+    args = _analysis_args()
+    bins = _choice_arg("bins", "quarter", ("month", "quarter"))
+
+    def build(minimum):
+        gdf, _ = analysis.emerging_wards(engine(), **args, bins=bins)
+        meta = {"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]}
+        if minimum:
+            gdf = disclosure.series(gdf, minimum)
+        return gdf.rename(columns={"pattern": "trend"}), {"meta": meta}
+    return geojson_response(build, args)
 
 
 @api.get("/dbscan")
@@ -446,35 +574,48 @@ def kde():
 
 @api.get("/complex-areas")
 def complex_areas():
-    from geo import analysis
+    from geo import analysis, disclosure
 
+    args = _analysis_args()
     top = _number_arg("top", None, kind=int, minimum=1, exclusive=False)
     if _choice_arg("unit", "ward", ("ward", "spot")) == "spot":
-        args = dict(_analysis_args(), top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
+        args = dict(args, top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
                     min_samples=analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False,
                                             maximum=100_000))
         return budgeted_response("complex-spots", args)
-    return geojson_response(analysis.complex_areas(engine(), **_analysis_args(), top=top))
+
+    def build(minimum):
+        gdf = analysis.complex_areas(engine(), **args, top=top)
+        return disclosure.ranked(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
 
 
-def _dbscan_body(eng, a):
-    from geo import analysis
+# Each body is made for one disclosure level (``minimum``, see published_minimum), so a job's stored
+# result is what its requester may see.
+def _dbscan_body(eng, a, minimum):
+    from geo import analysis, disclosure
 
-    return geojson_text(analysis.dbscan_spots(eng, **a))
+    spots = analysis.dbscan_spots(eng, **a)
+    return geojson_text(disclosure.spots(spots, minimum) if minimum else spots)
 
 
-def _kde_body(eng, a):
-    from geo import analysis
+def _kde_body(eng, a, minimum):
+    from geo import analysis, disclosure
 
     res = analysis.kde_surface(eng, **a)
-    return geojson_text(res.contours(), meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
-                                             "kernel": res.kernel})
+    contours = res.contours()
+    if minimum:
+        inc = analysis.incidents(eng, **dict({k: a[k] for k in PERIOD_KEYS}, categories=list(a["categories"])))
+        contours = disclosure.contours(contours, inc[inc["code"].notna()], minimum)
+    return geojson_text(contours, meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
+                                        "kernel": res.kernel})
 
 
-def _complex_spots_body(eng, a):
-    from geo import analysis
+def _complex_spots_body(eng, a, minimum):
+    from geo import analysis, disclosure
 
-    return geojson_text(analysis.complex_spots(eng, **a))
+    gdf = analysis.complex_spots(eng, **a)
+    return geojson_text(disclosure.ranked(disclosure.spots(gdf, minimum), minimum) if minimum else gdf)
 
 
 # the analyses whose cost grows with the incidents: answered inline, as a background job or refused
@@ -521,17 +662,36 @@ def job_failure(job) -> tuple[str, int]:
     return _("The computation failed; try again later or tell the administrator."), 500
 
 
+class _NotReady(Exception):
+    """The answer is not GeoJSON yet (a job is pending or failed): ``response`` says so, uncached."""
+
+    def __init__(self, response):
+        super().__init__()
+        self.response = response
+
+
 def budgeted_response(name: str, args: dict):
-    """Answer the analysis ``name``: its GeoJSON (200), 202 with the job while it is computed, or 400."""
-    state, value = run_budgeted("api:" + name, name, args,
-                                lambda: API_BODIES[name](engine(), args), {"name": name, "args": to_params(args)})
-    if state in ("inline", "done"):
-        return current_app.response_class(value if state == "inline" else value.result,
-                                          mimetype="application/geo+json")
-    if state == "failed":
-        message, code = job_failure(value)
-        return jsonify(error=message), code
-    return pending_json(value)
+    """Answer the analysis ``name``: its GeoJSON (200, cached as bytes), 202 with the job while it is
+    computed, or 400 (too costly, or too few incidents to publish)."""
+    from geo import disclosure
+
+    minimum = published_minimum()
+
+    def serialise() -> bytes:
+        if minimum:
+            disclosure.check_selection(engine(), minimum, kde=name == "kde", **{k: args[k] for k in PERIOD_KEYS})
+        state, value = run_budgeted("api:" + name, name, args, lambda: API_BODIES[name](engine(), args, minimum),
+                                    {"name": name, "args": to_params(args), "minimum": minimum})
+        if state in ("inline", "done"):
+            return (value if state == "inline" else value.result).encode("utf-8")
+        if state == "failed":
+            message, code = job_failure(value)
+            raise _NotReady((jsonify(error=message), code))
+        raise _NotReady(pending_json(value))
+    try:
+        return send_cached(serialise, minimum)
+    except _NotReady as exc:
+        return exc.response
 
 
 def pending_json(job):
@@ -545,7 +705,7 @@ def pending_json(job):
 
 
 def _run_api_job(app, params: dict) -> str:
-    return API_BODIES[params["name"]](engine(), from_params(params["args"]))
+    return API_BODIES[params["name"]](engine(), from_params(params["args"]), params.get("minimum"))
 
 
 @api.get(f"/jobs/<{JOB_ID}:job_id>")

@@ -1,12 +1,15 @@
-"""Load test against 127.0.0.1 only: 50 concurrent clients for 60 s on the overview page and the areas API.
+"""Load test against 127.0.0.1 only: 50 concurrent viewers for 60 s on the overview page, the areas API
+and the compare API.
 
     python bench/load.py [--rows 1000000] [--clients 50] [--seconds 60] [--workers 4] [--workdir DIR]
 
 Builds (once, in --workdir) a SQLite store with the shipped boundaries and
 --rows synthetic incidents, starts the production server (gunicorn, as
 `make serve` does) on a free loopback port, and runs the clients for a bounded
-time. Reports requests, errors, latency percentiles and the workers' memory
-at the start and the end. Every request goes to 127.0.0.1.
+time. The clients sign in with a viewer's token (aggregates only) and accept
+gzip as browsers do. Reports requests, errors, latency percentiles and the
+workers' memory at the start and the end; ``--no-compare`` leaves the compare
+API out. Every request goes to 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -88,6 +91,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--workdir", default="/tmp/hotspot-bench")
+    ap.add_argument("--no-compare", action="store_true", help="Only the overview page and the areas API.")
     args = ap.parse_args()
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -101,10 +105,12 @@ def main() -> int:
     server = subprocess.Popen([gunicorn, "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
                                "server:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
     year = "2025"
     urls = [f"/map/overview?boundary=hcmc-2025&period={year}",
             f"/api/v1/areas?boundary=hcmc-2025&period={year}"]
+    if not args.no_compare:
+        urls.append(f"/api/v1/compare?boundary=hcmc-2025&period={year}")
     try:
         for _ in range(100):  # wait for the server
             try:
@@ -115,11 +121,18 @@ def main() -> int:
             except OSError:
                 time.sleep(0.2)
         warm = time.perf_counter()
-        for u in urls:  # every worker computes once; later views come from its cache
-            for _ in range(args.workers):
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                c.request("GET", u, headers=headers)
-                c.getresponse().read()
+
+        def warm_one(u):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            c.request("GET", u, headers=headers)
+            c.getresponse().read()
+
+        for u in urls:  # every worker computes once (concurrent, so each worker takes one); later from its cache
+            ws = [threading.Thread(target=warm_one, args=(u,)) for _ in range(2 * args.workers)]
+            for w in ws:
+                w.start()
+            for w in ws:
+                w.join()
         print(f"warm-up {time.perf_counter() - warm:.1f} s")
         rss_start = rss_mib(server.pid)
         latencies = {u: [] for u in urls}
@@ -158,6 +171,8 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=30)
     print(f"{args.clients} clients, {args.seconds:.0f} s, {args.workers} gunicorn workers, {os.cpu_count()} cores")
+    load = os.getloadavg()
+    print(f"machine load average (1, 5, 15 min) at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}")
     print(f"{'endpoint':<52}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for u, lat in latencies.items():
         if lat:

@@ -1274,7 +1274,8 @@ def report_pdf(rep: Report, *, title: str, period_text: str, filters_text: str, 
     from . import exports
 
     table = with_words(rep.units, lang, {c: v[0] for c, v in classes.items()})
-    table = table.sort_values(["count", "code"], ascending=[False, True], kind="stable")
+    table = table.sort_values(["count", "code"], ascending=[False, True], kind="stable",
+                              key=lambda c: pd.to_numeric(c, errors="coerce") if c.name == "count" else c)
     png = exports.map_png(rep.units, "change_class", title=map_title, subtitle=rep.period.label(lang, with_dates=True),
                           legend_title=map_title, attribution=attribution, lang=lang, categorical=classes)
     return exports.report_pdf(title=title, period_text=period_text, filters_text=filters_text, map_png=png,

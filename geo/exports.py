@@ -736,6 +736,8 @@ def _cell_text(value, kind: str, lang: str) -> str:
         return format_date(value, lang)
     if isinstance(value, dt.date):
         return format_date(value, lang)
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):  # a number among text
+        return format_number(value, lang, 0 if float(value).is_integer() else 2)   # ("< 5" of a viewer)
     return " ".join(str(value).split())
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from clustering import periods as pr
 from clustering.emerging import PATTERNS
 
-from . import analysis, maps
+from . import analysis, disclosure, maps
 
 GI_CLASSES = [("hot_99", "#d62f27"), ("hot_95", "#ed7551"), ("hot_90", "#fab984"),
               ("not_significant", "#f7f7f7"), ("cold_90", "#b5c6df"), ("cold_95", "#7599c9"),
@@ -76,17 +76,29 @@ class View:
         if self.table is None:
             return []
         lang = self.meta.get("lang", "vi")
+        minimum = self.meta.get("min_count")
+        table = disclosure.labelled(self.table, minimum) if minimum else self.table
         rows = []
-        for rec in self.table.to_dict("records"):
-            rows.append([(fmt(rec.get(f), lang) if num else ("" if rec.get(f) is None else rec.get(f)), num)
+        for rec in table.to_dict("records"):
+            rows.append([(fmt(rec.get(f), lang) if num and not isinstance(rec.get(f), str)
+                          else ("" if rec.get(f) is None else rec.get(f)), num)
                          for f, _, num in self.table_columns])
         return rows
+
+
+def _numeric(col: pd.Series) -> pd.Series:
+    """Sort key: a column of numbers with suppressed figures (None) sorts as numbers, None last."""
+    if col.dtype == object and col.map(lambda v: v is None or isinstance(v, (int, float, np.number))).all():
+        return pd.to_numeric(col, errors="coerce")
+    return col
 
 
 def fmt(x, lang: str, digits: int | None = None) -> str:
     """A number as the reports write it: 1.234,5 in Vietnamese, 1,234.5 in English."""
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return ""
+    if isinstance(x, str):  # a suppressed figure's "< 5"
+        return x
     if isinstance(x, (int, np.integer)) or (isinstance(x, float) and float(x).is_integer() and digits is None):
         digits = 0
     elif digits is None:
@@ -133,12 +145,15 @@ def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution, dual=Fal
                          tiles_attribution=tiles_attribution, lang=lang)
 
 
-def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution=""):
+def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution="", minimum=None):
+    """``minimum``: the figures are those users below analyst may see (:mod:`geo.disclosure`)."""
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
             "trends": _trends, "complex": _complex, "forecast": _forecast}[page]
+    args = dict(args, minimum=minimum)
     view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
                                                              tiles_attribution, dual), lang)
     view.meta["lang"] = lang
+    view.meta["min_count"] = minimum
     if page == "compare":
         change = _change(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url,
                                                            tiles_attribution), lang)
@@ -154,6 +169,8 @@ def _overview(engine, f, args, new_map, lang):
                                   categories=list(f.categories))
     layer = counts[["code", "name", "parent_name", "count", "per_km2", "per_10k", "harm", "clearance_rate",
                     "geometry"]].reset_index(drop=True)
+    if args["minimum"]:
+        layer = disclosure.wards(layer, args["minimum"])
     m = new_map()
     title = _t(MEASURE_LABELS[measure], lang)
     shown = _with_display_geometry(engine, f.boundary, layer)
@@ -162,7 +179,11 @@ def _overview(engine, f, args, new_map, lang):
                                           ("code", _t(("Mã", "Code"), lang)), (measure, title)],
                           name=title, number_format=lang)
     _labels(m, shown, res)
-    table = layer.drop(columns="geometry").sort_values(measure, ascending=False).head(30)
+    order = pd.to_numeric(layer[measure], errors="coerce")
+    if "suppressed" in layer.columns:  # a suppressed ward has 1 to 4 incidents: after the others, before zero
+        order = order.mask(layer["suppressed"].astype(bool) & order.isna(), 1e-9)
+    table = layer.drop(columns="geometry").assign(_order=order.to_numpy()) \
+        .sort_values(["_order", "code"], ascending=[False, True]).drop(columns="_order").head(30)
     cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
             ("count", _t(MEASURE_LABELS["count"], lang), True),
             ("per_km2", _t(MEASURE_LABELS["per_km2"], lang), True),
@@ -177,6 +198,9 @@ def _hotspots(engine, f, args, new_map, lang):
     gi = analysis.gistar_wards(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
     layer = gi[["code", "name", "count", "gi_z", "gi_p", "gi_q", "hotspot", "hotspot_code", "geometry"]] \
         .reset_index(drop=True)
+    minimum = args["minimum"]
+    if minimum:
+        layer = disclosure.wards(layer, minimum)
     m = new_map()
     shown = _with_display_geometry(engine, f.boundary, layer)
     legends = []
@@ -189,9 +213,16 @@ def _hotspots(engine, f, args, new_map, lang):
     legends.append(gi_layer["legend_html"])
     meta = {}
     try:
+        if minimum:
+            disclosure.check_selection(engine, minimum, kde=True, boundary=f.boundary, start=f.start, end=f.end,
+                                       categories=cats)
         surface = analysis.kde_surface(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                        bandwidth_m=args["bandwidth"], cell_m=args["cell"])
-        legends.append(maps.contours(m, surface.contours())["legend_html"])
+        contours = surface.contours()
+        if minimum:
+            inc = analysis.incidents(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+            contours = disclosure.contours(contours, inc[inc["code"].notna()], minimum)
+        legends.append(maps.contours(m, contours)["legend_html"])
         meta.update(bandwidth_m=surface.bandwidth_m, cell_m=surface.cell_m)
     except analysis.InputError as exc:
         meta["kde_error"] = str(exc)
@@ -199,6 +230,8 @@ def _hotspots(engine, f, args, new_map, lang):
     try:
         spots = analysis.dbscan_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                       eps_m=args["eps"], min_samples=args["min_samples"])
+        if minimum:
+            spots = disclosure.spots(spots, minimum)
         if len(spots):
             maps.spots(m, spots, number_field="spot_id", name=_t(("Cụm điểm DBSCAN", "DBSCAN spots"), lang),
                        tooltip_fields=[("spot_id", "#"), ("count", _t(("Số vụ", "Incidents"), lang)),
@@ -221,9 +254,10 @@ def _hotspots(engine, f, args, new_map, lang):
 
 
 def _compare_data(engine, f, args):
-    return analysis.compare_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
-                                  base_start=args.get("base_start"), base_end=args.get("base_end"),
-                                  categories=list(f.categories))
+    gdf, meta = analysis.compare_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                       base_start=args.get("base_start"), base_end=args.get("base_end"),
+                                       categories=list(f.categories))
+    return disclosure.compare(gdf, meta, args["minimum"]) if args.get("minimum") else (gdf, meta)
 
 
 def _compare(engine, f, args, new_map, lang):
@@ -243,7 +277,7 @@ def _compare(engine, f, args, new_map, lang):
                                     ("count", now_title), ("base_count", base_title)])
     _labels(dual.m1, shown, legend)
     _labels(dual.m2, shown, right)
-    table = layer.drop(columns="geometry").sort_values(["change_class", "p_value"])
+    table = layer.drop(columns="geometry").sort_values(["change_class", "p_value"], key=_numeric)
     cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
             ("count", now_title, True), ("base_count", base_title, True),
             ("change", _t(("Chênh lệch", "Change"), lang), True), ("change_pct", "%", True),
@@ -254,11 +288,17 @@ def _compare(engine, f, args, new_map, lang):
     base = pr.custom(*[dt.date.fromisoformat(d) for d in meta["base_period"]])
     if f.period != "custom" and not args.get("base_start"):  # cùng kỳ of a named period keeps its name
         base = pr.parse_period(f.period + (":stat" if f.cut == "stat" else "")).same_period_last_year()
+    if total.get("suppressed"):
+        small = disclosure.label(args["minimum"])
+        total_text = _t(("Toàn địa bàn: ", "Whole area: "), lang) + " / ".join(
+            small if total[k] is None else fmt(total[k], lang) for k in ("count", "base_count"))
+    else:
+        total_text = (_t(("Toàn địa bàn: ", "Whole area: "), lang)
+                      + f"{fmt(total['count'], lang)} / {fmt(total['base_count'], lang)} — "
+                      + (total["change_text_vi"] if lang == "vi" else total["change_text_en"])
+                      + f" (p = {fmt(total['p_value'], lang, 4)})")
     meta = dict(meta, base_label=_t(("Kỳ so sánh: ", "Base period: "), lang) + base.label(lang, with_dates=True),
-                total_text=_t(("Toàn địa bàn: ", "Whole area: "), lang)
-                + f"{fmt(total['count'], lang)} / {fmt(total['base_count'], lang)} — "
-                + (total["change_text_vi"] if lang == "vi" else total["change_text_en"])
-                + f" (p = {fmt(total['p_value'], lang, 4)})")
+                total_text=total_text)
     return View(map=dual, layer=layer, legends=[legend["legend_html"]], table=table, table_columns=cols,
                 table_title=_t(("Thay đổi theo phường/xã", "Change by ward"), lang), meta=meta,
                 png={"column": "change_class", "title": _t(("Thay đổi so với cùng kỳ", "Change"), lang),
@@ -284,10 +324,13 @@ def _change(engine, f, args, new_map, lang):
 def _trends(engine, f, args, new_map, lang):
     gdf, _ = analysis.emerging_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
                                      categories=list(f.categories), bins=args["bins"])
+    if args["minimum"]:
+        gdf = disclosure.series(gdf, args["minimum"])
+    small = disclosure.label(args["minimum"]) if args["minimum"] else ""
     layer = gdf.reset_index(drop=True).rename(columns={"pattern": "trend"})
     labels = PATTERNS.set_index("code")
     layer["trend_label"] = layer["trend"].map(labels["label_vi" if lang == "vi" else "label"])
-    layer["series_text"] = layer["series"].map(lambda s: " ".join(str(int(v)) for v in s))
+    layer["series_text"] = layer["series"].map(lambda s: " ".join(small if v is None else str(int(v)) for v in s))
     m = new_map()
     shown = _with_display_geometry(engine, f.boundary, layer.drop(columns="series"))
     title = _t(("Xu hướng điểm nóng", "Emerging hot spots"), lang)
@@ -314,12 +357,17 @@ def _complex(engine, f, args, new_map, lang):
     cats = list(f.categories)
     if args["unit"] == "spot":
         gdf = analysis.complex_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+        if args["minimum"]:
+            gdf = disclosure.ranked(disclosure.spots(gdf, args["minimum"]), args["minimum"])
         shown = gdf
     else:
         gdf = analysis.complex_areas(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+        if args["minimum"]:
+            gdf = disclosure.ranked(gdf, args["minimum"])
         shown = _with_display_geometry(engine, f.boundary, gdf)
     reason = "reason_vi" if lang == "vi" else "reason_en"
-    layer = gdf[["rank", "code", "name", "score", "count", "base_count", "change_pct", reason, "geometry"]]
+    layer = gdf[["rank", "code", "name", "score", "count", "base_count", "change_pct", reason, "geometry",
+                 *(["suppressed"] if "suppressed" in gdf.columns else [])]]
     shown = shown[layer.columns]
     m = new_map()
     title = _t(("Điểm phức tạp (0–100)", "Complexity score (0–100)"), lang)

@@ -349,7 +349,7 @@ def _hand_counts(eng, boundary, start, end):
 def test_report_equals_the_compare_api_and_a_hand_count(demo_app, eng):
     period = pr.parse_period("2024-Q1:stat")
     rep = cm.report(eng, boundary="hcmc-2025", period=period)
-    api = signed_in(demo_app, "viewer").get("/api/v1/compare?boundary=hcmc-2025&period=2024-Q1:stat").get_json()
+    api = signed_in(demo_app, "analyst").get("/api/v1/compare?boundary=hcmc-2025&period=2024-Q1:stat").get_json()
     by_code = {f["properties"]["code"]: f["properties"] for f in api["features"]}
     units = rep.units.set_index("code")
     for field in ("count", "base_count", "change"):

@@ -16,10 +16,13 @@
     sig_up: "significant increase", sig_down: "significant decrease", none: "no significant change",
     error: "Could not load the ward's figures."
   };
+  var small = "—";  // how the service shows a suppressed (too small to publish) figure, e.g. "< 5"
   function fmt(x, digits) {
+    if (x === null || x === undefined) { return small; }
     return Number(x).toLocaleString(vi ? "vi-VN" : "en-GB", {maximumFractionDigits: digits || 0});
   }
   function pfmt(p, name) {
+    if (p === null || p === undefined) { return name + " " + small; }
     return p < 0.0001 ? name + " < " + fmt(0.0001, 4) : name + " = " + fmt(p, 4);
   }
   function el(tag, text, cls) {
@@ -34,14 +37,14 @@
   }
   function chart(months) {
     var ns = "http://www.w3.org/2000/svg", w = 260, h = 90, max = 1;
-    months.forEach(function (m) { max = Math.max(max, m.count); });
+    months.forEach(function (m) { max = Math.max(max, m.count || 0); });
     var svg = document.createElementNS(ns, "svg");
     svg.setAttribute("viewBox", "0 0 " + w + " " + (h + 14));
     svg.setAttribute("class", "chart");
     svg.setAttribute("role", "img");
     var bw = w / months.length;
     months.forEach(function (m, i) {
-      var r = document.createElementNS(ns, "rect"), bh = Math.round((m.count / max) * h);
+      var r = document.createElementNS(ns, "rect"), bh = Math.round(((m.count || 0) / max) * h);
       r.setAttribute("x", (i * bw + 1).toFixed(1));
       r.setAttribute("y", String(h - bh));
       r.setAttribute("width", Math.max(bw - 2, 1).toFixed(1));
@@ -58,6 +61,7 @@
     return svg;
   }
   function show(d) {
+    small = d.suppressed_text || "—";
     panel.replaceChildren();
     panel.appendChild(el("h2", d.name));
     panel.appendChild(el("p", (d.parent_name || "") + " · " + d.code, "muted"));
@@ -65,7 +69,7 @@
     row(dl, T.incidents, fmt(d.count));
     var c = d.compare, cls = c.change_class === "significant_increase" ? T.sig_up :
       c.change_class === "significant_decrease" ? T.sig_down : T.none;
-    row(dl, T.change, (vi ? c.change_text_vi : c.change_text_en) + " (" + fmt(c.base_count) + " → " +
+    row(dl, T.change, ((vi ? c.change_text_vi : c.change_text_en) || small) + " (" + fmt(c.base_count) + " → " +
         fmt(c.count) + "; " + pfmt(c.p_value, "p") + ", " + pfmt(c.q_value, "q") + "; " + cls + ")");
     if (d.clearance_rate !== null) { row(dl, T.clearance, fmt(100 * d.clearance_rate, 2) + " %"); }
     panel.appendChild(dl);
