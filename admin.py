@@ -79,7 +79,7 @@ def _import_upload(upload, source, crs):
     return result, None
 
 
-@bp.get("/import/<int:batch_id>/rejected.csv")
+@bp.get("/import/<id:batch_id>/rejected.csv")
 @role_required("analyst")
 def rejected_csv(batch_id):
     with engine().connect() as conn:

@@ -580,7 +580,7 @@ def create_token():
     return _account_page(new_token=token)
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<id:token_id>/revoke")
 def revoke_token(token_id):
     with engine().begin() as conn:
         done = conn.execute(update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == current_user.id,

@@ -154,7 +154,7 @@ def create_plan():
     return _back("committee.plan", plan_id=plan_id)
 
 
-@committee.get("/plans/<int(max=9223372036854775807):plan_id>")
+@committee.get("/plans/<id:plan_id>")
 def plan(plan_id):
     p = _plan_or_404(plan_id)
     eng = engine()
@@ -167,7 +167,7 @@ def plan(plan_id):
                    me=current_user.full_name or current_user.username)
 
 
-@committee.post("/plans/<int(max=9223372036854775807):plan_id>/select")
+@committee.post("/plans/<id:plan_id>/select")
 @role_required("committee")
 def select(plan_id):
     _plan_or_404(plan_id)
@@ -189,7 +189,7 @@ def select(plan_id):
 
 # --------------------------------------------------------------------------- areas
 
-@committee.get("/areas/<int(max=9223372036854775807):area_id>")
+@committee.get("/areas/<id:area_id>")
 def area(area_id):
     a = _area_or_404(area_id)
     eng = engine()
@@ -204,7 +204,7 @@ def area(area_id):
                    today=dt.date.today().isoformat())
 
 
-@committee.post("/areas/<int(max=9223372036854775807):area_id>/decision")
+@committee.post("/areas/<id:area_id>/decision")
 @role_required("committee")
 def correct_decision(area_id):
     f = request.form
@@ -223,7 +223,7 @@ def correct_decision(area_id):
     return _back("committee.area", area_id=area_id)
 
 
-@committee.post("/areas/<int(max=9223372036854775807):area_id>/assessments")
+@committee.post("/areas/<id:area_id>/assessments")
 @role_required("committee")
 def assess(area_id):
     _area_or_404(area_id)

@@ -19,6 +19,7 @@ from flask import Blueprint, Flask, current_app, has_request_context, jsonify, r
 from flask_babel import Babel
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 ROOT = Path(__file__).resolve().parent
 
@@ -75,6 +76,14 @@ SETTINGS = [
 LANGUAGES = ("vi", "en")
 
 
+class RowId(IntegerConverter):
+    """``<id:name>`` in a route: a row id, at most a 64-bit integer (a larger one is no row: 404, where
+    the database would fail with a 500)."""
+
+    def __init__(self, url_map, **kwargs):
+        super().__init__(url_map, max=2 ** 63 - 1)
+
+
 def _coerce(value: str, default):
     if isinstance(default, bool):
         return value.lower() in ("1", "true", "yes", "on")
@@ -99,6 +108,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
+    app.url_map.converters["id"] = RowId
     Babel(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "translations"))
     _template_helpers(app)
     import admin
@@ -621,7 +631,6 @@ def _complex_spots_body(eng, a, minimum):
 # the analyses whose cost grows with the incidents: answered inline, as a background job or refused
 API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body}
 PERIOD_KEYS = ("boundary", "start", "end", "categories")
-JOB_ID = "int(max=9223372036854775807)"  # ids above a 64-bit integer are no job (404, not a 500)
 
 
 def to_params(args: dict) -> dict:
@@ -708,7 +717,7 @@ def _run_api_job(app, params: dict) -> str:
     return API_BODIES[params["name"]](engine(), from_params(params["args"]), params.get("minimum"))
 
 
-@api.get(f"/jobs/<{JOB_ID}:job_id>")
+@api.get("/jobs/<id:job_id>")
 def job_status(job_id):
     """A background job's state; jobs hold parameters only, so any signed-in user may see them."""
     from flask import abort

@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
 from .errors import InputError
-from .store import Area, BoundaryVersion, Crosswalk
+from .store import Area, BoundaryVersion, Crosswalk, check_widths
 
 REGISTRY_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
 REGISTRY_FILE = REGISTRY_DIR / "registry.json"
@@ -211,6 +211,11 @@ def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: s
     from .importer import join_all_incidents  # import cycle: importer uses this module
 
     areas = areas.assign(**{c: None for c in AREA_COLUMNS if c not in areas.columns})
+    check_widths(BoundaryVersion, dict(name=name, title=title, source=source, licence=licence,
+                                       attribution=attribution), "Boundary version")
+    for r in areas.itertuples(index=False):
+        check_widths(Area, {c: getattr(r, c) for c in ("code", "name", "parent_code", "parent_name", "level")},
+                     f"Unit {str(r.code)[:40]!r}")
     metric = areas.estimate_utm_crs()
     km2 = areas.to_crs(metric).area.to_numpy() / 1e6
     with engine.begin() as conn:

@@ -66,6 +66,7 @@ _RC = {
     "pdf.fonttype": 42,            # embed DejaVu Sans as TrueType: real, extractable text
     "ps.fonttype": 42,
     "text.usetex": False,
+    "text.parse_math": False,      # "$...$" in a ward name is text, never mathtext (which can fail)
     "figure.dpi": 100,
 }
 # matplotlib is not thread-safe and rc_context changes global state: one drawing at a time.

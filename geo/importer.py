@@ -19,7 +19,7 @@ from .boundaries import load_areas, sha256_of
 from .errors import InputError
 from .join import assign_wards, point_tree
 from .parsing import ReadLimits, read_table
-from .store import BoundaryVersion, Crosswalk, ImportBatch, refresh_area_day, utcnow
+from .store import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
 from .validate import Extent, WardIndex, validate
 
 CHUNK = 50_000
@@ -276,6 +276,8 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     step = progress or (lambda label: None)
     if not source or not source.strip():
         raise InputError("`source` is empty; name the system the file comes from (e.g. 'cong-an-q1').")
+    check_widths(ImportBatch, dict(source=source, imported_by=imported_by), name)
+    name = name[-255:]  # the batch keeps the end of a very long file name (its extension)
     step("read")
     raw = read_table(path, mapping=mapping, display_name=name, limits=limits)
     digest = sha256_of(path)

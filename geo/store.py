@@ -401,6 +401,19 @@ class Job(Base):
 
 # --------------------------------------------------------------------------- engine
 
+def check_widths(model, values: dict, where: str) -> None:
+    """Refuse (InputError) text longer than its column of ``model`` allows, naming the field: PostgreSQL
+    would raise a bare error, SQLite would keep it silently."""
+    from .errors import InputError
+
+    for key, value in values.items():
+        column = model.__table__.columns.get(key)
+        width = getattr(getattr(column, "type", None), "length", None)
+        if width and isinstance(value, str) and len(value) > width:
+            raise InputError(f"{where}: `{key}` has {len(value):,} characters but may have at most {width}; "
+                             "shorten it and try again.")
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and controllable BEGIN modes.
 

@@ -413,11 +413,16 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings)
 
 
+# Fields the store keeps in columns of a fixed width (geo.store.Incident): longer text is refused
+# per row here rather than by the database (PostgreSQL raises, SQLite would keep it).
+FIELD_CHARS = {"external_id": 100, "category": 200, "ward": 200, "district": 200, "crs": 200, "ward_code": 32}
+
+
 def _unsafe_text(raw: RawTable, rej: _Rejects) -> None:
-    """Reject the rows with a NUL byte or a field longer than ``raw.limits.max_field_chars``: binary
-    data or a pasted document, not an incident record (and no text the store should keep)."""
-    limit = raw.limits.max_field_chars
+    """Reject the rows with a NUL byte or a field longer than ``raw.limits.max_field_chars`` (or its
+    column's width, FIELD_CHARS): binary data or a pasted document, not an incident record."""
     for name in raw.columns:
+        limit = min(raw.limits.max_field_chars, FIELD_CHARS.get(name, raw.limits.max_field_chars))
         col = raw.frame[name].to_numpy(dtype=object)
         size = np.fromiter((len(v) if type(v) is str else 0 for v in col), dtype=np.int64, count=len(col))
         nul = np.fromiter((type(v) is str and "\x00" in v for v in col), dtype=bool, count=len(col))

@@ -366,3 +366,16 @@ def test_report_rejects_unknown_columns(wards, map_bytes):
     with pytest.raises(ValueError, match="nope"):
         ex.report_pdf(title="x", period_text="", filters_text="", map_png=map_bytes, table=_table(wards),
                       table_columns=[("nope", "N")])
+
+
+def test_dollar_signs_in_names_are_text_not_mathtext(wards, tmp_path):
+    # matplotlib reads "$...$" as a formula by default, and "$\x$" is one it cannot parse
+    named = wards.copy()
+    named.loc[named.index[0], "name"] = r"Phường $\x$ 50$"
+    png = _map(named, title=r"Khu vực $\x$ và {{7*7}}")
+    assert imread(io.BytesIO(png), format="png").shape[0] > 0
+    pdf = ex.report_pdf(title=r"Báo cáo $\x$", period_text="01/01/2024 – 31/03/2024", filters_text="$5$",
+                        map_png=png, table=_table(named, 5), table_columns=COLUMNS, notes=[],
+                        generated=dt.date(2024, 4, 5))
+    text = _pdftext(pdf, tmp_path)
+    assert r"Báo cáo $\x$" in text and "$5$" in text

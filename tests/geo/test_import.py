@@ -302,3 +302,19 @@ def test_day_aggregates_follow_imports_and_updates(engine, tmp_path):
     kept, expected = _aggregates(engine)
     pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
     assert kept["n"].max() == 2
+
+
+def test_text_wider_than_its_column_is_refused_with_a_message_not_a_database_error(engine, tmp_path):
+    # PostgreSQL raises on over-long text and SQLite keeps it: both must refuse it the same way
+    before = table_counts(engine)
+    with pytest.raises(InputError, match=r"`source` has 150 characters but may have at most 100"):
+        import_file(engine, DATA / "incidents_good.csv", source="s" * 150, now=NOW)
+    assert table_counts(engine) == before
+    path = tmp_path / "long_id.csv"
+    path.write_text("Mã vụ,Ngày xảy ra,Loại tội phạm,Kinh độ,Vĩ độ\n"
+                    f"{'A' * 101},15/03/2024 14:30,Trộm cắp tài sản,106.6983,10.7725\n"
+                    "OK1,15/03/2024 14:30,Trộm cắp tài sản,106.6983,10.7725\n", encoding="utf-8")
+    r = import_file(engine, path, source="s", now=NOW)
+    assert (r.accepted, r.rejected) == (1, 1)
+    row = r.rejects.iloc[0]
+    assert (row["row"], row["column"]) == (2, "Mã vụ") and "100" in row["reason"]
