@@ -73,11 +73,13 @@ _RC = {
 _LOCK = threading.RLock()
 
 _TEXT = {
-    "vi": {"no_data": "Không có dữ liệu", "highlight": "Khu vực đánh dấu", "north": "B",
+    "vi": {"no_data": "Không có dữ liệu", "no_data_small": "Không có dữ liệu, hoặc số nhỏ không công bố",
+           "highlight": "Khu vực đánh dấu", "north": "B",
            "period": "Thời gian", "filters": "Bộ lọc", "notes": "Ghi chú",
            "more_rows": "… và {n} dòng khác", "generated": "Ngày lập báo cáo: {d}",
            "page": "Trang 1/1", "no_rows": "Không có dòng nào.", "yes": "Có", "no": "Không"},
-    "en": {"no_data": "No data", "highlight": "Highlighted areas", "north": "N",
+    "en": {"no_data": "No data", "no_data_small": "No data, or a small figure not published",
+           "highlight": "Highlighted areas", "north": "N",
            "period": "Period", "filters": "Filters", "notes": "Notes",
            "more_rows": "… and {n} more rows", "generated": "Report generated on {d}",
            "page": "Page 1/1", "no_rows": "No rows.", "yes": "Yes", "no": "No"},
@@ -590,7 +592,8 @@ def map_figure(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str 
             handles = [Patch(facecolor=c, label=lab, **edge) for c, lab in zip(ramp, classes.labels(lang))]
             missing = classes.yb < 0
         if missing.any():
-            handles.append(Patch(facecolor=grey, label=text["no_data"], **edge))
+            small = "suppressed" in data.columns and bool(data["suppressed"].fillna(False).astype(bool).any())
+            handles.append(Patch(facecolor=grey, label=text["no_data_small" if small else "no_data"], **edge))
         hl = None
         if highlight is not None and len(highlight):
             hl = highlight.to_crs(data.crs) if highlight.crs is not None else highlight.set_crs(data.crs)

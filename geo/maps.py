@@ -119,12 +119,19 @@ def _is_external(url: str) -> bool:
 
 # --------------------------------------------------------------------------- wording
 
+def _has_suppressed(gdf) -> bool:
+    """Whether some figures were withheld from this layer (geo.disclosure marks them ``suppressed``)."""
+    return "suppressed" in gdf.columns and bool(gdf["suppressed"].fillna(False).astype(bool).any())
+
+
 TEXT = {
     "vi": {"zoom_in": "Phóng to", "zoom_out": "Thu nhỏ", "no_data": "Không có dữ liệu",
+           "no_data_small": "Không có dữ liệu, hoặc số nhỏ không công bố",
            "points_note": "Chỉ hiển thị {shown} trong tổng số {total} điểm",
            "contours_title": "Vùng mật độ cao", "contour_level": "{pct} ô lưới có mật độ cao nhất",
            "contour_threshold": "từ {value} vụ/km²", "spot": "Điểm tập trung {number}"},
     "en": {"zoom_in": "Zoom in", "zoom_out": "Zoom out", "no_data": "No data",
+           "no_data_small": "No data, or a small figure not published",
            "points_note": "Showing {shown} of {total} points",
            "contours_title": "High-density areas", "contour_level": "Densest {pct} of grid cells",
            "contour_threshold": "from {value} incidents/km²", "spot": "Spot {number}"},
@@ -1106,7 +1113,7 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
     for (label, lower, upper), colour in zip(_class_labels(y, bins, fmt), colours):
         rows.append((colour, label, {"lower": repr(lower), "upper": repr(upper)}))
     if missing.any():
-        rows.append((NO_DATA_COLOUR, TEXT[fmt]["no_data"], {}))
+        rows.append((NO_DATA_COLOUR, TEXT[fmt]["no_data_small" if _has_suppressed(gdf) else "no_data"], {}))
     legend_text = legend_html(legend_title, rows, lang=fmt)
     if legend:
         m.add_child(_Control(legend_text, layer=layer))

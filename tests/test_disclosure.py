@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import geopandas as gpd
 import numpy as np
@@ -150,6 +151,10 @@ def test_page_and_exports_show_dưới_5_to_viewers(app, store):
     viewer = signed_in(app, "viewer")
     html = viewer.get(f"/map/overview?{q}").get_data(as_text=True)
     assert "dưới 5" in html
+    # the map's legend (in its script, as a JSON string) says why a ward is grey
+    grey = json.dumps("Không có dữ liệu, hoặc số nhỏ không công bố")[1:-1]
+    assert grey in viewer.get(f"/maps/overview.js?{q}").get_data(as_text=True)
+    assert grey not in signed_in(app, "analyst").get(f"/maps/overview.js?{q}").get_data(as_text=True)
     table = pd.read_csv(io.BytesIO(viewer.get(f"/export/overview.csv?{q}").data), encoding="utf-8-sig",
                         dtype=str).set_index("Mã")
     assert table.loc[a, "Số vụ"] == "dưới 5" and table.loc[c, "Số vụ"] == "dưới 5"
