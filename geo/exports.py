@@ -20,7 +20,6 @@ import io
 import math
 import sys
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -31,11 +30,10 @@ if "matplotlib.pyplot" not in sys.modules:     # geopandas imports pyplot; keep 
     matplotlib.use("Agg")
 
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
-from matplotlib import colormaps, patheffects
+from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -44,8 +42,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon, Rectangle
 from matplotlib.textpath import TextToPath
 
+from . import palette
+
 __all__ = [
-    "Classes", "SCHEMES", "classify", "csv_bytes", "format_date", "format_number",
+    "Classes", "SCHEMES", "choropleth_classes", "classify", "csv_bytes", "format_date", "format_number",
     "gistar_categories", "map_figure", "map_png", "report_pdf", "safe_cell", "xlsx_cell",
 ]
 
@@ -210,16 +210,10 @@ def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = N
 
 # --------------------------------------------------------------------------- classes
 
-#: Classification schemes for :func:`classify` and :func:`map_png` → mapclassify class.
-SCHEMES = {
-    "natural_breaks": mapclassify.FisherJenks,   # Jenks natural breaks, exact and deterministic
-    "fisher_jenks": mapclassify.FisherJenks,
-    "quantiles": mapclassify.Quantiles,
-    "equal_interval": mapclassify.EqualInterval,
-}
-#: Natural breaks of more values than this are computed on this many evenly spaced order
-#: statistics (mapclassify's Fisher–Jenks is quadratic in pure Python: ~1 s for 1,000 values).
-NATURAL_BREAKS_SAMPLE = 1000
+#: Classification schemes for :func:`classify` and :func:`map_png` → mapclassify class, and the
+#: natural-breaks sample size: the same as the map on screen (:mod:`geo.palette`).
+SCHEMES = palette.SCHEMES
+NATURAL_BREAKS_SAMPLE = palette.NATURAL_BREAKS_SAMPLE
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,24 +275,23 @@ def classify(values, scheme: str = "natural_breaks", k: int = 5) -> Classes:
     yb = np.full(len(y), -1, dtype=int)
     if finite.size == 0:
         return Classes(scheme, (), math.nan, yb, (), True)
-    unique = np.unique(finite)
-    k_eff = min(int(k), len(unique))
-    if k_eff == 1:
-        bins = np.array([finite.max()])
-    else:
-        cls = SCHEMES[scheme]
-        data = finite
-        if cls is mapclassify.FisherJenks and finite.size > NATURAL_BREAKS_SAMPLE:
-            ordered = np.sort(finite)
-            data = ordered[np.linspace(0, ordered.size - 1, NATURAL_BREAKS_SAMPLE).round().astype(int)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")                 # "Numba not installed", merged ties
-            bins = np.asarray(cls(data, k=k_eff).bins, dtype=float)
-        bins[-1] = max(bins[-1], finite.max())
+    bins = palette.class_bins(finite, scheme, int(k))   # the same limits as the map on screen
     yb[ok] = np.searchsorted(bins, finite, side="left")
     counts = tuple(int(c) for c in np.bincount(yb[ok], minlength=len(bins)))
     integral = bool(np.all(finite == np.round(finite)) and np.all(bins == np.round(bins)))
     return Classes(scheme, tuple(float(b) for b in bins), float(finite.min()), yb, counts, integral)
+
+
+def choropleth_classes(values, scheme: str = "natural_breaks", k: int = 5) -> tuple[Classes, np.ndarray]:
+    """The classes of a choropleth as the map on screen draws them (``geo.maps.choropleth``).
+
+    Returns the :func:`classify` classes of the values outside the white zero class
+    (:func:`geo.palette.zero_class`; their ``yb`` is ``-1``) and the boolean mask of that class.
+    """
+    y = pd.to_numeric(values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object),
+                      errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    zeros = palette.zero_class(y, scheme) if scheme in SCHEMES else np.zeros(len(y), bool)
+    return classify(np.where(zeros, np.nan, y), scheme, k), zeros
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -358,11 +351,8 @@ def _halo(width: float = 2.5):
 
 # --------------------------------------------------------------------------- maps
 
-#: Colours of ArcGIS's Hot Spot Analysis renderer.
-GISTAR_COLOURS = {
-    "hot_99": "#d62f27", "hot_95": "#ed7551", "hot_90": "#fab984", "not_significant": "#f2f2ee",
-    "cold_90": "#c0ccbe", "cold_95": "#849eba", "cold_99": "#4575b5",
-}
+#: Colours of ArcGIS's Hot Spot Analysis renderer, as on screen.
+GISTAR_COLOURS = palette.GI_COLOURS
 
 
 def gistar_categories(lang: str = "vi") -> dict[str, tuple[str, str]]:
@@ -372,7 +362,7 @@ def gistar_categories(lang: str = "vi") -> dict[str, tuple[str, str]]:
     _t(lang)
     table = category_table().iloc[::-1]
     label = "label_vi" if lang == "vi" else "label"
-    return {row["code"]: (row[label], GISTAR_COLOURS.get(row["code"], "#f2f2ee"))
+    return {row["code"]: (row[label], GISTAR_COLOURS[row["code"]])
             for _, row in table.iterrows()}
 
 
@@ -578,19 +568,21 @@ def map_figure(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str 
 
         # ---- fill colours and legend entries
         edge = dict(edgecolor="#6b6b6b", linewidth=0.25)
-        grey = to_rgba("#d9d9d9")
+        grey = to_rgba(palette.NO_DATA_COLOUR)
         if categorical is not None:
             codes = data[column].astype(object)
             colours = np.array([to_rgba(categorical[c][1]) if c in categorical else grey for c in codes])
             handles = [Patch(facecolor=col, label=lab, **edge) for lab, col in categorical.values()]
             missing = ~codes.isin(list(categorical)).to_numpy()
         else:
-            classes = classify(data[column], scheme, k)
-            palette = colormaps[cmap]
-            ramp = [palette(0.6)] if classes.k == 1 else [palette(v) for v in np.linspace(0, 1, classes.k)]
-            colours = np.array([ramp[i] if i >= 0 else grey for i in classes.yb])
+            classes, zeros = choropleth_classes(data[column], scheme, k)
+            ramp = [to_rgba(c) for c in palette.ramp(cmap, classes.k)] if classes.k else []
+            colours = np.array([to_rgba(palette.ZERO_COLOUR) if z else ramp[i] if i >= 0 else grey
+                                for i, z in zip(classes.yb, zeros)])
             handles = [Patch(facecolor=c, label=lab, **edge) for c, lab in zip(ramp, classes.labels(lang))]
-            missing = classes.yb < 0
+            if zeros.any():
+                handles.insert(0, Patch(facecolor=palette.ZERO_COLOUR, label=format_number(0, lang, 0), **edge))
+            missing = (classes.yb < 0) & ~zeros
         if missing.any():
             small = "suppressed" in data.columns and bool(data["suppressed"].fillna(False).astype(bool).any())
             handles.append(Patch(facecolor=grey, label=text["no_data_small" if small else "no_data"], **edge))
@@ -699,8 +691,9 @@ def map_png(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str = "
             dpi: int = 150, size: tuple[float, float] = (8, 8), insets: bool = True) -> bytes:
     """A PNG map of ``gdf[column]`` of ``size`` inches at ``dpi`` (RGBA).
 
-    Numbers are classed with :func:`classify` (``scheme``, ``k``) and coloured with
-    ``cmap``; with ``categorical`` (``{code: (label, colour)}``, e.g.
+    Numbers are classed with :func:`choropleth_classes` (``scheme``, ``k``: the limits of the
+    map on screen, zeros of a non-negative column in a white class) and coloured with the
+    ColorBrewer ramp ``cmap`` (one of ``geo.palette.PALETTES``); with ``categorical`` (``{code: (label, colour)}``, e.g.
     :func:`gistar_categories`) the column holds codes coloured as given, in the legend in
     that order. Missing values are grey ("Không có dữ liệu"). ``highlight`` (DBSCAN spots,
     KDE contours, points) is outlined on top, labelled ``highlight_label``. The layer is

@@ -43,7 +43,6 @@ import html
 import json
 import math
 import re
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral
@@ -51,12 +50,10 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
-from branca.utilities import color_brewer
 from folium.elements import ElementAddToElement, IncludeStatement, JSCSSMixin
 from folium.features import GeoJsonDetail, GeoJsonStyleMapper
 from folium.map import Class, Layer
@@ -64,6 +61,7 @@ from folium.plugins import DualMap, FastMarkerCluster
 from folium.template import Template
 from folium.utilities import deep_copy, get_obj_in_upper_tree
 
+from . import palette as pal
 from .errors import InputError
 
 WGS84 = "EPSG:4326"
@@ -184,61 +182,27 @@ def _text_value(value, fmt: str) -> str:
 
 # --------------------------------------------------------------------------- colours
 
-#: ColorBrewer ramps offered for choropleths; all four are colour-blind safe. RdBu is
-#: diverging and is drawn blue (low) to red (high).
-PALETTES = ("YlOrRd", "Blues", "PuRd", "RdBu")
 SCHEMES = ("natural_breaks", "quantiles")
-ZERO_COLOUR = "#ffffff"
-NO_DATA_COLOUR = "#bdbdbd"
 BACKGROUND = "#eceff1"
-
-#: Hot and cold spots (Gi*) in ArcGIS's colours, by the codes of
-#: ``clustering.getis_ord.category_table``.
-GI_COLOURS = {"hot_99": "#d62f27", "hot_95": "#ed7551", "hot_90": "#fab984",
-              "not_significant": "#f7f7f7",
-              "cold_90": "#b5c6df", "cold_95": "#7599c9", "cold_99": "#4575b5"}
-#: Local Moran clusters and outliers (``clustering.lisa.QUADRANTS``).
-LISA_COLOURS = {"HH": "#d62f27", "HL": "#f4a582", "LH": "#92c5de", "LL": "#4575b5",
-                "not_significant": "#f7f7f7"}
-#: Significant change between two periods (``clustering.compare.CHANGE_LABELS``).
-CHANGE_COLOURS = {"significant_increase": "#d62f27", "significant_decrease": "#4575b5",
-                  "no_significant_change": "#f7f7f7"}
-#: Emerging hot spot patterns (``clustering.emerging.PATTERNS``). ArcGIS tells some
-#: patterns apart by hatching; here each has its own solid colour: hot ones in reds,
-#: cold ones in blues, the irregular ones (sporadic, oscillating, historical,
-#: diminishing) in neighbouring hues.
-EMERGING_COLOURS = {
-    "no_pattern": "#f7f7f7",
-    "persistent_hot": "#a50f15", "intensifying_hot": "#d62f27", "consecutive_hot": "#ef6548",
-    "new_hot": "#fc9272", "sporadic_hot": "#fdbb84", "oscillating_hot": "#fee391",
-    "historical_hot": "#d4b9da", "diminishing_hot": "#e7298a",
-    "persistent_cold": "#08306b", "intensifying_cold": "#4575b5", "consecutive_cold": "#6baed6",
-    "new_cold": "#9ecae1", "sporadic_cold": "#c6dbef", "oscillating_cold": "#c7e9c0",
-    "historical_cold": "#bcbddc", "diminishing_cold": "#35978f",
-}
-#: All category colours by code (the code sets share only ``not_significant``).
-COLOURS = {**EMERGING_COLOURS, **CHANGE_COLOURS, **LISA_COLOURS, **GI_COLOURS}
+# Category colours, ramps and class limits are shared with the PNG/PDF (geo.palette).
+PALETTES, ZERO_COLOUR, NO_DATA_COLOUR = pal.PALETTES, pal.ZERO_COLOUR, pal.NO_DATA_COLOUR
+GI_COLOURS, LISA_COLOURS = pal.GI_COLOURS, pal.LISA_COLOURS
+CHANGE_COLOURS, EMERGING_COLOURS, COLOURS = pal.CHANGE_COLOURS, pal.EMERGING_COLOURS, pal.COLOURS
+JENKS_MAX_VALUES = pal.NATURAL_BREAKS_SAMPLE
 #: Kernel-density contour levels: the smaller the fraction of cells, the darker.
 CONTOUR_COLOURS = {0.01: "#bd0026", 0.05: "#f03b20", 0.10: "#fd8d3c"}
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
-def palette_colours(palette: str, k: int) -> list[str]:
-    """``k`` ColorBrewer colours of ``palette``, light to dark (RdBu: blue to red).
+def palette_colours(palette_name: str, k: int) -> list[str]:
+    """``k`` ColorBrewer colours of ``palette_name``, light to dark (:func:`geo.palette.ramp`).
 
     >>> palette_colours("YlOrRd", 3)
     ['#ffeda0', '#feb24c', '#f03b20']
     """
-    _check_choice("palette", palette, PALETTES)
-    if not 1 <= k <= 9:
-        raise InputError(f"`k` was {k} but ColorBrewer ramps have 1 to 9 classes here.")
-    if k < 3:
-        base = color_brewer(palette, 3)
-        colours = [base[1]] if k == 1 else [base[0], base[2]]
-    else:
-        colours = list(color_brewer(palette, k))
-    return colours[::-1] if palette == "RdBu" else colours
+    _check_choice("palette", palette_name, PALETTES)
+    return pal.ramp(palette_name, k)
 
 
 def category_list(table, *, lang: str = "vi", colours: dict[str, str] | None = None
@@ -251,7 +215,7 @@ def category_list(table, *, lang: str = "vi", colours: dict[str, str] | None = N
     (``clustering.compare.CHANGE_LABELS``). Colours come from :data:`COLOURS`.
 
     >>> category_list({"significant_increase": ("Tăng có ý nghĩa", "Significant increase")})
-    [('significant_increase', 'Tăng có ý nghĩa', '#d62f27')]
+    [('significant_increase', 'Tăng có ý nghĩa', '#d6604d')]
     """
     _check_choice("lang", lang, LANGS)
     colours = COLOURS if colours is None else colours
@@ -972,32 +936,6 @@ def _polygon_layer(m, gdf, styles: list[dict], *, fields, fmt: str, name: str | 
     return layer
 
 
-def _class_bins(y: np.ndarray, scheme: str, k: int) -> np.ndarray:
-    """mapclassify's upper class limits for ``y`` (no NaN)."""
-    if y.size == 0:
-        return np.array([], dtype=float)
-    k = min(k, np.unique(y).size)
-    if k == 1:
-        return np.array([float(y.max())])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)   # "Numba not installed", k lowered
-        if scheme == "quantiles":
-            return np.asarray(mapclassify.Quantiles(y, k=k).bins, dtype=float)
-        if y.size <= JENKS_MAX_VALUES:
-            return np.asarray(mapclassify.FisherJenks(y, k=k).bins, dtype=float)
-        ys = np.sort(y)
-        sample = ys[np.linspace(0, ys.size - 1, JENKS_MAX_VALUES).round().astype(int)]
-        bins = np.asarray(mapclassify.FisherJenks(sample, k=min(k, np.unique(sample).size)).bins,
-                          dtype=float)
-        bins[-1] = ys[-1]
-        return bins
-
-
-#: Above this many values, Jenks breaks are computed on that many evenly spaced order
-#: statistics (mapclassify.FisherJenks is quadratic: 5 s for 2,000 values without numba).
-JENKS_MAX_VALUES = 400
-
-
 def _class_labels(y: np.ndarray, bins: np.ndarray, fmt: str) -> list[tuple[str, float, float]]:
     """Label, lower and upper limit of each class; integer data get integer ranges."""
     out = []
@@ -1088,10 +1026,11 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
     fields = _tooltip_fields(tooltip_fields)
     missing = np.isnan(values)
     present = values[~missing]
-    zero_class = bool(present.size and (present >= 0).all() and (present == 0).any())
-    classed = ~missing & ~(zero_class & (values == 0))
+    zeros = pal.zero_class(values, scheme)
+    zero_class = bool(zeros.any())
+    classed = ~missing & ~zeros
     y = values[classed]
-    bins = np.asarray(bins, dtype=float) if bins is not None else _class_bins(y, scheme, k)
+    bins = np.asarray(bins, dtype=float) if bins is not None else pal.class_bins(y, scheme, k)
     colours = palette_colours(palette, len(bins)) if len(bins) else []
     cls = np.full(len(values), -1)                       # -1 no data, -2 zero
     cls[zero_class & (values == 0)] = -2

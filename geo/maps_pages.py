@@ -16,11 +16,9 @@ import pandas as pd
 from clustering import periods as pr
 from clustering.emerging import PATTERNS
 
-from . import analysis, disclosure, maps
+from . import analysis, disclosure, maps, palette
 
-GI_CLASSES = [("hot_99", "#d62f27"), ("hot_95", "#ed7551"), ("hot_90", "#fab984"),
-              ("not_significant", "#f7f7f7"), ("cold_90", "#b5c6df"), ("cold_95", "#7599c9"),
-              ("cold_99", "#4575b5")]
+GI_CLASSES = list(palette.GI_COLOURS.items())  # (code, colour), hottest first
 GI_LABELS = {
     "hot_99": ("Điểm nóng – tin cậy 99 %", "Hot Spot - 99% Confidence"),
     "hot_95": ("Điểm nóng – tin cậy 95 %", "Hot Spot - 95% Confidence"),
@@ -30,19 +28,14 @@ GI_LABELS = {
     "cold_95": ("Điểm lạnh – tin cậy 95 %", "Cold Spot - 95% Confidence"),
     "cold_99": ("Điểm lạnh – tin cậy 99 %", "Cold Spot - 99% Confidence"),
 }
-CHANGE_CLASSES = {
-    "significant_increase": ("#d6604d", "Tăng có ý nghĩa", "Significant increase"),
-    "no_significant_change": ("#f7f7f7", "Không thay đổi có ý nghĩa", "No significant change"),
-    "significant_decrease": ("#4393c3", "Giảm có ý nghĩa", "Significant decrease"),
+_CHANGE_TEXT = {
+    "significant_increase": ("Tăng có ý nghĩa", "Significant increase"),
+    "no_significant_change": ("Không thay đổi có ý nghĩa", "No significant change"),
+    "significant_decrease": ("Giảm có ý nghĩa", "Significant decrease"),
 }
-PATTERN_COLOURS = {
-    "new_hot": "#fee0d2", "consecutive_hot": "#fcbba1", "intensifying_hot": "#a50f15",
-    "persistent_hot": "#de2d26", "diminishing_hot": "#fc9272", "sporadic_hot": "#fb6a4a",
-    "oscillating_hot": "#ef3b2c", "historical_hot": "#fdd0a2", "no_pattern": "#f7f7f7",
-    "new_cold": "#deebf7", "consecutive_cold": "#c6dbef", "intensifying_cold": "#08519c",
-    "persistent_cold": "#3182bd", "diminishing_cold": "#9ecae1", "sporadic_cold": "#6baed6",
-    "oscillating_cold": "#4292c6", "historical_cold": "#c6dbef",
-}
+#: code -> (colour, label_vi, label_en), colours from geo.palette.
+CHANGE_CLASSES = {c: (palette.CHANGE_COLOURS[c], *t) for c, t in _CHANGE_TEXT.items()}
+PATTERN_COLOURS = palette.EMERGING_COLOURS
 MEASURE_LABELS = {
     "count": ("Số vụ", "Incidents"), "per_km2": ("Số vụ / km²", "Incidents per km²"),
     "per_10k": ("Số vụ / 10.000 dân", "Incidents per 10,000 residents"),
@@ -190,7 +183,7 @@ def _overview(engine, f, args, new_map, lang):
             ("harm", _t(MEASURE_LABELS["harm"], lang), True)]
     return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
                 table_title=_t(("Các phường/xã có số liệu cao nhất", "Wards with the highest figures"), lang),
-                png={"column": measure, "title": title})
+                png={"column": measure, "title": title, "scheme": scheme})
 
 
 def _hotspots(engine, f, args, new_map, lang):
