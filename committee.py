@@ -22,13 +22,12 @@ from auth import audit, role_required
 from clustering import periods as pr
 from geo import analysis
 from geo import committee as cm
+from geo.palette import CHANGE_COLOURS
 from geo.errors import InputError
 
 committee = Blueprint("committee", __name__, url_prefix="/committee")
 
 FLAG_COLOURS = {"repeat_failure": "#b2182b", "relapse": "#f4a582", "both": "#67001f", "none": "#bababa"}
-CHANGE_COLOURS = {"significant_increase": "#d6604d", "no_significant_change": "#f7f7f7",
-                  "significant_decrease": "#4393c3"}
 REPORT_FORMATS = ("xlsx", "csv", "pdf")
 
 

@@ -335,7 +335,8 @@ def export(page, fmt):
         return _download(exports.csv_bytes(table, columns=columns), f"{stem}.csv", "text/csv; charset=utf-8")
     png = exports.map_png(view.layer, view.png["column"], title=view.png["title"], subtitle=f.label,
                           legend_title=view.png["title"], attribution=_attribution(), lang=lang(),
-                          categorical=view.png.get("categorical"))
+                          categorical=view.png.get("categorical"),
+                          scheme=view.png.get("scheme", "natural_breaks"), cmap=view.png.get("cmap", "YlOrRd"))
     if fmt == "png":
         return _download(png, f"{stem}.png", "image/png")
     filters = ", ".join(x for x in [f.boundary, dict(category_choices()).get(f.category, "")] if x)

@@ -183,7 +183,7 @@ def _overview(engine, f, args, new_map, lang):
             ("harm", _t(MEASURE_LABELS["harm"], lang), True)]
     return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
                 table_title=_t(("Các phường/xã có số liệu cao nhất", "Wards with the highest figures"), lang),
-                png={"column": measure, "title": title, "scheme": scheme})
+                png={"column": measure, "title": title, "scheme": scheme, "cmap": "YlOrRd"})
 
 
 def _hotspots(engine, f, args, new_map, lang):
@@ -376,7 +376,7 @@ def _complex(engine, f, args, new_map, lang):
             (reason, _t(("Lý do", "Reason"), lang), False)]
     return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
                 table_title=_t(("Địa bàn đề xuất chuyển hóa", "Candidate areas for the plan"), lang),
-                png={"column": "score", "title": title})
+                png={"column": "score", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
 
 
 METHOD_LABELS = {"naive_kde": ("KDE kỳ trước (3 tháng)", "Previous-period KDE (3 months)"),
@@ -411,7 +411,7 @@ def _forecast(engine, f, args, new_map, lang):
                 table_title=_t(("Kiểm định lùi 6 tháng: chỉ số PAI theo diện tích", "Six-month backtest: PAI by "
                                 "coverage"), lang),
                 meta={"curves": pai_curves(summary, lang), "cell_m": fc["cell_m"]},
-                png={"column": "share_pct", "title": title})
+                png={"column": "share_pct", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
 
 
 def pai_curves(summary: pd.DataFrame, lang: str, width: int = 340, height: int = 220) -> str:
