@@ -28,6 +28,7 @@ from flask import (Blueprint, abort, current_app, flash, g, has_request_context,
                    render_template, request, url_for)
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -41,6 +42,8 @@ from geo.errors import InputError
 from geo.store import ApiToken, AuditLog, User, utcnow
 
 ROLES = ("viewer", "committee", "analyst", "admin")
+ROLE_LABELS = {"viewer": _l("Viewer"), "committee": _l("Committee member"), "analyst": _l("Analyst"),
+               "admin": _l("Administrator")}
 PUBLIC = {"auth.login", "home.healthz", "static"}
 
 LOGIN_LIMIT = 5  # failed sign-ins of one account (since its last sign-in) before each try must wait …
@@ -170,7 +173,13 @@ class TrustedProxyFix:
         return self.plain(environ, start_response)
 
 
+def role_label(role: str) -> str:
+    """A role as users read it (the code is kept in the store)."""
+    return str(ROLE_LABELS.get(role, role))
+
+
 def init_app(app) -> None:
+    app.jinja_env.globals["role_label"] = role_label
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None

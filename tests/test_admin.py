@@ -80,6 +80,8 @@ def test_admin_creates_users_and_reads_the_audit_log(app, engine):
     admin = signed_in(app, "admin")
     res = admin.post("/admin/users", data={"username": "can-bo-1", "role": "committee", "full_name": "Cán bộ"})
     assert res.status_code == 200 and "can-bo-1" in res.get_data(as_text=True)
+    assert "<td>Thành viên Ban chỉ đạo</td>" in res.get_data(as_text=True)  # the role as users read it
+    assert "Quản trị viên" in admin.get("/account").get_data(as_text=True)
     log = admin.get("/admin/audit?action=user_create").get_data(as_text=True)
     assert "can-bo-1" in log
     assert signed_in(app, "analyst").get("/admin/audit").status_code == 403
