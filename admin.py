@@ -2,7 +2,7 @@
 
 Uploads are checked before anything is read: the size (``MAX_CONTENT_LENGTH``),
 the type from the content (not the name), and ZIP archives against path
-traversal and decompression bombs (:func:`geo.parsing.sniff`, which the import command
+traversal and decompression bombs (:func:`geo.parsing.incident_file_kind`, which the import command
 uses too); the columns and cells while the file is read (``IMPORT_MAX_*``).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from auth import ROLES, audit, create_user, end_sessions, role_required
 from geo.errors import InputError
 from geo.exports import csv_bytes
-from geo.parsing import ReadLimits, sniff
+from geo.parsing import ReadLimits, incident_file_kind
 from geo.store import AuditLog, ImportBatch, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -63,10 +63,7 @@ def _import_upload(upload, source, crs):
         kind_path = Path(tmp) / "upload"
         upload.save(kind_path)
         try:
-            kind = sniff(kind_path, name)
-            if kind == "zip":
-                raise InputError(f"{name}: a zipped Shapefile holds boundaries, not incidents; load it on "
-                                 f"the boundaries page.")
+            kind = incident_file_kind(kind_path, name)
             path = kind_path.rename(Path(tmp) / ("upload." + {"xlsx": "xlsx", "geojson": "geojson"}.get(kind, "csv")))
             result = import_file(engine(), path, source=source, crs=crs, imported_by=current_user.username,
                                  display_name=name, tolerance_m=current_app.config["JOIN_TOLERANCE_M"],

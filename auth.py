@@ -311,8 +311,12 @@ def check_password(password: str, username: str = "") -> None:
                            "choose a few unrelated words."))
 
 
-def generate_password(username: str = "") -> str:
-    """A random password (16 characters) that passes :func:`check_password`."""
+def chosen_password(password: str | None, username: str = "") -> str:
+    """``password`` once it passes :func:`check_password`, or a random one (16 characters) that does
+    when none is given: what every way of setting a password stores."""
+    if password:
+        check_password(password, username)
+        return password
     while True:
         password = secrets.token_urlsafe(12)
         try:
@@ -329,10 +333,7 @@ def create_user(eng, username: str, role: str, password: str | None = None, full
                            roles=", ".join(ROLES)))
     if not username or len(username) > 64:
         raise InputError(_("The user name must have 1 to 64 characters."))
-    if password:
-        check_password(password, username)
-    else:
-        password = generate_password(username)
+    password = chosen_password(password, username)
     with eng.begin() as conn:
         if conn.execute(select(User.id).where(User.username == username)).first():
             raise InputError(_("User %(u)r already exists.", u=username))
@@ -345,10 +346,7 @@ def create_user(eng, username: str, role: str, password: str | None = None, full
 
 def set_password(eng, username: str, password: str | None = None) -> str:
     """Give ``username`` a new password (generated when not given) and end all its sessions."""
-    if password:
-        check_password(password, username)
-    else:
-        password = generate_password(username)
+    password = chosen_password(password, username)
     with eng.begin() as conn:
         n = conn.execute(update(User).where(User.username == username).values(
             password_hash=generate_password_hash(password, method="scrypt"),

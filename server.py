@@ -427,13 +427,12 @@ def geojson_response(build, selection: dict | None = None, *, kde: bool = False)
 
 @api.get("/areas")
 def areas():
-    from geo import disclosure, queries
+    from geo import queries
 
     args = area_query_args()
 
     def build(minimum):
-        gdf = queries.area_counts(engine(), **args)
-        return disclosure.areas(gdf, minimum) if minimum else gdf
+        return _protected_areas(args, minimum) if minimum else queries.area_counts(engine(), **args)
     return geojson_response(build, args)
 
 
@@ -615,8 +614,7 @@ def _kde_body(eng, a, minimum):
     res = analysis.kde_surface(eng, **a)
     contours = res.contours()
     if minimum:
-        inc = analysis.incidents(eng, **dict({k: a[k] for k in PERIOD_KEYS}, categories=list(a["categories"])))
-        contours = disclosure.contours(contours, inc[inc["code"].notna()], minimum)
+        contours = disclosure.selection_contours(eng, contours, minimum, **{k: a[k] for k in PERIOD_KEYS})
     return geojson_text(contours, meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
                                         "kernel": res.kernel})
 
@@ -970,12 +968,10 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
     """The import command's body: progress bar, counts, rejected-rows report, exit status."""
     from geo.errors import InputError
     from geo.importer import import_file
-    from geo.parsing import ReadLimits, sniff
+    from geo.parsing import ReadLimits, incident_file_kind
 
     try:  # the checks of the web upload: the type from the content, ZIP traversal and bombs
-        if sniff(Path(file), Path(file).name) == "zip":
-            raise InputError(f"{Path(file).name}: a zipped Shapefile holds boundaries, not incidents; "
-                             f"load it with load-boundaries.")
+        incident_file_kind(Path(file), Path(file).name)
     except InputError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(1)

@@ -67,8 +67,8 @@ def selection_total(engine, *, boundary, start, end, categories) -> int:
     from . import analysis
 
     return analysis.cached("selection-total", engine, dict(b=boundary, s=start, e=end, c=tuple(categories)),
-                           lambda: int(analysis.ward_counts(engine, boundary=boundary, start=start, end=end,
-                                                            categories=list(categories))["count"].sum()))
+                           lambda: analysis.period_incidents(engine, boundary=boundary, start=start, end=end,
+                                                             categories=list(categories)))
 
 
 def check_selection(engine, minimum: int, *, kde: bool = False, **selection) -> int:
@@ -271,6 +271,14 @@ def contours(gdf, points, minimum: int):
     if "cells" in out.columns:  # the cell counts and area of the dropped parts are gone too
         out = out.drop(columns=[c for c in ("cells", "area_km2") if c in out.columns])
     return out
+
+
+def selection_contours(engine, gdf, minimum: int, *, boundary, start, end, categories):
+    """:func:`contours` counted over the incidents of the selection that lie in a unit of ``boundary``."""
+    from . import analysis
+
+    inc = analysis.incidents(engine, boundary=boundary, start=start, end=end, categories=list(categories))
+    return contours(gdf, inc[inc["code"].notna()], minimum)
 
 
 def ward_detail(detail: dict, area_row: dict | None, minimum: int) -> dict:

@@ -213,8 +213,8 @@ def _hotspots(engine, f, args, new_map, lang):
                                        bandwidth_m=args["bandwidth"], cell_m=args["cell"])
         contours = surface.contours()
         if minimum:
-            inc = analysis.incidents(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
-            contours = disclosure.contours(contours, inc[inc["code"].notna()], minimum)
+            contours = disclosure.selection_contours(engine, contours, minimum, boundary=f.boundary, start=f.start,
+                                                     end=f.end, categories=cats)
         legends.append(maps.contours(m, contours)["legend_html"])
         meta.update(bandwidth_m=surface.bandwidth_m, cell_m=surface.cell_m)
     except analysis.InputError as exc:

@@ -95,6 +95,16 @@ def sniff(path: Path, name: str) -> str:
     return "csv"
 
 
+def incident_file_kind(path: Path, name: str) -> str:
+    """:func:`sniff` for an incident file: "xlsx", "geojson" or "csv"; a zipped Shapefile is refused
+    (it holds boundaries). The one check of the upload page and the import command."""
+    kind = sniff(path, name)
+    if kind == "zip":
+        raise InputError(f"{name}: a zipped Shapefile holds boundaries, not incidents; load it with "
+                         f"`flask --app server load-boundaries`.")
+    return kind
+
+
 def check_zip(path: Path, name: str) -> None:
     """Refuse archives with paths that leave the folder, or that expand far beyond their size."""
     try:
