@@ -477,7 +477,7 @@ def report_download(fmt):
     changes = _labels()["change"]
     pdf = cm.report_pdf(
         rep, title=texts["title"],
-        period_text=f"{texts['period']}; {_('same period last year')}: {texts['base']}",
+        period_text=_("%(period)s; same period last year: %(base)s", period=texts["period"], base=texts["base"]),
         filters_text=texts["filters"], map_title=_("Change against the same period last year"),
         classes={c: (changes[c], CHANGE_COLOURS[c]) for c in CHANGE_COLOURS},
         columns=[("name", _("Ward") if level == "ward" else _("District")), ("count", _("Incidents")),
