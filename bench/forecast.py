@@ -43,7 +43,7 @@ def load(area):
     import geopandas as gpd
     import pandas as pd
 
-    from geo.demo import CENTRE_LAT, CENTRE_LON, CORE_RADIUS_KM, generate
+    from geo.ingest.demo import CENTRE_LAT, CENTRE_LON, CORE_RADIUS_KM, generate
 
     wards = gpd.read_file(BOUNDARIES / "hcmc_wards_2025.geojson")
     records, _ = generate(wards, n=N_INCIDENTS, seed=SEED)

@@ -29,8 +29,8 @@ VERSIONS = ("hcmc-2025", "hcmc-2019")
 
 
 def make_store(path: Path) -> None:
-    from geo.boundaries import load_shipped
-    from geo.store import make_engine, upgrade
+    from geo.ingest.boundaries import load_shipped
+    from geo.store.models import make_engine, upgrade
 
     url = f"sqlite:///{path}"
     upgrade(url)
@@ -40,9 +40,9 @@ def make_store(path: Path) -> None:
 
 
 def make_csv(path: Path, rows: int) -> None:
-    from geo import demo
-    from geo.boundaries import load_areas
-    from geo.store import make_engine
+    from geo.ingest import demo
+    from geo.store.models import make_engine
+    from geo.store.queries import load_areas
 
     eng = make_engine(f"sqlite:///{path.parent / 'store.db'}")
     wards = load_areas(eng, "hcmc-2025")
@@ -51,8 +51,8 @@ def make_csv(path: Path, rows: int) -> None:
 
 
 def run_ours(db: Path, csv: Path) -> dict:
-    from geo.importer import import_file
-    from geo.store import make_engine
+    from geo.ingest.importer import import_file
+    from geo.store.models import make_engine
 
     eng = make_engine(f"sqlite:///{db}")
     t = time.perf_counter()
@@ -65,7 +65,7 @@ def run_naive(db: Path, csv: Path) -> dict:
     import pandas as pd
     from sqlalchemy import create_engine
 
-    from geo.boundaries import load_areas
+    from geo.store.queries import load_areas
 
     eng = create_engine(f"sqlite:///{db}")
     t = time.perf_counter()

@@ -91,7 +91,7 @@ def busy_seconds() -> float:
 
 def ensure_data(workdir: Path, rows: int, rows_per_file: int) -> tuple[Path, float | None]:
     """The folder of Parquet files for ``rows``; written on the first run (returns its seconds then)."""
-    from geo.batch import write_synthetic
+    from geo.ingest.batch import write_synthetic
 
     folder = workdir / f"incidents-{rows}-seed{SEED}-{rows_per_file}"
     done = folder / "_COMPLETE"
@@ -109,7 +109,7 @@ def ensure_data(workdir: Path, rows: int, rows_per_file: int) -> tuple[Path, flo
 # --- child processes ------------------------------------------------------------------------------
 
 def child_dask(folder: str, workers: int, memory_limit: str, spatial: bool, result: str) -> dict:
-    from geo.batch import client, join_and_aggregate
+    from geo.ingest.batch import client, join_and_aggregate
 
     wards = load_wards()
     with client(None, n_workers=workers, memory_limit=memory_limit) as c:
@@ -129,7 +129,7 @@ def child_dask(folder: str, workers: int, memory_limit: str, spatial: bool, resu
 def child_memory(folder: str, rows: int, rows_per_file: int, result: str) -> dict:
     import pandas as pd
 
-    from geo.batch import aggregate_in_memory
+    from geo.ingest.batch import aggregate_in_memory
 
     wards = load_wards()
     files = sorted(Path(folder).glob("part-*.parquet"))[: -(-rows // rows_per_file)]

@@ -33,14 +33,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from geo.errors import InputError
-
-from .periods import (Period, format_number_en, format_number_vi, format_pct_en,
-                      format_pct_vi)
+from .errors import InputError
+from .periods import Period, format_number_en, format_number_vi, format_pct_en, format_pct_vi
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 FDR_METHODS = ("by", "bh", "none")
@@ -407,8 +406,6 @@ def spot_overlap(current_polys, base_polys) -> float:
 
 
 def _geoms(obj, name: str):
-    import geopandas as gpd
-
     if isinstance(obj, gpd.GeoDataFrame):
         obj = obj.geometry
     if not isinstance(obj, gpd.GeoSeries):

@@ -37,9 +37,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from geo.errors import InputError
-
-from .projection import WGS84, metric_points, rows_text as _rows
+from .errors import InputError
+from .projection import WGS84, metric_points
+from .projection import rows_text as _rows
 
 __all__ = ["DBSCANSpots", "find_spots", "PARAMETER_CONSTRAINTS", "METHODS", "HULLS"]
 

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from geo.errors import InputError
-
-from .getis_ord import (DEFAULT_SEED, PERMUTATIONS, HotSpots, _parameter_constraints as _gi_constraints,
-                        category_table, confidence_bins)
+from .errors import InputError
+from .getis_ord import DEFAULT_SEED, PERMUTATIONS, HotSpots, category_table, confidence_bins
+from .getis_ord import _parameter_constraints as _gi_constraints
 from .grid import aligned_graph, validate_parameters
 
 

@@ -52,8 +52,7 @@ import shapely
 from pyproj import CRS
 from scipy import ndimage
 
-from geo.errors import InputError
-
+from .errors import InputError
 from .grid import make_grid, validate_parameters
 from .kde import KERNELS, SUPPORT, kde
 from .periods import TZ

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from geo.errors import InputError
-
+from .errors import InputError
 from .grid import aligned_graph, as_graph, validate_parameters, ward_weights
 
 PERMUTATIONS = 999

@@ -18,8 +18,7 @@ from pyproj import CRS
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from geo.errors import InputError
-
+from .errors import InputError
 from .projection import metric_crs_for
 
 SHAPES = ("hexagon", "square")

@@ -18,9 +18,9 @@ import shapely
 from pyproj import CRS
 from scipy.signal import fftconvolve
 
-from geo.errors import InputError
-
-from .projection import WGS84, metric_points, rows_text as _rows
+from .errors import InputError
+from .projection import WGS84, metric_points
+from .projection import rows_text as _rows
 
 __all__ = ["kde", "KDEResult", "default_bandwidth", "PARAMETER_CONSTRAINTS", "KERNELS"]
 

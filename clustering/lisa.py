@@ -8,9 +8,16 @@ import esda
 import numpy as np
 import pandas as pd
 
-
-from .getis_ord import (DEFAULT_SEED, PERMUTATIONS, _parameter_constraints as _gi_constraints,
-                        _values, column_values, confidence_bins, fdr_qvalues, pseudo_p_value)
+from .getis_ord import (
+    DEFAULT_SEED,
+    PERMUTATIONS,
+    _values,
+    column_values,
+    confidence_bins,
+    fdr_qvalues,
+    pseudo_p_value,
+)
+from .getis_ord import _parameter_constraints as _gi_constraints
 from .grid import aligned_graph, as_graph, validate_parameters, ward_weights
 
 # Allowed parameter values, declared as data: name -> (test, what is allowed).

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from geo.errors import InputError
+from .errors import InputError
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 

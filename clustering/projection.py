@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from geo.errors import InputError
+from .errors import InputError
 
 WGS84 = "EPSG:4326"
 

@@ -113,10 +113,9 @@ from numbers import Real
 import numpy as np
 import pandas as pd
 
-from geo.errors import InputError
-
 from .compare import CHANGE_CLASSES
 from .emerging import PATTERNS
+from .errors import InputError
 from .periods import format_number_en, format_number_vi
 
 #: Default weight of each signal; they sum to 100, so a signal's points are ``weight * f``.

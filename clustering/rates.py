@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from geo.categories import SEVERITY_LOOKUP
-from geo.errors import InputError
 from geo.names import fold
+
+from .errors import InputError
 
 #: Weight of one incident by severity grade (1 ít nghiêm trọng, 2 nghiêm trọng,
 #: 3 rất nghiêm trọng, 4 đặc biệt nghiêm trọng). Penal Code 2015 art. 9 sets the

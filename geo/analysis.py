@@ -8,28 +8,42 @@ parameters, so that repeated map views do not recompute.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
-from dataclasses import dataclass
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from flask_babel import format_decimal
+from flask_babel import gettext as _
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from clustering import periods as pr
 from clustering.compare import city_total, compare_counts
+from clustering.compare import compare_counts as _compare
+from clustering.dbscan import find_spots
 from clustering.emerging import EmergingHotSpots
+from clustering.forecast import (
+    DEFAULT_CELL_M,
+    NaiveKDE,
+    ProspectiveHotspot,
+    RetrospectiveCounts,
+    backtest,
+    summary,
+)
 from clustering.getis_ord import gi_star
 from clustering.grid import ward_weights
+from clustering.kde import kde
 from clustering.lisa import local_moran
+from clustering.ranking import rank_areas
 from clustering.rates import HARM_WEIGHTS
-
-from .boundaries import load_areas
-from .categories import label
-from .errors import InputError
-from .queries import day_rows, period_query
+from geo.categories import label
+from geo.errors import InputError
+from geo.store.queries import day_rows, load_areas, period_query
 
 CACHE_SIZE = 64
 _cache: OrderedDict = OrderedDict()
@@ -281,7 +295,6 @@ def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                  categories: list[str] | None = None, eps_m: float = 250.0, min_samples: int = 20,
                  method: str = "dbscan", harm_weighted: bool = False) -> gpd.GeoDataFrame:
     """DBSCAN (or HDBSCAN) spots of the period's geolocated incidents, with the wards each touches."""
-    from clustering.dbscan import find_spots
 
     def compute():
         inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
@@ -302,7 +315,6 @@ def kde_surface(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                 categories: list[str] | None = None, bandwidth_m: float | None = None,
                 cell_m: float | None = None, kernel: str = "quartic"):
     """Kernel density of the period's geolocated incidents, clipped to the boundary version."""
-    from clustering.kde import kde
 
     def compute():
         inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
@@ -328,7 +340,6 @@ def complex_areas(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
     the clearance rate. ``clustering.ranking.rank_areas`` turns them into a
     score.
     """
-    from clustering.ranking import rank_areas
 
     def compute():
         counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
@@ -363,14 +374,11 @@ def complex_areas(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
 
 
 def _json(obj) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False, default=float)
 
 
 def _counts_in(polys: gpd.GeoSeries, inc: pd.DataFrame) -> np.ndarray:
     """Incidents of ``inc`` (lon/lat) inside each polygon of ``polys`` (WGS 84)."""
-    import shapely
 
     pts = inc.dropna(subset=["lon", "lat"])
     if pts.empty or polys.empty:
@@ -390,8 +398,6 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
     same polygon (exact test, FDR over the spots), in how many of the last
     ``years`` calendar years a spot covered the same place, and clearance.
     """
-    from clustering.ranking import rank_areas
-    from clustering.compare import compare_counts as _compare
 
     current = pr.custom(start, end)
     base = current.same_period_last_year()
@@ -411,7 +417,6 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
                        t_current_days=current.days, t_base_days=base.days)
         sev = inc.assign(harm=inc["severity"].map(HARM_WEIGHTS).fillna(1.0),
                          cleared=inc["cleared"].astype("boolean").fillna(False).astype(float))
-        import shapely
 
         pts = sev.dropna(subset=["lon", "lat"])
         tree = shapely.STRtree(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
@@ -491,8 +496,6 @@ FORECAST_METHODS = ("naive_kde", "prospective", "counts")
 
 
 def _forecaster(method: str):
-    from clustering.forecast import NaiveKDE, ProspectiveHotspot, RetrospectiveCounts
-
     if method not in FORECAST_METHODS:
         raise InputError(f"`method` was {method!r} but is expected to be one of {', '.join(FORECAST_METHODS)}.")
     return {"naive_kde": lambda: NaiveKDE(window="3M"), "prospective": lambda: ProspectiveHotspot(),
@@ -517,7 +520,6 @@ def forecast(engine: Engine, *, boundary: str, end: dt.date, categories: list[st
         pts = _points(incidents(engine, boundary=boundary, start=start, end=end, categories=categories))
         model = _forecaster(method).fit(pts, end + dt.timedelta(days=1), study_area=area)
         cells = model.to_frame()
-        import shapely
 
         top = cells[cells["rank"] <= max(1, round(0.05 * len(cells)))]
         # one outline for the flagged cells: a few polygons instead of thousands of squares
@@ -534,7 +536,6 @@ def backtest_summary(engine: Engine, *, boundary: str, end: dt.date, categories:
                      months: int = 6) -> pd.DataFrame:
     """Rolling monthly forecasts over the ``months`` before ``end`` scored by hit rate, PAI and RRI at
     coverages 1–10 %, per method: how much to trust the forecast."""
-    from clustering.forecast import backtest, summary
 
     def compute():
         first = (pd.Timestamp(end) - pd.DateOffset(months=months)).date().replace(day=1)
@@ -590,7 +591,6 @@ def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, 
     """The budget of analysis ``what`` ("dbscan", "kde", "hotspots", "complex-spots", "forecast")
     with ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard cap."""
     if what == "forecast":
-        from clustering.forecast import DEFAULT_CELL_M
 
         # the forecast and the backtest score the cells of the wards with incidents over the
         # backtest's history, once per method and month (see backtest_summary)
@@ -615,9 +615,6 @@ def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, 
 
 
 def _refusal(b: Budget) -> str:
-    from flask_babel import format_decimal
-    from flask_babel import gettext as _
-
     n, cap = format_decimal(b.amount // b.per), format_decimal(b.maximum // b.per)
     if b.unit == "cells":
         return _("Choose fewer crime categories or a smaller boundary version: the forecast would score "

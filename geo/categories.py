@@ -5,7 +5,7 @@ the groupings the reports use ("tội phạm đường phố" = street crime).
 """
 from __future__ import annotations
 
-from .names import fold
+from geo.names import fold
 
 # code: (Vietnamese label, English label, extra spellings seen in files)
 CATEGORIES: dict[str, tuple[str, str, tuple[str, ...]]] = {

@@ -29,13 +29,16 @@ Pages and exports show a suppressed figure as ``< 5`` (``dưới 5``).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 import pandas as pd
+import shapely
 from flask_babel import gettext as _
 
-from .errors import InputError
+from geo import analysis
+from geo.errors import InputError
 
 #: The KDE is refused to users below analyst when the selection holds fewer than
 #: KDE_FACTOR × minimum incidents: a density surface of a handful of points draws them.
@@ -64,7 +67,6 @@ def label(minimum: int) -> str:
 
 def selection_total(engine, *, boundary, start, end, categories) -> int:
     """Incidents of the selection (in a unit of ``boundary``), cached by data version."""
-    from . import analysis
 
     return analysis.cached("selection-total", engine, dict(b=boundary, s=start, e=end, c=tuple(categories)),
                            lambda: analysis.period_incidents(engine, boundary=boundary, start=start, end=end,
@@ -224,7 +226,6 @@ def _total(total: dict, minimum: int) -> dict:
 
 def report(rep, minimum: int):
     """The committee's periodic report (:class:`geo.committee.Report`) as users below analyst see it."""
-    import dataclasses
 
     units = protect(rep.units, minimum, ["count", "base_count"])
     hidden = set(units.loc[pd.isna(units["count"].astype(float)), "code"])
@@ -255,7 +256,6 @@ def contours(gdf, points, minimum: int):
     """KDE contour polygons holding at least ``minimum`` of ``points`` (lon, lat): each
     level's (multi)polygon is split into its parts, the parts with fewer incidents are
     dropped, and a level left with no part is dropped."""
-    import shapely
 
     pts = points.dropna(subset=["lon", "lat"])
     tree = shapely.STRtree(shapely.points(pts["lon"].to_numpy(), pts["lat"].to_numpy()))
@@ -275,7 +275,6 @@ def contours(gdf, points, minimum: int):
 
 def selection_contours(engine, gdf, minimum: int, *, boundary, start, end, categories):
     """:func:`contours` counted over the incidents of the selection that lie in a unit of ``boundary``."""
-    from . import analysis
 
     inc = analysis.incidents(engine, boundary=boundary, start=start, end=end, categories=list(categories))
     return contours(gdf, inc[inc["code"].notna()], minimum)

@@ -1,5 +1,4 @@
-"""Errors whose message is meant for the user: what is wrong, where, and what to do."""
+"""Errors whose message is meant for the user (the statistics' own :class:`clustering.errors.InputError`)."""
+from clustering.errors import InputError
 
-
-class InputError(ValueError):
-    """Bad input (file, parameter, argument). The message names the place and the fix."""
+__all__ = ["InputError"]

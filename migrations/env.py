@@ -1,7 +1,7 @@
-"""Alembic environment: runs the migrations against the URL set by geo.store.alembic_config."""
+"""Alembic environment: runs the migrations against the URL set by geo.store.models.alembic_config."""
 from alembic import context
 
-from geo.store import Base, make_engine
+from geo.store.models import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

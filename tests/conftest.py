@@ -20,7 +20,7 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def store_template(tmp_path_factory) -> Path:
     """A SQLite store with the schema and the three shipped boundary sets, built once."""
-    from geo.store import make_engine
+    from geo.store.models import make_engine
 
     path = tmp_path_factory.mktemp("template") / "store.db"
     url = f"sqlite:///{path}"
@@ -34,9 +34,9 @@ def store_template(tmp_path_factory) -> Path:
 
 def _fill_template(url: str) -> None:
     """Schema, the three shipped boundary sets and one account per role."""
-    from auth import ROLES, create_user
-    from geo.boundaries import load_shipped
-    from geo.store import make_engine, upgrade
+    from geo.ingest.boundaries import load_shipped
+    from geo.store.models import make_engine, upgrade
+    from web.auth import ROLES, create_user
 
     upgrade(url)
     eng = make_engine(url)
@@ -82,7 +82,7 @@ def db_url(request, store_template, tmp_path) -> str:
 
 @pytest.fixture
 def engine(db_url):
-    from geo.store import make_engine
+    from geo.store.models import make_engine
 
     eng = make_engine(db_url)
     yield eng
@@ -102,8 +102,8 @@ def signed_in(app, username: str = "analyst"):
     from flask_login import FlaskLoginClient
     from sqlalchemy import select
 
-    from auth import Account
-    from geo.store import User, make_engine
+    from geo.store.models import User, make_engine
+    from web.auth import Account
 
     eng = make_engine(app.config["DATABASE_URL"])
     with eng.connect() as conn:
@@ -145,10 +145,10 @@ from tests.browser import browser, live_server, page  # noqa: E402,F401  (fixtur
 @pytest.fixture(scope="session")
 def demo_template(store_template, tmp_path_factory) -> Path:
     """The store with the 60,000 synthetic demo incidents imported (built once)."""
-    from geo import demo
-    from geo.boundaries import load_areas
-    from geo.importer import import_file
-    from geo.store import make_engine
+    from geo.ingest import demo
+    from geo.ingest.importer import import_file
+    from geo.store.models import make_engine
+    from geo.store.queries import load_areas
 
     folder = tmp_path_factory.mktemp("demo")
     path = folder / "store.db"

@@ -137,10 +137,9 @@ def test_bad_parameters_are_400_with_the_reason(demo_client, query, message):
 
 def test_results_are_cached_until_the_data_change(demo_app, tmp_path):
     from geo import analysis
-    from geo.importer import import_file
-    from server import engine
-
+    from geo.ingest.importer import import_file
     from tests.conftest import signed_in
+    from web import engine
 
     client = signed_in(demo_app)
     client.get(f"/api/v1/gistar?{Q}")

@@ -15,10 +15,10 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
-from auth import DUMMY_HASH, backoff, check_password, new_token
 from geo.errors import InputError
-from geo.store import ApiToken, AuditLog, User, utcnow
+from geo.store.models import ApiToken, AuditLog, User, utcnow
 from tests.conftest import PASSWORD, signed_in
+from web.auth import DUMMY_HASH, backoff, check_password, new_token
 
 QUERY = "boundary=hcmc-2025&start=2024-01-01&end=2024-12-31"
 NEW_PASSWORD = "lantern orchid seventy kites"
@@ -87,7 +87,7 @@ def test_forged_forwarded_for_neither_escapes_the_limit_nor_forges_the_audit_add
 
 def test_forwarded_for_is_believed_only_from_a_trusted_proxy(app, engine):
     app.config["WTF_CSRF_ENABLED"] = False
-    from auth import TrustedProxyFix
+    from web.auth import TrustedProxyFix
 
     app.wsgi_app = TrustedProxyFix(app.wsgi_app.plain, "10.0.0.0/8, 127.0.0.1")
     via_proxy = app.test_client()
@@ -441,7 +441,7 @@ def test_the_command_line_sets_a_token_lifetime(runner, engine):
 # --------------------------------------------------------------------------- 9. headers
 
 def test_hsts_only_over_https(app):
-    from auth import TrustedProxyFix
+    from web.auth import TrustedProxyFix
 
     c = app.test_client()
     assert "Strict-Transport-Security" not in c.get("/login").headers
@@ -472,11 +472,11 @@ def test_private_responses_are_not_stored_by_caches(app):
 # --------------------------------------------------------------------------- 10. health
 
 def test_healthz_reports_a_read_only_store(app, db_url, request):
-    import server
+    import web
 
     assert app.test_client().get("/healthz").status_code == 200
     with app.app_context():
-        server.engine().dispose()
+        web.engine().dispose()
     if db_url.startswith("sqlite"):
         path = db_url.removeprefix("sqlite:///")
         app.extensions["hotspot_engine"] = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
@@ -491,10 +491,10 @@ def test_healthz_reports_a_read_only_store(app, db_url, request):
 
 @pytest.mark.sqlite_only("PRAGMA query_only is SQLite's")
 def test_healthz_reports_a_query_only_sqlite_store(app):
-    import server
+    import web
 
     with app.app_context():
-        eng = server.engine()
+        eng = web.engine()
     event.listen(eng, "connect", lambda dbapi_conn, _rec: dbapi_conn.execute("PRAGMA query_only = ON"))
     eng.dispose()
     res = app.test_client().get("/healthz")
@@ -522,7 +522,7 @@ def test_healthz_answers_quickly_while_an_import_holds_the_write_lock(app, db_ur
 def test_migration_gives_old_tokens_an_expiry_and_accounts_a_session_version(tmp_path):
     from alembic import command
 
-    from geo.store import alembic_config, make_engine
+    from geo.store.models import alembic_config, make_engine
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url), "0005")

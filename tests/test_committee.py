@@ -20,9 +20,9 @@ from sqlalchemy import bindparam, text
 from clustering import periods as pr
 from geo import analysis
 from geo import committee as cm
-from geo.boundaries import load_areas
 from geo.categories import expand
 from geo.errors import InputError
+from geo.store.queries import load_areas
 from tests.conftest import signed_in
 
 SOCIAL = expand(["trat_tu_xa_hoi"])
@@ -33,7 +33,7 @@ DECISION = dict(target_pct=10, responsible_unit="Công an phường", decided_by
 
 @pytest.fixture
 def eng(demo_app):
-    from geo.store import make_engine
+    from geo.store.models import make_engine
 
     e = make_engine(demo_app.config["DATABASE_URL"])
     yield e

@@ -6,7 +6,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
-from geo.store import make_engine
+from geo.store.models import make_engine
 from tests.browser import screenshot, sign_in
 
 pytestmark = pytest.mark.browser

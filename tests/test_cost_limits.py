@@ -3,7 +3,6 @@ are bounded while they are read, and malformed input is refused with a message i
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import re
 import shutil
@@ -19,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import DATA, ROOT, SHARED_BOUNDARIES, signed_in, table_counts
+from tests.conftest import DATA, ROOT, signed_in, table_counts
 
 # Four half-years of the demo data (about 10,000 incidents each): HDBSCAN jobs with a low inline limit
 HALVES = [("2024-01-01", "2024-06-30"), ("2024-07-01", "2024-12-31"), ("2025-01-01", "2025-06-30"),
@@ -38,8 +37,8 @@ def make_app(demo_template, tmp_path, **config):
 def served(demo_template, tmp_path):
     """The demo store behind a real threaded HTTP server on 127.0.0.1, HDBSCAN limited to 5,000
     incidents inline and 30,000 at most; yields (app, base URL, viewer token)."""
-    from auth import new_token
-    from geo.store import make_engine
+    from geo.store.models import make_engine
+    from web.auth import new_token
 
     app = make_app(demo_template, tmp_path, HDBSCAN_INLINE_INCIDENTS=5_000, HDBSCAN_MAX_INCIDENTS=30_000)
     eng = make_engine(app.config["DATABASE_URL"])
@@ -70,8 +69,8 @@ def hdbscan_url(base, start, end):
 
 def test_concurrent_hdbscan_requests_queue_as_jobs_while_the_server_stays_responsive(served):
     from geo import analysis, disclosure
-    from geo.store import make_engine
-    from server import geojson_text
+    from geo.store.models import make_engine
+    from web.responses import geojson_text
 
     app, base, token = served
     urls = [hdbscan_url(base, s, e) for s, e in HALVES]
@@ -176,7 +175,7 @@ def test_a_long_page_shows_computing_then_the_map_it_would_have_drawn(demo_templ
     for part in ("/maps/hotspots.js?boundary=hcmc-2025&period=2025-Q1&cut=calendar",
                  "/export/hotspots.csv?boundary=hcmc-2025&period=2025-Q1"):
         assert c.get(part).get_data() == ref.get(part).get_data()
-    from geo.store import make_engine
+    from geo.store.models import make_engine
 
     eng = make_engine(job_app.config["DATABASE_URL"])
     with eng.connect() as conn:
@@ -231,7 +230,7 @@ def test_the_import_command_refuses_the_wide_row_and_changes_nothing(runner, eng
 
 
 def test_too_many_columns_or_cells_are_refused_by_the_settings(app, tmp_path):
-    from geo.parsing import ReadLimits, read_table
+    from geo.ingest.parsing import ReadLimits, read_table
 
     app.config.update(IMPORT_MAX_COLUMNS=10, IMPORT_MAX_CELLS=1_000)
     limits = ReadLimits.from_config(app.config)
@@ -272,7 +271,7 @@ def xlsx(path, rows, *, dimension=None, write_only=False):
 
 def test_a_workbook_with_too_many_cells_is_refused_before_its_cells_are_read(tmp_path):
     from geo.errors import InputError
-    from geo.parsing import ReadLimits, read_table
+    from geo.ingest.parsing import ReadLimits, read_table
 
     limits = ReadLimits(max_cells=1_000)
     # the size the sheet declares is checked before any cell is read: its 201 rows
@@ -318,7 +317,7 @@ def test_the_import_command_refuses_a_zip_bomb_as_the_upload_page_does(runner, e
 def test_nul_bytes_and_huge_fields_reject_their_rows(engine, tmp_path):
     from sqlalchemy import text
 
-    from geo.importer import import_file
+    from geo.ingest.importer import import_file
     from tests.geo.test_import import NOW
 
     path = tmp_path / "text.csv"
@@ -375,8 +374,8 @@ def test_a_boundary_file_with_latitude_95_names_the_feature_and_the_coordinate(r
 def test_an_external_worker_runs_the_queue_and_each_job_once(demo_template, tmp_path):
     from sqlalchemy import text
 
-    from geo import jobs
-    from geo.store import make_engine
+    from geo.store import jobs
+    from geo.store.models import make_engine
 
     app = make_app(demo_template, tmp_path, JOB_WORKER="external", HDBSCAN_INLINE_INCIDENTS=1_000)
     c = signed_in(app, "viewer")

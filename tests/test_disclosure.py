@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from geo.disclosure import mask
-from geo.importer import import_file
+from geo.ingest.importer import import_file
 from tests.conftest import signed_in
 
 DAY = "2025-03-10"
@@ -29,7 +29,7 @@ def _jitter(rng, point, n, metres=25):
 def store(app, engine, tmp_path):
     """On 10/03/2025: one theft in ward A (the lone incident), 6 in B, 3 in C and 2 snatch thefts in
     B; from 11/03 to 20/03, 20 more thefts in B. Returns the rows and the three wards."""
-    from geo.boundaries import load_areas
+    from geo.store.queries import load_areas
 
     wards = load_areas(engine, "hcmc-2025").set_index("code", drop=False)
     big = wards.to_crs(3405).area.sort_values(ascending=False).index  # roomy wards: the jitter stays inside

@@ -21,14 +21,15 @@ import shapely
 from shapely.geometry import box
 from sqlalchemy import text as sql
 
-from auth import create_user, new_token
-from geo import boundaries as gb
-from geo import demo
-from geo import maps
 from geo.errors import InputError
-from geo.importer import import_file
-from server import engine
+from geo.ingest import boundaries as gb
+from geo.ingest import demo
+from geo.ingest.importer import import_file
+from geo.render import maps
+from geo.store.queries import load_areas
 from tests.conftest import SHARED_BOUNDARIES, signed_in
+from web import engine
+from web.auth import create_user, new_token
 
 FORMULA = '=HYPERLINK("http://x","y")'
 CALC, STMT = "{{7*7}}", "{% if 1 %}x{% endif %}"
@@ -99,7 +100,7 @@ def evil_app(app, engine, tmp_path):
     areas = _layer(tmp_path)
     gb.save_version(engine, areas, VERSION, title=mix("title"), attribution=mix("attribution"),
                     valid_from="2020-01-01")
-    result = import_file(engine, _incidents(tmp_path, gb.load_areas(engine, VERSION)), source=short("source"),
+    result = import_file(engine, _incidents(tmp_path, load_areas(engine, VERSION)), source=short("source"),
                          display_name=mix("file"), imported_by="analyst")
     assert result.accepted > 2000 and result.rejected == 2
     create_user(engine, USERNAME, "committee", password="correct horse battery")
@@ -320,7 +321,7 @@ def test_an_element_folium_renders_its_own_way_is_refused():
 
 
 def test_xlsx_cells_keep_text_as_text_and_numbers_as_numbers():
-    from geo.exports import safe_cell, xlsx_cell
+    from geo.render.exports import safe_cell, xlsx_cell
 
     ws = openpyxl.Workbook().active
     given = [FORMULA, "+1", "-3", -3, 2.5, "#N/A", "\uff1d1+1", "a\x01b", None]

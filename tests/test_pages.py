@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import csv
-import re
 import io
 import json
+import re
 import threading
 
 import pytest
 from werkzeug.serving import make_server
 
-from geo.importer import import_file
+from geo.ingest.importer import import_file
 from tests.browser import screenshot, sign_in
 from tests.conftest import DATA
 from tests.geo.test_import import NOW

@@ -27,9 +27,9 @@ print("accepted", r.accepted, "updated", r.updated, flush=True)
 
 @pytest.fixture(scope="module")
 def big_csv(tmp_path_factory, store_template):
-    from geo import demo
-    from geo.boundaries import load_areas
-    from geo.store import make_engine
+    from geo.ingest import demo
+    from geo.store.models import make_engine
+    from geo.store.queries import load_areas
 
     eng = make_engine(f"sqlite:///{store_template}")
     records, _ = demo.generate(load_areas(eng, "hcmc-2025"), n=150_000, seed=7)

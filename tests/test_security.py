@@ -6,10 +6,10 @@ import re
 import pytest
 from sqlalchemy import text
 
-from auth import ROLES
-from geo.importer import import_file
+from geo.ingest.importer import import_file
 from tests.conftest import DATA, PASSWORD, signed_in
 from tests.geo.test_import import NOW
+from web.auth import ROLES
 
 # Every endpoint with the least role that may use it ("public": no sign-in). A new route must be
 # added here, or test_every_route_is_classified fails.
@@ -118,7 +118,7 @@ def test_post_without_csrf_token_is_refused(app):
 
 
 def test_api_token_signs_requests_and_can_be_revoked(app, engine):
-    from auth import new_token
+    from web.auth import new_token
 
     token = new_token(engine, "analyst", "script")
     c = app.test_client()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from geo.importer import import_file
+from geo.ingest.importer import import_file
 from tests.conftest import DATA, SHARED_BOUNDARIES, table_counts
 from tests.geo.test_import import NOW
 
@@ -164,7 +164,7 @@ def test_pages_answer_503_when_the_store_is_unreadable_and_recover(tmp_path, sto
 def test_backup_and_restore_round_trip_every_table(runner, engine, tmp_path, app):
     import pandas as pd
 
-    from geo.importer import import_file
+    from geo.ingest.importer import import_file
 
     import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
     tables = ["boundary_version", "area", "crosswalk", "incident", "incident_area", "import_batch",

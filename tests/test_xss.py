@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from geo import boundaries as gb
-from geo.importer import import_file
+from geo.ingest import boundaries as gb
+from geo.ingest.importer import import_file
 from tests.browser import screenshot, sign_in
 from tests.geo.test_import import NOW
 

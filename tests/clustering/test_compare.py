@@ -6,8 +6,16 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from clustering.compare import (andresen_s, city_total, compare_counts, fdr, mask_overlap,
-                                poisson_rate_test, spot_overlap, sppt_diff)
+from clustering.compare import (
+    andresen_s,
+    city_total,
+    compare_counts,
+    fdr,
+    mask_overlap,
+    poisson_rate_test,
+    spot_overlap,
+    sppt_diff,
+)
 from clustering.periods import period
 from geo.errors import InputError
 

@@ -11,8 +11,8 @@ from sklearn.cluster import DBSCAN
 import clustering.dbscan
 from clustering.dbscan import DBSCANSpots, find_spots
 from geo.errors import InputError
-
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
+
 HCMC_WARDS = BOUNDARIES / "hcmc_wards_2025.geojson"
 UTM48N = "EPSG:32648"
 

@@ -4,8 +4,13 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 
-from clustering.emerging import (PATTERNS, EmergingHotSpots, classify_patterns, emerging_hot_spots,
-                                 mann_kendall)
+from clustering.emerging import (
+    PATTERNS,
+    EmergingHotSpots,
+    classify_patterns,
+    emerging_hot_spots,
+    mann_kendall,
+)
 from clustering.getis_ord import HotSpots
 from clustering.grid import make_grid, ward_weights
 from geo.errors import InputError

@@ -9,8 +9,17 @@ import shapely
 from numpy.testing import assert_allclose, assert_array_equal
 
 import clustering.forecast
-from clustering.forecast import (NaiveKDE, ProspectiveHotspot, RetrospectiveCounts, backtest, forecast_grid,
-                                 hit_rate_curve, pai, rri, summary)
+from clustering.forecast import (
+    NaiveKDE,
+    ProspectiveHotspot,
+    RetrospectiveCounts,
+    backtest,
+    forecast_grid,
+    hit_rate_curve,
+    pai,
+    rri,
+    summary,
+)
 from geo.errors import InputError
 
 UTM48N = "EPSG:32648"

@@ -6,12 +6,18 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from clustering.getis_ord import (HotSpots, category_table, confidence_bins, fdr_qvalues,
-                                  fdr_threshold, gi_star, pseudo_p_value)
+from clustering.getis_ord import (
+    HotSpots,
+    category_table,
+    confidence_bins,
+    fdr_qvalues,
+    fdr_threshold,
+    gi_star,
+    pseudo_p_value,
+)
 from clustering.grid import make_grid, ward_weights
 from clustering.projection import to_metric
 from geo.errors import InputError
-
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 

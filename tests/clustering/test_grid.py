@@ -11,7 +11,6 @@ from numpy.testing import assert_allclose
 from clustering.grid import count_points, make_grid, ward_weights
 from clustering.projection import to_metric
 from geo.errors import InputError
-
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 

@@ -11,8 +11,8 @@ from sklearn.neighbors import KernelDensity
 import clustering.kde
 from clustering.kde import KDEResult, default_bandwidth, kde
 from geo.errors import InputError
-
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
+
 HCMC_WARDS = BOUNDARIES / "hcmc_wards_2025.geojson"
 UTM48N = "EPSG:32648"
 ORIGIN = np.array([686_000.0, 1_192_000.0])

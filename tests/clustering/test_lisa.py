@@ -11,7 +11,6 @@ from clustering.grid import make_grid, ward_weights
 from clustering.lisa import QUADRANTS, LocalMoran, local_moran
 from clustering.projection import to_metric
 from geo.errors import InputError
-
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 

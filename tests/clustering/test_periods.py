@@ -2,9 +2,21 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from clustering.periods import (TET, Period, bins, check_base, custom, format_number_en,
-                                format_number_vi, format_pct_en, format_pct_vi, local_date,
-                                parse_period, period, tet_note)
+from clustering.periods import (
+    TET,
+    Period,
+    bins,
+    check_base,
+    custom,
+    format_number_en,
+    format_number_vi,
+    format_pct_en,
+    format_pct_vi,
+    local_date,
+    parse_period,
+    period,
+    tet_note,
+)
 from geo.errors import InputError
 
 D = date

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from geo.errors import InputError
-from geo.join import assign_wards
+from geo.ingest.join import assign_wards
 from tests.conftest import ROOT, SHARED_BOUNDARIES
 
 dd = pytest.importorskip("dask.dataframe")
@@ -19,7 +19,7 @@ distributed = pytest.importorskip("distributed")
 pytest.importorskip("dask_geopandas")
 pytest.importorskip("pyarrow")
 
-from geo import batch  # noqa: E402  (needs the packages above)
+from geo.ingest import batch
 
 pytestmark = pytest.mark.slow
 

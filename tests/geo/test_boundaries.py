@@ -10,20 +10,22 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-from geo import boundaries as gb
 from geo.errors import InputError
+from geo.ingest import boundaries as gb
+from geo.ingest.parsing import sha256_of
+from geo.store.queries import load_areas
 from tests.conftest import SHARED_BOUNDARIES, table_counts
 
 
 def test_registry_hashes_match_the_source_files():
     reg = gb.registry()
     for entry in reg["sets"] + reg["crosswalks"]:
-        assert gb.sha256_of(SHARED_BOUNDARIES / entry["file"]) == entry["sha256"], entry["file"]
+        assert sha256_of(SHARED_BOUNDARIES / entry["file"]) == entry["sha256"], entry["file"]
 
 
 @pytest.mark.parametrize("name, count", [("hcmc-2025", 168), ("hcmc-2019", 322), ("hanoi-2025", 126)])
 def test_shipped_sets_load_with_right_counts_and_valid_geometry(engine, name, count):
-    areas = gb.load_areas(engine, name)
+    areas = load_areas(engine, name)
     assert len(areas) == count
     assert areas["code"].is_unique
     assert shapely.is_valid(areas.geometry.values).all()
@@ -35,7 +37,7 @@ def test_shipped_sets_load_with_right_counts_and_valid_geometry(engine, name, co
 
 
 def test_gò_vấp_has_its_sixteen_wards_in_2019(engine):
-    areas = gb.load_areas(engine, "hcmc-2019")
+    areas = load_areas(engine, "hcmc-2019")
     go_vap = areas[areas["parent_name"] == "Quận Gò Vấp"]
     assert sorted(int(n.split()[-1]) for n in go_vap["name"]) == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
                                                                    13, 14, 15, 16, 17]
@@ -50,7 +52,7 @@ def test_crosswalk_loaded(engine):
             "WHERE a.name = 'Phường Gò Vấp' AND c.area_share >= 0.5 ORDER BY c.old_code")).scalars().all()
     assert n == 558 and round(total, 4) == 322.0  # every old ward's shares sum to 1
     # Phường Gò Vấp (2025) takes most of the old Phường 10 and 17 of Gò Vấp
-    old = gb.load_areas(engine, "hcmc-2019").set_index("code")
+    old = load_areas(engine, "hcmc-2019").set_index("code")
     assert sorted(old.loc[c, "name"] for c in go_vap) == ["Phường 10", "Phường 17"]
 
 
@@ -121,7 +123,7 @@ def test_user_layer_repaired_and_reprojected_from_a_zipped_shapefile(engine, tmp
     gb.save_version(engine, areas, "khu-thu", valid_from="2025-07-01")
     after = table_counts(engine)
     assert after["area"] - before["area"] == 2 and after["boundary_version"] - before["boundary_version"] == 1
-    stored = gb.load_areas(engine, "khu-thu")
+    stored = load_areas(engine, "khu-thu")
     assert stored["population"].tolist() == [12000, 8000]
     with pytest.raises(InputError, match="Boundary version 'khu-thu' already exists; choose another --name "
                                          "or pass --replace"):
@@ -130,7 +132,7 @@ def test_user_layer_repaired_and_reprojected_from_a_zipped_shapefile(engine, tmp
 
 
 def test_a_new_version_gets_its_wards_and_aggregates_for_stored_incidents(engine, tmp_path):
-    from geo.importer import import_file
+    from geo.ingest.importer import import_file
     from tests.conftest import DATA
     from tests.geo.test_import import NOW, _aggregates
 
@@ -153,9 +155,9 @@ def test_joining_in_the_database_equals_the_python_join(engine, tmp_path, monkey
     in PostGIS; on SQLite in Python. Either way the wards equal geo.join.assign_wards's."""
     import pandas as pd
 
-    from geo import importer
-    from geo.importer import import_file
-    from geo.join import assign_wards
+    from geo.ingest import importer
+    from geo.ingest.importer import import_file
+    from geo.ingest.join import assign_wards
     from tests.geo.test_import import NOW
 
     monkeypatch.setattr(importer, "IN_DATABASE_JOIN_ROWS", threshold)
@@ -168,7 +170,7 @@ def test_joining_in_the_database_equals_the_python_join(engine, tmp_path, monkey
     pd.DataFrame({"Mã vụ": [f"P{i}" for i in range(n)], "Ngày xảy ra": "15/03/2024",
                   "Loại tội phạm": "Trộm cắp tài sản", "Kinh độ": lon, "Vĩ độ": lat}).to_csv(path, index=False)
     import_file(engine, path, source="pts", now=NOW)
-    original = gb.load_areas(engine, "hcmc-2025")
+    original = load_areas(engine, "hcmc-2025")
     gb.save_version(engine, original.drop(columns=["area_id", "area_km2"]), "hcmc-2025-copy",
                     valid_from="2025-07-01")
     with engine.connect() as conn:

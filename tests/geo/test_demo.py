@@ -11,8 +11,15 @@ import pytest
 import shapely
 
 from geo.categories import CATEGORIES, SEVERITY
-from geo.demo import COLUMNS, DESCRIPTION_PREFIX, TET_DATES, TRUTH_COLUMNS, _generate, generate, write_csv
-
+from geo.ingest.demo import (
+    COLUMNS,
+    DESCRIPTION_PREFIX,
+    TET_DATES,
+    TRUTH_COLUMNS,
+    _generate,
+    generate,
+    write_csv,
+)
 from tests.conftest import SHARED_BOUNDARIES  # noqa: E402
 
 WARDS_FILE = SHARED_BOUNDARIES / "hcmc_wards_2025.geojson"

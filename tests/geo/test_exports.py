@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from geo import exports as ex
+from geo.render import exports as ex
 from tests.conftest import SHARED_BOUNDARIES
 
 TITLE = "Bản đồ điểm nóng tội phạm – Quý I/2024"

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geo.errors import InputError
-from geo.importer import import_file
+from geo.ingest.importer import import_file
 from tests.conftest import table_counts
 from tests.geo.test_import import NOW
 

@@ -11,7 +11,7 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from geo.errors import InputError
-from geo.importer import import_file
+from geo.ingest.importer import import_file
 from tests.conftest import DATA, table_counts
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -231,7 +231,8 @@ def test_explicit_mapping_and_unknown_mapping(engine, tmp_path):
 def test_tolerance_places_points_just_outside(engine, tmp_path):
     """A point 30 m off the coast of a ward is counted in it; 300 m off is outside."""
     import geopandas as gpd
-    from geo.boundaries import load_areas
+
+    from geo.store.queries import load_areas
 
     wards = load_areas(engine, "hcmc-2025").to_crs(32648)
     geom = wards.loc[wards["name"] == "Xã Cần Giờ", "geometry"].iloc[0]
@@ -252,7 +253,7 @@ def test_tolerance_places_points_just_outside(engine, tmp_path):
 @pytest.mark.sqlite_only("copies the store file")
 def test_same_file_into_copied_store_is_identical(db_url, tmp_path):
     """Importing is deterministic: two stores fed the same file hold the same rows."""
-    from geo.store import make_engine
+    from geo.store.models import make_engine
 
     other = tmp_path / "copy.db"
     shutil.copyfile(db_url.removeprefix("sqlite:///"), other)

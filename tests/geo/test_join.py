@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import shapely
 
-from geo.join import assign_wards
+from geo.ingest.join import assign_wards
 from tests.conftest import SHARED_BOUNDARIES
 
 

@@ -20,8 +20,8 @@ import shapely
 from numpy.testing import assert_allclose
 from shapely.geometry import Point, box
 
-from geo import maps
 from geo.errors import InputError
+from geo.render import maps
 from tests.conftest import SHARED_BOUNDARIES
 
 STATIC = maps.STATIC_DIR

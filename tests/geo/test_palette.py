@@ -11,7 +11,8 @@ import pytest
 import shapely
 from matplotlib.colors import to_hex, to_rgba
 
-from geo import exports, maps, maps_pages, palette
+from geo.render import exports, maps, palette
+from geo.render import layers as maps_pages
 
 Q = "boundary=hcmc-2025&period=custom&start=2025-01-01&end=2025-12-31"
 

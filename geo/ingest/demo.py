@@ -38,7 +38,7 @@ import pandas as pd
 import shapely
 from shapely import affinity
 
-from .categories import CATEGORIES, SEVERITY
+from geo.categories import CATEGORIES, SEVERITY
 
 # Chợ Bến Thành, the reference point of the urban core.
 CENTRE_LON, CENTRE_LAT = 106.6981, 10.7725

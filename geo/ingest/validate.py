@@ -17,10 +17,10 @@ from pyproj import CRS, Transformer
 from pyproj.crs import ProjectedCRS
 from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 
-from .categories import CATEGORY_LOOKUP, SEVERITY_LOOKUP
-from .errors import InputError
-from .names import fold, fold_unit, strip_unit_type
-from .parsing import RawTable
+from geo.categories import CATEGORY_LOOKUP, SEVERITY_LOOKUP
+from geo.errors import InputError
+from geo.ingest.parsing import RawTable
+from geo.names import fold, fold_unit, strip_unit_type
 
 LOCAL_OFFSET = pd.Timedelta(hours=7)  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")

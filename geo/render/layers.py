@@ -15,8 +15,8 @@ import pandas as pd
 
 from clustering import periods as pr
 from clustering.emerging import PATTERNS
-
-from . import analysis, disclosure, maps, palette
+from geo import analysis, disclosure
+from geo.render import maps, palette
 
 GI_CLASSES = list(palette.GI_COLOURS.items())  # (code, colour), hottest first
 GI_LABELS = {

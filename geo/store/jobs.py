@@ -17,6 +17,7 @@ broker (Redis, RabbitMQ), which the embedded SQLite deployment does not have.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -29,8 +30,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from .errors import InputError
-from .store import Job, utcnow
+from geo.errors import InputError
+from geo.store.models import Job, make_engine, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,6 @@ def _same(column, value):
 
 
 def _ts(value) -> float:
-    import datetime as dt
-
     if isinstance(value, str):  # SQLite returns text for some drivers
         value = dt.datetime.fromisoformat(value)
     if value.tzinfo is None:
@@ -164,7 +163,6 @@ _threads: dict[str, threading.Thread] = {}
 
 def ensure_thread(app) -> None:
     """Start this process's worker thread for the app's store unless it runs."""
-    from .store import make_engine
 
     url = app.config["DATABASE_URL"]
     with _lock:

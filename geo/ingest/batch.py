@@ -49,8 +49,8 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from .errors import InputError
-from .join import OUTSIDE, assign_wards
+from geo.errors import InputError
+from geo.ingest.join import OUTSIDE, assign_wards
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -100,9 +100,8 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None, memory
     >>> with client(n_workers=1) as c:                 # doctest: +SKIP
     ...     counts = join_and_aggregate("incidents/", wards)
     """
-    from distributed import Client, LocalCluster
-
     import dask
+    from distributed import Client, LocalCluster
 
     address = scheduler or os.environ.get(SCHEDULER_ENV) or dask.config.get("scheduler-address", None)
     if address:
@@ -491,7 +490,7 @@ def write_synthetic(folder: str | Path, n: int, *, wards: gpd.GeoDataFrame, seed
     """
     import pyarrow.parquet as pq
 
-    from .demo import CATEGORY_SHARES
+    from geo.ingest.demo import CATEGORY_SHARES
 
     if n < 0:
         raise InputError(f"`n` was {n} but is expected to be >= 0.")

@@ -18,18 +18,18 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select, update
 
-from auth import ROLES, audit, create_user, end_sessions, role_required
 from geo.errors import InputError
-from geo.exports import csv_bytes
-from geo.parsing import ReadLimits, incident_file_kind
-from geo.store import AuditLog, ImportBatch, User
+from geo.ingest.importer import import_file
+from geo.ingest.parsing import ReadLimits, incident_file_kind
+from geo.render.exports import csv_bytes
+from geo.store.models import AuditLog, ImportBatch, User
+from web import engine as _engine
+from web.auth import ROLES, audit, create_user, end_sessions, role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def engine():
-    from server import engine as _engine
-
     return _engine()
 
 
@@ -56,8 +56,6 @@ def import_page():
 
 
 def _import_upload(upload, source, crs):
-    from geo.importer import import_file
-
     name = Path(upload.filename).name[:200]
     with tempfile.TemporaryDirectory() as tmp:
         kind_path = Path(tmp) / "upload"

@@ -8,6 +8,7 @@ The values are checked and converted in :mod:`geo.validate`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import unicodedata
@@ -20,8 +21,8 @@ import pandas as pd
 import shapely
 from flask_babel import gettext as _
 
-from .errors import InputError
-from .names import fold
+from geo.errors import InputError
+from geo.names import fold
 
 # Canonical field -> header spellings seen in committees' and police files (compared folded).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
@@ -69,6 +70,14 @@ class ReadLimits:
     def from_config(cls, config) -> ReadLimits:
         return cls(int(config["IMPORT_MAX_COLUMNS"]), int(config["IMPORT_MAX_CELLS"]),
                    int(config["IMPORT_MAX_FIELD_CHARS"]))
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def sniff(path: Path, name: str) -> str:

@@ -12,13 +12,28 @@ import io
 import json
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, render_template, request, url_for
+import geopandas as gpd
+import pandas as pd
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from clustering import periods as pr
-from geo.categories import CATEGORIES, GROUPS
+from geo import analysis, disclosure
+from geo.analysis import FORECAST_METHODS, cached
+from geo.analysis import data_span as span
+from geo.categories import CATEGORIES, GROUPS, label
+from geo.disclosure import labelled
 from geo.errors import InputError
+from geo.render import exports
+from geo.render import layers as maps_pages
+from geo.render.layers import View
+from geo.render.maps import parts
+from geo.store.queries import versions
+from web import engine as _engine
+from web.args import analyst_arg, choice_arg, date_arg, from_params, to_params
+from web.auth import audit
+from web.responses import job_failure, published_minimum, run_budgeted
 
 pages = Blueprint("maps", __name__)
 
@@ -53,8 +68,6 @@ class Filters:
 
 
 def engine():
-    from server import engine as _engine
-
     return _engine()
 
 
@@ -63,8 +76,6 @@ def lang() -> str:
 
 
 def data_span() -> tuple[dt.date, dt.date] | None:
-    from geo.analysis import data_span as span
-
     return span(engine())
 
 
@@ -78,9 +89,8 @@ def read_filters() -> Filters:
     span = data_span()
     period = args.get("period") or (str(span[1].year) if span else str(dt.date.today().year))
     if period == "custom":
-        from server import _date_arg
 
-        start, end = _date_arg("start"), _date_arg("end")
+        start, end = date_arg("start"), date_arg("end")
         if end < start:
             raise InputError(f"`end` ({end}) is before `start` ({start}).")
         p = pr.custom(start, end)
@@ -110,16 +120,12 @@ def period_choices(span) -> list[tuple[str, str]]:
 
 
 def category_choices() -> list[tuple[str, str]]:
-    from geo.categories import label
-
     groups = [(c, label(c, lang())) for c in GROUPS]
     cats = [(c, label(c, lang())) for c in CATEGORIES]
     return groups + cats
 
 
 def boundary_choices() -> list[tuple[str, str]]:
-    from geo.boundaries import versions
-
     return [(v.name, v.title or v.name) for v in versions(engine())]
 
 
@@ -144,11 +150,10 @@ def _static_url(path: str) -> str:
 
 def page_args(page: str) -> dict:
     """The page's own parameters, checked, with their defaults."""
-    from server import _choice_arg, _date_arg, analyst_arg
 
     if page == "overview":
-        return dict(measure=_choice_arg("measure", "count", MEASURES),
-                    scheme=_choice_arg("scheme", "natural_breaks", SCHEMES))
+        return dict(measure=choice_arg("measure", "count", MEASURES),
+                    scheme=choice_arg("scheme", "natural_breaks", SCHEMES))
     if page == "hotspots":
         return dict(eps=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
                     min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False,
@@ -156,25 +161,22 @@ def page_args(page: str) -> dict:
                     bandwidth=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
                     cell=analyst_arg("cell", None, minimum=0, maximum=5000))
     if page in ("compare", "change"):
-        bs = _date_arg("base_start") if request.args.get("base_start") else None
-        be = _date_arg("base_end") if request.args.get("base_end") else None
+        bs = date_arg("base_start") if request.args.get("base_start") else None
+        be = date_arg("base_end") if request.args.get("base_end") else None
         return dict(base_start=bs, base_end=be)
     if page == "trends":
-        return dict(bins=_choice_arg("bins", "quarter", ("month", "quarter")))
+        return dict(bins=choice_arg("bins", "quarter", ("month", "quarter")))
     if page == "complex":
-        return dict(unit=_choice_arg("unit", "ward", ("ward", "spot")))
+        return dict(unit=choice_arg("unit", "ward", ("ward", "spot")))
     if page == "forecast":
-        from geo.analysis import FORECAST_METHODS
 
-        return dict(method=_choice_arg("method", "naive_kde", FORECAST_METHODS))
+        return dict(method=choice_arg("method", "naive_kde", FORECAST_METHODS))
     raise InputError(f"No page {page!r}.")
 
 
 def build(page: str, f: Filters, args: dict, minimum: int | None):
     """The page's Folium map and what the page shows beside it (legends, tables), for the
     disclosure level ``minimum`` (server.published_minimum)."""
-    from geo import analysis, disclosure, maps_pages
-    from geo.maps import parts
 
     if minimum:  # below analyst: a selection with too few incidents is not shown at all
         disclosure.check_selection(engine(), minimum, boundary=f.boundary, start=f.start, end=f.end,
@@ -206,9 +208,7 @@ def _page_budget(page: str, args: dict) -> str | None:
 def page_view(page: str, f: Filters, args: dict):
     """``(view, None)``, or ``(None, job)`` while a background job computes the view. A view too
     costly even for a job is refused (400) before any work."""
-    from flask import abort
 
-    from server import job_failure, published_minimum, run_budgeted, to_params
 
     minimum = published_minimum()
     what = _page_budget(page, args)
@@ -227,7 +227,6 @@ def page_view(page: str, f: Filters, args: dict):
             raise InputError(message)
         abort(code, description=message)
     if state == "done":  # computed by a job, maybe in another process
-        from geo.analysis import cached
 
         view = cached("job-view", engine(), {"job": value.id}, lambda: view_from_text(value.result))
         view.query_extra = given(args)
@@ -256,11 +255,6 @@ def view_text(view) -> str:
 
 
 def view_from_text(text: str):
-    import geopandas as gpd
-    import pandas as pd
-
-    from geo.maps_pages import View
-
     d = json.loads(text)
     layer = gpd.GeoDataFrame.from_features(json.loads(d["layer"]), crs="EPSG:4326")
     table = None if d["table"] is None else pd.read_json(io.StringIO(d["table"]), orient="split", dtype=False)
@@ -271,7 +265,6 @@ def view_from_text(text: str):
 
 def run_page_job(app, params: dict) -> str:
     """The job of a page: the view built as the page's request would build it."""
-    from server import from_params
 
     with app.test_request_context(f"/map/{params['page']}", query_string={**params["query"], "lang": params["lang"]}):
         return view_text(build(params["page"], read_filters(), from_params(params["args"]), params["minimum"]))
@@ -305,8 +298,6 @@ def map_script(page):
 
 
 def _attribution() -> str:
-    from geo.boundaries import versions
-
     names = {v.name: v for v in versions(engine())}
     v = names.get(request.args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"])
     return (v.attribution if v else "") or ""
@@ -315,11 +306,9 @@ def _attribution() -> str:
 @pages.get("/export/<page>.<fmt>")
 def export(page, fmt):
     """The layer on screen as GeoJSON, its table as CSV, the map as PNG, a one-page PDF report."""
-    from geo import exports
 
     if page not in PAGES or fmt not in ("geojson", "csv", "png", "pdf"):
         return render_template("error.html", message=_("No such export.")), 404
-    from auth import audit
 
     f = read_filters()
     view, job = page_view(page, f, page_args(page))
@@ -347,7 +336,6 @@ def export(page, fmt):
 
 def _export_table(view):
     """The table of the export; suppressed figures as "< 5" text for users below analyst."""
-    from geo.disclosure import labelled
 
     if view.table is not None:
         table, columns = view.table, [(fld, header) for fld, header, _ in view.table_columns]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from .errors import InputError
+from geo.errors import InputError
 
 
 def _sqlite_path(url: str) -> Path | None:

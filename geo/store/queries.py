@@ -5,12 +5,52 @@ import datetime as dt
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import bindparam, text
+import shapely
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from .boundaries import load_areas, versions
-from .categories import CATEGORIES, GROUPS, expand
-from .errors import InputError
+from geo.categories import CATEGORIES, GROUPS, expand
+from geo.errors import InputError
+from geo.store.models import Area, BoundaryVersion
+
+WGS84 = "EPSG:4326"
+
+
+def load_areas(engine_or_conn, version: str | int) -> gpd.GeoDataFrame:
+    """The areas of a stored version as a GeoDataFrame (WGS 84) with ``area_id``, sorted by code."""
+    cond = BoundaryVersion.id == version if isinstance(version, int) else BoundaryVersion.name == version
+    stmt = (select(Area.id.label("area_id"), Area.code, Area.name, Area.parent_code, Area.parent_name,
+                   Area.level, Area.population, Area.area_km2, Area.geom_wkb)
+            .join(BoundaryVersion).where(cond).order_by(Area.code))
+    conn_ctx = engine_or_conn.connect() if isinstance(engine_or_conn, Engine) else _nullctx(engine_or_conn)
+    with conn_ctx as conn:
+        df = pd.DataFrame(conn.execute(stmt).all(), columns=[
+            "area_id", "code", "name", "parent_code", "parent_name", "level", "population",
+            "area_km2", "geom_wkb"])
+    if df.empty:
+        raise InputError(f"No boundary version {version!r} in the store.")
+    geom = shapely.from_wkb(df.pop("geom_wkb").to_numpy())
+    return gpd.GeoDataFrame(df, geometry=geom, crs=WGS84)
+
+
+class _nullctx:
+    def __init__(self, v):
+        self.v = v
+
+    def __enter__(self):
+        return self.v
+
+    def __exit__(self, *a):
+        return False
+
+
+def versions(engine: Engine) -> list[BoundaryVersion]:
+    with Session(engine) as s:
+        out = list(s.scalars(select(BoundaryVersion).order_by(BoundaryVersion.valid_from.desc(),
+                                                              BoundaryVersion.name)))
+        s.expunge_all()
+    return out
 
 
 def check_categories(categories: list[str]) -> list[str]:

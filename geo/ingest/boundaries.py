@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -15,21 +14,16 @@ import shapely
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
-from .errors import InputError
-from .store import Area, BoundaryVersion, Crosswalk, check_widths
+from geo.errors import InputError
+from geo.ingest.importer import join_all_incidents
+from geo.ingest.parsing import sha256_of
+from geo.resources import resource
+from geo.store.models import Area, BoundaryVersion, Crosswalk, check_widths
+from geo.store.queries import WGS84, versions
 
-REGISTRY_DIR = Path(__file__).resolve().parent.parent / "data" / "boundaries"
+REGISTRY_DIR = resource("data", "boundaries")
 REGISTRY_FILE = REGISTRY_DIR / "registry.json"
-WGS84 = "EPSG:4326"
 AREA_COLUMNS = ["code", "name", "parent_code", "parent_name", "level", "population"]
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def registry() -> dict:
@@ -208,7 +202,6 @@ def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: s
     The version and the ward of every stored incident in it are written in one
     transaction. An existing version of that name is an error unless ``replace``.
     """
-    from .importer import join_all_incidents  # import cycle: importer uses this module
 
     areas = areas.assign(**{c: None for c in AREA_COLUMNS if c not in areas.columns})
     check_widths(BoundaryVersion, dict(name=name, title=title, source=source, licence=licence,
@@ -247,44 +240,6 @@ def _date(v):
     if v is None or isinstance(v, dt.date):
         return v
     return dt.date.fromisoformat(v)
-
-
-def load_areas(engine_or_conn, version: str | int) -> gpd.GeoDataFrame:
-    """The areas of a stored version as a GeoDataFrame (WGS 84) with ``area_id``, sorted by code."""
-    cond = BoundaryVersion.id == version if isinstance(version, int) else BoundaryVersion.name == version
-    stmt = (select(Area.id.label("area_id"), Area.code, Area.name, Area.parent_code, Area.parent_name,
-                   Area.level, Area.population, Area.area_km2, Area.geom_wkb)
-            .join(BoundaryVersion).where(cond).order_by(Area.code))
-    conn_ctx = engine_or_conn.connect() if isinstance(engine_or_conn, Engine) else _nullctx(engine_or_conn)
-    with conn_ctx as conn:
-        df = pd.DataFrame(conn.execute(stmt).all(), columns=[
-            "area_id", "code", "name", "parent_code", "parent_name", "level", "population",
-            "area_km2", "geom_wkb"])
-    if df.empty:
-        raise InputError(f"No boundary version {version!r} in the store.")
-    geom = shapely.from_wkb(df.pop("geom_wkb").to_numpy())
-    return gpd.GeoDataFrame(df, geometry=geom, crs=WGS84)
-
-
-class _nullctx:
-    def __init__(self, v):
-        self.v = v
-
-    def __enter__(self):
-        return self.v
-
-    def __exit__(self, *a):
-        return False
-
-
-def versions(engine: Engine) -> list[BoundaryVersion]:
-    from sqlalchemy.orm import Session
-
-    with Session(engine) as s:
-        out = list(s.scalars(select(BoundaryVersion).order_by(BoundaryVersion.valid_from.desc(),
-                                                              BoundaryVersion.name)))
-        s.expunge_all()
-    return out
 
 
 def save_crosswalk(engine: Engine, path: str | Path, old: str, new: str) -> int:

@@ -46,7 +46,6 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral
-from pathlib import Path
 
 import folium
 import geopandas as gpd
@@ -61,11 +60,12 @@ from folium.plugins import DualMap, FastMarkerCluster
 from folium.template import Template
 from folium.utilities import deep_copy, get_obj_in_upper_tree
 
-from . import palette as pal
-from .errors import InputError
+from geo.errors import InputError
+from geo.render import palette as pal
+from geo.resources import resource
 
 WGS84 = "EPSG:4326"
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = resource("static")
 LANGS = ("vi", "en")
 
 # --------------------------------------------------------------------------- vendored files

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
     Boolean,
     Date,
@@ -30,6 +32,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from geo.errors import InputError
+from geo.resources import resource
 
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 
@@ -404,7 +409,6 @@ class Job(Base):
 def check_widths(model, values: dict, where: str) -> None:
     """Refuse (InputError) text longer than its column of ``model`` allows, naming the field: PostgreSQL
     would raise a bare error, SQLite would keep it silently."""
-    from .errors import InputError
 
     for key, value in values.items():
         column = model.__table__.columns.get(key)
@@ -445,12 +449,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = resource("migrations")
 
 
 def alembic_config(url: str):
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -459,6 +461,5 @@ def alembic_config(url: str):
 
 def upgrade(url: str) -> None:
     """Bring the database at ``url`` to the newest schema (creates it when empty)."""
-    from alembic import command
 
     command.upgrade(alembic_config(url), "head")

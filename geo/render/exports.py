@@ -38,11 +38,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.image import imread
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon, Rectangle
 from matplotlib.textpath import TextToPath
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from scipy.sparse.csgraph import connected_components
 
-from . import palette
+from clustering.getis_ord import category_table
+from geo.render import palette
 
 __all__ = [
     "Classes", "SCHEMES", "choropleth_classes", "classify", "csv_bytes", "format_date", "format_number",
@@ -162,7 +166,6 @@ def xlsx_cell(ws, row: int, column: int, value):
     (control characters other than tab, line feed and carriage return) are dropped rather
     than failing the whole download. Numbers, dates and booleans are written as they are.
     """
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if isinstance(value, str):
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
@@ -357,7 +360,6 @@ GISTAR_COLOURS = palette.GI_COLOURS
 
 def gistar_categories(lang: str = "vi") -> dict[str, tuple[str, str]]:
     """``{code: (label, colour)}`` of the Gi* classes, hottest first, for ``categorical``."""
-    from clustering.getis_ord import category_table
 
     _t(lang)
     table = category_table().iloc[::-1]
@@ -430,7 +432,6 @@ def _north_arrow(ax, x: float, y: float, w: float, h: float, lang: str) -> None:
 
 def _components(bounds: np.ndarray, gap: float) -> np.ndarray:
     """Label of each feature: features whose bounding boxes lie within ``gap`` are connected."""
-    from scipy.sparse.csgraph import connected_components
 
     minx, miny, maxx, maxy = bounds.T
     dx = np.maximum(0, np.maximum(minx[:, None], minx[None, :]) - np.minimum(maxx[:, None], maxx[None, :]))
@@ -764,7 +765,6 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
     and a footer with the date of ``generated`` (default today in Hồ Chí Minh City) and the
     page number. Text is DejaVu Sans, embedded, so it can be searched and copied.
     """
-    from matplotlib.image import imread
 
     text = _t(lang)
     missing = [f for f, _ in table_columns if f not in table.columns]

@@ -15,12 +15,13 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
-from .boundaries import load_areas, sha256_of
-from .errors import InputError
-from .join import assign_wards, point_tree
-from .parsing import ReadLimits, read_table
-from .store import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
-from .validate import Extent, WardIndex, validate
+from geo.errors import InputError
+from geo.ingest.join import assign_wards, point_tree
+from geo.ingest.parsing import ReadLimits, read_table, sha256_of
+from geo.ingest.validate import Extent, WardIndex, validate
+from geo.render.exports import csv_bytes
+from geo.store.models import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
+from geo.store.queries import load_areas
 
 CHUNK = 50_000
 
@@ -50,7 +51,6 @@ def rejects_to_csv(rejects: pd.DataFrame | None) -> str:
     """
     if rejects is None:
         return ""
-    from .exports import csv_bytes
 
     return csv_bytes(rejects).decode("utf-8-sig")
 

@@ -45,20 +45,30 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from pyproj import Geod
+from shapely.geometry import shape
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.engine import Engine
 
 from clustering import periods as pr
 from clustering.compare import city_total, compare_counts, poisson_rate_test
-
-from . import analysis
-from .boundaries import versions
-from .categories import label as category_label
-from .errors import InputError
-from .queries import check_categories
-from .store import (CommitteeArea, CommitteeAssessment, CommitteeDecision, CommitteePlan, ProgrammeStatus,
-                    utcnow)
+from geo import analysis
+from geo.categories import label as category_label
+from geo.errors import InputError
+from geo.render import exports
+from geo.render.exports import xlsx_cell
+from geo.store.models import (
+    CommitteeArea,
+    CommitteeAssessment,
+    CommitteeDecision,
+    CommitteePlan,
+    ProgrammeStatus,
+    utcnow,
+)
+from geo.store.queries import check_categories, versions
 
 LEVELS = ("city", "district", "ward")
 KINDS = ("ward", "spot", "polygon")
@@ -367,7 +377,6 @@ class Area:
 def parse_polygon(geojson: str):
     """A polygon (WGS 84 longitude/latitude) from GeoJSON text: a Polygon or MultiPolygon
     geometry, a Feature, or a FeatureCollection (its polygons are merged)."""
-    from shapely.geometry import shape
 
     try:
         obj = json.loads(geojson)
@@ -1203,11 +1212,7 @@ def report_xlsx(sheets: Sequence[tuple[str, pd.DataFrame, Sequence[tuple[str, st
     then the table (``columns`` = ``[(field, header, kind)]`` with kind one of
     :data:`NUMBER_FORMATS`; numbers stay numbers). ``total`` (label, row) ends the
     first sheet."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
 
-    from .exports import xlsx_cell
 
     wb = Workbook()
     wb.remove(wb.active)
@@ -1271,7 +1276,6 @@ def report_pdf(rep: Report, *, title: str, period_text: str, filters_text: str, 
     coloured by change class (``classes`` = ``{change_class: (label, colour)}``) and the
     units table (``columns`` = ``[(field, header)]``, fields of :func:`with_words`),
     busiest units first."""
-    from . import exports
 
     table = with_words(rep.units, lang, {c: v[0] for c, v in classes.items()})
     table = table.sort_values(["count", "code"], ascending=[False, True], kind="stable",
@@ -1286,6 +1290,5 @@ def report_csv(rep: Report, columns: Sequence[tuple[str, str]], lang: str = "vi"
                change_labels: dict | None = None) -> bytes:
     """The units table as CSV for Excel (:func:`geo.exports.csv_bytes`); ``columns`` are
     ``[(field, header)]`` of :func:`with_words`."""
-    from . import exports
 
     return exports.csv_bytes(with_words(rep.units, lang, change_labels), columns=list(columns))

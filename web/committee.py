@@ -11,6 +11,7 @@ in :mod:`geo.committee`; the views here read the form, call it and render.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -18,12 +19,21 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from auth import audit, role_required
 from clustering import periods as pr
-from geo import analysis
+from geo import analysis, disclosure
 from geo import committee as cm
-from geo.palette import CHANGE_COLOURS
+from geo.categories import label
 from geo.errors import InputError
+from geo.render import maps
+from geo.render.layers import fmt
+from geo.render.maps import parts as map_parts
+from geo.render.palette import CHANGE_COLOURS
+from geo.store.queries import versions
+from web import engine as _engine
+from web.auth import audit, role_required
+from web.maps import boundary_choices, category_choices, data_span, period_choices, read_filters
+from web.maps import lang as _lang
+from web.responses import published_minimum
 
 committee = Blueprint("committee", __name__, url_prefix="/committee")
 
@@ -32,14 +42,10 @@ REPORT_FORMATS = ("xlsx", "csv", "pdf")
 
 
 def engine():
-    from server import engine as _engine
-
     return _engine()
 
 
 def lang() -> str:
-    from pages import lang as _lang
-
     return _lang()
 
 
@@ -77,8 +83,6 @@ def _helpers() -> dict:
     l = lang()
 
     def num(x, digits=None):
-        from geo.maps_pages import fmt
-
         return fmt(x, l, digits)
 
     def when(d):
@@ -97,8 +101,6 @@ def _helpers() -> dict:
 
 
 def _category(code: str) -> str:
-    from geo.categories import label
-
     return label(code, lang())
 
 
@@ -128,8 +130,6 @@ def _area_or_404(area_id: int) -> cm.Area:
 
 @committee.get("/")
 def index():
-    from pages import boundary_choices, category_choices
-
     span = analysis.data_span(engine())
     return _render("committee/index.html", plans=cm.list_plans(engine()), boundaries=boundary_choices(),
                    categories=category_choices(), default_boundary=current_app.config["DEFAULT_BOUNDARY"],
@@ -252,7 +252,6 @@ def _plan_arg() -> int | None:
 
 def _flags_map(flags: cm.Flags):
     """The selected areas coloured by flag on an offline map, or None when there is none."""
-    from geo import maps
 
     if flags.areas.empty:
         return None
@@ -277,7 +276,6 @@ def flags():
     built = _flags_map(f)
     parts = None
     if built is not None:
-        from geo.maps import parts as map_parts
 
         parts = map_parts(built[0])
     return _render("committee/flags.html", flags=f, map=parts, plan_id=plan_id,
@@ -289,7 +287,6 @@ def flags_script():
     built = _flags_map(cm.flags(engine(), plan_id=_plan_arg()))
     if built is None:
         return current_app.response_class("", mimetype="application/javascript")
-    from geo.maps import parts as map_parts
 
     return current_app.response_class(map_parts(built[0])["script"], mimetype="application/javascript")
 
@@ -301,8 +298,6 @@ DEFAULT_PROGRAMME = "Xã, phường không ma túy"
 
 @committee.get("/programmes")
 def programmes():
-    from pages import boundary_choices
-
     return _render("committee/programmes.html", rows=cm.programme_statuses(engine()), boundaries=boundary_choices(),
                    default_boundary=current_app.config["DEFAULT_BOUNDARY"], default_programme=DEFAULT_PROGRAMME)
 
@@ -327,8 +322,6 @@ def record_programme():
 # --------------------------------------------------------------------------- report
 
 def _report_args():
-    from pages import read_filters
-
     f = read_filters()
     if f.period == "custom":
         period = pr.custom(f.start, f.end)
@@ -345,8 +338,6 @@ def _report_query(f, level, district) -> dict:
 
 
 def _districts(boundary: str) -> list[tuple[str, str]]:
-    from geo import analysis
-
     wards = analysis._ward_frame(engine(), boundary)
     pairs = wards[["parent_code", "parent_name"]].dropna().drop_duplicates().sort_values("parent_name")
     return [tuple(p) for p in pairs.itertuples(index=False)] if pairs["parent_code"].nunique() > 1 else []
@@ -398,10 +389,7 @@ def _report_texts(rep: cm.Report, f) -> dict:
 def _published(rep: cm.Report) -> cm.Report:
     """The report as the reader may see it: below analyst, a selection with too few incidents
     is refused and small figures are suppressed, shown as "< 5" (geo.disclosure)."""
-    import dataclasses
 
-    from geo import disclosure
-    from server import published_minimum
 
     minimum = published_minimum()
     if not minimum:
@@ -417,8 +405,6 @@ def _published(rep: cm.Report) -> cm.Report:
 
 
 def _total_text(rep: cm.Report) -> str:
-    from geo.maps_pages import fmt
-
     l, t = lang(), {k: ("—" if v is None and k.startswith("change_text") else v) for k, v in rep.total.items()}
     return _("Whole area: %(count)s incidents, %(base)s in the same period last year, %(change)s (p = %(p)s); "
              "clearance rate %(rate)s.", count=fmt(t["count"], l), base=fmt(t["base_count"], l),
@@ -428,8 +414,6 @@ def _total_text(rep: cm.Report) -> str:
 
 @committee.get("/report")
 def report():
-    from pages import boundary_choices, category_choices, data_span, period_choices
-
     f, period, level, district = _report_args()
     rep, error = None, None
     try:
@@ -488,8 +472,6 @@ def report_download(fmt):
 
 
 def _attribution(boundary: str) -> str:
-    from geo.boundaries import versions
-
     v = {v.name: v for v in versions(engine())}.get(boundary)
     return (v.attribution if v else "") or ""
 

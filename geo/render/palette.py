@@ -12,7 +12,7 @@ import mapclassify
 import numpy as np
 from branca.utilities import color_brewer
 
-from .errors import InputError
+from geo.errors import InputError
 
 # --------------------------------------------------------------------------- colours
 

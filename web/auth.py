@@ -21,11 +21,21 @@ import json
 import math
 import secrets
 from functools import cache, wraps
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, g, has_request_context, jsonify, redirect,
-                   render_template, request, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -39,7 +49,9 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from geo.errors import InputError
-from geo.store import ApiToken, AuditLog, User, utcnow
+from geo.resources import resource
+from geo.store.models import ApiToken, AuditLog, User, utcnow
+from web import engine as _engine
 
 ROLES = ("viewer", "committee", "analyst", "admin")
 ROLE_LABELS = {"viewer": _l("Viewer"), "committee": _l("Committee member"), "analyst": _l("Analyst"),
@@ -55,7 +67,7 @@ ADDRESS_WINDOW = dt.timedelta(minutes=15)  # … within this time, then the addr
 
 PASSWORD_MIN = 12
 PASSWORD_MAX = 200  # the sign-in form takes no more
-COMMON_PASSWORDS = Path(__file__).resolve().parent / "data" / "common_passwords.txt"
+COMMON_PASSWORDS = resource("data", "common_passwords.txt")
 # The scrypt hash of a random string nobody knows (same method and cost as werkzeug's default): an
 # unknown or inactive user name is checked against it, so that it costs the same time as a real one.
 DUMMY_HASH = ("scrypt:32768:8:1$T5z58ehdP8OUgyzy$3a3a36386cabf133c8b96ae2e1730cb985f8400498948b2c5cc8f7206cc9e8c"
@@ -80,8 +92,6 @@ class Account(UserMixin):
 
 
 def engine():
-    from server import engine as _engine
-
     return _engine()
 
 

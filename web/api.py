@@ -1,0 +1,215 @@
+"""The HTTP API under /api/v1: GeoJSON per area or spot, JSON for a ward and a job."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, jsonify, request
+from flask_babel import gettext as _
+
+from geo import analysis, disclosure
+from geo.store import jobs, queries
+from web import engine
+from web.args import (
+    PERIOD_KEYS,
+    analysis_args,
+    analyst_arg,
+    area_query_args,
+    choice_arg,
+    date_arg,
+    from_params,
+    number_arg,
+    to_params,
+)
+from web.responses import (
+    NotReady,
+    geojson_response,
+    geojson_text,
+    job_failure,
+    pending_json,
+    published_minimum,
+    run_budgeted,
+    send_cached,
+)
+
+api = Blueprint("api", __name__)
+
+
+@api.get("/areas")
+def areas():
+    args = area_query_args()
+
+    def build(minimum):
+        return _protected_areas(args, minimum) if minimum else queries.area_counts(engine(), **args)
+    return geojson_response(build, args)
+
+
+def _protected_areas(args: dict, minimum: int):
+    """The areas API's figures as users below analyst see them (cached: the ward panel reads one row)."""
+
+    sel = dict(args, categories=list(args["categories"]))
+    return analysis.cached("areas-protected", engine(), dict(args, m=minimum),
+                           lambda: disclosure.areas(queries.area_counts(engine(), **sel), minimum))
+
+
+@api.get("/ward/<code>")
+def ward(code):
+    args = analysis_args()
+    detail = analysis.ward_detail(engine(), code, **args)
+    minimum = published_minimum()
+    if minimum:
+        disclosure.check_selection(engine(), minimum, **args)
+        row = _protected_areas(args, minimum).set_index("code").loc[code].to_dict()
+        detail = disclosure.ward_detail(detail, row, minimum)
+    return jsonify(detail)
+
+
+@api.get("/gistar")
+def gistar():
+    args = analysis_args()
+    permutations = number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
+    keep = ["code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
+            "hotspot_code", "hotspot_vi", "geometry"]
+
+    def build(minimum):
+        gdf = analysis.gistar_wards(engine(), **args, permutations=permutations)[keep]
+        return disclosure.wards(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
+
+
+@api.get("/lisa")
+def lisa():
+    args = analysis_args()
+    permutations = number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
+    keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "lisa_label",
+            "lisa_label_vi", "geometry"]
+
+    def build(minimum):
+        gdf = analysis.lisa_wards(engine(), **args, permutations=permutations)[keep]
+        return disclosure.wards(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
+
+
+@api.get("/compare")
+def compare():
+    args = analysis_args()
+    base_start = date_arg("base_start") if request.args.get("base_start") else None
+    base_end = date_arg("base_end") if request.args.get("base_end") else None
+
+    def build(minimum):
+        gdf, meta = analysis.compare_wards(engine(), **args, base_start=base_start, base_end=base_end)
+        if minimum:
+            gdf, meta = disclosure.compare(gdf, meta, minimum)
+        return gdf, {"meta": meta}
+    return geojson_response(build, args)
+
+
+@api.get("/emerging")
+def emerging():
+    args = analysis_args()
+    bins = choice_arg("bins", "quarter", ("month", "quarter"))
+
+    def build(minimum):
+        gdf, _ = analysis.emerging_wards(engine(), **args, bins=bins)
+        meta = {"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]}
+        if minimum:
+            gdf = disclosure.series(gdf, minimum)
+        return gdf.rename(columns={"pattern": "trend"}), {"meta": meta}
+    return geojson_response(build, args)
+
+
+@api.get("/dbscan")
+def dbscan():
+    args = dict(analysis_args(), eps_m=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
+                min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
+                method=choice_arg("method", "dbscan", ("dbscan", "hdbscan")))
+    return budgeted_response("dbscan", args)
+
+
+@api.get("/kde")
+def kde():
+    args = dict(analysis_args(), bandwidth_m=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
+                cell_m=analyst_arg("cell", None, minimum=0, maximum=5_000),
+                kernel=choice_arg("kernel", "quartic", ("quartic", "gaussian")))
+    return budgeted_response("kde", args)
+
+
+@api.get("/complex-areas")
+def complex_areas():
+    args = analysis_args()
+    top = number_arg("top", None, kind=int, minimum=1, exclusive=False)
+    if choice_arg("unit", "ward", ("ward", "spot")) == "spot":
+        args = dict(args, top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
+                    min_samples=analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False,
+                                            maximum=100_000))
+        return budgeted_response("complex-spots", args)
+
+    def build(minimum):
+        gdf = analysis.complex_areas(engine(), **args, top=top)
+        return disclosure.ranked(gdf, minimum) if minimum else gdf
+    return geojson_response(build, args)
+
+
+# Each body is made for one disclosure level (``minimum``, see published_minimum), so a job's stored
+# result is what its requester may see.
+def _dbscan_body(eng, a, minimum):
+    spots = analysis.dbscan_spots(eng, **a)
+    return geojson_text(disclosure.spots(spots, minimum) if minimum else spots)
+
+
+def _kde_body(eng, a, minimum):
+    res = analysis.kde_surface(eng, **a)
+    contours = res.contours()
+    if minimum:
+        contours = disclosure.selection_contours(eng, contours, minimum, **{k: a[k] for k in PERIOD_KEYS})
+    return geojson_text(contours, meta={"bandwidth_m": res.bandwidth_m, "cell_m": res.cell_m,
+                                        "kernel": res.kernel})
+
+
+def _complex_spots_body(eng, a, minimum):
+    gdf = analysis.complex_spots(eng, **a)
+    return geojson_text(disclosure.ranked(disclosure.spots(gdf, minimum), minimum) if minimum else gdf)
+
+# the analyses whose cost grows with the incidents: answered inline, as a background job or refused
+API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body}
+
+
+def budgeted_response(name: str, args: dict):
+    """Answer the analysis ``name``: its GeoJSON (200, cached as bytes), 202 with the job while it is
+    computed, or 400 (too costly, or too few incidents to publish)."""
+
+    minimum = published_minimum()
+
+    def serialise() -> bytes:
+        if minimum:
+            disclosure.check_selection(engine(), minimum, kde=name == "kde", **{k: args[k] for k in PERIOD_KEYS})
+        state, value = run_budgeted("api:" + name, name, args, lambda: API_BODIES[name](engine(), args, minimum),
+                                    {"name": name, "args": to_params(args), "minimum": minimum})
+        if state in ("inline", "done"):
+            return (value if state == "inline" else value.result).encode("utf-8")
+        if state == "failed":
+            message, code = job_failure(value)
+            raise NotReady((jsonify(error=message), code))
+        raise NotReady(pending_json(value))
+    try:
+        return send_cached(serialise, minimum)
+    except NotReady as exc:
+        return exc.response
+
+
+def run_api_job(app, params: dict) -> str:
+    return API_BODIES[params["name"]](engine(), from_params(params["args"]), params.get("minimum"))
+
+
+@api.get("/jobs/<id:job_id>")
+def job_status(job_id):
+    """A background job's state; jobs hold parameters only, so any signed-in user may see them."""
+
+
+    job = jobs.find(engine(), job_id)
+    if job is None:
+        abort(404, description=_("No such job."))
+    when = {k: (getattr(job, k).isoformat() if getattr(job, k) else None)
+            for k in ("created_at", "started_at", "finished_at")}
+    error = job_failure(job)[0] if job.status == "failed" else None
+    return jsonify(job=job.id, kind=job.kind, status=job.status, poll=json.loads(job.params)["url"],
+                   error=error, **when)

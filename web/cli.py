@@ -1,0 +1,292 @@
+"""The command line (``flask --app server …``): thin commands, each calling one function."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from geo.errors import InputError
+from geo.ingest import boundaries as gb
+from geo.ingest import demo
+from geo.ingest.importer import import_file
+from geo.ingest.parsing import ReadLimits, incident_file_kind, sha256_of
+from geo.store import jobs, queries
+from geo.store.backup import backup, restore
+from geo.store.models import User, make_engine, upgrade
+from geo.store.queries import load_areas
+from web.auth import create_user, new_token, set_password
+
+
+def register(app: Flask) -> None:
+    def fail(exc: Exception):
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(1)
+
+    def eng():
+        return make_engine(app.config["DATABASE_URL"])
+
+    @app.cli.command("init-db")
+    def init_db():
+        """Create the store, or upgrade it to the newest schema."""
+
+        upgrade(app.config["DATABASE_URL"])
+        click.echo(f"Store ready: {_safe_url(app.config['DATABASE_URL'])}")
+
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", type=click.Choice(["viewer", "committee", "analyst", "admin"]), required=True)
+    @click.option("--password", default=None,
+                  help="At least 12 characters, not a common one; generated when omitted.")
+    @click.option("--full-name", default="")
+    @click.option("--if-missing", is_flag=True, help="Do nothing when the user exists.")
+    def create_user_cmd(username, role, password, full_name, if_missing):
+        """Create an account (the generated password is printed once)."""
+
+        e = eng()
+        with e.connect() as conn:
+            exists = conn.execute(select(User.id).where(User.username == username)).first()
+        if exists and if_missing:
+            click.echo(f"User {username!r} exists; sign in with its password "
+                       f"(or: flask --app server set-password {username}).")
+            return
+        try:
+            pw = create_user(e, username, role, password, full_name)
+        except InputError as exc:
+            fail(exc)
+        click.echo(f"Created {role} {username!r}." + ("" if password else f" Password: {pw}"))
+
+    @app.cli.command("set-password")
+    @click.argument("username")
+    @click.option("--password", default=None,
+                  help="At least 12 characters, not a common one; generated when omitted.")
+    def set_password_cmd(username, password):
+        """Set a new password for an account (printed once when generated); ends its sessions."""
+
+        try:
+            pw = set_password(eng(), username, password)
+        except InputError as exc:
+            fail(exc)
+        click.echo(f"Password of {username!r} changed; its sessions have ended."
+                   + ("" if password else f" New password: {pw}"))
+
+    @app.cli.command("create-token")
+    @click.argument("username")
+    @click.option("--name", default="", help="What the token is for.")
+    @click.option("--days", type=int, default=None, help="Days the token stays valid (TOKEN_LIFETIME_DAYS).")
+    def create_token_cmd(username, name, days):
+        """Create a personal API token (printed once; send it as Authorization: Bearer TOKEN)."""
+
+        try:
+            click.echo(new_token(eng(), username, name,
+                                 app.config["TOKEN_LIFETIME_DAYS"] if days is None else days))
+        except InputError as exc:
+            fail(exc)
+
+    @app.cli.command("backup")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    def backup_cmd(file):
+        """Copy the store to FILE while the service runs (SQLite online backup, or pg_dump)."""
+
+        try:
+            click.echo(f"Backup written to {backup(app.config['DATABASE_URL'], file)}.")
+        except InputError as exc:
+            fail(exc)
+
+    @app.cli.command("restore")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def restore_cmd(file, yes):
+        """Replace the store with the backup FILE."""
+
+        if not yes:
+            click.confirm(f"Replace the store {_safe_url(app.config['DATABASE_URL'])} with {file}?", abort=True)
+        try:
+            restore(app.config["DATABASE_URL"], file)
+        except InputError as exc:
+            fail(exc)
+        click.echo("Store restored.")
+
+    @app.cli.command("load-shipped-boundaries")
+    @click.option("--source-dir", default=None, help="Folder with the prepared files (BOUNDARY_SOURCE_DIR).")
+    def load_shipped(source_dir):
+        """Load the boundary sets named in data/boundaries/registry.json (hash-checked)."""
+        try:
+            loaded = gb.load_shipped(eng(), source_dir or app.config["BOUNDARY_SOURCE_DIR"])
+        except InputError as exc:
+            fail(exc)
+        click.echo("Loaded: " + ", ".join(loaded) if loaded else "Boundary sets already loaded.")
+
+    @app.cli.command("load-boundaries")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--name", required=True, help="Name of the new boundary version, e.g. hcmc-2025.")
+    @click.option("--title", default="")
+    @click.option("--code-field", default="code", show_default=True)
+    @click.option("--name-field", default="name", show_default=True)
+    @click.option("--parent-code-field", default=None)
+    @click.option("--parent-name-field", default=None)
+    @click.option("--level-field", default=None)
+    @click.option("--population-field", default=None)
+    @click.option("--layer", default=None, help="Layer of a GeoPackage.")
+    @click.option("--crs", default=None, help="CRS when the file declares none, e.g. EPSG:3405.")
+    @click.option("--valid-from", default=None, help="YYYY-MM-DD")
+    @click.option("--valid-to", default=None, help="YYYY-MM-DD")
+    @click.option("--source", default="")
+    @click.option("--licence", default="")
+    @click.option("--attribution", default="")
+    @click.option("--replace", is_flag=True, help="Replace a version of the same name.")
+    def load_boundaries(file, name, title, code_field, name_field, parent_code_field, parent_name_field,
+                        level_field, population_field, layer, crs, valid_from, valid_to, source, licence,
+                        attribution, replace):
+        """Load a boundary layer (GeoJSON, GeoPackage, zipped Shapefile) as a named version."""
+        fields = gb.FieldMap(code=code_field, name=name_field, parent_code=parent_code_field,
+                             parent_name=parent_name_field, level=level_field, population=population_field)
+        try:
+            areas = gb.read_layer(file, fields, layer=layer, crs=crs)
+            gb.save_version(eng(), areas, name, title=title, valid_from=valid_from, valid_to=valid_to,
+                            source=source or Path(file).name, licence=licence, attribution=attribution,
+                            sha256=sha256_of(file), replace=replace)
+        except (InputError, ValueError) as exc:
+            fail(exc)
+        click.echo(f"Loaded {len(areas)} units as {name!r}.")
+
+    @app.cli.command("load-crosswalk")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--old", required=True, help="Old boundary version")
+    @click.option("--new", required=True, help="New boundary version")
+    def load_crosswalk(file, old, new):
+        """Load an old -> new unit crosswalk (CSV: old_code, new_code, area_share)."""
+        try:
+            n = gb.save_crosswalk(eng(), file, old, new)
+        except InputError as exc:
+            fail(exc)
+        click.echo(f"Loaded {n} crosswalk rows {old} -> {new}.")
+
+    @app.cli.command("import-incidents")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--source", required=True, help="System the records come from; ids are unique per source.")
+    @click.option("--map", "mapping", multiple=True, metavar="FIELD=HEADER",
+                  help="Use column HEADER for FIELD (e.g. --map occurred_at='Ngày'). Repeatable.")
+    @click.option("--crs", default=None, help="CRS of the coordinates (default WGS 84), e.g. EPSG:3405, "
+                                              "VN2000:105.75.")
+    @click.option("--user", default="", help="Who imports (kept with the batch).")
+    @click.option("--rejects-out", default=None, help="Where to write the rejected rows (CSV).")
+    def import_incidents(file, source, mapping, crs, user, rejects_out):
+        """Import incidents from a CSV, XLSX or GeoJSON file."""
+        run_import(app, eng(), file, source=source, mapping=mapping, crs=crs, user=user,
+                   rejects_out=rejects_out)
+
+    @app.cli.command("worker")
+    @click.option("--idle-exit", type=float, default=None,
+                  help="Stop after this many seconds without a job (default: run until stopped).")
+    def worker_cmd(idle_exit):
+        """Run the background analyses one at a time (with JOB_WORKER=external); several may run."""
+
+        click.echo("Running background jobs; stop with Ctrl+C.")
+        try:
+            n = jobs.work(app, eng(), idle_seconds=idle_exit)
+        except KeyboardInterrupt:
+            return
+        click.echo(f"Jobs run: {n}.")
+
+    @app.cli.command("demo-data")
+    @click.option("-n", "count", default=None, type=int, help="Number of incidents (DEMO_INCIDENTS).")
+    @click.option("--seed", default=138, show_default=True)
+    def demo_data(count, seed):
+        """Create and import the synthetic demo incidents (HCMC, 2023-2025)."""
+
+        n = count or app.config["DEMO_INCIDENTS"]
+        out_dir = Path(app.instance_path) / "demo"
+        out_dir.mkdir(exist_ok=True)
+        path = out_dir / f"demo_incidents_{n}_{seed}.csv"
+        e = eng()
+        if not path.exists():
+            try:
+                wards = load_areas(e, "hcmc-2025")
+            except InputError as exc:
+                fail(exc)
+            records, truth = demo.generate(wards, n=n, seed=seed)
+            demo.write_csv(records, path)
+            truth.to_csv(out_dir / f"demo_truth_{n}_{seed}.csv", index=False)
+        run_import(app, e, str(path), source="demo", mapping=(), crs=None, user="demo",
+                   rejects_out=None)
+
+    @app.cli.command("export-geojson")
+    @click.argument("out", type=click.Path(dir_okay=False, writable=True))
+    @click.option("--boundary", default=None, help="Boundary version (DEFAULT_BOUNDARY).")
+    @click.option("--start", required=True, help="YYYY-MM-DD")
+    @click.option("--end", required=True, help="YYYY-MM-DD")
+    @click.option("--category", default="", help="Comma-separated category or group codes.")
+    def export_geojson(out, boundary, start, end, category):
+        """Write incident counts per area as an RFC 7946 GeoJSON file."""
+
+        try:
+            gdf = queries.area_counts(eng(), boundary=boundary or app.config["DEFAULT_BOUNDARY"],
+                                      start=dt.date.fromisoformat(start), end=dt.date.fromisoformat(end),
+                                      categories=[c for c in category.split(",") if c])
+        except (InputError, ValueError) as exc:
+            fail(exc)
+        Path(out).write_text(gdf.to_json(drop_id=True, to_wgs84=True), encoding="utf-8")
+        click.echo(f"Wrote {len(gdf)} areas to {out}.")
+
+
+def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
+    """The import command's body: progress bar, counts, rejected-rows report, exit status."""
+
+    try:  # the checks of the web upload: the type from the content, ZIP traversal and bombs
+        incident_file_kind(Path(file), Path(file).name)
+    except InputError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    pairs = {}
+    for m in mapping:
+        if "=" not in m:
+            click.secho(f"Error: --map {m!r} is not FIELD=HEADER.", fg="red", err=True)
+            sys.exit(2)
+        k, v = m.split("=", 1)
+        pairs[k.strip()] = v.strip()
+    stages = ["read", "validate", "join", "write", "aggregate", "done"]
+    with click.progressbar(length=len(stages), label=f"Importing {Path(file).name}",
+                           item_show_func=lambda s: s) as bar:
+        def progress(stage):
+            bar.update(1, stage)
+        try:
+            result = import_file(eng, file, source=source, mapping=pairs or None, crs=crs,
+                                 imported_by=user, progress=progress,
+                                 tolerance_m=app.config["JOIN_TOLERANCE_M"],
+                                 limits=ReadLimits.from_config(app.config))
+        except InputError as exc:
+            res = getattr(exc, "result", None)
+            bar.render_finish()
+            if res is not None and res.rejects is not None and len(res.rejects):
+                where = _write_rejects(app, res, rejects_out)
+                click.echo(f"Rejected rows: {where}", err=True)
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+    for w in result.warnings:
+        click.secho(f"Warning: {w}", fg="yellow")
+    click.echo(f"Accepted {result.accepted:,}, updated {result.updated:,}, rejected {result.rejected:,} "
+               f"(batch {result.batch_id}).")
+    total = result.accepted + result.updated
+    for name, n in result.outside.items():
+        if n < total and (n or result.nearest.get(name)):  # skip versions the file does not touch
+            click.echo(f"  {name}: {n:,} outside every unit, {result.nearest.get(name, 0):,} placed in "
+                       f"the nearest unit (within {app.config['JOIN_TOLERANCE_M']:g} m)")
+    if result.rejected:
+        click.echo(f"Rejected rows: {_write_rejects(app, result, rejects_out)}")
+
+
+def _write_rejects(app, result, rejects_out) -> str:
+    path = Path(rejects_out) if rejects_out else (
+        Path(app.instance_path) / "rejected" / f"{Path(result.file_name).stem}_rejected.csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.rejects_csv, encoding="utf-8-sig")
+    return str(path)
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
