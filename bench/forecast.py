@@ -4,7 +4,7 @@
     python bench/forecast.py --quick      # January to March 2025 only
     python bench/forecast.py --area city  # the whole city instead of the urban core
 
-Generates the synthetic Hồ Chí Minh City incidents of ``geo.demo`` (60,000
+Generates the synthetic Hồ Chí Minh City incidents of ``geo.ingest.demo`` (60,000
 incidents 2023-2025, seed 138, 2025 wards), refits every method of
 ``clustering.forecast`` at the first day of each month and scores it on that
 month: the mean PAI and hit rate at 1 %, 5 % and 10 % of the study area's
@@ -14,7 +14,7 @@ last cutoff is scored too: the share of that month's incidents in the 10
 wards ranked highest.
 
 The study area is by default the urban core (wards whose centroid is within
-``geo.demo.CORE_RADIUS_KM`` of Chợ Bến Thành, where the generator puts 95 % of
+``geo.ingest.demo.CORE_RADIUS_KM`` of Chợ Bến Thành, where the generator puts 95 % of
 the background incidents); ``--area city`` takes every ward but Côn Đảo.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python bench/scale.py [--rows 10000000] [--workdir /tmp/hotspot138-scale] [--workers 1 2]
 
-The incidents are SYNTHETIC (``geo.batch.write_synthetic``), spread over the
+The incidents are SYNTHETIC (``geo.ingest.batch.write_synthetic``), spread over the
 2025 commune-level units that the project ships boundaries for: Hồ Chí Minh
 City (168 wards and communes) and Hà Nội (126). These are the units we have,
 not the 34 provinces of the country; the national case is approximated by the
@@ -11,14 +11,14 @@ row count, not by the map. The Parquet files are written once into
 
 Measured, each configuration in its own process so that peak memory is its own:
 
-* ``geo.batch.join_and_aggregate`` on a local cluster of 1 and 2 worker
+* ``geo.ingest.batch.join_and_aggregate`` on a local cluster of 1 and 2 worker
   processes (one thread each, 4 GiB limit): wall time without the cluster
   start, peak RSS of each worker (``resource.getrusage`` run on the workers
   with ``Client.run``) and of the process that holds the scheduler and the
   client (a ``LocalCluster`` runs its scheduler in the client's process);
   also with 2 workers and no spatial partitioning (no shuffle, but each
   partition spans both cities);
-* the in-memory path (``geo.batch.aggregate_in_memory``: pandas read, one
+* the in-memory path (``geo.ingest.batch.aggregate_in_memory``: pandas read, one
   ``assign_wards`` over all points, pandas groupby) at 2,000,000 rows and at
   the full size when it is at most ``--in-memory-max``.
 

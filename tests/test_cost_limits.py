@@ -190,7 +190,7 @@ WIDE_ROW = """
 import sys, time, tracemalloc
 sys.path.insert(0, {root!r})
 from geo.errors import InputError
-from geo.parsing import read_table
+from geo.ingest.parsing import read_table
 tracemalloc.start()
 t0 = time.monotonic()
 try:

@@ -316,7 +316,7 @@ def test_an_element_folium_renders_its_own_way_is_refused():
 
     m = maps.base_map(small_wards().total_bounds, static_url=static_url)
     folium.Marker([10.71, 106.61], popup=CALC).add_to(m)   # folium.Popup renders Element(text)
-    with pytest.raises(InputError, match=r"Popup renders itself .*geo.maps._BEFORE"):
+    with pytest.raises(InputError, match=r"Popup renders itself .*geo.render.maps._BEFORE"):
         maps.parts(m)
 
 

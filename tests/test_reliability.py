@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 IMPORTER = """
 import sys
-from geo.importer import import_file
-from geo.store import make_engine
+from geo.ingest.importer import import_file
+from geo.store.models import make_engine
 eng = make_engine(sys.argv[1])
 r = import_file(eng, sys.argv[2], source=sys.argv[3], progress=lambda s: print(s, flush=True))
 print("accepted", r.accepted, "updated", r.updated, flush=True)

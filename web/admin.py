@@ -2,7 +2,7 @@
 
 Uploads are checked before anything is read: the size (``MAX_CONTENT_LENGTH``),
 the type from the content (not the name), and ZIP archives against path
-traversal and decompression bombs (:func:`geo.parsing.incident_file_kind`, which the import command
+traversal and decompression bombs (:func:`geo.ingest.parsing.incident_file_kind`, which the import command
 uses too); the columns and cells while the file is read (``IMPORT_MAX_*``).
 """
 from __future__ import annotations

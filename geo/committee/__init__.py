@@ -1272,7 +1272,7 @@ def with_words(frame: pd.DataFrame, lang: str = "vi", change_labels: dict | None
 def report_pdf(rep: Report, *, title: str, period_text: str, filters_text: str, map_title: str,
                classes: dict[str, tuple[str, str]], columns: Sequence[tuple[str, str]], notes: Sequence[str] = (),
                attribution: str = "", lang: str = "vi") -> bytes:
-    """The one-page A4 report (:func:`geo.exports.report_pdf`) with a map of the units
+    """The one-page A4 report (:func:`geo.render.exports.report_pdf`) with a map of the units
     coloured by change class (``classes`` = ``{change_class: (label, colour)}``) and the
     units table (``columns`` = ``[(field, header)]``, fields of :func:`with_words`),
     busiest units first."""
@@ -1288,7 +1288,7 @@ def report_pdf(rep: Report, *, title: str, period_text: str, filters_text: str, 
 
 def report_csv(rep: Report, columns: Sequence[tuple[str, str]], lang: str = "vi",
                change_labels: dict | None = None) -> bytes:
-    """The units table as CSV for Excel (:func:`geo.exports.csv_bytes`); ``columns`` are
+    """The units table as CSV for Excel (:func:`geo.render.exports.csv_bytes`); ``columns`` are
     ``[(field, header)]`` of :func:`with_words`."""
 
     return exports.csv_bytes(with_words(rep.units, lang, change_labels), columns=list(columns))

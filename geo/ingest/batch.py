@@ -1,7 +1,7 @@
 """Batch join of incidents to wards and counts per ward and period, on dask.distributed.
 
 For incident tables larger than one machine's memory (a national register,
-tens of millions of rows), the join of :func:`geo.join.assign_wards` runs
+tens of millions of rows), the join of :func:`geo.ingest.join.assign_wards` runs
 partition by partition on a ``distributed`` cluster:
 
 1. the incidents are read as a dask DataFrame (Parquet folder or glob), with
@@ -11,7 +11,7 @@ partition by partition on a ``distributed`` cluster:
    curve over the extent of the wards, and ``set_index`` sorts the rows into
    partitions of about ``partition_rows`` (1,000,000) rows, so that each
    partition covers a compact area and touches a few wards only;
-3. each partition is joined to the wards with :func:`geo.join.assign_wards`,
+3. each partition is joined to the wards with :func:`geo.ingest.join.assign_wards`,
    restricted to the wards whose bounding box comes near the partition's
    points (same result as the whole layer: candidates keep their order, so
    "first ward wins" and the nearest-ward tie rule are unchanged). The wards
@@ -322,7 +322,7 @@ def join_and_aggregate(incidents: str | Path | dd.DataFrame, wards: gpd.GeoDataF
         and ``category``. Other columns are carried into ``out``.
     wards : GeoDataFrame
         Ward polygons with a CRS and a ``code`` column. Their order sets the
-        rule for points on shared borders, as in :func:`geo.join.assign_wards`
+        rule for points on shared borders, as in :func:`geo.ingest.join.assign_wards`
         (sort by code for "lowest code wins").
     freq : {"M", "D"}
         Count per calendar month (period = first day of the month) or per day.
@@ -441,7 +441,7 @@ def aggregate_in_memory(frame: pd.DataFrame, wards: gpd.GeoDataFrame, *, freq: s
                         tolerance_m: float = 50.0, by_category: bool = False) -> pd.DataFrame:
     """The same counts as :func:`join_and_aggregate` for a pandas frame that fits in memory.
 
-    One :func:`geo.join.assign_wards` call over all points and a pandas
+    One :func:`geo.ingest.join.assign_wards` call over all points and a pandas
     ``groupby``; the reference for the batch path and the faster choice while
     the table fits in memory.
     """
@@ -475,7 +475,7 @@ def write_synthetic(folder: str | Path, n: int, *, wards: gpd.GeoDataFrame, seed
 
     Columns: ``id`` (0..n-1), ``lon``, ``lat`` (WGS 84, 6 decimals),
     ``local_date`` (date, 2023-01-01..2025-12-31, more at weekends),
-    ``category`` (codes of :data:`geo.demo.CATEGORY_SHARES` in those shares).
+    ``category`` (codes of :data:`geo.ingest.demo.CATEGORY_SHARES` in those shares).
     Of the points, 70 % are uniform inside a ward chosen with a weight of
     sqrt(area) (small urban wards are denser), 25 % fall in Gaussian clusters
     (sigma 300 m) around two fixed centres per ward, and 5 % are uniform in a

@@ -47,7 +47,7 @@ def rejects_to_csv(rejects: pd.DataFrame | None) -> str:
     """The rejected rows as CSV text (to be written with a BOM so that Excel shows Vietnamese).
 
     The values are the file's own cells, so they are written formula-safe
-    (:func:`geo.exports.csv_bytes`): ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``.
+    (:func:`geo.render.exports.csv_bytes`): ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``.
     """
     if rejects is None:
         return ""
@@ -193,7 +193,7 @@ IN_DATABASE_JOIN_ROWS = None
 
 def _join_in_database(conn: Connection, version_id: int, tolerance_m: float, *,
                       batch_id: int | None = None) -> dict:
-    """Point in polygon in PostGIS with the rules of :func:`geo.join.assign_wards`: on a border
+    """Point in polygon in PostGIS with the rules of :func:`geo.ingest.join.assign_wards`: on a border
     the lowest code wins; a point in no unit but within ``tolerance_m`` goes to the nearest.
     ``batch_id`` limits it to one import's incidents. Returns the rows added per method."""
     point = "ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)"

@@ -3,7 +3,7 @@
 Everything here is about the file: encodings, delimiters, header names, and the
 bounds a file must keep (its type from its content, ZIP archives, columns, cells),
 checked while reading so that a hostile file is refused before it is parsed whole.
-The values are checked and converted in :mod:`geo.validate`.
+The values are checked and converted in :mod:`geo.ingest.validate`.
 """
 from __future__ import annotations
 

@@ -214,7 +214,7 @@ def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = N
 # --------------------------------------------------------------------------- classes
 
 #: Classification schemes for :func:`classify` and :func:`map_png` → mapclassify class, and the
-#: natural-breaks sample size: the same as the map on screen (:mod:`geo.palette`).
+#: natural-breaks sample size: the same as the map on screen (:mod:`geo.render.palette`).
 SCHEMES = palette.SCHEMES
 NATURAL_BREAKS_SAMPLE = palette.NATURAL_BREAKS_SAMPLE
 
@@ -286,10 +286,10 @@ def classify(values, scheme: str = "natural_breaks", k: int = 5) -> Classes:
 
 
 def choropleth_classes(values, scheme: str = "natural_breaks", k: int = 5) -> tuple[Classes, np.ndarray]:
-    """The classes of a choropleth as the map on screen draws them (``geo.maps.choropleth``).
+    """The classes of a choropleth as the map on screen draws them (``geo.render.maps.choropleth``).
 
     Returns the :func:`classify` classes of the values outside the white zero class
-    (:func:`geo.palette.zero_class`; their ``yb`` is ``-1``) and the boolean mask of that class.
+    (:func:`geo.render.palette.zero_class`; their ``yb`` is ``-1``) and the boolean mask of that class.
     """
     y = pd.to_numeric(values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object),
                       errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -694,7 +694,7 @@ def map_png(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str = "
 
     Numbers are classed with :func:`choropleth_classes` (``scheme``, ``k``: the limits of the
     map on screen, zeros of a non-negative column in a white class) and coloured with the
-    ColorBrewer ramp ``cmap`` (one of ``geo.palette.PALETTES``); with ``categorical`` (``{code: (label, colour)}``, e.g.
+    ColorBrewer ramp ``cmap`` (one of ``geo.render.palette.PALETTES``); with ``categorical`` (``{code: (label, colour)}``, e.g.
     :func:`gistar_categories`) the column holds codes coloured as given, in the legend in
     that order. Missing values are grey ("Không có dữ liệu"). ``highlight`` (DBSCAN spots,
     KDE contours, points) is outlined on top, labelled ``highlight_label``. The layer is

@@ -33,7 +33,7 @@ _CHANGE_TEXT = {
     "no_significant_change": ("Không thay đổi có ý nghĩa", "No significant change"),
     "significant_decrease": ("Giảm có ý nghĩa", "Significant decrease"),
 }
-#: code -> (colour, label_vi, label_en), colours from geo.palette.
+#: code -> (colour, label_vi, label_en), colours from geo.render.palette.
 CHANGE_CLASSES = {c: (palette.CHANGE_COLOURS[c], *t) for c, t in _CHANGE_TEXT.items()}
 PATTERN_COLOURS = palette.EMERGING_COLOURS
 MEASURE_LABELS = {
@@ -57,7 +57,7 @@ class View:
     extra_parts: dict = field(default_factory=dict)
     query_extra: dict = field(default_factory=dict)
     png: dict = field(default_factory=dict)  # how to draw the PNG export: column, categorical, title
-    parts: dict = field(default_factory=dict)  # the rendered map (geo.maps.parts)
+    parts: dict = field(default_factory=dict)  # the rendered map (geo.render.maps.parts)
 
     @property
     def exports(self):

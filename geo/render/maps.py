@@ -184,7 +184,7 @@ def _text_value(value, fmt: str) -> str:
 
 SCHEMES = ("natural_breaks", "quantiles")
 BACKGROUND = "#eceff1"
-# Category colours, ramps and class limits are shared with the PNG/PDF (geo.palette).
+# Category colours, ramps and class limits are shared with the PNG/PDF (geo.render.palette).
 PALETTES, ZERO_COLOUR, NO_DATA_COLOUR = pal.PALETTES, pal.ZERO_COLOUR, pal.NO_DATA_COLOUR
 GI_COLOURS, LISA_COLOURS = pal.GI_COLOURS, pal.LISA_COLOURS
 CHANGE_COLOURS, EMERGING_COLOURS, COLOURS = pal.CHANGE_COLOURS, pal.EMERGING_COLOURS, pal.COLOURS
@@ -196,7 +196,7 @@ _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def palette_colours(palette_name: str, k: int) -> list[str]:
-    """``k`` ColorBrewer colours of ``palette_name``, light to dark (:func:`geo.palette.ramp`).
+    """``k`` ColorBrewer colours of ``palette_name``, light to dark (:func:`geo.render.palette.ramp`).
 
     >>> palette_colours("YlOrRd", 3)
     ['#ffeda0', '#feb24c', '#f03b20']
@@ -453,7 +453,7 @@ def _local_links(links, static_url, bootstrap: bool, owner: str) -> list[tuple[s
         elif _is_external(url) and url not in local:
             raise InputError(f"{owner} links {url} ({name!r}), which is not vendored. Add the "
                              "file under static/vendor/ (see static/vendor/VENDOR.md) and its "
-                             "address to geo.maps.VENDORED.")
+                             "address to geo.render.maps.VENDORED.")
         out.append((name, url))
     return out
 
@@ -693,7 +693,7 @@ def _render_element(el: Element, root: Figure) -> None:
         elif "render" in cls.__dict__:
             raise InputError(f"{type(el).__name__} renders itself with folium's own render "
                              f"({cls.__module__}.{cls.__name__}.render), which would evaluate "
-                             "user text as a template; add its steps to geo.maps._BEFORE.")
+                             "user text as a template; add its steps to geo.render.maps._BEFORE.")
     if isinstance(el, MacroElement):
         module = el._template.module.__dict__
         for part, target in (("header", root.header), ("html", root.html), ("script", root.script)):

@@ -1,7 +1,7 @@
 """One palette and one classification for the map on screen, its PNG and its PDF.
 
-:mod:`geo.maps` (Folium, on screen), :mod:`geo.maps_pages` (what each page shows) and
-:mod:`geo.exports` (PNG and PDF) take their category colours, their colour ramps and their
+:mod:`geo.render.maps` (Folium, on screen), :mod:`geo.render.layers` (what each page shows) and
+:mod:`geo.render.exports` (PNG and PDF) take their category colours, their colour ramps and their
 class limits from here, so a legend reads the same wherever it is drawn.
 """
 from __future__ import annotations

@@ -385,7 +385,7 @@ class ProgrammeStatus(Base):
 
 
 class Job(Base):
-    """A long analysis run in the background (:mod:`geo.jobs`). It holds parameters only, never
+    """A long analysis run in the background (:mod:`geo.store.jobs`). It holds parameters only, never
     personal data; ``key`` identifies the parameters and the data version, so equal requests
     share one job. ``result`` is the finished answer as text (GeoJSON or JSON, never pickle)."""
 

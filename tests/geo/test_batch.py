@@ -153,7 +153,7 @@ def test_DASK_SCHEDULER_set_before_dask_is_imported(cluster, incidents, wards, t
     wards.to_parquet(wards_file)
     code = "\n".join([
         "import geopandas as gpd",
-        "from geo import batch",
+        "from geo.ingest import batch",
         f"w = gpd.read_parquet({str(wards_file)!r})",
         "with batch.client() as c:",
         f"    r = batch.join_and_aggregate({str(incidents / 'part-00000.parquet')!r}, w, spatial_partition=False)",

@@ -152,7 +152,7 @@ def test_a_new_version_gets_its_wards_and_aggregates_for_stored_incidents(engine
 @pytest.mark.parametrize("threshold", [None, 1])
 def test_joining_in_the_database_equals_the_python_join(engine, tmp_path, monkeypatch, threshold):
     """On PostgreSQL a boundary load, and an import of at least IN_DATABASE_JOIN_ROWS rows, join
-    in PostGIS; on SQLite in Python. Either way the wards equal geo.join.assign_wards's."""
+    in PostGIS; on SQLite in Python. Either way the wards equal geo.ingest.join.assign_wards's."""
     import pandas as pd
 
     from geo.ingest import importer

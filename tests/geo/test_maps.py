@@ -54,7 +54,7 @@ def small_wards() -> gpd.GeoDataFrame:
 
 
 def full_map(prefix: str | None = None) -> folium.Map:
-    """A map with every kind of layer of geo.maps."""
+    """A map with every kind of layer of geo.render.maps."""
     g = small_wards()
     m = maps.base_map(g.total_bounds, static_url=static_url)
     maps.choropleth(m, g, "count", legend_title="Số vụ", tooltip_fields=[("name", "Phường")],

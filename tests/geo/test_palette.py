@@ -22,7 +22,7 @@ def static_url(path: str) -> str:
 
 
 def _screen_legend(html: str) -> list[tuple[float | None, float | None, str, str]]:
-    """``(lower, upper, colour, label)`` of each row of a legend drawn by :mod:`geo.maps`."""
+    """``(lower, upper, colour, label)`` of each row of a legend drawn by :mod:`geo.render.maps`."""
     rows = re.findall(r'<li([^>]*)><span class="hs-swatch" style="background:(#[0-9a-f]{6})"></span>'
                       r'<span class="hs-legend-label">([^<]*)</span>', html)
     out = []
