@@ -50,6 +50,7 @@ import pyarrow as pa
 import shapely
 
 from geo.errors import InputError
+from geo.ingest.demo import CATEGORY_SHARES
 from geo.ingest.join import OUTSIDE, assign_wards
 
 if TYPE_CHECKING:
@@ -490,7 +491,6 @@ def write_synthetic(folder: str | Path, n: int, *, wards: gpd.GeoDataFrame, seed
     """
     import pyarrow.parquet as pq
 
-    from geo.ingest.demo import CATEGORY_SHARES
 
     if n < 0:
         raise InputError(f"`n` was {n} but is expected to be >= 0.")
