@@ -1,20 +1,39 @@
 """Shared fixtures: a store with the real boundaries (built once, copied per test), the app, a client."""
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
+from shapely.geometry import box
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_BOUNDARIES = ROOT.parent / "shared" / "data" / "boundaries"
+HCMC_WARDS_FILE = SHARED_BOUNDARIES / "hcmc_wards_2025.geojson"
+#: "Now" of the imports in the tests: the records' dates are all before it.
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 PASSWORD = "correct horse battery"  # of the accounts viewer, committee, analyst, admin in the test stores
 
 
 def pytest_configure(config):
     if not SHARED_BOUNDARIES.exists():
         raise pytest.UsageError(f"The boundary files are expected in {SHARED_BOUNDARIES}.")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked ``sqlite_only`` runs on the SQLite store only: its PostgreSQL case is not
+    collected (rather than skipped), so every collected test runs."""
+    dropped = [i for i in items if i.get_closest_marker("sqlite_only")
+               and getattr(i, "callspec", None) and i.callspec.params.get("db_url") == "postgresql"]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +92,6 @@ def db_url(request, store_template, tmp_path) -> str:
         path = tmp_path / "store.db"
         shutil.copyfile(store_template, path)
         return f"sqlite:///{path}"
-    if request.node.get_closest_marker("sqlite_only"):
-        pytest.skip(f"SQLite-specific: {request.node.get_closest_marker('sqlite_only').args[0]}")
     server = request.getfixturevalue("pg_server")
     template = request.getfixturevalue("pg_template")
     return server.create(f"t{next(_counter)}", template=template)
@@ -184,3 +201,69 @@ def demo_truth(demo_template):
     import pandas as pd
 
     return pd.read_csv(demo_template.parent / "truth.csv", dtype={"ward_codes": str})
+
+
+# --------------------------------------------------------------------------- small synthetic data
+
+def small_wards() -> gpd.GeoDataFrame:
+    """Twelve square "wards" of 0.02° in Hồ Chí Minh City (4 × 3), with counts and Gi* classes."""
+    cells = [box(106.60 + 0.02 * i, 10.70 + 0.02 * j, 106.62 + 0.02 * i, 10.72 + 0.02 * j)
+             for i in range(4) for j in range(3)]
+    return gpd.GeoDataFrame({"code": [f"{i:05d}" for i in range(12)],
+                             "name": [f"Phường {i}" for i in range(12)],
+                             "count": [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 0, 1234],
+                             "gi": ["hot_99", "hot_95", "hot_90", "not_significant", "cold_90",
+                                    "cold_95", "cold_99", "not_significant", "hot_99", None,
+                                    "cold_99", "hot_95"]},
+                            geometry=cells, crs="EPSG:4326")
+
+
+def small_incidents(n: int = 200, seed: int = 138) -> pd.DataFrame:
+    """``n`` incidents (lon, lat, date, category) spread over :func:`small_wards`, a third of
+    them in a cluster around its ward 4; the same ``seed`` gives the same rows."""
+    rng = np.random.default_rng(seed)
+    k = n // 3
+    lon = np.concatenate([rng.uniform(106.60, 106.68, n - k), rng.normal(106.63, 0.002, k)])
+    lat = np.concatenate([rng.uniform(10.70, 10.76, n - k), rng.normal(10.73, 0.002, k)])
+    day = dt.date(2024, 1, 1) + pd.to_timedelta(rng.integers(0, 731, n), unit="D")
+    return pd.DataFrame({"lon": lon, "lat": lat, "date": pd.to_datetime(day).date,
+                         "category": rng.choice(["trom_cap", "cuop_giat", "danh_bac"], n)})
+
+
+@pytest.fixture
+def tiny_wards() -> gpd.GeoDataFrame:
+    return small_wards()
+
+
+@pytest.fixture
+def tiny_incidents() -> pd.DataFrame:
+    return small_incidents()
+
+
+@pytest.fixture(scope="session")
+def hcmc_wards_raw() -> gpd.GeoDataFrame:
+    """The 168 wards of Hồ Chí Minh City (2025) as shipped; copy before changing."""
+    return gpd.read_file(HCMC_WARDS_FILE)
+
+
+def static_url(path: str) -> str:
+    return "/static/" + path
+
+
+def day_aggregates(engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored day aggregates and the same figures counted afresh from the incidents."""
+    with engine.connect() as conn:
+        kept = pd.read_sql(text("SELECT version_id, local_date, area_id, category, n, n_cleared, n_sev1, n_sev2, "
+                                "n_sev3, n_sev4 FROM area_day"), conn)
+        raw = pd.read_sql(text("SELECT ia.version_id, i.local_date, ia.area_id, i.category, i.cleared, i.severity "
+                               "FROM incident i JOIN incident_area ia ON ia.incident_id = i.id"), conn)
+    raw["local_date"] = raw["local_date"].astype(str)
+    kept["local_date"] = kept["local_date"].astype(str)
+    raw["cleared"] = raw["cleared"].fillna(False).astype(bool).astype(int)
+    for k in (1, 2, 3, 4):
+        raw[f"n_sev{k}"] = (raw["severity"] == k).astype(int)
+    keys = ["version_id", "local_date", "area_id", "category"]
+    expected = raw.groupby(keys).agg(n=("cleared", "size"), n_cleared=("cleared", "sum"),
+                                     **{f"n_sev{k}": (f"n_sev{k}", "sum") for k in (1, 2, 3, 4)}).reset_index()
+    return (kept.sort_values(keys).reset_index(drop=True).astype({c: int for c in kept.columns[4:]}),
+            expected.sort_values(keys).reset_index(drop=True).astype({c: int for c in expected.columns[4:]}))

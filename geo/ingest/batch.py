@@ -96,10 +96,10 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None, memory
     ``.compute()`` in the same process fails with "Expected one of
     [distributed, ...]". Run dask work inside ``client()``.
 
-    Examples
-    --------
-    >>> with client(n_workers=1) as c:                 # doctest: +SKIP
-    ...     counts = join_and_aggregate("incidents/", wards)
+    Run the work inside the context (starting a cluster is too slow for a doctest)::
+
+        with client(n_workers=1) as c:
+            counts = join_and_aggregate("incidents/", wards)
     """
     import dask
     from distributed import Client, LocalCluster
@@ -354,10 +354,10 @@ def join_and_aggregate(incidents: str | Path | dd.DataFrame, wards: gpd.GeoDataF
         ``code`` is missing, listed last, so the counts add up to the number of
         incidents.
 
-    Examples
-    --------
-    >>> with client() as c:                                    # doctest: +SKIP
-    ...     counts = join_and_aggregate("incidents/", wards, freq="M", out="joined/")
+    Called inside :func:`client` (a cluster takes too long to start for a doctest)::
+
+        with client() as c:
+            counts = join_and_aggregate("incidents/", wards, freq="M", out="joined/")
     """
     if freq not in FREQS:
         raise InputError(f"`freq` was {freq!r} but is expected to be in {FREQS}.")

@@ -1,7 +1,6 @@
 """Importing incident files: each parser rule, each rejection, upserts, atomicity."""
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 
 import numpy as np
@@ -12,9 +11,7 @@ from sqlalchemy import text
 
 from geo.errors import InputError
 from geo.ingest.importer import import_file
-from tests.conftest import DATA, table_counts
-
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+from tests.conftest import DATA, NOW, day_aggregates, table_counts
 
 
 def incidents(engine, source=None) -> pd.DataFrame:
@@ -266,27 +263,9 @@ def test_same_file_into_copied_store_is_identical(db_url, tmp_path):
     pd.testing.assert_frame_equal(frames[0], frames[1])
 
 
-def _aggregates(engine):
-    with engine.connect() as conn:
-        kept = pd.read_sql(text("SELECT version_id, local_date, area_id, category, n, n_cleared, n_sev1, n_sev2, "
-                                "n_sev3, n_sev4 FROM area_day"), conn)
-        raw = pd.read_sql(text("SELECT ia.version_id, i.local_date, ia.area_id, i.category, i.cleared, i.severity "
-                               "FROM incident i JOIN incident_area ia ON ia.incident_id = i.id"), conn)
-    raw["local_date"] = raw["local_date"].astype(str)
-    kept["local_date"] = kept["local_date"].astype(str)
-    raw["cleared"] = raw["cleared"].fillna(False).astype(bool).astype(int)
-    for k in (1, 2, 3, 4):
-        raw[f"n_sev{k}"] = (raw["severity"] == k).astype(int)
-    keys = ["version_id", "local_date", "area_id", "category"]
-    expected = raw.groupby(keys).agg(n=("cleared", "size"), n_cleared=("cleared", "sum"),
-                                     **{f"n_sev{k}": (f"n_sev{k}", "sum") for k in (1, 2, 3, 4)}).reset_index()
-    return (kept.sort_values(keys).reset_index(drop=True).astype({c: int for c in kept.columns[4:]}),
-            expected.sort_values(keys).reset_index(drop=True).astype({c: int for c in expected.columns[4:]}))
-
-
 def test_day_aggregates_follow_imports_and_updates(engine, tmp_path):
     import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
-    kept, expected = _aggregates(engine)
+    kept, expected = day_aggregates(engine)
     assert len(kept) == 13  # 7 incidents: 6 in each HCMC version, 1 in Hà Nội, each its own day
     pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
     # an update moves V001 to another year and category; its old day must be emptied
@@ -295,12 +274,12 @@ def test_day_aggregates_follow_imports_and_updates(engine, tmp_path):
     body = body.replace("V001,15/03/2024,14h30,Trộm cắp tài sản", "V001,15/03/2023,14h30,Cướp tài sản")
     newer.write_text(body, encoding="utf-8")
     import_file(engine, newer, source="s", now=NOW)
-    kept, expected = _aggregates(engine)
+    kept, expected = day_aggregates(engine)
     pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
     assert not ((kept["local_date"] == "2024-03-15") & (kept["category"] == "trom_cap_tai_san")).any()
     # new incidents on days that already have some are added to them
     import_file(engine, DATA / "incidents_good.csv", source="another", now=NOW)
-    kept, expected = _aggregates(engine)
+    kept, expected = day_aggregates(engine)
     pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
     assert kept["n"].max() == 2
 

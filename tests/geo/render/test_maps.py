@@ -22,14 +22,10 @@ from shapely.geometry import Point, box
 
 from geo.errors import InputError
 from geo.render import maps
-from tests.conftest import SHARED_BOUNDARIES
+from tests.conftest import SHARED_BOUNDARIES, small_wards, static_url
 
 STATIC = maps.STATIC_DIR
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def static_url(path: str) -> str:
-    return "/static/" + path
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +36,6 @@ def wards() -> gpd.GeoDataFrame:
     rng = np.random.default_rng(138)
     out["count"] = rng.poisson(4, len(out)) * rng.integers(0, 3, len(out))
     return out
-
-
-def small_wards() -> gpd.GeoDataFrame:
-    cells = [box(106.60 + 0.02 * i, 10.70 + 0.02 * j, 106.62 + 0.02 * i, 10.72 + 0.02 * j)
-             for i in range(4) for j in range(3)]
-    return gpd.GeoDataFrame({"name": [f"Phường {i}" for i in range(12)],
-                             "count": [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 0, 1234],
-                             "gi": ["hot_99", "hot_95", "hot_90", "not_significant", "cold_90",
-                                    "cold_95", "cold_99", "not_significant", "hot_99", None,
-                                    "cold_99", "hot_95"]},
-                            geometry=cells, crs="EPSG:4326")
 
 
 def full_map(prefix: str | None = None) -> folium.Map:

@@ -7,8 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from geo.ingest.importer import import_file
-from tests.conftest import DATA, PASSWORD, signed_in
-from tests.geo.test_import import NOW
+from tests.conftest import DATA, NOW, PASSWORD, signed_in
 from web.auth import ROLES
 
 # Every endpoint with the least role that may use it ("public": no sign-in). A new route must be

@@ -6,8 +6,7 @@ import json
 import pytest
 
 from geo.ingest.importer import import_file
-from tests.conftest import DATA, SHARED_BOUNDARIES, table_counts
-from tests.geo.test_import import NOW
+from tests.conftest import DATA, NOW, SHARED_BOUNDARIES, table_counts
 
 
 @pytest.fixture

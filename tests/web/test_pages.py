@@ -12,8 +12,7 @@ from werkzeug.serving import make_server
 
 from geo.ingest.importer import import_file
 from tests.browser import screenshot, sign_in
-from tests.conftest import DATA
-from tests.geo.test_import import NOW
+from tests.conftest import DATA, NOW
 
 pytestmark = pytest.mark.browser
 Q = "boundary=hcmc-2025&period=2025"

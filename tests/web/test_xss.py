@@ -8,7 +8,7 @@ import pytest
 from geo.ingest import boundaries as gb
 from geo.ingest.importer import import_file
 from tests.browser import screenshot, sign_in
-from tests.geo.test_import import NOW
+from tests.conftest import NOW
 
 pytestmark = pytest.mark.browser
 PAYLOAD = '<img src=x onerror="alert(1)"><script>alert(2)</script>'

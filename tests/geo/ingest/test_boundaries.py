@@ -133,8 +133,7 @@ def test_user_layer_repaired_and_reprojected_from_a_zipped_shapefile(engine, tmp
 
 def test_a_new_version_gets_its_wards_and_aggregates_for_stored_incidents(engine, tmp_path):
     from geo.ingest.importer import import_file
-    from tests.conftest import DATA
-    from tests.geo.test_import import NOW, _aggregates
+    from tests.conftest import DATA, NOW, day_aggregates
 
     import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
     box = gpd.GeoDataFrame({"code": ["B1"], "name": ["Khu trung tâm"]},
@@ -143,7 +142,7 @@ def test_a_new_version_gets_its_wards_and_aggregates_for_stored_incidents(engine
     with engine.connect() as conn:
         n = conn.execute(text("SELECT SUM(n) FROM area_day WHERE version_id = :v"), {"v": vid}).scalar()
     assert n == 5  # V001, V002, V003, V005 (given ward carried by its point) and V007 lie in the box
-    kept, expected = _aggregates(engine)
+    kept, expected = day_aggregates(engine)
     import pandas as pd
 
     pd.testing.assert_frame_equal(kept, expected, check_dtype=False)
@@ -158,7 +157,7 @@ def test_joining_in_the_database_equals_the_python_join(engine, tmp_path, monkey
     from geo.ingest import importer
     from geo.ingest.importer import import_file
     from geo.ingest.join import assign_wards
-    from tests.geo.test_import import NOW
+    from tests.conftest import NOW
 
     monkeypatch.setattr(importer, "IN_DATABASE_JOIN_ROWS", threshold)
     rng = np.random.default_rng(3)

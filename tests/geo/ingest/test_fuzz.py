@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from geo.errors import InputError
 from geo.ingest.importer import import_file
-from tests.conftest import table_counts
-from tests.geo.test_import import NOW
+from tests.conftest import NOW, table_counts
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

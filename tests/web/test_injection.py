@@ -289,7 +289,7 @@ def test_cli_rejected_rows_file_is_formula_safe(app, tmp_path):
 # --------------------------------------------------------------------------- the pieces
 
 def _map_with(name: str) -> dict:
-    from tests.geo.test_maps import small_wards, static_url
+    from tests.conftest import small_wards, static_url
 
     g = small_wards()
     g.loc[0, "name"] = name
@@ -312,7 +312,7 @@ def test_map_text_is_never_compiled_as_a_template():
 
 
 def test_an_element_folium_renders_its_own_way_is_refused():
-    from tests.geo.test_maps import small_wards, static_url
+    from tests.conftest import small_wards, static_url
 
     m = maps.base_map(small_wards().total_bounds, static_url=static_url)
     folium.Marker([10.71, 106.61], popup=CALC).add_to(m)   # folium.Popup renders Element(text)

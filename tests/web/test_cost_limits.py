@@ -318,7 +318,7 @@ def test_nul_bytes_and_huge_fields_reject_their_rows(engine, tmp_path):
     from sqlalchemy import text
 
     from geo.ingest.importer import import_file
-    from tests.geo.test_import import NOW
+    from tests.conftest import NOW
 
     path = tmp_path / "text.csv"
     path.write_text("Mã vụ,Ngày xảy ra,Loại tội phạm,Kinh độ,Vĩ độ,Địa chỉ,Mô tả\n"
