@@ -345,9 +345,9 @@ def test_ids_beyond_64_bits_are_not_found(client):
 
 
 def test_a_polygon_nested_5000_deep_is_refused_with_a_message(app, engine):
-    from geo import committee as cm
+    from geo.committee import areas, plans
 
-    plan = cm.create_plan(engine, year=2024, level="city", boundary="hcmc-2025", created_by="committee")
+    plan = plans.create_plan(engine, year=2024, level="city", boundary="hcmc-2025", created_by="committee")
     c = signed_in(app, "committee")
     app.config["WTF_CSRF_ENABLED"] = False
     deep = '{"type": "Polygon", "coordinates": ' + "[" * 5000 + "]" * 5000 + "}"
@@ -356,7 +356,7 @@ def test_a_polygon_nested_5000_deep_is_refused_with_a_message(app, engine):
                  follow_redirects=True)
     assert res.status_code == 200
     assert "`polygon` is nested too deeply to be GeoJSON" in res.get_data(as_text=True)
-    assert cm.plan_areas(engine, plan) == []
+    assert areas.plan_areas(engine, plan) == []
 
 
 def test_a_boundary_file_with_latitude_95_names_the_feature_and_the_coordinate(runner, tmp_path):

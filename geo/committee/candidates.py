@@ -25,10 +25,11 @@ SPOT_MIN_SAMPLES = 30
 
 
 def reason(evidence) -> str:
-    """The ranking's reason for a candidate (a row, or an area's stored evidence) in the user's language.
-
-    The ranking writes it in both languages (``reason_vi``, ``reason_en``); the record keeps both."""
-    return evidence.get("reason_en" if format.current_locale() == "en" else "reason_vi") or ""
+    """The ranking's reason for a candidate (a table row, or an area's stored evidence) in the user's
+    language. The ranking writes it in both languages (``reason_vi``, ``reason_en``); the record keeps both."""
+    key = "reason_en" if format.current_locale() == "en" else "reason_vi"
+    value = evidence.get(key) if isinstance(evidence, dict) else getattr(evidence, key, "")
+    return value or ""
 
 
 @dataclass
