@@ -26,10 +26,10 @@ from geo.ingest import boundaries as gb
 from geo.ingest import demo
 from geo.ingest.importer import import_file
 from geo.render import maps
+from geo.store.accounts import create_user, new_token
 from geo.store.queries import load_areas
 from tests.conftest import SHARED_BOUNDARIES, signed_in
 from web import engine
-from web.auth import create_user, new_token
 
 FORMULA = '=HYPERLINK("http://x","y")'
 CALC, STMT = "{{7*7}}", "{% if 1 %}x{% endif %}"
