@@ -340,12 +340,6 @@ def _report_query(f, level, district) -> dict:
     return f.query(level=level, district=district or "")
 
 
-def _districts(boundary: str) -> list[tuple[str, str]]:
-    wards = analysis._ward_frame(engine(), boundary)
-    pairs = wards[["parent_code", "parent_name"]].dropna().drop_duplicates().sort_values("parent_name")
-    return [tuple(p) for p in pairs.itertuples(index=False)] if pairs["parent_code"].nunique() > 1 else []
-
-
 def _unit_columns(level: str) -> list[tuple[str, str, str]]:
     """The units table: (field, header, kind) for the page, XLSX, CSV and PDF."""
     return [("code", _("Code"), "text"),
@@ -383,7 +377,8 @@ def _with_words(frame):
 def _report_texts(rep: rp.Report, f) -> dict:
     l = lang()
     title = _("Crime situation against the same period last year")
-    where = ", ".join(x for x in [f.boundary, dict(_districts(f.boundary)).get(rep.district, "")] if x)
+    district = dict(rp.districts(engine(), f.boundary)).get(rep.district, "")
+    where = ", ".join(x for x in [f.boundary, district] if x)
     filters = "; ".join([where, _category(f.category) if f.category else _("All categories")])
     return {"title": title, "period": rep.period.label(l, with_dates=True), "base": rep.base.label(l, with_dates=True),
             "filters": filters, "generated": format.date(dt.datetime.now(pr.TZ).date())}
@@ -430,7 +425,8 @@ def report():
                    unit_columns=[c for c in _unit_columns(level) if c[0] not in ("q_value",)],
                    category_columns=_category_columns(), texts=_report_texts(rep, f) if rep else None,
                    total_text=_total_text(rep) if rep else "", periods=period_choices(data_span()),
-                   categories=category_choices(), boundaries=boundary_choices(), districts=_districts(f.boundary),
+                   categories=category_choices(), boundaries=boundary_choices(),
+                   districts=rp.districts(engine(), f.boundary),
                    query=_report_query(f, level, district), formats=REPORT_FORMATS)
 
 

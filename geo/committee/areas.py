@@ -209,9 +209,9 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
                 responsible_unit=responsible_unit, decided_by=decided_by, decided_on=decided_on, note="",
                 recorded_by=recorded_by, recorded_at=now, supersedes_id=None)).inserted_primary_key[0]
             check.audit(on_write, conn, "committee_select", f"area {area_id}",
-                   {"plan": plan_id, "decision": decision_id, "kind": kind, "code": code, "name": name,
-                    "target_pct": target, "responsible_unit": responsible_unit, "decided_by": decided_by,
-                    "decided_on": decided_on})
+                        {"plan": plan_id, "decision": decision_id, "kind": kind, "code": code, "name": name,
+                         "target_pct": target, "responsible_unit": responsible_unit, "decided_by": decided_by,
+                         "decided_on": decided_on})
             ids.append(area_id)
     return ids
 
@@ -244,9 +244,9 @@ def correct_decision(engine: Engine, area_id: int, *, supersedes_id, status: str
             decided_by=decided_by, decided_on=decided_on, note=note, recorded_by=recorded_by,
             recorded_at=utcnow(), supersedes_id=supersedes_id)).inserted_primary_key[0]
         check.audit(on_write, conn, "committee_decision_fix", f"area {area_id}",
-               {"decision": new_id, "supersedes": supersedes_id, "status": status, "target_pct": target,
-                "responsible_unit": responsible_unit, "decided_by": decided_by, "decided_on": decided_on,
-                "note": note})
+                    {"decision": new_id, "supersedes": supersedes_id, "status": status, "target_pct": target,
+                     "responsible_unit": responsible_unit, "decided_by": decided_by, "decided_on": decided_on,
+                     "note": note})
     return new_id
 
 

@@ -98,7 +98,7 @@ def record_assessment(engine: Engine, area_id: int, *, year, result: str, note: 
         proposal = {"error": str(exc)}
     with engine.begin() as conn:
         current = check.latest_id(conn, CommitteeAssessment, CommitteeAssessment.area_id == area_id,
-                             CommitteeAssessment.year == year)
+                                  CommitteeAssessment.year == year)
         if current != supersedes_id:
             if current is None:
                 raise InputError(f"There is no assessment of {area.name} for {year} to correct.")
@@ -109,7 +109,7 @@ def record_assessment(engine: Engine, area_id: int, *, year, result: str, note: 
             proposal=json.dumps(proposal, ensure_ascii=False, default=float), recorded_by=recorded_by,
             recorded_at=utcnow(), supersedes_id=supersedes_id)).inserted_primary_key[0]
         check.audit(on_write, conn, "committee_assess", f"area {area_id}",
-               {"assessment": new_id, "year": year, "result": result, "supersedes": supersedes_id, "note": note,
-                "proposed": proposal.get("proposed")})
+                    {"assessment": new_id, "year": year, "result": result, "supersedes": supersedes_id,
+                     "note": note, "proposed": proposal.get("proposed")})
     return new_id
 

@@ -110,8 +110,8 @@ def create_plan(engine: Engine, *, year, level: str, boundary: str, unit_code: s
             year=year, level=level, unit_code=unit_code, unit_name=unit_name, boundary=boundary, cut=cut,
             categories=",".join(cats), title=title, created_by=created_by, created_at=utcnow())).inserted_primary_key[0]
         check.audit(on_write, conn, "committee_plan", f"plan {plan_id}",
-               {"year": year, "level": level, "unit": unit_code, "boundary": boundary, "cut": cut,
-                "categories": cats})
+                    {"year": year, "level": level, "unit": unit_code, "boundary": boundary, "cut": cut,
+                     "categories": cats})
     return plan_id
 
 

@@ -39,8 +39,8 @@ def record_programme_status(engine: Engine, *, boundary: str, unit_code: str, pr
     unit_name = str(wards.at[unit_code, "name"])
     with engine.begin() as conn:
         current = check.latest_id(conn, ProgrammeStatus, ProgrammeStatus.boundary == boundary,
-                             ProgrammeStatus.unit_code == unit_code, ProgrammeStatus.programme == programme,
-                             ProgrammeStatus.phase == phase)
+                                  ProgrammeStatus.unit_code == unit_code,
+                                  ProgrammeStatus.programme == programme, ProgrammeStatus.phase == phase)
         if current != supersedes_id:
             if current is None:
                 raise InputError(f"There is no status of {unit_name} in {programme}, {phase} to correct.")
@@ -51,8 +51,8 @@ def record_programme_status(engine: Engine, *, boundary: str, unit_code: str, pr
             status=status, valid_from=valid_from, valid_to=valid_to, note=note, recorded_by=recorded_by,
             recorded_at=utcnow(), supersedes_id=supersedes_id)).inserted_primary_key[0]
         check.audit(on_write, conn, "programme_status", f"{boundary}/{unit_code}",
-               {"id": new_id, "programme": programme, "phase": phase, "status": status,
-                "valid_from": valid_from, "valid_to": valid_to, "supersedes": supersedes_id})
+                    {"id": new_id, "programme": programme, "phase": phase, "status": status,
+                     "valid_from": valid_from, "valid_to": valid_to, "supersedes": supersedes_id})
     return new_id
 
 

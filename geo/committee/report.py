@@ -89,6 +89,14 @@ def _district_geometry(engine: Engine, boundary: str) -> gpd.GeoDataFrame:
     return analysis.cached("committee-districts", engine, {"b": boundary}, compute)
 
 
+def districts(engine: Engine, boundary: str) -> list[tuple[str, str]]:
+    """The ``(code, name)`` of the districts of ``boundary``'s wards, by name; none when its wards have
+    a single parent (the province: boundary versions from July 2025)."""
+    wards = analysis._ward_frame(engine, boundary)
+    pairs = wards[["parent_code", "parent_name"]].dropna().drop_duplicates().sort_values("parent_name")
+    return [tuple(p) for p in pairs.itertuples(index=False)] if pairs["parent_code"].nunique() > 1 else []
+
+
 def report(engine: Engine, *, boundary: str, period: pr.Period, categories: Sequence[str] = (),
            level: str = "ward", district: str | None = None) -> Report:
     """The periodic report of ``period`` against its cùng kỳ (``period.same_period_last_year()``).
