@@ -34,9 +34,9 @@ def build_store(workdir: Path, rows: int) -> Path:
     from geo.ingest import demo
     from geo.ingest.boundaries import load_shipped
     from geo.ingest.importer import import_file
+    from geo.store.accounts import create_user, new_token
     from geo.store.models import make_engine, upgrade
     from geo.store.queries import load_areas
-    from web.auth import create_user, new_token
 
     db = workdir / f"load_{rows}.db"
     token_file = db.with_suffix(".token")

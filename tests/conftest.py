@@ -54,8 +54,8 @@ def store_template(tmp_path_factory) -> Path:
 def _fill_template(url: str) -> None:
     """Schema, the three shipped boundary sets and one account per role."""
     from geo.ingest.boundaries import load_shipped
+    from geo.store.accounts import ROLES, create_user
     from geo.store.models import make_engine, upgrade
-    from web.auth import ROLES, create_user
 
     upgrade(url)
     eng = make_engine(url)

@@ -16,15 +16,16 @@ import pandas as pd
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select, update
 
 from geo.errors import InputError
 from geo.ingest.importer import import_file
 from geo.ingest.parsing import ReadLimits, incident_file_kind
 from geo.render.exports import csv_bytes
-from geo.store.models import AuditLog, ImportBatch, User
+from geo.store import accounts
+from geo.store.accounts import ROLES
+from geo.store.queries import import_batches, rejected_rows
 from web import engine as _engine
-from web.auth import ROLES, audit, create_user, end_sessions, role_required
+from web.auth import actor, audit, role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -46,12 +47,7 @@ def import_page():
             error = _("Name the source of the file (e.g. the police unit).")
         else:
             result, error = _import_upload(upload, source, request.form.get("crs") or None)
-    with engine().connect() as conn:
-        batches = conn.execute(select(ImportBatch.id, ImportBatch.file_name, ImportBatch.source,
-                                      ImportBatch.imported_by, ImportBatch.finished_at, ImportBatch.accepted,
-                                      ImportBatch.updated, ImportBatch.rejected)
-                               .order_by(ImportBatch.id.desc()).limit(20)).all()
-    return render_template("admin/import.html", result=result, error=error, batches=batches), \
+    return render_template("admin/import.html", result=result, error=error, batches=import_batches(engine())), \
         (400 if error else 200)
 
 
@@ -77,9 +73,7 @@ def _import_upload(upload, source, crs):
 @bp.get("/import/<id:batch_id>/rejected.csv")
 @role_required("analyst")
 def rejected_csv(batch_id):
-    with engine().connect() as conn:
-        row = conn.execute(select(ImportBatch.file_name, ImportBatch.rejected_csv)
-                           .where(ImportBatch.id == batch_id)).first()
+    row = rejected_rows(engine(), batch_id)
     if row is None:
         return render_template("error.html", message=_("No such import.")), 404
     audit("export", f"rejected rows of import {batch_id}")
@@ -99,16 +93,8 @@ def _formula_safe_csv(text: str) -> bytes:
 @bp.get("/audit")
 @role_required("admin")
 def audit_page():
-    q = select(AuditLog).order_by(AuditLog.id.desc())
     action, user = request.args.get("action") or "", request.args.get("user") or ""
-    if action:
-        q = q.where(AuditLog.action == action)
-    if user:
-        q = q.where(AuditLog.username == user)
-    with engine().connect() as conn:
-        rows = conn.execute(q.limit(500)).all()
-        actions = conn.execute(select(AuditLog.action).group_by(AuditLog.action)).scalars().all()
-        total = conn.execute(select(func.count()).select_from(AuditLog)).scalar()
+    rows, actions, total = accounts.audit_page(engine(), action=action, username=user)
     return render_template("admin/audit.html", rows=rows, actions=actions, action=action, user=user,
                            total=total, detail=lambda d: json.loads(d or "{}"))
 
@@ -120,30 +106,21 @@ def users_page():
     if request.method == "POST":
         if request.form.get("deactivate"):
             raw = request.form["deactivate"]
-            with engine().begin() as conn:
-                where = User.id == int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
-                if where is None:
-                    error = _("`deactivate` was %(got)r but is expected to be an account number from this "
-                              "page; nothing was changed.", got=raw[:40])
-                # deactivating also ends the account's sessions (never one's own account)
-                elif end_sessions(conn, where & (User.username != current_user.username)
-                                  & User.active.is_(True)):
-                    conn.execute(update(User).where(where).values(active=False))
-                    audit("user_deactivate", raw, conn=conn)
-                else:
-                    error = _("No active account number %(n)s other than yours; nothing was changed.", n=raw)
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+                error = _("`deactivate` was %(got)r but is expected to be an account number from this "
+                          "page; nothing was changed.", got=raw[:40])
+            # deactivating also ends the account's sessions (never one's own account)
+            elif not accounts.deactivate(engine(), int(raw), by=actor()):
+                error = _("No active account number %(n)s other than yours; nothing was changed.", n=raw)
         else:
             username = (request.form.get("username") or "").strip()
             role = request.form.get("role") or ""
             try:
-                created = (username, create_user(engine(), username, role,
-                                                 full_name=request.form.get("full_name") or ""))
+                created = (username, accounts.create_user(engine(), username, role,
+                                                          full_name=request.form.get("full_name") or "", by=actor()))
             except InputError as exc:
                 error = str(exc)
-    with engine().connect() as conn:
-        users = conn.execute(select(User.id, User.username, User.full_name, User.role, User.active,
-                                    User.created_at).order_by(User.username)).all()
-    return render_template("admin/users.html", users=users, roles=ROLES, error=error, created=created), \
+    return render_template("admin/users.html", users=accounts.users(engine()), roles=ROLES, error=error, created=created), \
         (400 if error else 200)
 
 

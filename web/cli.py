@@ -1,4 +1,8 @@
-"""The command line (``flask --app server …``): thin commands, each calling one function."""
+"""The command line (``flask --app server …``): thin commands, each calling one function.
+
+The commands speak the service's default language (``BABEL_DEFAULT_LOCALE``, Vietnamese unless
+set) through the catalogue; an error prints its message alone and exits with status 1.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,26 +11,28 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from geo.errors import InputError
+from geo.format import gettext as _
+from geo.format import number
 from geo.ingest import boundaries as gb
 from geo.ingest import demo
 from geo.ingest.importer import import_file
 from geo.ingest.parsing import ReadLimits, incident_file_kind, sha256_of
-from geo.store import jobs, queries
+from geo.store import accounts, jobs, queries
 from geo.store.backup import backup, restore
-from geo.store.models import User, make_engine, upgrade
+from geo.store.models import make_engine, upgrade
 from geo.store.queries import load_areas
-from web.auth import create_user, new_token, set_password
+
+
+def fail(exc, status: int = 1):
+    """Print the message (red, on stderr) and stop with ``status``."""
+    click.secho(str(exc), fg="red", err=True)
+    sys.exit(status)
 
 
 def register(app: Flask) -> None:
-    def fail(exc: Exception):
-        click.secho(f"Error: {exc}", fg="red", err=True)
-        sys.exit(1)
-
     def eng():
         return make_engine(app.config["DATABASE_URL"])
 
@@ -35,11 +41,11 @@ def register(app: Flask) -> None:
         """Create the store, or upgrade it to the newest schema."""
 
         upgrade(app.config["DATABASE_URL"])
-        click.echo(f"Store ready: {_safe_url(app.config['DATABASE_URL'])}")
+        click.echo(_("Store ready: %(url)s", url=_safe_url(app.config["DATABASE_URL"])))
 
     @app.cli.command("create-user")
     @click.argument("username")
-    @click.option("--role", type=click.Choice(["viewer", "committee", "analyst", "admin"]), required=True)
+    @click.option("--role", type=click.Choice(accounts.ROLES), required=True)
     @click.option("--password", default=None,
                   help="At least 12 characters, not a common one; generated when omitted.")
     @click.option("--full-name", default="")
@@ -47,18 +53,16 @@ def register(app: Flask) -> None:
     def create_user_cmd(username, role, password, full_name, if_missing):
         """Create an account (the generated password is printed once)."""
 
-        e = eng()
-        with e.connect() as conn:
-            exists = conn.execute(select(User.id).where(User.username == username)).first()
-        if exists and if_missing:
-            click.echo(f"User {username!r} exists; sign in with its password "
-                       f"(or: flask --app server set-password {username}).")
+        if if_missing and accounts.user_exists(eng(), username):
+            click.echo(_("User %(u)s exists; sign in with its password (or: flask --app server set-password "
+                         "%(u)s).", u=username))
             return
         try:
-            pw = create_user(e, username, role, password, full_name)
+            pw = accounts.create_user(eng(), username, role, password, full_name)
         except InputError as exc:
             fail(exc)
-        click.echo(f"Created {role} {username!r}." + ("" if password else f" Password: {pw}"))
+        click.echo(_("Created %(role)s %(u)s.", role=role, u=username)
+                   + ("" if password else " " + _("Password: %(pw)s", pw=pw)))
 
     @app.cli.command("set-password")
     @click.argument("username")
@@ -68,11 +72,11 @@ def register(app: Flask) -> None:
         """Set a new password for an account (printed once when generated); ends its sessions."""
 
         try:
-            pw = set_password(eng(), username, password)
+            pw = accounts.set_password(eng(), username, password)
         except InputError as exc:
             fail(exc)
-        click.echo(f"Password of {username!r} changed; its sessions have ended."
-                   + ("" if password else f" New password: {pw}"))
+        click.echo(_("Password of %(u)s changed; its sessions have ended.", u=username)
+                   + ("" if password else " " + _("New password: %(pw)s", pw=pw)))
 
     @app.cli.command("create-token")
     @click.argument("username")
@@ -82,8 +86,8 @@ def register(app: Flask) -> None:
         """Create a personal API token (printed once; send it as Authorization: Bearer TOKEN)."""
 
         try:
-            click.echo(new_token(eng(), username, name,
-                                 app.config["TOKEN_LIFETIME_DAYS"] if days is None else days))
+            click.echo(accounts.new_token(eng(), username, name,
+                                          app.config["TOKEN_LIFETIME_DAYS"] if days is None else days))
         except InputError as exc:
             fail(exc)
 
@@ -93,7 +97,7 @@ def register(app: Flask) -> None:
         """Copy the store to FILE while the service runs (SQLite online backup, or pg_dump)."""
 
         try:
-            click.echo(f"Backup written to {backup(app.config['DATABASE_URL'], file)}.")
+            click.echo(_("Backup written to %(path)s.", path=backup(app.config["DATABASE_URL"], file)))
         except InputError as exc:
             fail(exc)
 
@@ -104,12 +108,13 @@ def register(app: Flask) -> None:
         """Replace the store with the backup FILE."""
 
         if not yes:
-            click.confirm(f"Replace the store {_safe_url(app.config['DATABASE_URL'])} with {file}?", abort=True)
+            click.confirm(_("Replace the store %(url)s with %(file)s?", url=_safe_url(app.config["DATABASE_URL"]),
+                            file=file), abort=True)
         try:
             restore(app.config["DATABASE_URL"], file)
         except InputError as exc:
             fail(exc)
-        click.echo("Store restored.")
+        click.echo(_("Store restored."))
 
     @app.cli.command("load-shipped-boundaries")
     @click.option("--source-dir", default=None, help="Folder with the prepared files (BOUNDARY_SOURCE_DIR).")
@@ -119,7 +124,7 @@ def register(app: Flask) -> None:
             loaded = gb.load_shipped(eng(), source_dir or app.config["BOUNDARY_SOURCE_DIR"])
         except InputError as exc:
             fail(exc)
-        click.echo("Loaded: " + ", ".join(loaded) if loaded else "Boundary sets already loaded.")
+        click.echo(_("Loaded: %(names)s", names=", ".join(loaded)) if loaded else _("Boundary sets already loaded."))
 
     @app.cli.command("load-boundaries")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
@@ -152,7 +157,7 @@ def register(app: Flask) -> None:
                             sha256=sha256_of(file), replace=replace)
         except (InputError, ValueError) as exc:
             fail(exc)
-        click.echo(f"Loaded {len(areas)} units as {name!r}.")
+        click.echo(_("Loaded %(n)s units as %(name)s.", n=number(len(areas)), name=name))
 
     @app.cli.command("load-crosswalk")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
@@ -164,7 +169,7 @@ def register(app: Flask) -> None:
             n = gb.save_crosswalk(eng(), file, old, new)
         except InputError as exc:
             fail(exc)
-        click.echo(f"Loaded {n} crosswalk rows {old} -> {new}.")
+        click.echo(_("Loaded %(n)s crosswalk rows %(old)s -> %(new)s.", n=number(n), old=old, new=new))
 
     @app.cli.command("import-incidents")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
@@ -186,12 +191,12 @@ def register(app: Flask) -> None:
     def worker_cmd(idle_exit):
         """Run the background analyses one at a time (with JOB_WORKER=external); several may run."""
 
-        click.echo("Running background jobs; stop with Ctrl+C.")
+        click.echo(_("Running background jobs; stop with Ctrl+C."))
         try:
             n = jobs.work(app, eng(), idle_seconds=idle_exit)
         except KeyboardInterrupt:
             return
-        click.echo(f"Jobs run: {n}.")
+        click.echo(_("Jobs run: %(n)s.", n=number(n)))
 
     @app.cli.command("demo-data")
     @click.option("-n", "count", default=None, type=int, help="Number of incidents (DEMO_INCIDENTS).")
@@ -231,7 +236,7 @@ def register(app: Flask) -> None:
         except (InputError, ValueError) as exc:
             fail(exc)
         Path(out).write_text(gdf.to_json(drop_id=True, to_wgs84=True), encoding="utf-8")
-        click.echo(f"Wrote {len(gdf)} areas to {out}.")
+        click.echo(_("Wrote %(n)s areas to %(out)s.", n=number(len(gdf)), out=out))
 
 
 def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
@@ -240,17 +245,15 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
     try:  # the checks of the web upload: the type from the content, ZIP traversal and bombs
         incident_file_kind(Path(file), Path(file).name)
     except InputError as exc:
-        click.secho(f"Error: {exc}", fg="red", err=True)
-        sys.exit(1)
+        fail(exc)
     pairs = {}
     for m in mapping:
         if "=" not in m:
-            click.secho(f"Error: --map {m!r} is not FIELD=HEADER.", fg="red", err=True)
-            sys.exit(2)
+            fail(_("--map %(m)s is not FIELD=HEADER.", m=m), 2)
         k, v = m.split("=", 1)
         pairs[k.strip()] = v.strip()
     stages = ["read", "validate", "join", "write", "aggregate", "done"]
-    with click.progressbar(length=len(stages), label=f"Importing {Path(file).name}",
+    with click.progressbar(length=len(stages), label=_("Importing %(file)s", file=Path(file).name),
                            item_show_func=lambda s: s) as bar:
         def progress(stage):
             bar.update(1, stage)
@@ -264,20 +267,20 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
             bar.render_finish()
             if res is not None and res.rejects is not None and len(res.rejects):
                 where = _write_rejects(app, res, rejects_out)
-                click.echo(f"Rejected rows: {where}", err=True)
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(1)
+                click.echo(_("Rejected rows: %(path)s", path=where), err=True)
+            fail(exc)
     for w in result.warnings:
-        click.secho(f"Warning: {w}", fg="yellow")
-    click.echo(f"Accepted {result.accepted:,}, updated {result.updated:,}, rejected {result.rejected:,} "
-               f"(batch {result.batch_id}).")
+        click.secho(_("Warning: %(w)s", w=w), fg="yellow")
+    click.echo(_("Accepted %(a)s, updated %(u)s, rejected %(r)s (batch %(b)s).", a=number(result.accepted),
+                 u=number(result.updated), r=number(result.rejected), b=result.batch_id))
     total = result.accepted + result.updated
     for name, n in result.outside.items():
         if n < total and (n or result.nearest.get(name)):  # skip versions the file does not touch
-            click.echo(f"  {name}: {n:,} outside every unit, {result.nearest.get(name, 0):,} placed in "
-                       f"the nearest unit (within {app.config['JOIN_TOLERANCE_M']:g} m)")
+            click.echo("  " + _("%(name)s: %(n)s outside every unit, %(near)s placed in the nearest unit "
+                                "(within %(m)s m)", name=name, n=number(n), near=number(result.nearest.get(name, 0)),
+                                m=number(app.config["JOIN_TOLERANCE_M"])))
     if result.rejected:
-        click.echo(f"Rejected rows: {_write_rejects(app, result, rejects_out)}")
+        click.echo(_("Rejected rows: %(path)s", path=_write_rejects(app, result, rejects_out)))
 
 
 def _write_rejects(app, result, rejects_out) -> str:

@@ -20,12 +20,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from clustering import periods as pr
-from geo import analysis, disclosure
-from geo import committee as cm
+from geo import analysis, disclosure, format
 from geo.categories import label
+from geo.committee import areas, assessments, candidates, plans
+from geo.committee import flags as fl
+from geo.committee import programmes as pg
+from geo.committee import report as rp
 from geo.errors import InputError
 from geo.render import maps
-from geo.render.layers import fmt
 from geo.render.maps import parts as map_parts
 from geo.render.palette import CHANGE_COLOURS
 from geo.store.queries import versions
@@ -79,24 +81,24 @@ def _labels() -> dict:
     }
 
 
+def _num(x, digits=None) -> str:
+    """A figure as committees write it; a suppressed one ("< 5") as it is."""
+    return x if isinstance(x, str) else format.number(x, digits)
+
+
+def _when(d) -> str:
+    """dd/mm/yyyy, with the time (in Vietnam) for a stored moment."""
+    if d is None:
+        return ""
+    if isinstance(d, dt.datetime):  # stored in UTC (SQLite gives it back without the zone)
+        d = (d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).astimezone(pr.TZ)
+        return f"{format.date(d)} {d:%H:%M}"
+    return format.date(d)
+
+
 def _helpers() -> dict:
-    l = lang()
-
-    def num(x, digits=None):
-        return fmt(x, l, digits)
-
-    def when(d):
-        if d is None:
-            return ""
-        if isinstance(d, dt.datetime):  # stored in UTC (SQLite gives it back without the zone)
-            d = (d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).astimezone(pr.TZ)
-            return d.strftime("%d/%m/%Y %H:%M" if l == "vi" else "%Y-%m-%d %H:%M")
-        return d.strftime("%d/%m/%Y" if l == "vi" else "%Y-%m-%d")
-
-    def vi_en(d, key):
-        return d.get(f"{key}_vi" if l == "vi" else f"{key}_en", "")
-
-    return dict(labels=_labels(), num=num, when=when, vi_en=vi_en, rate=lambda x: cm.rate_text(x, l), lang=l,
+    return dict(labels=_labels(), num=_num, when=_when, rate=lambda x: format.percent(x, 2), lang=lang(),
+                reason=candidates.reason,
                 category_text=lambda codes: ", ".join(_category(c) for c in codes) or _("All categories"))
 
 
@@ -112,16 +114,16 @@ def _back(endpoint: str, **values):
     return redirect(url_for(endpoint, **values))
 
 
-def _plan_or_404(plan_id: int) -> cm.Plan:
+def _plan_or_404(plan_id: int) -> plans.Plan:
     try:
-        return cm.get_plan(engine(), plan_id)
+        return plans.get_plan(engine(), plan_id)
     except LookupError:
         abort(404, description=_("No such plan."))
 
 
-def _area_or_404(area_id: int) -> cm.Area:
+def _area_or_404(area_id: int) -> areas.Area:
     try:
-        return cm.get_area(engine(), area_id)
+        return areas.get_area(engine(), area_id)
     except LookupError:
         abort(404, description=_("No such area."))
 
@@ -131,7 +133,7 @@ def _area_or_404(area_id: int) -> cm.Area:
 @committee.get("/")
 def index():
     span = analysis.data_span(engine())
-    return _render("committee/index.html", plans=cm.list_plans(engine()), boundaries=boundary_choices(),
+    return _render("committee/index.html", plans=plans.list_plans(engine()), boundaries=boundary_choices(),
                    categories=category_choices(), default_boundary=current_app.config["DEFAULT_BOUNDARY"],
                    default_year=(span[1].year + 1) if span else dt.date.today().year)
 
@@ -141,7 +143,7 @@ def index():
 def create_plan():
     f = request.form
     try:
-        plan_id = cm.create_plan(
+        plan_id = plans.create_plan(
             engine(), year=f.get("year"), level=f.get("level", ""), boundary=f.get("boundary", ""),
             unit_code=f.get("unit_code", ""), unit_name=f.get("unit_name", ""), cut=f.get("cut", "calendar"),
             categories=[c for c in [f.get("category", "")] if c], title=f.get("title", ""), created_by=_me(),
@@ -157,12 +159,13 @@ def create_plan():
 def plan(plan_id):
     p = _plan_or_404(plan_id)
     eng = engine()
-    areas = cm.plan_areas(eng, plan_id)
-    cands = cm.candidates(eng, p, top=20, spots_top=10)
-    taken = {(a.kind, a.source_code) for a in areas if a.selected}
-    return _render("committee/plan.html", plan=p, areas=areas, cands=cands, taken=taken,
-                   years=cm.assessable_years(eng, p), now_in={a.id: cm.now_in(eng, a.geometry) for a in areas},
-                   data_version=cm.data_version_text(eng), today=dt.date.today().isoformat(),
+    selected = areas.plan_areas(eng, plan_id)
+    cands = candidates.candidates(eng, p, top=20, spots_top=10)
+    taken = {(a.kind, a.source_code) for a in selected if a.selected}
+    return _render("committee/plan.html", plan=p, areas=selected, cands=cands, taken=taken,
+                   years=plans.assessable_years(eng, p),
+                   now_in={a.id: areas.now_in(eng, a.geometry) for a in selected},
+                   data_version=areas.data_version_text(eng), today=dt.date.today().isoformat(),
                    me=current_user.full_name or current_user.username)
 
 
@@ -174,7 +177,7 @@ def select(plan_id):
     choices = f.getlist("choice") + [f"ward:{c.strip()}" for c in (f.get("ward_codes") or "").split(",")
                                      if c.strip()]
     try:
-        ids = cm.select_areas(
+        ids = areas.select_areas(
             engine(), plan_id, choices, target_pct=f.get("target_pct"), responsible_unit=f.get("responsible_unit"),
             decided_by=f.get("decided_by"), decided_on=f.get("decided_on"), reason=f.get("reason", ""),
             polygon=f.get("polygon") or None, polygon_name=f.get("polygon_name", ""), recorded_by=_me(),
@@ -192,14 +195,14 @@ def select(plan_id):
 def area(area_id):
     a = _area_or_404(area_id)
     eng = engine()
-    p = cm.get_plan(eng, a.plan_id)
+    p = plans.get_plan(eng, a.plan_id)
     proposals = {}
-    for year in cm.assessable_years(eng, p):
+    for year in plans.assessable_years(eng, p):
         try:
-            proposals[year] = cm.propose(eng, area_id, year)
+            proposals[year] = assessments.propose(eng, area_id, year)
         except InputError as exc:
             proposals[year] = {"error": str(exc)}
-    return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=cm.now_in(eng, a.geometry),
+    return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=areas.now_in(eng, a.geometry),
                    today=dt.date.today().isoformat())
 
 
@@ -208,7 +211,7 @@ def area(area_id):
 def correct_decision(area_id):
     f = request.form
     try:
-        cm.correct_decision(
+        areas.correct_decision(
             engine(), area_id, supersedes_id=f.get("supersedes_id"), status=f.get("status", "selected"),
             target_pct=f.get("target_pct"), responsible_unit=f.get("responsible_unit"),
             decided_by=f.get("decided_by"), decided_on=f.get("decided_on"), reason=f.get("reason", ""),
@@ -228,7 +231,7 @@ def assess(area_id):
     _area_or_404(area_id)
     f = request.form
     try:
-        cm.record_assessment(engine(), area_id, year=f.get("year"), result=f.get("result", ""),
+        assessments.record_assessment(engine(), area_id, year=f.get("year"), result=f.get("result", ""),
                              note=f.get("note", ""), supersedes_id=f.get("supersedes_id") or None,
                              recorded_by=_me(), on_write=_on_write)
     except InputError as exc:
@@ -250,7 +253,7 @@ def _plan_arg() -> int | None:
         raise InputError(f"`plan` was {raw!r} but is expected to be a plan number.") from None
 
 
-def _flags_map(flags: cm.Flags):
+def _flags_map(flags: fl.Flags):
     """The selected areas coloured by flag on an offline map, or None when there is none."""
 
     if flags.areas.empty:
@@ -272,19 +275,19 @@ def _flags_map(flags: cm.Flags):
 @committee.get("/flags")
 def flags():
     plan_id = _plan_arg()
-    f = cm.flags(engine(), plan_id=plan_id)
+    f = fl.flags(engine(), plan_id=plan_id)
     built = _flags_map(f)
     parts = None
     if built is not None:
 
         parts = map_parts(built[0])
     return _render("committee/flags.html", flags=f, map=parts, plan_id=plan_id,
-                   plans=[d["plan"] for d in cm.list_plans(engine())])
+                   plans=[d["plan"] for d in plans.list_plans(engine())])
 
 
 @committee.get("/flags.js")
 def flags_script():
-    built = _flags_map(cm.flags(engine(), plan_id=_plan_arg()))
+    built = _flags_map(fl.flags(engine(), plan_id=_plan_arg()))
     if built is None:
         return current_app.response_class("", mimetype="application/javascript")
 
@@ -298,7 +301,7 @@ DEFAULT_PROGRAMME = "Xã, phường không ma túy"
 
 @committee.get("/programmes")
 def programmes():
-    return _render("committee/programmes.html", rows=cm.programme_statuses(engine()), boundaries=boundary_choices(),
+    return _render("committee/programmes.html", rows=pg.programme_statuses(engine()), boundaries=boundary_choices(),
                    default_boundary=current_app.config["DEFAULT_BOUNDARY"], default_programme=DEFAULT_PROGRAMME)
 
 
@@ -307,7 +310,7 @@ def programmes():
 def record_programme():
     f = request.form
     try:
-        cm.record_programme_status(
+        pg.record_programme_status(
             engine(), boundary=f.get("boundary", ""), unit_code=f.get("unit_code", ""),
             programme=f.get("programme", ""), phase=f.get("phase", ""), status=f.get("status", ""),
             valid_from=f.get("valid_from") or None, valid_to=f.get("valid_to") or None, note=f.get("note", ""),
@@ -335,12 +338,6 @@ def _report_args():
 
 def _report_query(f, level, district) -> dict:
     return f.query(level=level, district=district or "")
-
-
-def _districts(boundary: str) -> list[tuple[str, str]]:
-    wards = analysis._ward_frame(engine(), boundary)
-    pairs = wards[["parent_code", "parent_name"]].dropna().drop_duplicates().sort_values("parent_name")
-    return [tuple(p) for p in pairs.itertuples(index=False)] if pairs["parent_code"].nunique() > 1 else []
 
 
 def _unit_columns(level: str) -> list[tuple[str, str, str]]:
@@ -374,19 +371,20 @@ def _detail_columns(level: str) -> list[tuple[str, str, str]]:
 
 def _with_words(frame):
     """The table with the words columns (change, result, category, clearance) in the page's language."""
-    return cm.with_words(frame, lang(), _labels()["change"])
+    return rp.with_words(frame, _labels()["change"])
 
 
-def _report_texts(rep: cm.Report, f) -> dict:
+def _report_texts(rep: rp.Report, f) -> dict:
     l = lang()
     title = _("Crime situation against the same period last year")
-    where = ", ".join(x for x in [f.boundary, dict(_districts(f.boundary)).get(rep.district, "")] if x)
+    district = dict(rp.districts(engine(), f.boundary)).get(rep.district, "")
+    where = ", ".join(x for x in [f.boundary, district] if x)
     filters = "; ".join([where, _category(f.category) if f.category else _("All categories")])
     return {"title": title, "period": rep.period.label(l, with_dates=True), "base": rep.base.label(l, with_dates=True),
-            "filters": filters, "generated": dt.datetime.now(pr.TZ).strftime("%d/%m/%Y" if l == "vi" else "%Y-%m-%d")}
+            "filters": filters, "generated": format.date(dt.datetime.now(pr.TZ).date())}
 
 
-def _published(rep: cm.Report) -> cm.Report:
+def _published(rep: rp.Report) -> rp.Report:
     """The report as the reader may see it: below analyst, a selection with too few incidents
     is refused and small figures are suppressed, shown as "< 5" (geo.disclosure)."""
 
@@ -404,12 +402,12 @@ def _published(rep: cm.Report) -> cm.Report:
                                detail=disclosure.labelled(safe.detail, minimum), total=total)
 
 
-def _total_text(rep: cm.Report) -> str:
-    l, t = lang(), {k: ("—" if v is None and k.startswith("change_text") else v) for k, v in rep.total.items()}
+def _total_text(rep: rp.Report) -> str:
+    t = rep.total
     return _("Whole area: %(count)s incidents, %(base)s in the same period last year, %(change)s (p = %(p)s); "
-             "clearance rate %(rate)s.", count=fmt(t["count"], l), base=fmt(t["base_count"], l),
-             change=t["change_text_vi" if l == "vi" else "change_text_en"], p=fmt(t["p_value"], l, 4),
-             rate=cm.rate_text(t["clearance_rate"], l))
+             "clearance rate %(rate)s.", count=_num(t["count"]), base=_num(t["base_count"]),
+             change=t["change_text"] or format.MISSING, p=_num(t["p_value"], 4),
+             rate=format.percent(t["clearance_rate"], 2))
 
 
 @committee.get("/report")
@@ -417,7 +415,7 @@ def report():
     f, period, level, district = _report_args()
     rep, error = None, None
     try:
-        rep = _published(cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
+        rep = _published(rp.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
                                    level=level, district=district))
     except InputError as exc:
         error = str(exc)
@@ -427,7 +425,8 @@ def report():
                    unit_columns=[c for c in _unit_columns(level) if c[0] not in ("q_value",)],
                    category_columns=_category_columns(), texts=_report_texts(rep, f) if rep else None,
                    total_text=_total_text(rep) if rep else "", periods=period_choices(data_span()),
-                   categories=category_choices(), boundaries=boundary_choices(), districts=_districts(f.boundary),
+                   categories=category_choices(), boundaries=boundary_choices(),
+                   districts=rp.districts(engine(), f.boundary),
                    query=_report_query(f, level, district), formats=REPORT_FORMATS)
 
 
@@ -436,7 +435,7 @@ def report_download(fmt):
     if fmt not in REPORT_FORMATS:
         abort(404, description=_("No such export."))
     f, period, level, district = _report_args()
-    rep = _published(cm.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
+    rep = _published(rp.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
                                level=level, district=district))
     texts = _report_texts(rep, f)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"bao-cao_{f.boundary}_{level}_{period.start}_{period.end}")
@@ -445,9 +444,8 @@ def report_download(fmt):
     if fmt == "xlsx":
         header = [(_("Period"), texts["period"]), (_("Same period last year"), texts["base"]),
                   (_("Generated on"), texts["generated"]), (_("Filters"), texts["filters"])]
-        total = dict(rep.total, change_text=rep.total["change_text_vi" if lang() == "vi" else "change_text_en"],
-                     change_label=_labels()["change"].get(rep.total["change_class"], ""))
-        body = cm.report_xlsx([(_("By unit"), units, _unit_columns(level)),
+        total = dict(rep.total, change_label=_labels()["change"].get(rep.total["change_class"], ""))
+        body = rp.report_xlsx([(_("By unit"), units, _unit_columns(level)),
                                (_("By category"), _with_words(rep.by_category), _category_columns()),
                                (_("By unit and category"), _with_words(rep.detail), _detail_columns(level))],
                               title=texts["title"], header=header, total=(_("Whole area"), total))
@@ -456,10 +454,10 @@ def report_download(fmt):
     if fmt == "csv":
         cols = [(fld, head) for fld, head, _kind in _unit_columns(level) if fld not in ("clearance_rate",)]
         cols.append(("clearance_pct", _("Clearance rate (%)")))
-        return _download(cm.report_csv(rep, cols, lang(), _labels()["change"]), f"{stem}.csv",
+        return _download(rp.report_csv(rep, cols, _labels()["change"]), f"{stem}.csv",
                          "text/csv; charset=utf-8")
     changes = _labels()["change"]
-    pdf = cm.report_pdf(
+    pdf = rp.report_pdf(
         rep, title=texts["title"],
         period_text=_("%(period)s; same period last year: %(base)s", period=texts["period"], base=texts["base"]),
         filters_text=texts["filters"], map_title=_("Change against the same period last year"),
@@ -467,7 +465,7 @@ def report_download(fmt):
         columns=[("name", _("Ward") if level == "ward" else _("District")), ("count", _("Incidents")),
                  ("base_count", _("Same period last year")), ("change_text", _("Against the same period")),
                  ("p_value", "p"), ("clearance_text", _("Clearance rate"))],
-        notes=[_total_text(rep)], attribution=_attribution(f.boundary), lang=lang())
+        notes=[_total_text(rep)], attribution=_attribution(f.boundary))
     return _download(pdf, f"{stem}.pdf", "application/pdf")
 
 

@@ -265,7 +265,10 @@ class AuditLog(Base):
     """Who did what, when, from where: sign-ins, imports, exports, decisions, user changes."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    # the sign-in limits count failures by user name and by address within a time (geo.store.accounts)
+    __table_args__ = (Index("ix_audit_log_at", "at"),
+                      Index("ix_audit_log_action_target_at", "action", "target", "at"),
+                      Index("ix_audit_log_action_ip_at", "action", "ip", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -279,7 +282,7 @@ class AuditLog(Base):
 
 # --------------------------------------------------------------------------- committee work
 # Plans, decisions, assessments and programme statuses of the crime-prevention committees
-# (geo/committee.py). Rows are only ever inserted: a correction is a new row whose
+# (geo/committee/). Rows are only ever inserted: a correction is a new row whose
 # ``supersedes_id`` names the row it replaces, and the current value is the newest row.
 
 

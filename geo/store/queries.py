@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo.categories import CATEGORIES, GROUPS, expand
 from geo.errors import InputError
-from geo.store.models import Area, BoundaryVersion
+from geo.store.models import Area, BoundaryVersion, ImportBatch
 
 WGS84 = "EPSG:4326"
 
@@ -135,3 +135,19 @@ def _d(v):
     if v is None or isinstance(v, dt.date):
         return v
     return dt.date.fromisoformat(str(v)[:10])
+
+
+def import_batches(engine: Engine, limit: int = 20) -> list:
+    """The newest imports: file, source, who, when and the row counts."""
+    with engine.connect() as conn:
+        return conn.execute(select(ImportBatch.id, ImportBatch.file_name, ImportBatch.source,
+                                   ImportBatch.imported_by, ImportBatch.finished_at, ImportBatch.accepted,
+                                   ImportBatch.updated, ImportBatch.rejected)
+                            .order_by(ImportBatch.id.desc()).limit(limit)).all()
+
+
+def rejected_rows(engine: Engine, batch_id: int):
+    """``(file_name, rejected_csv)`` of an import, or None when there is no such import."""
+    with engine.connect() as conn:
+        return conn.execute(select(ImportBatch.file_name, ImportBatch.rejected_csv)
+                            .where(ImportBatch.id == batch_id)).first()

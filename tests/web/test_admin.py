@@ -85,3 +85,32 @@ def test_admin_creates_users_and_reads_the_audit_log(app, engine):
     log = admin.get("/admin/audit?action=user_create").get_data(as_text=True)
     assert "can-bo-1" in log
     assert signed_in(app, "analyst").get("/admin/audit").status_code == 403
+
+
+def test_a_user_created_on_the_admin_page_is_audited_once(app, engine):
+    app.config["WTF_CSRF_ENABLED"] = False
+    admin = signed_in(app, "admin")
+    res = admin.post("/admin/users", data={"username": "can-bo-2", "role": "viewer", "full_name": ""})
+    assert res.status_code == 200
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT action, target, username, detail FROM audit_log "
+                                 "WHERE target = 'can-bo-2' ORDER BY id")).all()
+    assert [(r.action, r.target, r.username, r.detail) for r in rows] == \
+        [("user_create", "can-bo-2", "admin", '{"role": "viewer"}')]
+
+
+def test_deactivating_ends_the_account_and_is_audited_once(app, engine):
+    app.config["WTF_CSRF_ENABLED"] = False
+    admin = signed_in(app, "admin")
+    viewer = signed_in(app, "viewer")
+    assert viewer.get("/account").status_code == 200
+    with engine.connect() as conn:
+        uid = conn.execute(text("SELECT id FROM user_account WHERE username = 'viewer'")).scalar()
+        own = conn.execute(text("SELECT id FROM user_account WHERE username = 'admin'")).scalar()
+    assert admin.post("/admin/users", data={"deactivate": str(own)}).status_code == 400  # never one's own
+    assert admin.post("/admin/users", data={"deactivate": str(uid)}).status_code == 200
+    assert admin.post("/admin/users", data={"deactivate": str(uid)}).status_code == 400  # no longer active
+    assert viewer.get("/account").status_code == 302  # its session has ended
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT target, username FROM audit_log WHERE action = 'user_deactivate'")).all()
+    assert [tuple(r) for r in rows] == [(str(uid), "admin")]

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import create_engine, event, func, select, text
 
 from geo.errors import InputError
+from geo.store.accounts import DUMMY_HASH, backoff, check_password, new_token
 from geo.store.models import ApiToken, AuditLog, User, utcnow
 from tests.conftest import PASSWORD, signed_in
-from web.auth import DUMMY_HASH, backoff, check_password, new_token
 
 QUERY = "boundary=hcmc-2025&start=2024-01-01&end=2024-12-31"
 NEW_PASSWORD = "lantern orchid seventy kites"

@@ -18,9 +18,12 @@ from shapely.geometry import box
 from sqlalchemy import bindparam, text
 
 from clustering import periods as pr
-from geo import analysis
-from geo import committee as cm
+from geo import analysis, format
 from geo.categories import expand
+from geo.committee import areas, assessments, candidates, evidence, plans
+from geo.committee import flags as fl
+from geo.committee import programmes as pg
+from geo.committee import report as rp
 from geo.errors import InputError
 from geo.store.queries import load_areas
 from tests.conftest import signed_in
@@ -43,7 +46,7 @@ def eng(demo_app):
 def _plan(eng, year=2024, **kw):
     args = dict(year=year, level="city", boundary="hcmc-2025", created_by="committee")
     args.update(kw)
-    return cm.get_plan(eng, cm.create_plan(eng, **args))
+    return plans.get_plan(eng, plans.create_plan(eng, **args))
 
 
 def _audit(eng, action):
@@ -69,7 +72,7 @@ def _inside(geom, pts) -> int:
 def test_candidates_are_the_complex_area_ranking_of_the_base_year(eng, demo_app):
     plan = _plan(eng)
     assert (plan.base_period.start, plan.base_period.end) == (dt.date(2023, 1, 1), dt.date(2023, 12, 31))
-    got = cm.candidates(eng, plan, top=10, spots_top=5)
+    got = candidates.candidates(eng, plan, top=10, spots_top=5)
     want = analysis.complex_areas(eng, boundary="hcmc-2025", start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31),
                                   categories=["trat_tu_xa_hoi"], top=10)
     assert got.wards["code"].tolist() == want["code"].tolist()
@@ -90,7 +93,7 @@ def test_candidates_are_the_complex_area_ranking_of_the_base_year(eng, demo_app)
 def test_district_plan_ranks_the_wards_of_the_district(eng):
     plan = _plan(eng, year=2024, level="district", boundary="hcmc-2019", unit_code="764")
     assert plan.unit_name == "Quận Gò Vấp"
-    got = cm.candidates(eng, plan, top=20).wards
+    got = candidates.candidates(eng, plan, top=20).wards
     ranked = analysis.complex_areas(eng, boundary="hcmc-2019", start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31),
                                     categories=["trat_tu_xa_hoi"])
     gv = load_areas(eng, "hcmc-2019")
@@ -101,33 +104,33 @@ def test_district_plan_ranks_the_wards_of_the_district(eng):
 
 def test_plan_checks_say_what_to_fix(eng):
     with pytest.raises(InputError, match="districts were abolished on 1 July 2025"):
-        cm.create_plan(eng, year=2026, level="district", boundary="hcmc-2019", unit_code="764")
+        plans.create_plan(eng, year=2026, level="district", boundary="hcmc-2019", unit_code="764")
     with pytest.raises(InputError, match="ward committees make their own plans from 2025"):
-        cm.create_plan(eng, year=2024, level="ward", boundary="hcmc-2025", unit_code=BEN_THANH)
+        plans.create_plan(eng, year=2024, level="ward", boundary="hcmc-2025", unit_code=BEN_THANH)
     with pytest.raises(InputError, match="no ward of 'hcmc-2025' lies in a district"):
-        cm.create_plan(eng, year=2024, level="district", boundary="hcmc-2025", unit_code="764")
+        plans.create_plan(eng, year=2024, level="district", boundary="hcmc-2025", unit_code="764")
     ward_plan = _plan(eng, year=2026, level="ward", unit_code=BEN_THANH)
     assert ward_plan.unit_name == "Phường Bến Thành"
     _plan(eng, year=2024)
     with pytest.raises(InputError, match="already a 2024 plan"):
         _plan(eng, year=2024)
     with pytest.raises(InputError, match="not projected metres"):
-        cm.parse_polygon(json.dumps(shapely.geometry.mapping(box(680000, 1190000, 681000, 1191000))))
+        areas.parse_polygon(json.dumps(shapely.geometry.mapping(box(680000, 1190000, 681000, 1191000))))
     with pytest.raises(InputError, match="must hold Polygon or MultiPolygon"):
-        cm.parse_polygon('{"type": "Point", "coordinates": [106.7, 10.77]}')
+        areas.parse_polygon('{"type": "Point", "coordinates": [106.7, 10.77]}')
 
 
 # --------------------------------------------------------------------------- selection
 
 def test_selection_keeps_polygon_boundary_and_evidence(eng):
     plan = _plan(eng)
-    spot = cm.candidates(eng, plan, spots_top=3).spots.iloc[0]
+    spot = candidates.candidates(eng, plan, spots_top=3).spots.iloc[0]
     drawn = box(106.690, 10.765, 106.700, 10.775)
-    ids = cm.select_areas(eng, plan.id, [f"ward:{BEN_THANH}", f"spot:{spot['code']}"], **DECISION)
-    ids += cm.select_areas(eng, plan.id, [], **DECISION, reason="Tụ điểm trộm cắp", polygon_name="Khu chợ Bến Thành",
+    ids = areas.select_areas(eng, plan.id, [f"ward:{BEN_THANH}", f"spot:{spot['code']}"], **DECISION)
+    ids += areas.select_areas(eng, plan.id, [], **DECISION, reason="Tụ điểm trộm cắp", polygon_name="Khu chợ Bến Thành",
                            polygon=json.dumps({"type": "Feature", "properties": {},
                                                "geometry": shapely.geometry.mapping(drawn)}))
-    ward, spot_area, poly = (cm.get_area(eng, i) for i in ids)
+    ward, spot_area, poly = (areas.get_area(eng, i) for i in ids)
     wards = load_areas(eng, "hcmc-2025").set_index("code")
     assert ward.kind == "ward" and ward.boundary == "hcmc-2025"
     assert ward.geometry.equals(wards.at[BEN_THANH, "geometry"])
@@ -139,13 +142,13 @@ def test_selection_keeps_polygon_boundary_and_evidence(eng):
     assert poly.decision.reason == "Tụ điểm trộm cắp"
     assert ward.decision.target_pct == 10 and ward.decision.decided_on == dt.date(2024, 1, 15)
     with pytest.raises(InputError, match="already selected"):
-        cm.select_areas(eng, plan.id, [f"ward:{BEN_THANH}"], **DECISION)
+        areas.select_areas(eng, plan.id, [f"ward:{BEN_THANH}"], **DECISION)
     with pytest.raises(InputError, match="data changed"):
-        cm.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION, data_version="0-0-0")
+        areas.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION, data_version="0-0-0")
     # after the reform: a 2019 Gò Vấp ward lies in the 2025 wards that replaced it
     gv = _plan(eng, year=2024, level="district", boundary="hcmc-2019", unit_code="764")
-    [p1] = cm.select_areas(eng, gv.id, ["ward:26890"], **DECISION)
-    now = cm.now_in(eng, cm.get_area(eng, p1).geometry)
+    [p1] = areas.select_areas(eng, gv.id, ["ward:26890"], **DECISION)
+    now = areas.now_in(eng, areas.get_area(eng, p1).geometry)
     assert {r["boundary"] for r in now} == {"hcmc-2025"}
     assert 0.9 < sum(r["share"] for r in now) < 1.001  # the 2025 wards overlap a little
     assert now == sorted(now, key=lambda r: -r["share"])
@@ -160,15 +163,15 @@ def test_selection_and_decisions_are_audited_in_the_same_transaction(demo_app, e
                        "responsible_unit": "Công an quận 1", "decided_by": "Trưởng BCĐ", "decided_on": "2024-02-01"})
     assert res.status_code == 302
     rows = _audit(eng, "committee_select")
-    assert [r.target for r in rows] == [f"area {a.id}" for a in cm.plan_areas(eng, plan.id)]
+    assert [r.target for r in rows] == [f"area {a.id}" for a in areas.plan_areas(eng, plan.id)]
     assert {r.username for r in rows} == {"committee"}
     assert json.loads(rows[0].detail)["target_pct"] == 12.5
     # a failing audit write rolls the selection back
     def broken(conn, action, target, detail):
         raise RuntimeError("audit log unavailable")
     with pytest.raises(RuntimeError):
-        cm.select_areas(eng, plan.id, [f"ward:{KHANH_HOI}"], **DECISION, on_write=broken)
-    assert len(cm.plan_areas(eng, plan.id)) == 2
+        areas.select_areas(eng, plan.id, [f"ward:{KHANH_HOI}"], **DECISION, on_write=broken)
+    assert len(areas.plan_areas(eng, plan.id)) == 2
 
 
 # --------------------------------------------------------------------------- proposals
@@ -177,15 +180,15 @@ def test_selection_and_decisions_are_audited_in_the_same_transaction(demo_app, e
 def test_proposal_p_value_equals_binomtest_on_counts_inside_the_polygon(eng, kind):
     plan = _plan(eng)
     if kind == "ward":
-        [area_id] = cm.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION)
+        [area_id] = areas.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION)
     elif kind == "spot":
-        code = cm.candidates(eng, plan, spots_top=2).spots["code"].iloc[1]
-        [area_id] = cm.select_areas(eng, plan.id, [f"spot:{code}"], **DECISION)
+        code = candidates.candidates(eng, plan, spots_top=2).spots["code"].iloc[1]
+        [area_id] = areas.select_areas(eng, plan.id, [f"spot:{code}"], **DECISION)
     else:
-        [area_id] = cm.select_areas(eng, plan.id, [], **DECISION, reason="Chợ", polygon_name="Chợ",
+        [area_id] = areas.select_areas(eng, plan.id, [], **DECISION, reason="Chợ", polygon_name="Chợ",
                                     polygon=json.dumps(shapely.geometry.mapping(box(106.69, 10.765, 106.70, 10.775))))
-    area = cm.get_area(eng, area_id)
-    got = cm.propose(eng, area_id, 2025)
+    area = areas.get_area(eng, area_id)
+    got = assessments.propose(eng, area_id, 2025)
     k1 = _inside(area.geometry, _points(eng, "2025-01-01", "2025-12-31"))
     k0 = _inside(area.geometry, _points(eng, "2024-01-01", "2024-12-31"))
     assert (got["count"], got["base_count"]) == (k1, k0) and k1 + k0 > 50
@@ -206,45 +209,45 @@ def test_proposal_p_value_equals_binomtest_on_counts_inside_the_polygon(eng, kin
 
 def test_statistical_cut_plan_compares_15th_to_14th_years(eng):
     plan = _plan(eng, cut="stat")
-    [area_id] = cm.select_areas(eng, plan.id, [f"ward:{KHANH_HOI}"], **DECISION)
-    got = cm.propose(eng, area_id, 2025)
+    [area_id] = areas.select_areas(eng, plan.id, [f"ward:{KHANH_HOI}"], **DECISION)
+    got = assessments.propose(eng, area_id, 2025)
     assert got["period"] == ["2024-12-15", "2025-12-14"] and got["base_period"] == ["2023-12-15", "2024-12-14"]
-    geom = cm.get_area(eng, area_id).geometry
+    geom = areas.get_area(eng, area_id).geometry
     assert got["count"] == _inside(geom, _points(eng, "2024-12-15", "2025-12-14"))
-    assert got["period_vi"] == "Năm 2025 (15/12/2024 – 14/12/2025)"
+    assert got["period_text"] == "Năm 2025 (15/12/2024 – 14/12/2025)"
 
 
 # --------------------------------------------------------------------------- corrections and flags
 
 def test_corrections_insert_rows_and_keep_the_history(eng):
     plan = _plan(eng)
-    [a] = cm.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION)
-    first = cm.get_area(eng, a).decision
+    [a] = areas.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION)
+    first = areas.get_area(eng, a).decision
     fix = dict(DECISION, reason="Điểm nóng trộm cắp", note="Sửa chỉ tiêu theo nghị quyết")
     fix.pop("target_pct")
-    second = cm.correct_decision(eng, a, supersedes_id=first.id, target_pct=15, **fix)
+    second = areas.correct_decision(eng, a, supersedes_id=first.id, target_pct=15, **fix)
     with pytest.raises(InputError, match="no longer the current one"):
-        cm.correct_decision(eng, a, supersedes_id=first.id, target_pct=20, **fix)
-    cm.correct_decision(eng, a, supersedes_id=second, target_pct=20, **fix)
-    area = cm.get_area(eng, a)
+        areas.correct_decision(eng, a, supersedes_id=first.id, target_pct=20, **fix)
+    areas.correct_decision(eng, a, supersedes_id=second, target_pct=20, **fix)
+    area = areas.get_area(eng, a)
     assert [d.target_pct for d in area.decisions] == [20, 15, 10]
     assert [d.supersedes_id for d in area.decisions] == [second, first.id, None]
     assert area.decision.note == "Sửa chỉ tiêu theo nghị quyết" and area.decision.recorded_by == "committee"
 
-    one = cm.record_assessment(eng, a, year=2024, result="khong_dat", note="", recorded_by="committee")
+    one = assessments.record_assessment(eng, a, year=2024, result="khong_dat", note="", recorded_by="committee")
     with pytest.raises(InputError, match="already has an assessment for 2024"):
-        cm.record_assessment(eng, a, year=2024, result="dat")
+        assessments.record_assessment(eng, a, year=2024, result="dat")
     with pytest.raises(InputError, match="`note` is required"):
-        cm.record_assessment(eng, a, year=2024, result="dat", supersedes_id=one)
-    two = cm.record_assessment(eng, a, year=2024, result="dat", note="Đã xác minh lại", supersedes_id=one)
-    rows = cm.get_area(eng, a).assessments[2024]
+        assessments.record_assessment(eng, a, year=2024, result="dat", supersedes_id=one)
+    two = assessments.record_assessment(eng, a, year=2024, result="dat", note="Đã xác minh lại", supersedes_id=one)
+    rows = areas.get_area(eng, a).assessments[2024]
     assert [(r.id, r.result, r.supersedes_id) for r in rows] == [(two, "dat", one), (one, "khong_dat", None)]
     proposal = json.loads(rows[0].proposal)
     assert proposal["year"] == 2024 and proposal["count"] > 0 and proposal["target_pct"] == 20
     with pytest.raises(InputError, match="`result` was 'đạt'"):
-        cm.record_assessment(eng, a, year=2025, result="đạt")
+        assessments.record_assessment(eng, a, year=2025, result="đạt")
     with pytest.raises(InputError, match="`year` was 2023 but must be from 2024"):
-        cm.record_assessment(eng, a, year=2023, result="dat")
+        assessments.record_assessment(eng, a, year=2023, result="dat")
 
 
 def test_repeat_failures_and_relapses_are_flagged(eng):
@@ -253,27 +256,27 @@ def test_repeat_failures_and_relapses_are_flagged(eng):
     cmp25, _ = analysis.compare_wards(eng, boundary="hcmc-2025", start=dt.date(2025, 1, 1),
                                       end=dt.date(2025, 12, 31), categories=["trat_tu_xa_hoi"])
     quiet = cmp25[(cmp25["p_value"] > 0.5) & (cmp25["count"] > 30)
-                  & ~cmp25["code"].map(gi25["hotspot_code"]).isin(cm.HOT_CODES)]["code"].iloc[0]
+                  & ~cmp25["code"].map(gi25["hotspot_code"]).isin(evidence.HOT_CODES)]["code"].iloc[0]
     plan = _plan(eng)
-    a_fail, a_hot, a_rose, a_quiet, a_mixed, a_gone = cm.select_areas(
+    a_fail, a_hot, a_rose, a_quiet, a_mixed, a_gone = areas.select_areas(
         eng, plan.id, [f"ward:{c}" for c in (BAN_CO, BEN_THANH, LONG_BINH, quiet, KHANH_HOI, "26758")], **DECISION)
-    rec = lambda a, y, r: cm.record_assessment(eng, a, year=y, result=r, recorded_by="committee")
+    rec = lambda a, y, r: assessments.record_assessment(eng, a, year=y, result=r, recorded_by="committee")
     rec(a_fail, 2024, "khong_dat"), rec(a_fail, 2025, "khong_dat")
     rec(a_hot, 2024, "dat")
     rec(a_rose, 2024, "dat")
     rec(a_quiet, 2024, "dat")
     rec(a_mixed, 2024, "khong_dat"), rec(a_mixed, 2025, "dat")
     rec(a_gone, 2024, "khong_dat"), rec(a_gone, 2025, "khong_dat")
-    gone = cm.get_area(eng, a_gone).decision
-    cm.correct_decision(eng, a_gone, supersedes_id=gone.id, status="withdrawn", target_pct=10,
+    gone = areas.get_area(eng, a_gone).decision
+    areas.correct_decision(eng, a_gone, supersedes_id=gone.id, status="withdrawn", target_pct=10,
                         responsible_unit="x", decided_by="x", decided_on="2025-06-01", reason="x", note="Rút")
     # the same ward selected again by the next year's plan: the failures of both plans add up
     plan25 = _plan(eng, year=2025)
-    [again] = cm.select_areas(eng, plan25.id, ["ward:27259"], **DECISION)
-    [before] = cm.select_areas(eng, plan.id, ["ward:27259"], **DECISION)
+    [again] = areas.select_areas(eng, plan25.id, ["ward:27259"], **DECISION)
+    [before] = areas.select_areas(eng, plan.id, ["ward:27259"], **DECISION)
     rec(before, 2024, "khong_dat"), rec(again, 2025, "khong_dat")
 
-    f = cm.flags(eng)
+    f = fl.flags(eng)
     repeat = {r["name"]: r for r in f.repeat_failures}
     assert set(repeat) == {"Phường Bàn Cờ", "Phường Xóm Chiếu"}
     assert repeat["Phường Bàn Cờ"]["years"] == [2024, 2025]
@@ -284,25 +287,25 @@ def test_repeat_failures_and_relapses_are_flagged(eng):
     assert relapse[a_hot]["year"] == 2025 and relapse[a_hot]["hotspot_code"] == "hot_90"
     rose = relapse[a_rose]
     assert rose["year"] == 2025 and rose["rose"] and not rose["hot"] and rose["p_value"] <= 0.05
-    geom = cm.get_area(eng, a_rose).geometry
+    geom = areas.get_area(eng, a_rose).geometry
     assert (rose["count"], rose["base_count"]) == (_inside(geom, _points(eng, "2025-01-01", "2025-12-31")),
                                                    _inside(geom, _points(eng, "2024-01-01", "2024-12-31")))
     flag_of = dict(zip(f.areas["id"], f.areas["flag"]))
     assert flag_of[a_fail] == "repeat_failure" and flag_of[a_hot] == flag_of[a_rose] == "relapse"
     assert flag_of[a_quiet] == flag_of[a_mixed] == "none" and a_gone not in flag_of
     # a correction changes the current value: the failure streak is broken
-    cur = cm.get_area(eng, a_fail).assessment(2025)
-    cm.record_assessment(eng, a_fail, year=2025, result="dat", note="Sửa sau phúc tra", supersedes_id=cur.id)
-    assert "Phường Bàn Cờ" not in {r["name"] for r in cm.flags(eng).repeat_failures}
-    assert {r["name"] for r in cm.flags(eng, plan_id=plan25.id).repeat_failures} == {"Phường Xóm Chiếu"}
+    cur = areas.get_area(eng, a_fail).assessment(2025)
+    assessments.record_assessment(eng, a_fail, year=2025, result="dat", note="Sửa sau phúc tra", supersedes_id=cur.id)
+    assert "Phường Bàn Cờ" not in {r["name"] for r in fl.flags(eng).repeat_failures}
+    assert {r["name"] for r in fl.flags(eng, plan_id=plan25.id).repeat_failures} == {"Phường Xóm Chiếu"}
 
 
 def test_the_same_place_in_several_plans_is_one_place():
     def area(i, plan, kind, code, geom):
-        return cm.Area(i, plan, kind, code, f"A{i}", "hcmc-2025", geom, 0.0, {}, "", None)
+        return areas.Area(i, plan, kind, code, f"A{i}", "hcmc-2025", geom, 0.0, {}, "", None)
 
     ward = box(0, 0, 1, 1)
-    groups = cm.places([
+    groups = fl.places([
         area(1, 1, "ward", "1", ward),
         area(2, 1, "spot", "spot-1", box(0, 0, 0.3, 0.3)),    # a small spot inside the ward
         area(3, 2, "spot", "spot-4", box(0.05, 0, 1, 0.95)),  # next plan, IoU 0.9 with the ward
@@ -311,7 +314,7 @@ def test_the_same_place_in_several_plans_is_one_place():
     ])
     assert sorted(sorted(a.id for a in g) for g in groups) == [[1, 3, 4], [2], [5]]
     # within one plan a spot that covers most of a selected ward is still its own selection
-    same_plan = cm.places([area(1, 1, "ward", "1", ward), area(2, 1, "spot", "spot-1", box(0, 0, 1, 0.9))])
+    same_plan = fl.places([area(1, 1, "ward", "1", ward), area(2, 1, "spot", "spot-1", box(0, 0, 1, 0.9))])
     assert len(same_plan) == 2
 
 
@@ -320,15 +323,15 @@ def test_the_same_place_in_several_plans_is_one_place():
 def test_programme_status_keeps_history(eng):
     kw = dict(boundary="hcmc-2025", unit_code=BEN_THANH, programme="Xã, phường không ma túy", phase="Giai đoạn 2",
               valid_from="2023-12-15", valid_to="2024-05-14", recorded_by="committee")
-    first = cm.record_programme_status(eng, status="in_progress", **kw)
+    first = pg.record_programme_status(eng, status="in_progress", **kw)
     with pytest.raises(InputError, match="already has a status"):
-        cm.record_programme_status(eng, status="met", **kw)
-    second = cm.record_programme_status(eng, status="met", note="Đã công nhận", supersedes_id=first, **kw)
-    cm.record_programme_status(eng, status="in_progress", **dict(kw, phase="Giai đoạn 3", valid_from="2024-05-15",
+        pg.record_programme_status(eng, status="met", **kw)
+    second = pg.record_programme_status(eng, status="met", note="Đã công nhận", supersedes_id=first, **kw)
+    pg.record_programme_status(eng, status="in_progress", **dict(kw, phase="Giai đoạn 3", valid_from="2024-05-15",
                                                                  valid_to="2024-10-14"))
     with pytest.raises(InputError, match="`valid_to` \\(2023-12-01\\) is before"):
-        cm.record_programme_status(eng, status="met", **dict(kw, phase="x", valid_to="2023-12-01"))
-    rows = cm.programme_statuses(eng)
+        pg.record_programme_status(eng, status="met", **dict(kw, phase="x", valid_to="2023-12-01"))
+    rows = pg.programme_statuses(eng)
     assert [(r["current"].phase, r["current"].status, len(r["history"])) for r in rows] == [
         ("Giai đoạn 2", "met", 1), ("Giai đoạn 3", "in_progress", 0)]
     assert rows[0]["current"].id == second and rows[0]["current"].unit_name == "Phường Bến Thành"
@@ -347,7 +350,7 @@ def _hand_counts(eng, boundary, start, end):
 
 def test_report_equals_the_compare_api_and_a_hand_count(demo_app, eng):
     period = pr.parse_period("2024-Q1:stat")
-    rep = cm.report(eng, boundary="hcmc-2025", period=period)
+    rep = rp.report(eng, boundary="hcmc-2025", period=period)
     api = signed_in(demo_app, "analyst").get("/api/v1/compare?boundary=hcmc-2025&period=2024-Q1:stat").get_json()
     by_code = {f["properties"]["code"]: f["properties"] for f in api["features"]}
     units = rep.units.set_index("code")
@@ -372,19 +375,23 @@ def test_report_equals_the_compare_api_and_a_hand_count(demo_app, eng):
             "WHERE i.local_date BETWEEN '2023-12-15' AND '2024-03-14' GROUP BY i.category")).all())
     assert_allclose(units.at[BEN_THANH, "clearance_rate"], cleared / n)
     assert rep.by_category.set_index("category")["count"].to_dict() == per_cat
-    assert cm.rate_text(0.8404) == "84,04 %" and cm.change_text(917, 1001) == "giảm 8,4 %"
+    assert format.percent(0.8404, 2) == "84,04%" and evidence.change_text(917, 1001) == "giảm 8,4%"
+    assert evidence.change_text(0, 0) == "không đổi" and evidence.change_text(3, 0) == "tăng 3 vụ"
+    k1, k0 = now[BEN_THANH], then[BEN_THANH]  # the words of the hand count, written out by hand
+    words = ("tăng " if k1 > k0 else "giảm ") + f"{abs(100 * (k1 - k0) / k0):.1f}".replace(".", ",") + "%"
+    assert units.at[BEN_THANH, "change_text"] == words
     # the page writes the figures the way reports do
     html = signed_in(demo_app, "viewer").get("/committee/report?boundary=hcmc-2025&period=2024-Q1&cut=stat") \
         .get_data(as_text=True)
     assert "Quý I/2024 (15/12/2023 – 14/03/2024)" in html and "Quý I/2023 (15/12/2022 – 14/03/2023)" in html
     row = html.split(f'data-code="{BEN_THANH}"')[1].split("</tr>")[0]
-    assert cm.rate_text(cleared / n) in row and units.at[BEN_THANH, "change_text_vi"] in row
+    assert f"{100 * cleared / n:.2f}%".replace(".", ",") in row and words in row
 
 
 def test_district_report_adds_up_the_wards_of_each_district(eng):
     period = pr.parse_period("2024-H1")
-    wards = cm.report(eng, boundary="hcmc-2019", period=period, categories=["duong_pho"], district="764")
-    districts = cm.report(eng, boundary="hcmc-2019", period=period, categories=["duong_pho"], level="district")
+    wards = rp.report(eng, boundary="hcmc-2019", period=period, categories=["duong_pho"], district="764")
+    districts = rp.report(eng, boundary="hcmc-2019", period=period, categories=["duong_pho"], level="district")
     gv = districts.units.set_index("code").loc["764"]
     assert len(wards.units) == 16 and gv["name"] == "Quận Gò Vấp"
     assert gv["count"] == wards.units["count"].sum() == wards.total["count"]
@@ -393,7 +400,7 @@ def test_district_report_adds_up_the_wards_of_each_district(eng):
                                              182 / (182 + 181)).pvalue, rtol=1e-9)
     assert set(districts.by_category["category"]) <= set(expand(["duong_pho"]))
     with pytest.raises(InputError, match="has no districts"):
-        cm.report(eng, boundary="hcmc-2025", period=period, level="district")
+        rp.report(eng, boundary="hcmc-2025", period=period, level="district")
 
 
 def test_report_files_xlsx_csv_pdf(demo_app, eng):
@@ -401,7 +408,7 @@ def test_report_files_xlsx_csv_pdf(demo_app, eng):
 
     c = signed_in(demo_app, "viewer")
     q = "boundary=hcmc-2025&period=2024-Q1&cut=stat"
-    rep = cm.report(eng, boundary="hcmc-2025", period=pr.parse_period("2024-Q1:stat"))
+    rep = rp.report(eng, boundary="hcmc-2025", period=pr.parse_period("2024-Q1:stat"))
     units = rep.units.set_index("code")
     res = c.get(f"/committee/report.xlsx?{q}")
     assert res.status_code == 200 and "attachment" in res.headers["Content-Disposition"]
@@ -412,14 +419,14 @@ def test_report_files_xlsx_csv_pdf(demo_app, eng):
     assert (ws["A2"].value, ws["B2"].value) == ("Kỳ báo cáo", "Quý I/2024 (15/12/2023 – 14/03/2024)")
     assert (ws["A3"].value, ws["B3"].value) == ("Cùng kỳ", "Quý I/2023 (15/12/2022 – 14/03/2023)")
     assert ws["A4"].value == "Ngày lập" and re.fullmatch(r"\d\d/\d\d/\d{4}", ws["B4"].value)
-    head = [cell.value for cell in ws[cm.XLSX_TABLE_ROW]]
+    head = [cell.value for cell in ws[rp.XLSX_TABLE_ROW]]
     assert head[:5] == ["Mã", "Phường, xã", "Quận, huyện / tỉnh, thành phố", "Vụ việc", "Cùng kỳ"]
-    rows = {r[0]: dict(zip(head, r)) for r in ws.iter_rows(min_row=cm.XLSX_TABLE_ROW + 1, values_only=True)}
+    rows = {r[0]: dict(zip(head, r)) for r in ws.iter_rows(min_row=rp.XLSX_TABLE_ROW + 1, values_only=True)}
     bt = rows[BEN_THANH]
     assert (bt["Vụ việc"], bt["Cùng kỳ"]) == (units.at[BEN_THANH, "count"], units.at[BEN_THANH, "base_count"])
-    assert bt["So với cùng kỳ"] == units.at[BEN_THANH, "change_text_vi"]
+    assert bt["So với cùng kỳ"] == units.at[BEN_THANH, "change_text"]
     assert_allclose(bt["Tỷ lệ điều tra khám phá"], units.at[BEN_THANH, "clearance_rate"])
-    assert ws.cell(row=cm.XLSX_TABLE_ROW + 1, column=head.index("Tỷ lệ điều tra khám phá") + 1).number_format == "0.00%"
+    assert ws.cell(row=rp.XLSX_TABLE_ROW + 1, column=head.index("Tỷ lệ điều tra khám phá") + 1).number_format == "0.00%"
     assert rows["Toàn địa bàn"]["Vụ việc"] == rep.total["count"] == sum(units["count"])
     assert len(rows) == len(units) + 1
 
@@ -428,7 +435,7 @@ def test_report_files_xlsx_csv_pdf(demo_app, eng):
     table = list(csv.DictReader(io.StringIO(res.data.decode("utf-8-sig"))))
     bt = next(r for r in table if r["Mã"] == BEN_THANH)
     assert (int(bt["Vụ việc"]), int(bt["Cùng kỳ"])) == (units.at[BEN_THANH, "count"], units.at[BEN_THANH, "base_count"])
-    assert bt["So với cùng kỳ"] == units.at[BEN_THANH, "change_text_vi"]
+    assert bt["So với cùng kỳ"] == units.at[BEN_THANH, "change_text"]
     assert float(bt["Tỷ lệ điều tra khám phá (%)"]) == round(100 * units.at[BEN_THANH, "clearance_rate"], 2)
 
     res = c.get(f"/committee/report.pdf?{q}")
@@ -443,7 +450,7 @@ def test_report_files_xlsx_csv_pdf(demo_app, eng):
 
 def test_only_committee_members_and_above_record(demo_app, eng):
     plan = _plan(eng)
-    [a] = cm.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION)
+    [a] = areas.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION)
     demo_app.config["WTF_CSRF_ENABLED"] = False
     posts = [("/committee/plans", {"year": "2025", "level": "city", "boundary": "hcmc-2025"}),
              (f"/committee/plans/{plan.id}/select", {"choice": f"ward:{BEN_THANH}", **DECISION}),
@@ -453,7 +460,7 @@ def test_only_committee_members_and_above_record(demo_app, eng):
     viewer = signed_in(demo_app, "viewer")
     for url, data in posts:
         assert viewer.post(url, data=data).status_code == 403, url
-    assert cm.get_area(eng, a).assessments == {} and len(cm.list_plans(eng)) == 1
+    assert areas.get_area(eng, a).assessments == {} and len(plans.list_plans(eng)) == 1
     for page in ("/committee/", f"/committee/plans/{plan.id}", f"/committee/areas/{a}", "/committee/flags",
                  "/committee/programmes"):
         html = viewer.get(page).get_data(as_text=True)
@@ -463,10 +470,10 @@ def test_only_committee_members_and_above_record(demo_app, eng):
         res = signed_in(demo_app, role).post(f"/committee/areas/{a}/assessments",
                                              data={"year": "2024", "result": "dat"} if role == "committee" else
                                              {"year": "2024", "result": "khong_dat", "note": "Phúc tra",
-                                              "supersedes_id": str(cm.get_area(eng, a).assessment(2024).id)})
+                                              "supersedes_id": str(areas.get_area(eng, a).assessment(2024).id)})
         assert res.status_code == 302
     rows = _audit(eng, "committee_assess")
     assert [r.username for r in rows] == ["committee", "analyst"]
-    assert [r.result for r in cm.get_area(eng, a).assessments[2024]] == ["khong_dat", "dat"]
+    assert [r.result for r in areas.get_area(eng, a).assessments[2024]] == ["khong_dat", "dat"]
     anonymous = demo_app.test_client().get(f"/committee/plans/{plan.id}")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]

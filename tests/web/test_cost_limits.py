@@ -37,8 +37,8 @@ def make_app(demo_template, tmp_path, **config):
 def served(demo_template, tmp_path):
     """The demo store behind a real threaded HTTP server on 127.0.0.1, HDBSCAN limited to 5,000
     incidents inline and 30,000 at most; yields (app, base URL, viewer token)."""
+    from geo.store.accounts import new_token
     from geo.store.models import make_engine
-    from web.auth import new_token
 
     app = make_app(demo_template, tmp_path, HDBSCAN_INLINE_INCIDENTS=5_000, HDBSCAN_MAX_INCIDENTS=30_000)
     eng = make_engine(app.config["DATABASE_URL"])
@@ -345,9 +345,9 @@ def test_ids_beyond_64_bits_are_not_found(client):
 
 
 def test_a_polygon_nested_5000_deep_is_refused_with_a_message(app, engine):
-    from geo import committee as cm
+    from geo.committee import areas, plans
 
-    plan = cm.create_plan(engine, year=2024, level="city", boundary="hcmc-2025", created_by="committee")
+    plan = plans.create_plan(engine, year=2024, level="city", boundary="hcmc-2025", created_by="committee")
     c = signed_in(app, "committee")
     app.config["WTF_CSRF_ENABLED"] = False
     deep = '{"type": "Polygon", "coordinates": ' + "[" * 5000 + "]" * 5000 + "}"
@@ -356,7 +356,7 @@ def test_a_polygon_nested_5000_deep_is_refused_with_a_message(app, engine):
                  follow_redirects=True)
     assert res.status_code == 200
     assert "`polygon` is nested too deeply to be GeoJSON" in res.get_data(as_text=True)
-    assert cm.plan_areas(engine, plan) == []
+    assert areas.plan_areas(engine, plan) == []
 
 
 def test_a_boundary_file_with_latitude_95_names_the_feature_and_the_coordinate(runner, tmp_path):
@@ -395,7 +395,7 @@ def test_an_external_worker_runs_the_queue_and_each_job_once(demo_template, tmp_
     # the command runs the same loop
     c.get(urls[0].replace("2025-01-31", "2025-01-30"))
     res = app.test_cli_runner().invoke(args=["worker", "--idle-exit", "1"])
-    assert res.exit_code == 0 and "Jobs run: 1." in res.output
+    assert res.exit_code == 0 and "Số công việc đã chạy: 1." in res.output
     with eng.connect() as conn:
         assert conn.execute(text("SELECT status, COUNT(*) FROM job GROUP BY status")).all() == [("done", 4)]
     eng.dispose()

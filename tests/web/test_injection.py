@@ -26,10 +26,10 @@ from geo.ingest import boundaries as gb
 from geo.ingest import demo
 from geo.ingest.importer import import_file
 from geo.render import maps
+from geo.store.accounts import create_user, new_token
 from geo.store.queries import load_areas
 from tests.conftest import SHARED_BOUNDARIES, signed_in
 from web import engine
-from web.auth import create_user, new_token
 
 FORMULA = '=HYPERLINK("http://x","y")'
 CALC, STMT = "{{7*7}}", "{% if 1 %}x{% endif %}"
@@ -124,7 +124,7 @@ def _committee_records(c, areas):
                        "decided_on": "2024-02-01", "reason": mix("reason"), "polygon_name": mix("polygon"),
                        "polygon": json.dumps({"type": "Feature", "properties": {}, "geometry": drawn})})
     assert res.status_code == 302
-    from geo import committee as cm
+    from geo.committee import areas as cm
 
     with c.application.app_context():
         area_ids = [a.id for a in cm.plan_areas(engine(), plan_id)]
@@ -251,7 +251,7 @@ def test_payloads_are_shown_as_text_everywhere(evil_app):
                 values.add(cell.value)
     assert names | {mix("district")} <= values
     assert any(str(VERSION) in str(v) for v in values)   # the filters line names the version
-    from geo.committee import XLSX_TABLE_ROW
+    from geo.committee.report import XLSX_TABLE_ROW
 
     counts = [c.value for c in wb.worksheets[0]["D"][XLSX_TABLE_ROW:] if c.value is not None]  # incidents
     assert counts and all(isinstance(v, int) for v in counts)

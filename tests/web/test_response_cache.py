@@ -11,8 +11,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from geo.ingest.importer import import_file
+from geo.store.accounts import new_token
 from tests.conftest import DATA, NOW
-from web.auth import new_token
 
 Q = "/api/v1/compare?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31"
 

@@ -117,7 +117,7 @@ def test_post_without_csrf_token_is_refused(app):
 
 
 def test_api_token_signs_requests_and_can_be_revoked(app, engine):
-    from web.auth import new_token
+    from geo.store.accounts import new_token
 
     token = new_token(engine, "analyst", "script")
     c = app.test_client()

@@ -90,7 +90,7 @@ def test_cli_import_reports_counts_and_rejects(runner, engine, tmp_path):
     res = runner.invoke(args=["import-incidents", str(DATA / "incidents_bad.csv"), "--source", "cli",
                               "--rejects-out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "Accepted 2, updated 0, rejected 15" in res.output
+    assert "Đã nhận 2, cập nhật 0, từ chối 15" in res.output
     assert out.read_text(encoding="utf-8-sig").count("\n") == 16
 
 

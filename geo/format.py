@@ -8,12 +8,12 @@ language: the request's locale (Flask-Babel), else ``BABEL_DEFAULT_LOCALE`` of t
 ('1.234,5', '1,234.5', '—')
 >>> percent(0.8404, 2, locale="vi"), change(-8.4, locale="vi"), change(24, locale="en")
 ('84,04%', 'giảm 8,4%', 'up 24.0%')
+>>> import datetime as dt
 >>> date(dt.date(2025, 7, 1), locale="vi"), date(dt.date(2025, 7, 1), locale="en")
 ('01/07/2025', '01/07/2025')
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 from functools import lru_cache
 
