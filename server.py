@@ -19,10 +19,9 @@ from werkzeug.exceptions import HTTPException
 
 from geo.categories import label
 from geo.errors import InputError
+from geo.resources import INSTALLED, ROOT, resource
 from geo.store import jobs
 from web import admin, api, args, auth, cli, committee, home, maps, responses
-
-ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -35,12 +34,14 @@ class Setting:
 SETTINGS = [
     Setting("DATABASE_URL", None, "SQLAlchemy URL of the store; default: SQLite file instance/hotspot.db"),
     Setting("SECRET_KEY", None, "Key that signs sessions; default: a random key kept in instance/secret_key"),
-    Setting("BOUNDARY_SOURCE_DIR", str(ROOT.parent / "shared" / "data" / "boundaries"),
-            "Folder holding the prepared boundary files named in data/boundaries/registry.json"),
+    Setting("BOUNDARY_SOURCE_DIR", None,
+            "Folder holding the prepared boundary files named in data/boundaries/registry.json; default: "
+            "../shared/data/boundaries beside a source checkout, instance/boundaries in an installed service"),
     Setting("DEFAULT_BOUNDARY", "hcmc-2025", "Boundary version shown when none is chosen"),
     Setting("JOIN_TOLERANCE_M", 50.0,
-            "A point in no ward but this close (metres) to one is counted in the nearest"),
-    Setting("METRIC_CRS", "EPSG:32648", "Projected CRS for distances and areas (UTM 48N covers HCMC and Hà Nội)"),
+            "A point in no ward but this close (metres) to one is counted in the nearest. Distances and "
+            "areas are measured in the UTM zone of the data (48N for HCMC and Hà Nội), chosen by "
+            "clustering.projection.metric_crs_for; there is no setting for it"),
     Setting("MAX_CONTENT_LENGTH", 200 * 1024 * 1024, "Largest upload accepted, in bytes"),
     Setting("DEMO_INCIDENTS", 60_000, "Number of synthetic incidents `demo-data` creates"),
     Setting("TILE_URL", "", "Tile server URL template ({z}/{x}/{y}); empty: no base tiles, ward outlines only"),
@@ -88,7 +89,8 @@ def _coerce(value: str, default):
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, template_folder=str(resource("templates")),
+                static_folder=str(resource("static")))
     for s in SETTINGS:
         app.config[s.name] = s.default
     for s in SETTINGS:
@@ -98,11 +100,14 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'hotspot.db'}"
+    if not app.config["BOUNDARY_SOURCE_DIR"]:
+        app.config["BOUNDARY_SOURCE_DIR"] = str(Path(app.instance_path) / "boundaries" if INSTALLED
+                                                else ROOT.parent / "shared" / "data" / "boundaries")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
     app.url_map.converters["id"] = args.RowId
-    Babel(app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "translations"))
+    Babel(app, locale_selector=_select_locale, default_translation_directories=str(resource("translations")))
     _template_helpers(app)
 
     auth.init_app(app)

@@ -56,6 +56,7 @@ from .errors import InputError
 from .grid import make_grid, validate_parameters
 from .kde import KERNELS, SUPPORT, kde
 from .periods import TZ
+from .projection import metric_crs_for
 from .projection import rows_text as _rows
 
 __all__ = ["ForecastGrid", "forecast_grid", "NaiveKDE", "ProspectiveHotspot", "RetrospectiveCounts",
@@ -383,9 +384,9 @@ class _CellForecast:
             return forecast_grid(study_area, cell_m=self.cell_m)
         if not isinstance(points, gpd.GeoDataFrame) or len(points) == 0 or points.crs is None:
             _events(points, None, None)     # raises the error that fits
-        box = gpd.GeoSeries([shapely.box(*points.to_crs(points.estimate_utm_crs()).total_bounds)
-                             .buffer(self.cell_m / 2, join_style="mitre")],
-                            crs=points.estimate_utm_crs())
+        crs = metric_crs_for(points)
+        box = gpd.GeoSeries([shapely.box(*points.to_crs(crs).total_bounds)
+                             .buffer(self.cell_m / 2, join_style="mitre")], crs=crs)
         return forecast_grid(box, cell_m=self.cell_m)
 
     def _fit_events(self, xy, t, cutoff, grid):

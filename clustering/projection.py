@@ -11,17 +11,21 @@ from .errors import InputError
 WGS84 = "EPSG:4326"
 
 
-def metric_crs_for(gdf: gpd.GeoDataFrame) -> CRS:
-    """The WGS 84 / UTM zone at the centre of the data's extent (EPSG:32648 for HCMC and Hà Nội).
+def metric_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
+    """The projected CRS in metres every distance, area and tolerance is measured in.
 
-    A projected CRS in metres is kept as it is.
+    The one rule of the service: the WGS 84 / UTM zone at the centre of the data's extent
+    (EPSG:32648, zone 48N, for Hồ Chí Minh City, Hà Nội and Huế; EPSG:32649 east of 108°E,
+    e.g. Đà Nẵng). A frame already in a projected CRS in metres is kept as it is.
     """
     if gdf.crs is None:
         raise InputError("`gdf` has no CRS; call `.set_crs(...)` first.")
     if gdf.crs.is_projected and gdf.crs.axis_info[0].unit_name == "metre":
         return gdf.crs
     minx, miny, maxx, maxy = gdf.to_crs(WGS84).total_bounds
-    zone = int(((minx + maxx) / 2 + 180) // 6) + 1
+    if not np.isfinite([minx, miny, maxx, maxy]).all():
+        raise InputError("No geometry to measure: the layer is empty.")
+    zone = int(((minx + maxx) / 2 + 180) // 6) % 60 + 1
     return CRS.from_epsg((32600 if (miny + maxy) / 2 >= 0 else 32700) + zone)
 
 

@@ -49,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
+from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.ingest.demo import CATEGORY_SHARES
 from geo.ingest.join import OUTSIDE, assign_wards
@@ -63,7 +64,7 @@ PARTITION_ROWS = 1_000_000
 HILBERT_LEVEL = 16
 _M_PER_DEG = 111_320.0
 # Extra margin around a partition's points when picking candidate wards: the
-# tolerance is measured in METRIC_CRS, whose scale differs from the degree
+# tolerance is measured in the wards' UTM zone, whose scale differs from the degree
 # approximation by far less than this factor.
 _MARGIN_FACTOR = 2.0
 
@@ -177,7 +178,8 @@ def _assign(lon: np.ndarray, lat: np.ndarray, layer: _WardLayer, tolerance_m: fl
     if not len(near):
         return index
     # ``near`` is increasing, so the subset keeps the order of the layer and its tie rules.
-    local = assign_wards(lon, lat, layer.frame.iloc[near], tolerance_m=tolerance_m).index
+    local = assign_wards(lon, lat, layer.frame.iloc[near], tolerance_m=tolerance_m,
+                         metric_crs=metric_crs_for(layer.frame)).index
     hit = local >= 0
     index[hit] = near[local[hit]]
     return index

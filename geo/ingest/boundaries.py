@@ -14,6 +14,7 @@ import shapely
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
+from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.ingest.importer import join_all_incidents
 from geo.ingest.parsing import sha256_of
@@ -209,7 +210,7 @@ def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: s
     for r in areas.itertuples(index=False):
         check_widths(Area, {c: getattr(r, c) for c in ("code", "name", "parent_code", "parent_name", "level")},
                      f"Unit {str(r.code)[:40]!r}")
-    metric = areas.estimate_utm_crs()
+    metric = metric_crs_for(areas)
     km2 = areas.to_crs(metric).area.to_numpy() / 1e6
     with engine.begin() as conn:
         old = conn.execute(select(BoundaryVersion.id).where(BoundaryVersion.name == name)).scalar()

@@ -8,7 +8,8 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-METRIC_CRS = "EPSG:32648"
+from clustering.projection import metric_crs_for
+
 OUTSIDE = -1
 
 
@@ -39,14 +40,16 @@ class Assignment:
 
 
 def assign_wards(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame, *,
-                 tolerance_m: float = 50.0, metric_crs: str = METRIC_CRS, tree=None) -> Assignment:
+                 tolerance_m: float = 50.0, metric_crs=None, tree=None) -> Assignment:
     """Assign WGS 84 points to ``wards`` (a GeoDataFrame in EPSG:4326).
 
     A point inside or on the border of several wards (shared borders, overlaps
     of imperfect layers) goes to the first of them in the order of ``wards``;
     sort ``wards`` by code for a deterministic rule ("lowest code wins"). A
     point in no ward but within ``tolerance_m`` metres of one goes to the
-    nearest (ties: lowest position again); farther points are outside.
+    nearest (ties: lowest position again); farther points are outside. The
+    distances are measured in ``metric_crs``, by default the UTM zone of
+    ``wards`` (:func:`clustering.projection.metric_crs_for`).
 
     The query is vectorised with a shapely STRtree; ``tree`` (from
     :func:`point_tree` on the same points) saves building it again for each
@@ -74,7 +77,8 @@ def assign_wards(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame, *,
     method = np.where(index >= 0, "within", "outside").astype(object)
 
     missing = np.flatnonzero(valid & (index == OUTSIDE))
-    if len(missing) and tolerance_m > 0:
+    if len(missing) and tolerance_m > 0 and len(wards):
+        metric_crs = metric_crs or metric_crs_for(wards)
         to_m = Transformer.from_crs("EPSG:4326", metric_crs, always_xy=True)
         mx, my = to_m.transform(lon[missing], lat[missing])
         metric_polys = wards.geometry.to_crs(metric_crs).values

@@ -46,6 +46,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from scipy.sparse.csgraph import connected_components
 
 from clustering.getis_ord import category_table
+from clustering.projection import to_metric
 from geo.render import palette
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
 
 FONT = "DejaVu Sans"
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-METRIC_CRS = "EPSG:32648"          # WGS 84 / UTM 48N: all of southern and central Việt Nam
 A4_PORTRAIT = (8.27, 11.69)        # inches (210 × 297 mm)
 MINUS = "\u2212"
 #: Text cells starting with one of these are run as formulas by spreadsheets (OWASP "CSV
@@ -373,10 +373,7 @@ def _to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         raise ValueError("the map layer has no CRS; set it (e.g. gdf.set_crs('EPSG:4326'))")
     if not gdf.crs.is_geographic:
         return gdf
-    west, _s, east, _n = gdf.total_bounds
-    if 102 <= west and east <= 108:
-        return gdf.to_crs(METRIC_CRS)
-    return gdf.to_crs(gdf.estimate_utm_crs())
+    return to_metric(gdf)
 
 
 def _nice_length(target_m: float) -> float:

@@ -60,6 +60,7 @@ from folium.plugins import DualMap, FastMarkerCluster
 from folium.template import Template
 from folium.utilities import deep_copy, get_obj_in_upper_tree
 
+from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.render import palette as pal
 from geo.resources import resource
@@ -1312,7 +1313,7 @@ def display_geometry(gdf, tolerance_m: float = 45.0, *, metric_crs=None,
         217,000 vertices, half of all borders move by less than 30 m, and their
         GeoJSON is about 560 kB; at 15 it would be 1.15 MB.
     metric_crs : optional
-        Defaults to ``gdf.estimate_utm_crs()`` (EPSG:32648 for southern Vietnam).
+        Defaults to :func:`clustering.projection.metric_crs_for` (EPSG:32648 for HCMC and Hà Nội).
     decimals : int, default 5
 
     Returns
@@ -1337,7 +1338,7 @@ def display_geometry(gdf, tolerance_m: float = 45.0, *, metric_crs=None,
         raise InputError(f"`gdf` must hold polygons; it has {sorted(types)}.")
     if gdf.geometry.isna().any() or gdf.geometry.is_empty.any():
         raise InputError("`gdf` has empty or missing geometries; drop them first.")
-    crs = metric_crs or gdf.estimate_utm_crs()
+    crs = metric_crs or metric_crs_for(gdf)
     geoms = gdf.geometry.to_crs(crs).values
     geoms = shapely.make_valid(geoms, method="structure", keep_collapsed=False)
     if hasattr(shapely, "coverage_clean"):

@@ -5,6 +5,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from pyproj import Proj
 
 from geo.ingest.join import assign_wards
 from tests.conftest import SHARED_BOUNDARIES
@@ -83,3 +84,22 @@ def test_point_on_a_shared_border_goes_to_the_lowest_code(wards):
 def test_nan_coordinates_are_outside(wards):
     a = assign_wards([np.nan, 106.6981], [10.77, 10.7725], wards["hcmc_wards_2025"])
     assert a.index[0] == -1 and a.method[0] == "outside" and a.method[1] == "within"
+
+
+def test_tolerance_is_metres_in_the_zone_of_the_wards():
+    """A ward near Hoàng Sa (111.6°E, UTM zone 49N, 6° from zone 48's central meridian): 40 m
+    outside is placed and its distance is 40 m there; 60 m outside is not (tolerance 50 m).
+    Measured in zone 48N the 40 m would read 40 m times that zone's scale factor there (1.0058)."""
+    utm49 = "EPSG:32649"
+    x0, y0 = gpd.GeoSeries([shapely.Point(111.6, 16.5)], crs=4326).to_crs(utm49).iloc[0].coords[0]
+    ward = gpd.GeoDataFrame({"code": ["1"], "name": ["Xã Hoàng Sa"]},
+                            geometry=[shapely.box(x0, y0, x0 + 1000, y0 + 1000)], crs=utm49).to_crs(4326)
+    east = x0 + 1000
+    pts = gpd.GeoSeries(shapely.points([(east + 40, y0 + 500), (east + 60, y0 + 500)]), crs=utm49).to_crs(4326)
+    a = assign_wards(pts.x.to_numpy(), pts.y.to_numpy(), ward, tolerance_m=50)
+    assert a.index.tolist() == [0, -1] and a.method.tolist() == ["nearest", "outside"]
+    assert a.distance_m[0] == pytest.approx(40.0, abs=0.01)
+    # the same points measured in zone 48N: stretched by that projection's scale there (pyproj)
+    in48 = assign_wards(pts.x.to_numpy(), pts.y.to_numpy(), ward, tolerance_m=50, metric_crs="EPSG:32648")
+    k48 = Proj("EPSG:32648").get_factors(pts.x[0], pts.y[0]).meridional_scale
+    assert k48 > 1.005 and in48.distance_m[0] == pytest.approx(40.0 * k48, abs=0.03)
