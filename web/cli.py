@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from geo import methods
 from geo.errors import InputError
 from geo.ingest import boundaries as gb
 from geo.ingest import demo
@@ -214,6 +215,11 @@ def register(app: Flask) -> None:
             truth.to_csv(out_dir / f"demo_truth_{n}_{seed}.csv", index=False)
         run_import(app, e, str(path), source="demo", mapping=(), crs=None, user="demo",
                    rejects_out=None)
+
+    @app.cli.command("methods")
+    def methods_cmd():
+        """Print the table of analysis methods and their parameters (Markdown, as in the README)."""
+        click.echo(methods.markdown(), nl=False)
 
     @app.cli.command("export-geojson")
     @click.argument("out", type=click.Path(dir_okay=False, writable=True))

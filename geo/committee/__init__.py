@@ -55,7 +55,7 @@ from sqlalchemy.engine import Engine
 
 from clustering import periods as pr
 from clustering.compare import city_total, compare_counts, poisson_rate_test
-from geo import analysis
+from geo import analysis, methods
 from geo.categories import label as category_label
 from geo.errors import InputError
 from geo.render import exports
@@ -82,10 +82,6 @@ DEFAULT_CATEGORIES = ("trat_tu_xa_hoi",)
 HOT_CODES = ("hot_90", "hot_95", "hot_99")
 #: Significance level of "rose significantly".
 ALPHA = 0.05
-#: DBSCAN parameters of the spot candidates and of "a spot of that year intersects it"
-#: (the defaults of :func:`geo.analysis.complex_spots`).
-SPOT_EPS_M = 150.0
-SPOT_MIN_SAMPLES = 30
 #: Districts were abolished on 1 July 2025: district plans up to 2025, ward plans from 2025.
 REFORM_YEAR = 2025
 #: A ward of today's boundaries is listed for an area when it holds at least this share of it.
@@ -305,11 +301,17 @@ def _all_ward_candidates(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
     return ranked[ranked["code"].isin(codes)].reset_index(drop=True)
 
 
+def _spot_args() -> dict:
+    """DBSCAN parameters of the spot candidates and of "a spot of that year intersects it": the
+    complex-spot defaults of geo.methods (settings COMPLEX_SPOT_EPS_M, COMPLEX_SPOT_MIN_SAMPLES)."""
+    return dict(eps_m=methods.default("complex-spots", "eps"),
+                min_samples=methods.default("complex-spots", "min_samples"))
+
+
 def _all_spot_candidates(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
     base = plan.base_period
     spots = analysis.complex_spots(engine, boundary=plan.boundary, start=base.start, end=base.end,
-                                   categories=list(plan.categories), eps_m=SPOT_EPS_M,
-                                   min_samples=SPOT_MIN_SAMPLES)
+                                   categories=list(plan.categories), **_spot_args())
     if plan.level != "city":
         scope = shapely.union_all(plan_scope(engine, plan).geometry.values)
         spots = spots[spots.intersects(scope)]
@@ -697,7 +699,7 @@ def _spots_over(engine: Engine, area: Area, period: pr.Period, categories) -> in
     """How many DBSCAN spots of ``period`` intersect the area."""
     try:
         spots = analysis.dbscan_spots(engine, boundary=area.boundary, start=period.start, end=period.end,
-                                      categories=list(categories), eps_m=SPOT_EPS_M, min_samples=SPOT_MIN_SAMPLES)
+                                      categories=list(categories), **_spot_args())
     except InputError:
         return 0
     return int(spots.intersects(area.geometry).sum()) if len(spots) else 0
