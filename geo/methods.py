@@ -108,7 +108,7 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     ), endpoint="/compare", page="compare"),
     Method("emerging", N_("Emerging hot spots"), (
         Param("bins", N_("Time bins"), "choice", "quarter",
-              choices=(("quarter", N_("Quarters")), ("month", N_("Months")))),
+              choices=(("month", N_("Months")), ("quarter", N_("Quarters")))),
     ), endpoint="/emerging", page="trends"),
     Method("dbscan", N_("DBSCAN spots"), (
         Param("eps", N_("DBSCAN radius (m)"), fallback=250.0, setting="DBSCAN_EPS_M", **RADIUS),
