@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
+import web
 from geo.categories import label
 from geo.errors import InputError
 from geo.resources import INSTALLED, ROOT, resource
@@ -74,6 +75,13 @@ SETTINGS = [
     Setting("MIN_PUBLISHED_COUNT", 5, "Viewers and committee members see no count below this (1 to N-1 are "
                                       "suppressed); analysts and admins see every figure"),
     Setting("RESPONSE_CACHE_MB", 128, "Memory per worker for serialised API responses (plain and gzip)"),
+    Setting("DBSCAN_EPS_M", 250.0, "Default DBSCAN radius (metres) of the hot-spots page and /api/v1/dbscan"),
+    Setting("DBSCAN_MIN_SAMPLES", 20, "Default incidents within the radius that make a DBSCAN spot"),
+    Setting("COMPLEX_SPOT_EPS_M", 150.0,
+            "DBSCAN radius (metres) of the complex-area spots (complex page, unit=spot, committee candidates)"),
+    Setting("COMPLEX_SPOT_MIN_SAMPLES", 30, "Incidents within that radius that make a complex-area spot"),
+    Setting("HOTSPOT_PERMUTATIONS", 999, "Default permutations of Gi* and local Moran's I (99 to 9999)"),
+    Setting("KDE_KERNEL", "quartic", "Default kernel density kernel: quartic or gaussian"),
 ]
 LANGUAGES = ("vi", "en")
 
@@ -110,6 +118,7 @@ def create_app(config: dict | None = None) -> Flask:
     Babel(app, locale_selector=_select_locale, default_translation_directories=str(resource("translations")))
     _template_helpers(app)
 
+    web.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
     app.register_blueprint(home.pages)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -50,12 +51,33 @@ _cache: OrderedDict = OrderedDict()
 _lock = threading.Lock()
 
 
+# the data versions read in the current scope (see one_data_version), by engine URL
+_versions: ContextVar[dict | None] = ContextVar("data_versions", default=None)
+
+
 def data_version(engine: Engine) -> tuple:
-    """Changes whenever incidents or boundaries change: the newest import and boundary load."""
+    """Changes whenever incidents or boundaries change: the newest import and boundary load.
+    Inside :func:`one_data_version` it is read from the store once."""
+    seen = _versions.get()
+    if seen is not None and str(engine.url) in seen:
+        return seen[str(engine.url)]
     with engine.connect() as conn:
-        return tuple(conn.execute(text(
+        version = tuple(conn.execute(text(
             "SELECT (SELECT MAX(id) FROM import_batch), (SELECT MAX(id) FROM boundary_version), "
             "(SELECT COUNT(*) FROM boundary_version)")).one())
+    if seen is not None:
+        seen[str(engine.url)] = version
+    return version
+
+
+def one_data_version():
+    """Start a scope (a web request that reads) in which :func:`data_version` asks the store once and
+    every cached result is of that one version; returns the token that :func:`end_data_version` takes."""
+    return _versions.set({})
+
+
+def end_data_version(token) -> None:
+    _versions.reset(token)
 
 
 def cached(name: str, engine: Engine, params: dict, compute):

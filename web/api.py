@@ -3,23 +3,13 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify
 from flask_babel import gettext as _
 
 from geo import analysis, disclosure
 from geo.store import jobs, queries
 from web import engine
-from web.args import (
-    PERIOD_KEYS,
-    analysis_args,
-    analyst_arg,
-    area_query_args,
-    choice_arg,
-    date_arg,
-    from_params,
-    number_arg,
-    to_params,
-)
+from web.args import PERIOD_KEYS, analysis_args, area_query_args, from_params, method_kwargs, to_params
 from web.responses import (
     NotReady,
     geojson_response,
@@ -65,38 +55,34 @@ def ward(code):
 
 @api.get("/gistar")
 def gistar():
-    args = analysis_args()
-    permutations = number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
+    args, own = analysis_args(), method_kwargs("gistar")
     keep = ["code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
             "hotspot_code", "hotspot_vi", "geometry"]
 
     def build(minimum):
-        gdf = analysis.gistar_wards(engine(), **args, permutations=permutations)[keep]
+        gdf = analysis.gistar_wards(engine(), **args, **own)[keep]
         return disclosure.wards(gdf, minimum) if minimum else gdf
     return geojson_response(build, args)
 
 
 @api.get("/lisa")
 def lisa():
-    args = analysis_args()
-    permutations = number_arg("permutations", 999, kind=int, minimum=99, exclusive=False, maximum=9999)
+    args, own = analysis_args(), method_kwargs("lisa")
     keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "lisa_label",
             "lisa_label_vi", "geometry"]
 
     def build(minimum):
-        gdf = analysis.lisa_wards(engine(), **args, permutations=permutations)[keep]
+        gdf = analysis.lisa_wards(engine(), **args, **own)[keep]
         return disclosure.wards(gdf, minimum) if minimum else gdf
     return geojson_response(build, args)
 
 
 @api.get("/compare")
 def compare():
-    args = analysis_args()
-    base_start = date_arg("base_start") if request.args.get("base_start") else None
-    base_end = date_arg("base_end") if request.args.get("base_end") else None
+    args, own = analysis_args(), method_kwargs("compare")
 
     def build(minimum):
-        gdf, meta = analysis.compare_wards(engine(), **args, base_start=base_start, base_end=base_end)
+        gdf, meta = analysis.compare_wards(engine(), **args, **own)
         if minimum:
             gdf, meta = disclosure.compare(gdf, meta, minimum)
         return gdf, {"meta": meta}
@@ -105,11 +91,10 @@ def compare():
 
 @api.get("/emerging")
 def emerging():
-    args = analysis_args()
-    bins = choice_arg("bins", "quarter", ("month", "quarter"))
+    args, own = analysis_args(), method_kwargs("emerging")
 
     def build(minimum):
-        gdf, _ = analysis.emerging_wards(engine(), **args, bins=bins)
+        gdf, _ = analysis.emerging_wards(engine(), **args, **own)
         meta = {"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]}
         if minimum:
             gdf = disclosure.series(gdf, minimum)
@@ -119,32 +104,22 @@ def emerging():
 
 @api.get("/dbscan")
 def dbscan():
-    args = dict(analysis_args(), eps_m=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
-                min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False, maximum=100_000),
-                method=choice_arg("method", "dbscan", ("dbscan", "hdbscan")))
-    return budgeted_response("dbscan", args)
+    return budgeted_response("dbscan", dict(analysis_args(), **method_kwargs("dbscan")))
 
 
 @api.get("/kde")
 def kde():
-    args = dict(analysis_args(), bandwidth_m=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
-                cell_m=analyst_arg("cell", None, minimum=0, maximum=5_000),
-                kernel=choice_arg("kernel", "quartic", ("quartic", "gaussian")))
-    return budgeted_response("kde", args)
+    return budgeted_response("kde", dict(analysis_args(), **method_kwargs("kde")))
 
 
 @api.get("/complex-areas")
 def complex_areas():
-    args = analysis_args()
-    top = number_arg("top", None, kind=int, minimum=1, exclusive=False)
-    if choice_arg("unit", "ward", ("ward", "spot")) == "spot":
-        args = dict(args, top=top, eps_m=analyst_arg("eps", 150.0, minimum=0, maximum=5000),
-                    min_samples=analyst_arg("min_samples", 30, kind=int, minimum=1, exclusive=False,
-                                            maximum=100_000))
-        return budgeted_response("complex-spots", args)
+    args, own = analysis_args(), method_kwargs("complex-areas")
+    if own.pop("unit") == "spot":
+        return budgeted_response("complex-spots", dict(args, **own, **method_kwargs("complex-spots")))
 
     def build(minimum):
-        gdf = analysis.complex_areas(engine(), **args, top=top)
+        gdf = analysis.complex_areas(engine(), **args, **own)
         return disclosure.ranked(gdf, minimum) if minimum else gdf
     return geojson_response(build, args)
 

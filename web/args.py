@@ -4,11 +4,14 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, current_app, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from clustering.periods import parse_period
 from geo.errors import InputError
+from geo.format import number
+from geo.methods import METHODS, Param
 
 PERIOD_KEYS = ("boundary", "start", "end", "categories")
 
@@ -54,36 +57,59 @@ def area_query_args() -> dict:
     return dict(boundary=boundary, start=start, end=end, categories=cats)
 
 
-def number_arg(name: str, default, *, kind=float, minimum=None, exclusive=True, maximum=None):
-    """A numeric query parameter, checked; ``None`` default means optional."""
-
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
+def _number(p: Param, raw: str):
     try:
-        value = kind(raw)
+        value = int(raw) if p.kind == "int" else float(raw)
     except ValueError:
-        raise InputError(f"`{name}` was {raw!r} but is expected to be a "
-                         f"{'whole number' if kind is int else 'number'}.") from None
-    if value != value or (minimum is not None and (value <= minimum if exclusive else value < minimum)):
-        raise InputError(f"`{name}` was {raw!r} but must be {'above' if exclusive else 'at least'} {minimum}.")
-    if maximum is not None and value > maximum:
-        raise InputError(f"`{name}` was {raw!r} but must be at most {maximum}.")
+        if p.kind == "int":
+            raise InputError(_("`%(name)s` was %(value)s but is expected to be a whole number.",
+                               name=p.name, value=repr(raw))) from None
+        raise InputError(_("`%(name)s` was %(value)s but is expected to be a number.",
+                           name=p.name, value=repr(raw))) from None
+    if value != value or (p.minimum is not None and (value <= p.minimum if p.exclusive else value < p.minimum)):
+        if p.exclusive:
+            raise InputError(_("`%(name)s` was %(value)s but must be above %(minimum)s.", name=p.name,
+                               value=repr(raw), minimum=number(p.minimum)))
+        raise InputError(_("`%(name)s` was %(value)s but must be at least %(minimum)s.", name=p.name,
+                           value=repr(raw), minimum=number(p.minimum)))
+    if p.maximum is not None and value > p.maximum:
+        raise InputError(_("`%(name)s` was %(value)s but must be at most %(maximum)s.", name=p.name,
+                           value=repr(raw), maximum=number(p.maximum)))
     return value
 
 
-def analyst_arg(name: str, default, **kw):
-    """A tuning parameter (eps, bandwidth, …): analysts may set it, others get the default."""
+def param_value(p: Param):
+    """One parameter of the registry (geo.methods) from the query string, checked, or its default.
+    Analyst-only parameters set by anyone else are refused (403)."""
 
-    if request.args.get(name) not in (None, "") and not current_user.can("analyst"):
-        abort(403, description=f"Only analysts may set `{name}`.")
-    return number_arg(name, default, **kw)
+    raw = request.args.get(p.name)
+    if raw in (None, ""):
+        return p.default
+    if p.analyst and not current_user.can("analyst"):
+        abort(403, description=_("Only analysts may set `%(name)s`.", name=p.name))
+    if p.kind == "date":
+        return date_arg(p.name)
+    if p.kind == "choice":
+        return choice_arg(p.name, p.default, p.values)
+    return _number(p, raw)
+
+
+def method_args(method: str) -> dict:
+    """Every parameter of ``method`` (geo.methods.METHODS), checked, by argument name; see
+    :meth:`geo.methods.Method.keywords` for the analysis function's names."""
+    return {p.name: param_value(p) for p in METHODS[method].params}
+
+
+def method_kwargs(method: str) -> dict:
+    """:func:`method_args` as the keyword arguments of the method's analysis function."""
+    return METHODS[method].keywords(method_args(method))
 
 
 def choice_arg(name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = request.args.get(name) or default
     if value not in allowed:
-        raise InputError(f"`{name}` was {value!r} but is expected to be one of {', '.join(allowed)}.")
+        raise InputError(_("`%(name)s` was %(value)s but is expected to be one of %(choices)s.", name=name,
+                           value=repr(value), choices=", ".join(allowed)))
     return value
 
 

@@ -13,6 +13,7 @@ import click
 from flask import Flask
 from sqlalchemy.engine import make_url
 
+from geo import methods
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.format import number
@@ -219,6 +220,11 @@ def register(app: Flask) -> None:
             truth.to_csv(out_dir / f"demo_truth_{n}_{seed}.csv", index=False)
         run_import(app, e, str(path), source="demo", mapping=(), crs=None, user="demo",
                    rejects_out=None)
+
+    @app.cli.command("methods")
+    def methods_cmd():
+        """Print the table of analysis methods and their parameters (Markdown, as in the README)."""
+        click.echo(methods.markdown(), nl=False)
 
     @app.cli.command("export-geojson")
     @click.argument("out", type=click.Path(dir_okay=False, writable=True))

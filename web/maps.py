@@ -17,10 +17,11 @@ import pandas as pd
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from clustering import periods as pr
-from geo import analysis, disclosure
-from geo.analysis import FORECAST_METHODS, cached
+from geo import analysis, disclosure, methods
+from geo.analysis import cached
 from geo.analysis import data_span as span
 from geo.categories import CATEGORIES, GROUPS, label
 from geo.disclosure import labelled
@@ -31,7 +32,7 @@ from geo.render.layers import View
 from geo.render.maps import parts
 from geo.store.queries import versions
 from web import engine as _engine
-from web.args import analyst_arg, choice_arg, date_arg, from_params, to_params
+from web.args import choice_arg, date_arg, from_params, param_value, to_params
 from web.auth import audit
 from web.responses import job_failure, published_minimum, run_budgeted
 
@@ -135,10 +136,18 @@ def given(args: dict) -> dict:
     return {k: v for k, v in _query_values(args).items() if k in request.args}
 
 
+def form_params(page: str, args: dict) -> list[tuple]:
+    """(parameter, value) of the inputs the page's form shows this user (templates/_params.html)."""
+    analyst = current_user.is_authenticated and current_user.can("analyst")
+    return [(p, args.get(p.name)) for p in methods.of_page(page)
+            if p.page == "form" and (analyst or not p.analyst)]
+
+
 def common_context(page: str, f: Filters, args: dict) -> dict:
     span, set_here = data_span(), given(args)
     return dict(page=page, f=f, periods=period_choices(span), categories=category_choices(),
                 boundaries=boundary_choices(), span=span, lang=lang(), given=set_here,
+                form_params=form_params(page, args),
                 script_url=url_for("maps.map_script", page=page, **f.query(**set_here)), **_query_values(args))
 
 
@@ -149,29 +158,15 @@ def _static_url(path: str) -> str:
 
 
 def page_args(page: str) -> dict:
-    """The page's own parameters, checked, with their defaults."""
+    """The page's own parameters, checked, with their defaults: the overview's display choices and
+    the parameters of the page's methods (geo.methods)."""
 
+    if page not in PAGES + ("change",):
+        raise InputError(f"No page {page!r}.")
     if page == "overview":
         return dict(measure=choice_arg("measure", "count", MEASURES),
                     scheme=choice_arg("scheme", "natural_breaks", SCHEMES))
-    if page == "hotspots":
-        return dict(eps=analyst_arg("eps", 250.0, minimum=0, maximum=5000),
-                    min_samples=analyst_arg("min_samples", 20, kind=int, minimum=1, exclusive=False,
-                                            maximum=100_000),
-                    bandwidth=analyst_arg("bandwidth", None, minimum=0, maximum=20_000),
-                    cell=analyst_arg("cell", None, minimum=0, maximum=5000))
-    if page in ("compare", "change"):
-        bs = date_arg("base_start") if request.args.get("base_start") else None
-        be = date_arg("base_end") if request.args.get("base_end") else None
-        return dict(base_start=bs, base_end=be)
-    if page == "trends":
-        return dict(bins=choice_arg("bins", "quarter", ("month", "quarter")))
-    if page == "complex":
-        return dict(unit=choice_arg("unit", "ward", ("ward", "spot")))
-    if page == "forecast":
-
-        return dict(method=choice_arg("method", "naive_kde", FORECAST_METHODS))
-    raise InputError(f"No page {page!r}.")
+    return {p.name: param_value(p) for p in methods.of_page("compare" if page == "change" else page)}
 
 
 def build(page: str, f: Filters, args: dict, minimum: int | None):

@@ -13,14 +13,16 @@ import shapely
 from sqlalchemy.engine import Engine
 
 from clustering import periods as pr
-from geo import analysis, format
+from geo import analysis, format, methods
 from geo.committee.plans import Plan, plan_scope
 from geo.errors import InputError
 
-#: DBSCAN parameters of the spot candidates and of "a spot of that year intersects it"
-#: (the defaults of :func:`geo.analysis.complex_spots`).
-SPOT_EPS_M = 150.0
-SPOT_MIN_SAMPLES = 30
+
+def spot_args() -> dict:
+    """DBSCAN parameters of the spot candidates and of "a spot of that year intersects it": the
+    complex-spot defaults of geo.methods (settings COMPLEX_SPOT_EPS_M, COMPLEX_SPOT_MIN_SAMPLES)."""
+    return dict(eps_m=methods.default("complex-spots", "eps"),
+                min_samples=methods.default("complex-spots", "min_samples"))
 
 
 def reason(evidence) -> str:
@@ -52,8 +54,7 @@ def ranked_wards(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
 def ranked_spots(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
     base = plan.base_period
     spots = analysis.complex_spots(engine, boundary=plan.boundary, start=base.start, end=base.end,
-                                   categories=list(plan.categories), eps_m=SPOT_EPS_M,
-                                   min_samples=SPOT_MIN_SAMPLES)
+                                   categories=list(plan.categories), **spot_args())
     if plan.level != "city":
         scope = shapely.union_all(plan_scope(engine, plan).geometry.values)
         spots = spots[spots.intersects(scope)]

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from clustering import periods as pr
 from geo import analysis, format
 from geo.committee.areas import Area, area_km2
-from geo.committee.candidates import SPOT_EPS_M, SPOT_MIN_SAMPLES
+from geo.committee.candidates import spot_args
 from geo.errors import InputError
 from geo.store.queries import check_categories
 
@@ -104,7 +104,7 @@ def _spots_over(engine: Engine, area: Area, period: pr.Period, categories) -> in
     """How many DBSCAN spots of ``period`` intersect the area."""
     try:
         spots = analysis.dbscan_spots(engine, boundary=area.boundary, start=period.start, end=period.end,
-                                      categories=list(categories), eps_m=SPOT_EPS_M, min_samples=SPOT_MIN_SAMPLES)
+                                      categories=list(categories), **spot_args())
     except InputError:
         return 0
     return int(spots.intersects(area.geometry).sum()) if len(spots) else 0

@@ -188,7 +188,8 @@ def _overview(engine, f, args, new_map, lang):
 
 def _hotspots(engine, f, args, new_map, lang):
     cats = list(f.categories)
-    gi = analysis.gistar_wards(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+    gi = analysis.gistar_wards(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
+                               permutations=args["permutations"])
     layer = gi[["code", "name", "count", "gi_z", "gi_p", "gi_q", "hotspot", "hotspot_code", "geometry"]] \
         .reset_index(drop=True)
     minimum = args["minimum"]
@@ -210,7 +211,7 @@ def _hotspots(engine, f, args, new_map, lang):
             disclosure.check_selection(engine, minimum, kde=True, boundary=f.boundary, start=f.start, end=f.end,
                                        categories=cats)
         surface = analysis.kde_surface(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
-                                       bandwidth_m=args["bandwidth"], cell_m=args["cell"])
+                                       bandwidth_m=args["bandwidth"], cell_m=args["cell"], kernel=args["kernel"])
         contours = surface.contours()
         if minimum:
             contours = disclosure.selection_contours(engine, contours, minimum, boundary=f.boundary, start=f.start,
@@ -349,7 +350,8 @@ def _trends(engine, f, args, new_map, lang):
 def _complex(engine, f, args, new_map, lang):
     cats = list(f.categories)
     if args["unit"] == "spot":
-        gdf = analysis.complex_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+        gdf = analysis.complex_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
+                                     eps_m=args["eps"], min_samples=args["min_samples"])
         if args["minimum"]:
             gdf = disclosure.ranked(disclosure.spots(gdf, args["minimum"]), args["minimum"])
         shown = gdf

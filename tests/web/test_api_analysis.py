@@ -130,7 +130,7 @@ def test_complex_wards_rank_the_persistent_centre_first(demo_client):
     ("/api/v1/gistar?" + Q + "&permutations=5", "`permutations` was '5' but must be at least 99"),
 ])
 def test_bad_parameters_are_400_with_the_reason(demo_client, query, message):
-    res = demo_client.get(query)
+    res = demo_client.get(query + "&lang=en")
     assert res.status_code == 400
     assert message in res.get_json()["error"]
 

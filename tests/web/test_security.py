@@ -81,7 +81,8 @@ def test_each_route_refuses_roles_below_its_own(loaded_app):
 def test_tuning_parameters_are_for_analysts(loaded_app):
     url = f"/api/v1/dbscan?{QUERY}&eps=100"
     assert signed_in(loaded_app, "viewer").get(url).status_code == 403
-    assert signed_in(loaded_app, "committee").get(url).get_json()["error"] == "Only analysts may set `eps`."
+    assert signed_in(loaded_app, "committee").get(url + "&lang=en").get_json()["error"] == \
+        "Only analysts may set `eps`."
     assert signed_in(loaded_app, "analyst").get(url).status_code != 403
 
 
