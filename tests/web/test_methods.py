@@ -3,7 +3,6 @@ from the settings; one data-version query per request."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import babel.numbers
@@ -17,13 +16,16 @@ from geo import analysis, methods
 from geo.errors import InputError
 from geo.ingest.importer import import_file
 from server import create_app
-from tests.conftest import DATA, signed_in
-from tests.geo.test_import import NOW
+from tests.conftest import (
+    DATA,
+    NOW,
+    ROOT,  # noqa: E402
+    signed_in,
+)
 from web import engine as web_engine
 from web.args import method_args
 from web.auth import Account
 
-ROOT = Path(__file__).resolve().parent.parent
 QUERY = "boundary=hcmc-2025&start=2024-01-01&end=2024-12-31"
 VERSION_SQL = "(SELECT MAX(id) FROM boundary_version)"
 
