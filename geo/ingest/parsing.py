@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
+
 from geo.errors import InputError
 from geo.names import fold
-from geo.render.format import gettext as _
 from geo.render.format import N_, number
+from geo.render.format import gettext as _
 
 # Canonical field -> header spellings seen in committees' and police files (compared folded).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
