@@ -8,7 +8,7 @@ APT_PACKAGES := chromium fonts-dejavu-core poppler-utils postgresql postgresql-p
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test serve data system-deps venv bench clean
+.PHONY: run test serve data system-deps venv bench clean i18n
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(MO): translations/vi/LC_MESSAGES/messages.po $(STAMP)
 	$(BIN)/pybabel compile --statistics -d translations
 
 venv: $(STAMP) $(MO)
+
+# The catalogue: collect the messages of the code and templates, merge them into the Vietnamese
+# translations (new ones come empty, obsolete ones are dropped) and compile. Fill every empty msgstr.
+POT := translations/messages.pot
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _l --no-location --sort-output -o $(POT) .
+	$(BIN)/pybabel update -i $(POT) -d translations --no-fuzzy-matching --ignore-obsolete --no-wrap
+	@rm -f $(POT)
+	$(BIN)/pybabel compile --statistics -d translations
 
 # Debian packages the browser tests and the PNG/PDF exports need.
 system-deps:

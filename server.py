@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 import web
 from geo.categories import label
 from geo.errors import InputError
+from geo.format import MISSING
 from geo.resources import INSTALLED, ROOT, resource
 from geo.store import jobs
 from web import admin, api, args, auth, cli, committee, home, maps, responses
@@ -140,7 +141,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
-        format_decimal=format_decimal, format_date=format_date, get_locale=get_locale,
+        format_decimal=format_decimal, format_date=format_date, get_locale=get_locale, missing=MISSING,
         category_label=lambda code: label(code, str(get_locale())),
         lang_url=lambda lang: request.path + "?" + urlencode(
             [*((k, v) for k, v in request.args.items(multi=True) if k != "lang"), ("lang", lang)]))

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from clustering.projection import metric_crs_for
 from geo.errors import InputError
+from geo.format import gettext as _
 from geo.ingest.importer import join_all_incidents
 from geo.ingest.parsing import sha256_of
 from geo.resources import resource
@@ -47,14 +48,14 @@ def fetch_shipped(source_dir: str | Path, dest_dir: str | Path = REGISTRY_DIR) -
             continue
         src = source_dir / entry["file"]
         if not src.exists():
-            raise InputError(
-                f"Boundary file {entry['file']} not found in {source_dir}. Set BOUNDARY_SOURCE_DIR "
-                f"to the folder that holds the prepared boundary files (see data/boundaries/"
-                f"registry.json for each file's source and sha256).")
+            raise InputError(_(
+                "Boundary file %(file)s not found in %(folder)s. Set BOUNDARY_SOURCE_DIR to the folder that "
+                "holds the prepared boundary files (see data/boundaries/registry.json for each file's source "
+                "and sha256).", file=entry["file"], folder=source_dir))
         digest = sha256_of(src)
         if digest != entry["sha256"]:
-            raise InputError(f"{src}: sha256 is {digest}, expected {entry['sha256']}; "
-                             f"the file is not the registered version.")
+            raise InputError(_("%(file)s: sha256 is %(digest)s, expected %(expected)s; the file is not the "
+                               "registered version.", file=src, digest=digest, expected=entry["sha256"]))
         tmp = dest.with_suffix(dest.suffix + ".part")
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
@@ -95,19 +96,21 @@ def read_layer(path: str | Path, fields: FieldMap | None = None, *, layer: str |
     try:
         raw = gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises DataSourceError and friends
-        raise InputError(f"{path.name}: cannot read as a vector layer ({exc}).") from exc
+        raise InputError(_("%(name)s: cannot read as a vector layer (%(error)s).", name=path.name,
+                           error=exc)) from exc
     if raw.crs is None:
         if crs is None:
-            raise InputError(f"{path.name}: the layer declares no CRS; give one (e.g. --crs EPSG:3405).")
+            raise InputError(_("%(name)s: the layer declares no CRS; give one (e.g. --crs EPSG:3405).",
+                               name=path.name))
         raw = raw.set_crs(crs)
     problems = []
     for role in ("code", "name", "parent_code", "parent_name", "level", "population"):
         col = getattr(fields, role)
         if col is not None and col not in raw.columns:
-            problems.append(f"field `{col}` (for {role}) is not in the layer; it has "
-                            f"{', '.join(c for c in raw.columns if c != 'geometry')}")
+            problems.append(_("field `%(field)s` (for %(role)s) is not in the layer; it has %(columns)s",
+                              field=col, role=role, columns=", ".join(c for c in raw.columns if c != "geometry")))
     if problems:
-        raise InputError(f"{path.name}: " + "; ".join(problems))
+        raise InputError(path.name + ": " + "; ".join(problems))
 
     out = gpd.GeoDataFrame(geometry=raw.geometry.values, crs=raw.crs)
     for role in AREA_COLUMNS:
@@ -121,31 +124,33 @@ def read_layer(path: str | Path, fields: FieldMap | None = None, *, layer: str |
 
     def feature(i):
         code = out["code"].iat[i]
-        return f"feature {i + 1}" + (f" (code {code!r})" if code is not None else "")
+        return (_("feature %(n)s (code %(code)r)", n=i + 1, code=code) if code is not None
+                else _("feature %(n)s", n=i + 1))
 
     geom = out.geometry.values
     empty = shapely.is_missing(geom) | shapely.is_empty(geom)
     for i in np.flatnonzero(empty):
-        problems.append(f"{feature(i)}: empty geometry")
+        problems.append(_("%(feature)s: empty geometry", feature=feature(i)))
     kinds = shapely.get_type_id(geom)
     bad_kind = ~empty & ~np.isin(kinds, [3, 6])  # Polygon, MultiPolygon
     for i in np.flatnonzero(bad_kind):
-        problems.append(f"{feature(i)}: geometry is a {geom[i].geom_type}, "
-                        f"not a polygon")
+        problems.append(_("%(feature)s: geometry is a %(type)s, not a polygon", feature=feature(i),
+                          type=geom[i].geom_type))
     for i in np.flatnonzero(out["code"].isna()):
-        problems.append(f"{feature(i)}: no code in field `{fields.code}`")
+        problems.append(_("%(feature)s: no code in field `%(field)s`", feature=feature(i), field=fields.code))
     dup = out["code"].notna() & out["code"].duplicated(keep=False)
     for code, idx in out[dup].groupby("code").groups.items():
-        problems.append(f"code {code!r} is used by features {', '.join(str(i + 1) for i in idx)}")
+        problems.append(_("code %(code)r is used by features %(features)s", code=code,
+                          features=", ".join(str(i + 1) for i in idx)))
     if problems:
-        raise InputError(f"{path.name}: " + "; ".join(problems))
+        raise InputError(path.name + ": " + "; ".join(problems))
 
     fixed = shapely.make_valid(geom)
     fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
     for i in np.flatnonzero(shapely.is_empty(fixed)):
-        problems.append(f"{feature(i)}: no polygon left after repairing the geometry")
+        problems.append(_("%(feature)s: no polygon left after repairing the geometry", feature=feature(i)))
     if problems:
-        raise InputError(f"{path.name}: " + "; ".join(problems))
+        raise InputError(path.name + ": " + "; ".join(problems))
     out = out.set_geometry(gpd.GeoSeries(fixed, crs=raw.crs, index=out.index))
     out = out.to_crs(WGS84)
     for i, g in enumerate(out.geometry.values):  # e.g. latitude 95, or metres in a file said to be degrees
@@ -153,10 +158,11 @@ def read_layer(path: str | Path, fields: FieldMap | None = None, *, layer: str |
         bad = ~np.isfinite(xy).all(axis=1) | (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > 90)
         if bad.any():
             x, y = xy[np.argmax(bad)]
-            problems.append(f"{feature(i)}: coordinate ({x:g}, {y:g}) is outside longitude -180..180 / "
-                            f"latitude -90..90 (after projecting to WGS 84); check the file's CRS (--crs)")
+            problems.append(_("%(feature)s: coordinate (%(x)s, %(y)s) is outside longitude -180..180 / "
+                              "latitude -90..90 (after projecting to WGS 84); check the file's CRS (--crs)",
+                              feature=feature(i), x=f"{x:g}", y=f"{y:g}"))
     if problems:
-        raise InputError(f"{path.name}: " + "; ".join(problems))
+        raise InputError(path.name + ": " + "; ".join(problems))
     return out.sort_values("code", kind="stable").reset_index(drop=True)
 
 
@@ -216,8 +222,8 @@ def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: s
         old = conn.execute(select(BoundaryVersion.id).where(BoundaryVersion.name == name)).scalar()
         if old is not None:
             if not replace:
-                raise InputError(f"Boundary version {name!r} already exists; choose another "
-                                 f"--name or pass --replace.")
+                raise InputError(_("Boundary version %(name)r already exists; choose another --name or pass "
+                                   "--replace.", name=name))
             conn.execute(delete(BoundaryVersion).where(BoundaryVersion.id == old))
         vid = conn.execute(insert(BoundaryVersion).values(
             name=name, title=title or name, valid_from=_date(valid_from), valid_to=_date(valid_to),
@@ -248,13 +254,15 @@ def save_crosswalk(engine: Engine, path: str | Path, old: str, new: str) -> int:
     df = pd.read_csv(path, dtype={"old_code": str, "new_code": str})
     missing = {"old_code", "new_code", "area_share"} - set(df.columns)
     if missing:
-        raise InputError(f"{Path(path).name}: missing column(s) {', '.join(sorted(missing))}")
+        raise InputError(_("%(name)s: missing column(s) %(columns)s", name=Path(path).name,
+                           columns=", ".join(sorted(missing))))
     with engine.begin() as conn:
         ids = dict(conn.execute(select(BoundaryVersion.name, BoundaryVersion.id)
                                 .where(BoundaryVersion.name.in_([old, new]))).all())
         for v in (old, new):
             if v not in ids:
-                raise InputError(f"Crosswalk {Path(path).name}: boundary version {v!r} is not loaded.")
+                raise InputError(_("Crosswalk %(name)s: boundary version %(version)r is not loaded.",
+                                   name=Path(path).name, version=v))
         conn.execute(delete(Crosswalk).where(Crosswalk.old_version_id == ids[old],
                                              Crosswalk.new_version_id == ids[new]))
         conn.execute(insert(Crosswalk), [

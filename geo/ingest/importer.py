@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
 from geo.errors import InputError
+from geo.format import N_, gettext
 from geo.ingest.join import assign_wards, point_tree
 from geo.ingest.parsing import ReadLimits, read_table, sha256_of
 from geo.ingest.validate import Extent, WardIndex, validate
@@ -51,8 +52,12 @@ def rejects_to_csv(rejects: pd.DataFrame | None) -> str:
     """
     if rejects is None:
         return ""
+    headers = {c: gettext(REJECT_HEADERS.get(c, c)) for c in rejects.columns}
+    return csv_bytes(rejects.rename(columns=headers)).decode("utf-8-sig")
 
-    return csv_bytes(rejects).decode("utf-8-sig")
+
+#: The headers of the rejected rows' CSV, in the importing user's language like its reasons.
+REJECT_HEADERS = {"row": N_("row"), "column": N_("column"), "value": N_("value"), "reason": N_("reason")}
 
 
 # --------------------------------------------------------------------------- versions in memory
@@ -275,7 +280,7 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     name = display_name or path.name
     step = progress or (lambda label: None)
     if not source or not source.strip():
-        raise InputError("`source` is empty; name the system the file comes from (e.g. 'cong-an-q1').")
+        raise InputError(gettext("`source` is empty; name the system the file comes from (e.g. 'cong-an-q1')."))
     check_widths(ImportBatch, dict(source=source, imported_by=imported_by), name)
     name = name[-255:]  # the batch keeps the end of a very long file name (its extension)
     step("read")
@@ -289,10 +294,11 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     result = ImportResult(None, name, rejected=len(checked.rejects), warnings=checked.warnings,
                           rejects=checked.rejects)
     if rows.empty:
-        err = InputError(f"{name}: no row could be imported ({len(raw.frame)} rows, all rejected; "
-                         f"first problem: row {checked.rejects['row'].iat[0]}, column "
-                         f"{checked.rejects['column'].iat[0]!r}: {checked.rejects['reason'].iat[0]})."
-                         if len(checked.rejects) else f"{name}: the file has no data rows.")
+        first = checked.rejects.iloc[0] if len(checked.rejects) else None
+        err = InputError(gettext("%(name)s: no row could be imported (%(n)s rows, all rejected; first problem: "
+                                 "row %(row)s, column %(column)r: %(reason)s).", name=name, n=len(raw.frame),
+                                 row=first["row"], column=first["column"], reason=first["reason"])
+                         if first is not None else gettext("%(name)s: the file has no data rows.", name=name))
         err.result = result
         raise err
 

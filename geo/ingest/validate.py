@@ -3,6 +3,10 @@
 Every rule is vectorised over the whole table; a row that breaks a rule is
 rejected with its row number, the column (the file's own header), the value
 and the reason, and the other rows go on.
+
+Reasons and warnings are catalogue messages rendered in the importing user's language when the
+file is read (the request's locale; the command line's BABEL_DEFAULT_LOCALE): the rejected rows
+are kept as the CSV that person downloads, a document like any export.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 
 from geo.categories import CATEGORY_LOOKUP, SEVERITY_LOOKUP
 from geo.errors import InputError
+from geo.format import gettext as _
+from geo.format import number
 from geo.ingest.parsing import RawTable
 from geo.names import fold, fold_unit, strip_unit_type
 
@@ -190,7 +196,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
         ok = sel & (serial >= 1).to_numpy() & (serial < 2958466).to_numpy()
         local[ok] = EXCEL_EPOCH + pd.to_timedelta(serial[ok], unit="D").dt.round("s")
         has_time[ok] = (serial[ok] % 1 != 0).to_numpy()
-        err[sel & ~ok] = "not a date (Excel serial number out of range)"
+        err[sel & ~ok] = _("not a date (Excel serial number out of range)")
     text = text.where(~sel, None)
 
     iso = text.str.match(_ISO_DATE).fillna(False).to_numpy(dtype=bool)
@@ -242,9 +248,9 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
     has_local = local.notna()
     utc[has_local] = local[has_local] - LOCAL_OFFSET
     missing_input = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
-    err[utc.isna() & missing_input & err.isna()] = "no date"
+    err[utc.isna() & missing_input & err.isna()] = _("no date")
     err[utc.isna() & ~missing_input & err.isna()] = (
-        "not a date (expected dd/mm/yyyy, dd/mm/yyyy HH:MM or yyyy-mm-dd)")
+        _("not a date (expected dd/mm/yyyy, dd/mm/yyyy HH:MM or yyyy-mm-dd)"))
     return utc, err
 
 
@@ -292,8 +298,8 @@ def parse_crs(spec: str) -> CRS:
     try:
         return CRS.from_user_input(s)
     except Exception as exc:
-        raise InputError(f"Unknown coordinate system {spec!r}; use e.g. EPSG:4326, EPSG:4756, EPSG:3405 "
-                         f"or VN2000:105.75 (TM-3 zone by central meridian).") from exc
+        raise InputError(_("Unknown coordinate system %(spec)r; use e.g. EPSG:4326, EPSG:4756, EPSG:3405 "
+                           "or VN2000:105.75 (TM-3 zone by central meridian).", spec=spec)) from exc
 
 
 _TRANSFORMERS: dict[str, Transformer] = {}
@@ -325,32 +331,32 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     # --- external id
     if "external_id" in f:
         ext = _text(f["external_id"])
-        rej.add(ext.isna().to_numpy(), "external_id", "no incident id")
+        rej.add(ext.isna().to_numpy(), "external_id", _("no incident id"))
     else:
         ext = None
 
     # --- date
     utc, derr = parse_datetimes(f["occurred_at"], f["time"] if "time" in f else None)
     time_err = (derr == "__time__").to_numpy()
-    rej.add(time_err, "time", "not a time of day (expected HH:MM or 14h30)")
+    rej.add(time_err, "time", _("not a time of day (expected HH:MM or 14h30)"))
     rej.add(derr.notna().to_numpy() & ~time_err, "occurred_at", derr.to_numpy())
     now = now or dt.datetime.now(dt.timezone.utc)
     future = (utc > pd.Timestamp(now).tz_convert(None) + pd.Timedelta(days=1)).to_numpy()
-    rej.add(future, "occurred_at", "date is in the future")
+    rej.add(future, "occurred_at", _("date is in the future"))
     out["occurred_at"] = utc
     out["local_date"] = (utc + LOCAL_OFFSET).dt.normalize()
 
     # --- category
     cat_text = _text(f["category"])
-    rej.add(cat_text.isna().to_numpy(), "category", "no category")
+    rej.add(cat_text.isna().to_numpy(), "category", _("no category"))
     cat = _map_unique(cat_text, lambda v: CATEGORY_LOOKUP.get(fold(v)))
     unknown_cat = cat_text.notna() & cat.isna()
     if unknown_cat.any():
         vals = cat_text[unknown_cat & ~pd.Series(rej.bad, index=f.index)].value_counts()
         if len(vals):
             shown = ", ".join(f"{v!r} ({c})" for v, c in vals.head(5).items())
-            warnings.append(f"{int(vals.sum())} rows have a category that is not in the list and "
-                            f"were filed as 'Khác' (other): {shown}")
+            warnings.append(_("%(n)s rows have a category that is not in the list and were filed as "
+                              "'Khác' (other): %(shown)s", n=number(int(vals.sum())), shown=shown))
     out["category"] = cat.fillna("khac")
     out["category_raw"] = cat_text
 
@@ -359,8 +365,8 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
         sev_text = _text(f["severity"])
         sev = _map_unique(sev_text, lambda v: SEVERITY_LOOKUP.get(fold(v).removesuffix(" 0")))
         rej.add((sev_text.notna() & sev.isna()).to_numpy(), "severity",
-                "unknown severity (expected 1–4 or Ít nghiêm trọng / Nghiêm trọng / Rất nghiêm trọng / "
-                "Đặc biệt nghiêm trọng)")
+                _("unknown severity (expected 1–4 or Ít nghiêm trọng / Nghiêm trọng / Rất nghiêm trọng / "
+                  "Đặc biệt nghiêm trọng)"))
         out["severity"] = sev.astype("Int64")
     else:
         out["severity"] = pd.array([pd.NA] * n, dtype="Int64")
@@ -371,7 +377,7 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
         cl = _map_unique(cl_text, lambda v: True if fold(v) in TRUE_WORDS else False if fold(v) in FALSE_WORDS
                          else None)
         rej.add((cl_text.notna() & cl.isna()).to_numpy(), "cleared",
-                "not a yes/no value (expected Có/Không)")
+                _("not a yes/no value (expected Có/Không)"))
         out["cleared"] = cl.astype("boolean")
     else:
         out["cleared"] = pd.array([pd.NA] * n, dtype="boolean")
@@ -397,17 +403,18 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
         ext = pd.Series(["h:" + hashlib.sha1("|".join("" if v is None or v != v else str(v) for v in vals)
                                              .encode()).hexdigest()[:16] for vals in zip(*parts)],
                         index=out.index, dtype=object)
-        warnings.append("The file has no incident id column (e.g. 'Mã vụ'); rows are identified by "
-                        "their date, category, place and address.")
+        warnings.append(_("The file has no incident id column (e.g. 'Mã vụ'); rows are identified by "
+                          "their date, category, place and address."))
     out["external_id"] = ext
     dup = ext.duplicated(keep="first").to_numpy() & ext.notna().to_numpy() & ~rej.bad
     if dup.any():
         first_row = dict(zip(ext[~ext.duplicated(keep="first")], f["_row"][~ext.duplicated(keep="first")]))
-        reasons = np.array([f"duplicate incident id (first at row {first_row[v]})" for v in ext], dtype=object)
+        reason = _("duplicate incident id (first at row %(row)s)")  # filled per row below
+        reasons = np.array([reason % {"row": first_row[v]} if d else "" for v, d in zip(ext, dup)], dtype=object)
         rej.add(dup, "external_id", reasons)
 
     if raw.unknown:
-        warnings.append("Columns not used: " + ", ".join(raw.unknown))
+        warnings.append(_("Columns not used: %(columns)s", columns=", ".join(raw.unknown)))
     out["_row"] = f["_row"]
     keep = ~rej.bad
     return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings)
@@ -431,10 +438,10 @@ def _unsafe_text(raw: RawTable, rej: _Rejects) -> None:
         shown = col.copy()
         for i in np.flatnonzero((size > limit) | nul):  # the report shows the start, without the NULs
             shown[i] = col[i][:80].replace("\x00", "\\0") + ("…" if size[i] > 80 else "")
-        rej.add(nul, name, "holds a NUL byte (binary data, not text); remove it and import the row again",
+        rej.add(nul, name, _("holds a NUL byte (binary data, not text); remove it and import the row again"),
                 values=shown)
-        rej.add(size > limit, name, f"longer than {limit:,} characters; shorten the text and import the row "
-                f"again", values=shown)
+        rej.add(size > limit, name, _("longer than %(limit)s characters; shorten the text and import the row "
+                                      "again", limit=number(limit)), values=shown)
 
 
 def _coordinates(raw, out, rej, warnings, extent, crs):
@@ -456,14 +463,15 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
         return
     if xf not in f or yf not in f:
         missing = yf if xf in f else xf
-        raise InputError(f"{raw.name}: a column for {xf}/{yf} is missing ({missing}); both are needed.")
+        raise InputError(_("%(name)s: a column for %(x)s/%(y)s is missing (%(missing)s); both are needed.",
+                           name=raw.name, x=xf, y=yf, missing=missing))
     x, xbad = parse_number(f[xf])
     y, ybad = parse_number(f[yf])
-    rej.add(xbad, xf, "not a number")
-    rej.add(ybad, yf, "not a number")
+    rej.add(xbad, xf, _("not a number"))
+    rej.add(ybad, yf, _("not a number"))
     one = (x.isna() ^ y.isna()).to_numpy()
-    rej.add(one & x.isna().to_numpy(), xf, "coordinate missing (the other one is given)")
-    rej.add(one & y.isna().to_numpy(), yf, "coordinate missing (the other one is given)")
+    rej.add(one & x.isna().to_numpy(), xf, _("coordinate missing (the other one is given)"))
+    rej.add(one & y.isna().to_numpy(), yf, _("coordinate missing (the other one is given)"))
     has = (x.notna() & y.notna()).to_numpy() & ~rej.bad
     x, y = x.to_numpy(), y.to_numpy()
 
@@ -510,14 +518,14 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
         lon[mask], lat[mask] = lo, la
     if swapped_rows:
         shown = ", ".join(map(str, swapped_rows[:10])) + (" …" if len(swapped_rows) > 10 else "")
-        warnings.append(f"{len(swapped_rows)} rows had longitude and latitude (or X and Y) swapped "
-                        f"and were corrected: rows {shown}")
+        warnings.append(_("%(n)s rows had longitude and latitude (or X and Y) swapped and were corrected: "
+                          "rows %(rows)s", n=number(len(swapped_rows)), rows=shown))
     fin = np.isfinite(lon) & np.isfinite(lat)
     outside = fin & ~(extent.contains(lon, lat) if extent is not None else _in_vn(lon, lat))
     values = np.full(len(lon), "", dtype=object)
     values[outside] = [f"{a:.6f}, {b:.6f}" for a, b in zip(lon[outside], lat[outside])]
-    rej.add(outside, xf, f"point outside the area covered by the loaded boundaries ({extent})"
-            if extent is not None else "point outside Viet Nam", values=values)
+    rej.add(outside, xf, _("point outside the area covered by the loaded boundaries (%(extent)s)", extent=extent)
+            if extent is not None else _("point outside Viet Nam"), values=values)
     out["lon"], out["lat"] = lon, lat
 
 
@@ -526,14 +534,14 @@ def _match_wards(raw, out, rej, rows_mask, wards: list[WardIndex]):
     f = raw.frame
     if not wards:
         rej.add(rows_mask, "ward" if "ward" in f else "occurred_at",
-                "no coordinates, and no boundaries are loaded to match a ward")
+                _("no coordinates, and no boundaries are loaded to match a ward"))
         return
     blank = pd.Series([None] * len(f), index=f.index, dtype=object)
     code_col, name_col, dist_col = (_text(f[c]) if c in f else blank for c in ("ward_code", "ward", "district"))
     dates = out["local_date"]
     none = rows_mask & code_col.isna().to_numpy() & name_col.isna().to_numpy()
     rej.add(none, "lon" if "lon" in f else ("x" if "x" in f else "ward"),
-            "no coordinates and no ward to place the incident")
+            _("no coordinates and no ward to place the incident"))
     todo = np.flatnonzero(rows_mask & ~none)
     cache: dict = {}
     for i in todo:
@@ -563,7 +571,7 @@ def _find_ward(code, name, dist, ordered: list[WardIndex]):
         for w in ordered:
             if code in w.by_code:
                 return (w, w.by_code[code]), None
-        return None, f"unknown ward code {code!r}"
+        return None, _("unknown ward code %(code)r", code=code)
     key = strip_unit_type(fold_unit(name))
     pkey = strip_unit_type(fold_unit(dist)) if dist else None
     for w in ordered:
@@ -575,9 +583,13 @@ def _find_ward(code, name, dist, ordered: list[WardIndex]):
             continue
         if len(cands) == 1:
             return (w, cands[0]), None
-        listed = "; ".join(f"{w.areas.at[c, 'name']} ({w.areas.at[c, 'parent_name'] or ''}, mã "
-                           f"{w.areas.at[c, 'code']})" for c in cands[:8])
-        return None, (f"ward name {name!r} is ambiguous in {w.version_name}: {len(cands)} units "
-                      f"match ({listed}); add the district or the ward code")
-    where = f" in district {dist!r}" if dist else ""
-    return None, f"no ward named {name!r}{where} in the loaded boundaries"
+        listed = "; ".join(_("%(name)s (%(parent)s, code %(code)s)", name=w.areas.at[c, "name"],
+                             parent=w.areas.at[c, "parent_name"] or "", code=w.areas.at[c, "code"])
+                           for c in cands[:8])
+        return None, _("ward name %(name)r is ambiguous in %(version)s: %(n)s units match (%(listed)s); add "
+                       "the district or the ward code", name=name, version=w.version_name, n=len(cands),
+                       listed=listed)
+    if dist:
+        return None, _("no ward named %(name)r in district %(district)r in the loaded boundaries",
+                       name=name, district=dist)
+    return None, _("no ward named %(name)r in the loaded boundaries", name=name)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo.categories import CATEGORIES, GROUPS, expand
 from geo.errors import InputError
+from geo.format import gettext as _
 from geo.store.models import Area, BoundaryVersion, ImportBatch
 
 WGS84 = "EPSG:4326"
@@ -29,7 +30,7 @@ def load_areas(engine_or_conn, version: str | int) -> gpd.GeoDataFrame:
             "area_id", "code", "name", "parent_code", "parent_name", "level", "population",
             "area_km2", "geom_wkb"])
     if df.empty:
-        raise InputError(f"No boundary version {version!r} in the store.")
+        raise InputError(_("No boundary version %(version)r in the store.", version=version))
     geom = shapely.from_wkb(df.pop("geom_wkb").to_numpy())
     return gpd.GeoDataFrame(df, geometry=geom, crs=WGS84)
 
@@ -57,8 +58,8 @@ def check_categories(categories: list[str]) -> list[str]:
     """Category codes for a list of category or group codes; unknown codes are an error."""
     unknown = [c for c in categories if c not in CATEGORIES and c not in GROUPS]
     if unknown:
-        raise InputError(f"`category` has unknown code(s) {', '.join(map(repr, unknown))}; allowed: "
-                         f"{', '.join(list(CATEGORIES) + list(GROUPS))}.")
+        raise InputError(_("`category` has unknown code(s) %(codes)s; allowed: %(allowed)s.",
+                           codes=", ".join(map(repr, unknown)), allowed=", ".join(list(CATEGORIES) + list(GROUPS))))
     return expand(categories)
 
 
@@ -100,7 +101,7 @@ def area_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                 categories: list[str] | None = None) -> gpd.GeoDataFrame:
     """Every area of ``boundary`` with ``count`` and ``count_<category>`` over [start, end]."""
     if end < start:
-        raise InputError(f"`end` ({end}) is before `start` ({start}).")
+        raise InputError(_("`end` (%(end)s) is before `start` (%(start)s).", end=end, start=start))
     areas = load_areas(engine, boundary)
     counts = counts_by_area(engine, boundary=boundary, start=start, end=end, categories=categories)
     wide = counts.pivot_table(index="area_id", columns="category", values="n", aggfunc="sum", fill_value=0)

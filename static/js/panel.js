@@ -4,22 +4,17 @@
   "use strict";
   var panel = document.getElementById("ward-panel");
   if (!panel) { return; }
-  var vi = panel.dataset.lang !== "en";
-  var T = vi ? {
-    incidents: "Số vụ", change: "So với cùng kỳ", clearance: "Tỷ lệ điều tra khám phá",
-    categories: "Theo loại tội phạm", monthly: "Theo tháng", loading: "Đang tải…",
-    sig_up: "tăng có ý nghĩa thống kê", sig_down: "giảm có ý nghĩa thống kê", none: "không thay đổi có ý nghĩa",
-    error: "Không tải được số liệu của phường."
-  } : {
-    incidents: "Incidents", change: "Against the same period last year", clearance: "Clearance rate",
-    categories: "By category", monthly: "By month", loading: "Loading…",
-    sig_up: "significant increase", sig_down: "significant decrease", none: "no significant change",
-    error: "Could not load the ward's figures."
-  };
-  var small = "—";  // how the service shows a suppressed (too small to publish) figure, e.g. "< 5"
+  // The words come from the page (the catalogue, in the page's language) as JSON data.
+  var T = JSON.parse(document.getElementById("panel-labels").textContent);
+  var vi = T.locale !== "en";
+  var small = T.missing;  // how the service shows an unknown figure; a suppressed one comes with the data ("< 5")
   function fmt(x, digits) {
     if (x === null || x === undefined) { return small; }
-    return Number(x).toLocaleString(vi ? "vi-VN" : "en-GB", {maximumFractionDigits: digits || 0});
+    return new Intl.NumberFormat(T.locale, {maximumFractionDigits: digits || 0}).format(Number(x));
+  }
+  function pct(x) {  // as geo.render.format.percent(x, 2): "84,04%"
+    return new Intl.NumberFormat(T.locale, {style: "percent", minimumFractionDigits: 2,
+                                            maximumFractionDigits: 2}).format(Number(x));
   }
   function pfmt(p, name) {
     if (p === null || p === undefined) { return name + " " + small; }
@@ -56,12 +51,12 @@
     });
     var cap = document.createElementNS(ns, "text");
     cap.setAttribute("x", "0"); cap.setAttribute("y", String(h + 12));
-    cap.textContent = "max " + fmt(max);
+    cap.textContent = T.max + " " + fmt(max);
     svg.appendChild(cap);
     return svg;
   }
   function show(d) {
-    small = d.suppressed_text || "—";
+    small = d.suppressed_text || T.missing;
     panel.replaceChildren();
     panel.appendChild(el("h2", d.name));
     panel.appendChild(el("p", (d.parent_name || "") + " · " + d.code, "muted"));
@@ -71,7 +66,7 @@
       c.change_class === "significant_decrease" ? T.sig_down : T.none;
     row(dl, T.change, ((vi ? c.change_text_vi : c.change_text_en) || small) + " (" + fmt(c.base_count) + " → " +
         fmt(c.count) + "; " + pfmt(c.p_value, "p") + ", " + pfmt(c.q_value, "q") + "; " + cls + ")");
-    if (d.clearance_rate !== null) { row(dl, T.clearance, fmt(100 * d.clearance_rate, 2) + " %"); }
+    if (d.clearance_rate !== null) { row(dl, T.clearance, pct(d.clearance_rate)); }
     panel.appendChild(dl);
     panel.appendChild(el("h3", T.monthly));
     panel.appendChild(chart(d.months));

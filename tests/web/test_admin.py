@@ -25,7 +25,7 @@ def test_upload_imports_and_audits(analyst, engine):
     res = upload(analyst, (DATA / "incidents_bad.csv").read_bytes(), "incidents_bad.csv")
     html = res.get_data(as_text=True)
     assert res.status_code == 200 and "Đã nhận 2, cập nhật 0, từ chối 15." in html
-    assert "duplicate incident id (first at row 2)" in html
+    assert "mã vụ bị trùng (lần đầu ở dòng 2)" in html
     with engine.connect() as conn:
         batch, by = conn.execute(text("SELECT id, imported_by FROM import_batch")).one()
         audit = conn.execute(text("SELECT action, target, username FROM audit_log WHERE action = 'import'")).one()
@@ -40,8 +40,8 @@ def test_upload_of_an_excel_file_named_csv_is_read_by_its_content(analyst):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "not a table"),
-    (b"", "the file is empty"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "không phải bảng số liệu"),
+    (b"", "tệp trống"),
 ])
 def test_bad_uploads_change_nothing(analyst, engine, content, message):
     before = table_counts(engine)
@@ -61,11 +61,11 @@ def _zip(entries: dict[str, bytes]) -> bytes:
 def test_zip_path_traversal_and_bombs_are_refused(analyst, engine):
     before = table_counts(engine)
     res = upload(analyst, _zip({"../../etc/evil.shp": b"x"}), "b.zip")
-    assert res.status_code == 400 and "unsafe path" in res.get_data(as_text=True)
+    assert res.status_code == 400 and "đường dẫn không an toàn" in res.get_data(as_text=True)
     bomb = _zip({"a.shp": b"\0" * (50 * 1024 * 1024)})
     assert len(bomb) < 100_000
     res = upload(analyst, bomb, "bomb.zip")
-    assert res.status_code == 400 and "would expand to 52,428,800 bytes" in res.get_data(as_text=True)
+    assert res.status_code == 400 and "sẽ bung ra 52.428.800 byte" in res.get_data(as_text=True)
     assert table_counts(engine) == before
 
 

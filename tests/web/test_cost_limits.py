@@ -216,8 +216,8 @@ def test_a_row_of_a_million_fields_is_refused_quickly_in_little_memory(tmp_path)
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     message, figures = out.stdout.strip().splitlines()
     seconds, peak = figures.split()
-    assert message == ("wide.csv: line 2 has 1,000,001 fields but the header has 5; check the separator "
-                       "and the quotes of that line, or remove the extra fields.")
+    assert message == ("wide.csv: dòng 2 có 1.000.001 trường nhưng dòng tiêu đề chỉ có 5; kiểm tra dấu phân cách "
+                       "và dấu ngoặc kép của dòng đó, hoặc xóa các trường thừa.")
     assert float(seconds) < 10 and int(peak) < 200 * 1024 * 1024
 
 
@@ -225,7 +225,7 @@ def test_the_import_command_refuses_the_wide_row_and_changes_nothing(runner, eng
     before = table_counts(engine)
     res = runner.invoke(args=["import-incidents", str(wide_csv(tmp_path / "wide.csv")), "--source", "s"])
     assert res.exit_code == 1  # in the service's default language
-    assert "wide.csv: dòng 2 có 1,000,001 trường nhưng dòng tiêu đề chỉ có 5" in res.output
+    assert "wide.csv: dòng 2 có 1.000.001 trường nhưng dòng tiêu đề chỉ có 5" in res.output
     assert table_counts(engine) == before
 
 
@@ -236,13 +236,13 @@ def test_too_many_columns_or_cells_are_refused_by_the_settings(app, tmp_path):
     limits = ReadLimits.from_config(app.config)
     wide = tmp_path / "cols.csv"
     wide.write_text(",".join(f"c{i}" for i in range(11)) + "\n", encoding="utf-8")
-    with pytest.raises(Exception, match=r"cols.csv: 11 columns; at most 10 are read"):
+    with pytest.raises(Exception, match=r"cols.csv: có 11 cột; chỉ đọc tối đa 10 cột"):
         read_table(wide, limits=limits)
     assert len(read_table(DATA / "incidents_good.csv").frame) > 0  # 13 columns: within the default 500
     long = tmp_path / "long.csv"
     long.write_text("Mã vụ,Ngày xảy ra,Loại tội phạm,Kinh độ,Vĩ độ\n" +
                     "".join(f"V{i},15/03/2024,Trộm cắp tài sản,106.7,10.77\n" for i in range(300)), encoding="utf-8")
-    with pytest.raises(Exception, match=r"about 302 rows of 5 columns is more than 1,000 cells"):
+    with pytest.raises(Exception, match=r"khoảng 302 dòng × 5 cột, vượt quá 1.000 ô"):
         read_table(long, limits=limits)
 
 
@@ -275,12 +275,12 @@ def test_a_workbook_with_too_many_cells_is_refused_before_its_cells_are_read(tmp
 
     limits = ReadLimits(max_cells=1_000)
     # the size the sheet declares is checked before any cell is read: its 201 rows
-    with pytest.raises(InputError, match=r"big.xlsx: about 201 rows of 10 columns is more than 1,000 cells"):
+    with pytest.raises(InputError, match=r"big.xlsx: khoảng 201 dòng × 10 cột, vượt quá 1.000 ô"):
         read_table(xlsx(tmp_path / "big.xlsx", 200), limits=limits)
     # a sheet that declares less than it holds is stopped while read, at row 102 of 201
-    with pytest.raises(InputError, match=r"lies.xlsx: about 102 rows of 10 columns is more than 1,000 cells"):
+    with pytest.raises(InputError, match=r"lies.xlsx: khoảng 102 dòng × 10 cột, vượt quá 1.000 ô"):
         read_table(xlsx(tmp_path / "lies.xlsx", 200, dimension="A1:J2"), limits=limits)
-    with pytest.raises(InputError, match=r"none.xlsx: about 102 rows of 10 columns is more than 1,000 cells"):
+    with pytest.raises(InputError, match=r"none.xlsx: khoảng 102 dòng × 10 cột, vượt quá 1.000 ô"):
         read_table(xlsx(tmp_path / "none.xlsx", 200, write_only=True), limits=limits)
     # a declared size that is too small does not cut the rows read
     assert len(read_table(xlsx(tmp_path / "lies2.xlsx", 50, dimension="A1:J2"), limits=limits).frame) == 50
@@ -298,19 +298,19 @@ def bomb(path):
 def test_the_import_command_refuses_a_zip_bomb_as_the_upload_page_does(runner, engine, app, tmp_path):
     before = table_counts(engine)
     res = runner.invoke(args=["import-incidents", str(bomb(tmp_path / "bomb.xlsx")), "--source", "s"])
-    assert res.exit_code == 1 and re.search(r"bomb.xlsx: the archive would expand to 20,000,\d+ bytes", res.output)
+    assert res.exit_code == 1 and re.search(r"bomb.xlsx: tệp nén sẽ bung ra 20.000.\d+ byte", res.output)
     traversal = tmp_path / "evil.xlsx"
     with zipfile.ZipFile(traversal, "w") as z:
         z.writestr("[Content_Types].xml", "<Types/>")
         z.writestr("../../etc/cron.d/x", "x")
     res = runner.invoke(args=["import-incidents", str(traversal), "--source", "s"])
-    assert res.exit_code == 1 and "unsafe path '../../etc/cron.d/x'" in res.output
+    assert res.exit_code == 1 and "đường dẫn không an toàn '../../etc/cron.d/x'" in res.output
     # the upload page runs the same check
     c = signed_in(app, "analyst")
     app.config["WTF_CSRF_ENABLED"] = False
     res = c.post("/admin/import", data={"source": "s", "file": (bomb(tmp_path / "b2.xlsx").open("rb"), "b.xlsx")},
                  content_type="multipart/form-data")
-    assert res.status_code == 400 and "would expand to 20,000," in res.get_data(as_text=True)
+    assert res.status_code == 400 and "sẽ bung ra 20.000." in res.get_data(as_text=True)
     assert table_counts(engine) == before
 
 
@@ -329,8 +329,8 @@ def test_nul_bytes_and_huge_fields_reject_their_rows(engine, tmp_path):
     assert (res.accepted, res.rejected) == (1, 2)
     rej = res.rejects.set_index("row")
     assert rej.loc[3, "column"] == "Địa chỉ" and rej.loc[3, "value"] == "Chợ\\0Bến Thành"
-    assert rej.loc[3, "reason"].startswith("holds a NUL byte")
-    assert rej.loc[4, "column"] == "Mô tả" and rej.loc[4, "reason"].startswith("longer than 10,000 characters")
+    assert rej.loc[3, "reason"].startswith("chứa ký tự NUL")
+    assert rej.loc[4, "column"] == "Mô tả" and rej.loc[4, "reason"].startswith("dài hơn 10.000 ký tự")
     assert len(rej.loc[4, "value"]) == 81  # the report shows the start only
     with engine.connect() as conn:
         assert conn.execute(text("SELECT external_id FROM incident")).scalars().all() == ["V1"]
@@ -367,8 +367,8 @@ def test_a_boundary_file_with_latitude_95_names_the_feature_and_the_coordinate(r
          "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
     res = runner.invoke(args=["load-boundaries", str(path), "--name", "bad"])
     assert res.exit_code == 1 and "Traceback" not in res.output
-    assert ("bad.geojson: feature 1 (code 'A1'): coordinate (106.8, 95) is outside longitude -180..180 / "
-            "latitude -90..90") in res.output
+    assert ("bad.geojson: đối tượng 1 (mã 'A1'): toạ độ (106.8, 95) nằm ngoài kinh độ -180..180 / "
+            "vĩ độ -90..90") in res.output
 
 
 def test_an_external_worker_runs_the_queue_and_each_job_once(demo_template, tmp_path):

@@ -67,8 +67,8 @@ def test_areas_category_and_group_filter(client, loaded):
     ("start=2024-13-01&end=2024-12-31", "`start` was '2024-13-01' but is expected as YYYY-MM-DD."),
     ("end=2024-12-31", "`start` is required (YYYY-MM-DD)."),
     ("start=2024-12-31&end=2024-01-01", "`end` (2024-01-01) is before `start` (2024-12-31)."),
-    ("start=2024-01-01&end=2024-12-31&boundary=nowhere", "No boundary version 'nowhere' in the store."),
-    ("start=2024-01-01&end=2024-12-31&category=bogus", "`category` has unknown code(s) 'bogus'"),
+    ("start=2024-01-01&end=2024-12-31&boundary=nowhere", "Không có phiên bản ranh giới 'nowhere' trong kho dữ liệu."),
+    ("start=2024-01-01&end=2024-12-31&category=bogus", "`category` có mã không xác định 'bogus'"),
 ])
 def test_areas_bad_parameters_are_400_with_the_reason(client, query, message):
     res = client.get(f"/api/v1/areas?{query}")
@@ -98,7 +98,7 @@ def test_cli_wholly_bad_file_fails_and_changes_nothing(runner, engine):
     before = table_counts(engine)
     res = runner.invoke(args=["import-incidents", str(DATA / "incidents_all_bad.csv"), "--source", "cli"])
     assert res.exit_code == 1
-    assert "no row could be imported" in res.output
+    assert "không nhập được dòng nào" in res.output
     assert table_counts(engine) == before
 
 
@@ -118,7 +118,7 @@ def test_cli_load_boundaries_bad_field(runner):
     res = runner.invoke(args=["load-boundaries", str(SHARED_BOUNDARIES / "hcmc_wards_2019.geojson"),
                               "--name", "x", "--code-field", "ma"])
     assert res.exit_code == 1
-    assert "field `ma` (for code) is not in the layer" in res.output
+    assert "trường `ma` (cho code) không có trong lớp bản đồ" in res.output
 
 
 def test_geojson_export_is_rfc7946(client, loaded):

@@ -62,9 +62,9 @@ def test_fetch_shipped_refuses_a_changed_file(tmp_path):
     for entry in gb.registry()["sets"] + gb.registry()["crosswalks"]:
         (src / entry["file"]).write_bytes((SHARED_BOUNDARIES / entry["file"]).read_bytes())
     (src / "hcmc_wards_2019.geojson").write_bytes(b"{}")
-    with pytest.raises(InputError, match=r"hcmc_wards_2019.geojson: sha256 is 44136fa.*expected 175fbb2d"):
+    with pytest.raises(InputError, match=r"hcmc_wards_2019.geojson: sha256 là 44136fa.*cần là 175fbb2d"):
         gb.fetch_shipped(src, dest)
-    with pytest.raises(InputError, match="Boundary file .* not found in .*nowhere. Set BOUNDARY_SOURCE_DIR"):
+    with pytest.raises(InputError, match="Không tìm thấy tệp ranh giới .* trong .*nowhere. Hãy đặt BOUNDARY_SOURCE_DIR"):
         gb.fetch_shipped(tmp_path / "nowhere", tmp_path / "dest2")
 
 
@@ -95,11 +95,11 @@ def test_user_layer_errors_name_each_feature(tmp_path):
         gb.read_layer(path, gb.FieldMap(code="ma", name="ten"))
     msg = str(exc.value)
     assert msg.startswith("layer.geojson: ")
-    assert "feature 5 (code 'A5'): empty geometry" in msg
-    assert "feature 3 (code 'A3'): geometry is a Point, not a polygon" in msg
-    assert "feature 4: no code in field `ma`" in msg
-    assert "code 'A1' is used by features 1, 2" in msg
-    with pytest.raises(InputError, match=r"field `code` \(for code\) is not in the layer; it has ma, ten"):
+    assert "đối tượng 5 (mã 'A5'): hình học trống" in msg  # in Vietnamese, the command line's language
+    assert "đối tượng 3 (mã 'A3'): hình học là Point, không phải đa giác" in msg
+    assert "đối tượng 4: trường `ma` không có mã" in msg
+    assert "mã 'A1' được dùng cho các đối tượng 1, 2" in msg
+    with pytest.raises(InputError, match=r"trường `code` \(cho code\) không có trong lớp bản đồ; lớp có ma, ten"):
         gb.read_layer(path)
 
 
@@ -125,8 +125,8 @@ def test_user_layer_repaired_and_reprojected_from_a_zipped_shapefile(engine, tmp
     assert after["area"] - before["area"] == 2 and after["boundary_version"] - before["boundary_version"] == 1
     stored = load_areas(engine, "khu-thu")
     assert stored["population"].tolist() == [12000, 8000]
-    with pytest.raises(InputError, match="Boundary version 'khu-thu' already exists; choose another --name "
-                                         "or pass --replace"):
+    with pytest.raises(InputError, match="Phiên bản ranh giới 'khu-thu' đã có; hãy chọn --name khác hoặc thêm "
+                                         "--replace"):
         gb.save_version(engine, areas, "khu-thu")
     assert table_counts(engine) == after
 

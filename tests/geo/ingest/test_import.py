@@ -6,12 +6,26 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from flask import Flask
 from pyproj import Transformer
 from sqlalchemy import text
 
 from geo.errors import InputError
 from geo.ingest.importer import import_file
 from tests.conftest import DATA, NOW, day_aggregates, table_counts
+
+
+def english_context():
+    """The context of an app whose language is English (BABEL_DEFAULT_LOCALE = en)."""
+    app = Flask(__name__)
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    return app.app_context()
+
+
+@pytest.fixture
+def english():
+    with english_context():
+        yield
 
 
 def incidents(engine, source=None) -> pd.DataFrame:
@@ -48,11 +62,10 @@ GOOD_EXPECTED = {
 def test_good_file_in_every_encoding(engine, name):
     r = import_file(engine, DATA / name, source="s", now=NOW)
     assert (r.accepted, r.updated, r.rejected) == (7, 0, 0)
-    assert r.warnings == [
-        "1 rows have a category that is not in the list and were filed as 'Khác' (other): "
-        "'Tai nạn giao thông' (1)",
-        "1 rows had longitude and latitude (or X and Y) swapped and were corrected: rows 4",
-        "Columns not used: Ghi chú",
+    assert r.warnings == [  # in the language of the command line and jobs (BABEL_DEFAULT_LOCALE: vi)
+        "1 dòng có loại tội phạm không có trong danh mục nên được xếp vào 'Khác': 'Tai nạn giao thông' (1)",
+        "1 dòng bị đảo kinh độ và vĩ độ (hoặc X và Y) và đã được sửa: các dòng 4",
+        "Các cột không dùng đến: Ghi chú",
     ]
     got = incidents(engine)
     for ext, (utc, local, cat, sev, cleared, w19, w25) in GOOD_EXPECTED.items():
@@ -81,31 +94,38 @@ def test_bad_rows_are_reported_with_row_column_value_and_reason(engine):
         (12, "Phường/Xã", "Phường 1"), (13, "Phường/Xã", "Phường Không Tồn Tại"),
         (14, "Phường/Xã", "99999"), (15, "Mã vụ", "B001"), (16, "Kinh độ", ""), (17, "Giờ", "25:00"),
     ]
-    reasons = dict(zip(r.rejects["row"], r.rejects["reason"]))
-    assert reasons[3].startswith("not a date")
-    assert reasons[4] == "no date"
-    assert reasons[5] == "date is in the future"
-    assert reasons[6] == "no category"
-    assert reasons[7].startswith("unknown severity")
-    assert reasons[8] == "not a yes/no value (expected Có/Không)"
-    assert reasons[9] == "coordinate missing (the other one is given)"
-    assert reasons[10] == "not a number"
-    assert reasons[11].startswith("point outside the area covered by the loaded boundaries")
-    assert reasons[12].startswith("ward name 'Phường 1' is ambiguous in hcmc-2019: 11 units match")
+    reasons = dict(zip(r.rejects["row"], r.rejects["reason"]))  # in Vietnamese (BABEL_DEFAULT_LOCALE)
+    assert reasons[3].startswith("không phải ngày")
+    assert reasons[4] == "thiếu ngày"
+    assert reasons[5] == "ngày ở tương lai"
+    assert reasons[6] == "thiếu loại tội phạm"
+    assert reasons[7].startswith("mức độ không xác định")
+    assert reasons[8] == "không phải giá trị có/không (cần Có/Không)"
+    assert reasons[9] == "thiếu một toạ độ (toạ độ còn lại có ghi)"
+    assert reasons[10] == "không phải số"
+    assert reasons[11].startswith("điểm nằm ngoài vùng của các ranh giới đã nạp")
+    assert reasons[12].startswith("tên phường 'Phường 1' chưa rõ trong hcmc-2019: có 11 đơn vị trùng tên")
     assert "Phường 1 (Quận Gò Vấp, mã 26896)" in reasons[12] and reasons[12].endswith(
-        "add the district or the ward code")
-    assert reasons[13] == "no ward named 'Phường Không Tồn Tại' in the loaded boundaries"
-    assert reasons[14] == "unknown ward code '99999'"
-    assert reasons[15] == "duplicate incident id (first at row 2)"
-    assert reasons[16] == "no coordinates and no ward to place the incident"
-    assert reasons[17] == "not a time of day (expected HH:MM or 14h30)"
+        "hãy ghi thêm quận/huyện hoặc mã phường")
+    assert reasons[13] == "không có phường tên 'Phường Không Tồn Tại' trong các ranh giới đã nạp"
+    assert reasons[14] == "không có mã phường '99999'"
+    assert reasons[15] == "mã vụ bị trùng (lần đầu ở dòng 2)"
+    assert reasons[16] == "không có toạ độ và không ghi phường để xác định nơi xảy ra vụ việc"
+    assert reasons[17] == "không phải giờ trong ngày (cần dạng HH:MM hoặc 14h30)"
     # the rejected rows are kept with the batch, as CSV
     with engine.connect() as conn:
         csv_text, rejected = conn.execute(text("SELECT rejected_csv, rejected FROM import_batch")).one()
-    assert rejected == 15 and csv_text.splitlines()[0] == "row,column,value,reason"
+    assert rejected == 15 and csv_text.splitlines()[0] == "dòng,cột,giá trị,lý do"
     assert len(pd.read_csv(pd.io.common.StringIO(csv_text))) == 15
     # "Phường 1" with its district is found
     assert incidents(engine).loc["B016", "hcmc-2019"] == "Phường 1"
+    with english_context():  # an English-speaking importer gets the reasons in English
+        again = import_file(engine, DATA / "incidents_bad.csv", source="s2", now=NOW)
+        assert again.rejects_csv.splitlines()[0] == "row,column,value,reason"
+    reasons = dict(zip(again.rejects["row"], again.rejects["reason"]))
+    assert (reasons[4], reasons[15]) == ("no date", "duplicate incident id (first at row 2)")
+    assert reasons[12].startswith("ward name 'Phường 1' is ambiguous in hcmc-2019: 11 units match")
+    assert "Phường 1 (Quận Gò Vấp, code 26896)" in reasons[12]
 
 
 def test_xlsx_dates_cells_and_serials(engine):
@@ -171,8 +191,8 @@ def test_reimport_updates_and_never_duplicates(engine, tmp_path):
 
 def test_wholly_bad_file_changes_nothing(engine):
     before = table_counts(engine)
-    with pytest.raises(InputError, match=r"incidents_all_bad.csv: no row could be imported \(2 rows, all "
-                                         r"rejected; first problem: row 2, column 'Ngày xảy ra'") as exc:
+    with pytest.raises(InputError, match=r"incidents_all_bad.csv: không nhập được dòng nào \(2 dòng, đều bị "
+                                         r"loại; lỗi đầu tiên: dòng 2, cột 'Ngày xảy ra'") as exc:
         import_file(engine, DATA / "incidents_all_bad.csv", source="s", now=NOW)
     assert len(exc.value.result.rejects) == 2
     assert table_counts(engine) == before
@@ -197,14 +217,14 @@ def test_error_half_way_leaves_the_store_unchanged(engine):
 @pytest.mark.parametrize("content, message", [
     (b"", "the file is empty"),
     ("Ngày,Loại tội phạm\n01/01/2024,Trộm\n".encode(), "no coordinate columns"),
-    ("Kinh độ,Vĩ độ,Loại tội phạm\n106.7,10.7,Trộm\n".encode(), "no occurred at column"),
+    ("Kinh độ,Vĩ độ,Loại tội phạm\n106.7,10.7,Trộm\n".encode(), "no date column"),
     ("Ngày,Kinh độ,Vĩ độ\n01/01/2024,106.7,10.7\n".encode(), "no category column"),
     ("Ngày,Ngày,Kinh độ\n".encode(), "column 'Ngày' appears twice"),
     ("Ngày,Loại,Kinh độ,Vĩ độ\n01/01/2024,Trộm,106.7,10.7,1,2,3\n".encode(), "line 2 has 7 fields but the header has 4"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary data, not a CSV file"),
     (("," * 600 + "\n").encode(), "601 columns; at most 500"),
 ])
-def test_structural_errors_name_the_file(engine, tmp_path, content, message):
+def test_structural_errors_name_the_file(engine, tmp_path, content, message, english):
     path = tmp_path / "upload.csv"
     path.write_bytes(content)
     before = table_counts(engine)
@@ -213,7 +233,7 @@ def test_structural_errors_name_the_file(engine, tmp_path, content, message):
     assert table_counts(engine) == before
 
 
-def test_explicit_mapping_and_unknown_mapping(engine, tmp_path):
+def test_explicit_mapping_and_unknown_mapping(engine, tmp_path, english):
     path = tmp_path / "odd.csv"
     path.write_text("Số,Khi nào,Việc gì,Đông,Bắc\n1,15/03/2024,Trộm cắp tài sản,106.6981,10.7725\n",
                     encoding="utf-8")
