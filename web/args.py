@@ -28,12 +28,27 @@ def date_arg(name: str, default: dt.date | None = None) -> dt.date:
     value = request.args.get(name)
     if not value:
         if default is None:
-            raise InputError(f"`{name}` is required (YYYY-MM-DD).")
+            raise InputError(_("`%(name)s` is required (YYYY-MM-DD).", name=name))
         return default
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise InputError(f"`{name}` was {value!r} but is expected as YYYY-MM-DD.") from None
+        raise InputError(_("`%(name)s` was %(value)s but is expected as YYYY-MM-DD.", name=name,
+                           value=repr(value))) from None
+
+
+def period_arg(spec: str):
+    """The named period ``spec`` of the ``period`` argument (``2024-Q1``, ``2024-H1:stat``, ``2024``)."""
+    try:
+        return parse_period(spec)
+    except InputError as exc:
+        raise InputError(str(exc).replace("`spec`", "`period`", 1)) from None
+
+
+def check_range(start: dt.date, end: dt.date) -> None:
+    if end < start:
+        raise InputError(_("`end` (%(end)s) is before `start` (%(start)s).", end=end.isoformat(),
+                           start=start.isoformat()))
 
 
 def area_query_args() -> dict:
@@ -43,16 +58,12 @@ def area_query_args() -> dict:
     boundary = request.args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"]
     spec = request.args.get("period")
     if spec and not (request.args.get("start") or request.args.get("end")):
-        try:
-            p = parse_period(spec)
-        except InputError as exc:
-            raise InputError(str(exc).replace("`spec`", "`period`", 1)) from None
+        p = period_arg(spec)
         start, end = p.start, p.end
     else:
         start = date_arg("start")
         end = date_arg("end")
-    if end < start:
-        raise InputError(f"`end` ({end}) is before `start` ({start}).")
+    check_range(start, end)
     cats = [c for c in (request.args.get("category") or "").split(",") if c]
     return dict(boundary=boundary, start=start, end=end, categories=cats)
 

@@ -32,6 +32,7 @@ from geo.render.maps import parts as map_parts
 from geo.render.palette import CHANGE_COLOURS
 from geo.store.queries import versions
 from web import engine as _engine
+from web.args import choice_arg
 from web.auth import audit, role_required
 from web.maps import boundary_choices, category_choices, data_span, period_choices, read_filters
 from web.maps import lang as _lang
@@ -250,7 +251,7 @@ def _plan_arg() -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise InputError(f"`plan` was {raw!r} but is expected to be a plan number.") from None
+        raise InputError(_("`plan` was %(value)s but is expected to be a plan number.", value=repr(raw))) from None
 
 
 def _flags_map(flags: fl.Flags):
@@ -330,9 +331,7 @@ def _report_args():
         period = pr.custom(f.start, f.end)
     else:
         period = pr.parse_period(f.period + (":stat" if f.cut == "stat" and ":" not in f.period else ""))
-    level = request.args.get("level") or "ward"
-    if level not in ("ward", "district"):
-        raise InputError(f"`level` was {level!r} but is expected to be one of ward, district.")
+    level = choice_arg("level", "ward", ("ward", "district"))
     return f, period, level, (request.args.get("district") or None)
 
 

@@ -32,7 +32,7 @@ from geo.render.layers import View
 from geo.render.maps import parts
 from geo.store.queries import versions
 from web import engine as _engine
-from web.args import choice_arg, date_arg, from_params, param_value, to_params
+from web.args import check_range, choice_arg, date_arg, from_params, param_value, period_arg, to_params
 from web.auth import audit
 from web.responses import job_failure, published_minimum, run_budgeted
 
@@ -84,25 +84,19 @@ def read_filters() -> Filters:
     """Filters from the URL, defaulting to the last year with data."""
     args = request.args
     boundary = args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"]
-    cut = args.get("cut") or "calendar"
-    if cut not in ("calendar", "stat"):
-        raise InputError(f"`cut` was {cut!r} but is expected to be one of calendar, stat.")
+    cut = choice_arg("cut", "calendar", ("calendar", "stat"))
     span = data_span()
     period = args.get("period") or (str(span[1].year) if span else str(dt.date.today().year))
     if period == "custom":
 
         start, end = date_arg("start"), date_arg("end")
-        if end < start:
-            raise InputError(f"`end` ({end}) is before `start` ({start}).")
+        check_range(start, end)
         p = pr.custom(start, end)
     else:
-        try:
-            p = pr.parse_period(period + (":stat" if cut == "stat" and ":" not in period else ""))
-        except InputError as exc:
-            raise InputError(str(exc).replace("`spec`", "`period`", 1)) from None
+        p = period_arg(period + (":stat" if cut == "stat" and ":" not in period else ""))
     category = args.get("category") or ""
     if category and category not in CATEGORIES and category not in GROUPS:
-        raise InputError(f"`category` was {category!r}: not a known category or group.")
+        raise InputError(_("`category` was %(value)s: not a known category or group.", value=repr(category)))
     return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True))
 
 
@@ -162,7 +156,7 @@ def page_args(page: str) -> dict:
     the parameters of the page's methods (geo.methods)."""
 
     if page not in PAGES + ("change",):
-        raise InputError(f"No page {page!r}.")
+        raise InputError(_("No page %(page)s.", page=repr(page)))
     if page == "overview":
         return dict(measure=choice_arg("measure", "count", MEASURES),
                     scheme=choice_arg("scheme", "natural_breaks", SCHEMES))

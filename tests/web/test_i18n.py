@@ -25,14 +25,12 @@ import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from geo import committee as cm
+from geo.committee import areas, candidates, plans
 from geo.ingest.importer import import_file
 from geo.store.models import make_engine
 from geo.store.queries import versions
-from tests.conftest import DATA, signed_in
-from tests.geo.test_import import NOW
+from tests.conftest import DATA, NOW, ROOT, signed_in
 
-ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "translations" / "vi" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdrf]|%[sd]")
 Q = "boundary=hcmc-2025&period=2025"
@@ -205,10 +203,10 @@ def service(demo_app):
     eng = make_engine(demo_app.config["DATABASE_URL"])
     with demo_app.app_context():  # as the command line imports: in the service's language
         bad = import_file(eng, DATA / "incidents_bad.csv", source="i18n", now=NOW).batch_id
-    plan = cm.get_plan(eng, cm.create_plan(eng, year=2024, level="city", boundary="hcmc-2025",
+    plan = plans.get_plan(eng, plans.create_plan(eng, year=2024, level="city", boundary="hcmc-2025",
                                            created_by="committee"))
-    ward = cm.candidates(eng, plan, top=3).wards["code"].iloc[0]
-    area = cm.select_areas(eng, plan.id, [f"ward:{ward}"], target_pct=10, responsible_unit="Công an phường",
+    ward = candidates.candidates(eng, plan, top=3).wards["code"].iloc[0]
+    area = areas.select_areas(eng, plan.id, [f"ward:{ward}"], target_pct=10, responsible_unit="Công an phường",
                            decided_by="BCĐ 138 Thành phố", decided_on="2024-01-15", recorded_by="committee")[0]
     data = [t for v in versions(eng) for t in (v.title, v.source, v.licence, v.attribution) if t]
     eng.dispose()

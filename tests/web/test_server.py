@@ -64,9 +64,9 @@ def test_areas_category_and_group_filter(client, loaded):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("start=2024-13-01&end=2024-12-31", "`start` was '2024-13-01' but is expected as YYYY-MM-DD."),
-    ("end=2024-12-31", "`start` is required (YYYY-MM-DD)."),
-    ("start=2024-12-31&end=2024-01-01", "`end` (2024-01-01) is before `start` (2024-12-31)."),
+    ("start=2024-13-01&end=2024-12-31", "`start` là '2024-13-01' nhưng phải có dạng YYYY-MM-DD."),
+    ("end=2024-12-31", "Cần có `start` (dạng YYYY-MM-DD)."),
+    ("start=2024-12-31&end=2024-01-01", "`end` (2024-01-01) sớm hơn `start` (2024-12-31)."),
     ("start=2024-01-01&end=2024-12-31&boundary=nowhere", "Không có phiên bản ranh giới 'nowhere' trong kho dữ liệu."),
     ("start=2024-01-01&end=2024-12-31&category=bogus", "`category` có mã không xác định 'bogus'"),
 ])
