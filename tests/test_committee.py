@@ -17,9 +17,9 @@ from scipy.stats import binomtest
 from shapely.geometry import box
 from sqlalchemy import bindparam, text
 
-from clustering import periods as pr
 from geo import analysis
 from geo import committee as cm
+from geo import periods as pr
 from geo.categories import expand
 from geo.errors import InputError
 from geo.store.queries import load_areas

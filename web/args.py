@@ -7,8 +7,8 @@ from flask import abort, current_app, request
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from clustering.periods import parse_period
 from geo.errors import InputError
+from geo.periods import parse_period
 
 PERIOD_KEYS = ("boundary", "start", "end", "categories")
 

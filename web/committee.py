@@ -19,9 +19,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from clustering import periods as pr
 from geo import analysis, disclosure
 from geo import committee as cm
+from geo import periods as pr
 from geo.categories import label
 from geo.errors import InputError
 from geo.render import maps

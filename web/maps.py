@@ -18,8 +18,8 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from clustering import periods as pr
 from geo import analysis, disclosure
+from geo import periods as pr
 from geo.analysis import FORECAST_METHODS, cached
 from geo.analysis import data_span as span
 from geo.categories import CATEGORIES, GROUPS, label

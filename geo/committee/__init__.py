@@ -53,12 +53,13 @@ from shapely.geometry import shape
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.engine import Engine
 
-from clustering import periods as pr
 from clustering.compare import city_total, compare_counts, poisson_rate_test
 from geo import analysis
+from geo import periods as pr
 from geo.categories import label as category_label
 from geo.errors import InputError
 from geo.render import exports
+from geo.render import format as fmt
 from geo.render.exports import xlsx_cell
 from geo.store.models import (
     CommitteeArea,
@@ -714,22 +715,20 @@ def hot_status(engine: Engine, area: Area, period: pr.Period, categories) -> dic
 
 
 def change_text(count: int, base: int, lang: str = "vi") -> str:
-    """"giảm 8,4 %", "tăng 3 vụ" (from nothing), "không đổi"; English with ``lang="en"``."""
-    if base == 0:
-        if count == 0:
-            return "không đổi" if lang == "vi" else "no change"
-        return f"tăng {pr.format_number_vi(count)} vụ" if lang == "vi" else f"up {pr.format_number_en(count)} incidents"
-    pct = 100.0 * (count - base) / base
-    return pr.format_pct_vi(pct) if lang == "vi" else pr.format_pct_en(pct)
+    """"giảm 8,4%", "tăng 3 vụ" (from nothing), "không đổi"; English with ``lang="en"``."""
+    return fmt.count_change(count, base, locale=lang)
 
 
 def rate_text(x, lang: str = "vi", digits: int = 2) -> str:
-    """A fraction as a percentage: 0.8404 -> "84,04 %" ("84.04%" in English); "—" when missing."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    if lang == "vi":
-        return f"{pr.format_number_vi(100 * x, digits)} %"
-    return f"{pr.format_number_en(100 * x, digits)}%"
+    """A fraction as a percentage: 0.8404 -> "84,04%"; "—" when missing."""
+    return fmt.percent(x, digits, locale=lang)
+
+
+def _with_change_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``change_text_vi``/``change_text_en`` made from its counts (None where suppressed)."""
+    for lang in ("vi", "en"):
+        frame[f"change_text_{lang}"] = [change_text(a, b, lang) for a, b in zip(frame["count"], frame["base_count"])]
+    return frame
 
 
 # --------------------------------------------------------------------------- assessments
@@ -1176,6 +1175,8 @@ def report(engine: Engine, *, boundary: str, period: pr.Period, categories: Sequ
     total = city_total(units[["code", "count"]], units[["code", "base_count"]].rename(columns={"base_count": "count"}),
                        t_current_days=period.days, t_base_days=base.days).iloc[0].to_dict()
     total = analysis._plain(total)
+    total.update({f"change_text_{lang}": change_text(total["count"], total["base_count"], lang) for lang in ("vi", "en")})
+    units, by_cat, detail = (_with_change_text(f) for f in (units, by_cat, detail))
     total["cleared_count"] = int(units["cleared_count"].sum())
     total["clearance_rate"] = (total["cleared_count"] / total["count"]) if total["count"] else None
     total["base_cleared_count"] = int(units["base_cleared_count"].sum())

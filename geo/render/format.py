@@ -8,12 +8,12 @@ language: the request's locale (Flask-Babel), else ``BABEL_DEFAULT_LOCALE`` of t
 ('1.234,5', '1,234.5', '—')
 >>> percent(0.8404, 2, locale="vi"), change(-8.4, locale="vi"), change(24, locale="en")
 ('84,04%', 'giảm 8,4%', 'up 24.0%')
+>>> import datetime as dt
 >>> date(dt.date(2025, 7, 1), locale="vi"), date(dt.date(2025, 7, 1), locale="en")
 ('01/07/2025', '01/07/2025')
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 from functools import lru_cache
 
@@ -95,6 +95,21 @@ def change(pct, digits: int = 1, *, locale: str | None = None) -> str:
         return gettext("no change", locale)
     value = percent(abs(float(pct)) / 100, digits, locale=locale)
     return gettext("up %(value)s", locale, value=value) if pct > 0 else gettext("down %(value)s", locale, value=value)
+
+
+def count_change(count, base, digits: int = 1, *, locale: str | None = None) -> str:
+    """How a count moved against its base period: "giảm 8,4%", "tăng 3 vụ" (from none), "không đổi".
+
+    >>> count_change(458, 500, locale="vi"), count_change(3, 0, locale="vi"), count_change(0, 0, locale="en")
+    ('giảm 8,4%', 'tăng 3 vụ', 'no change')
+    """
+    if missing(count) or missing(base):
+        return MISSING
+    if base == 0:
+        if count == 0:
+            return gettext("no change", locale)
+        return gettext("up %(n)s incidents", locale, n=number(count, locale=locale))
+    return change(100.0 * (float(count) - float(base)) / float(base), digits, locale=locale)
 
 
 def date(d, *, locale: str | None = None) -> str:
