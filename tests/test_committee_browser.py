@@ -55,7 +55,7 @@ def test_plan_assessments_flags_and_report(page, live_server, demo_app, tmp_path
     assert {rows.nth(i).locator("td").first.inner_text() for i in range(3)} == {
         "Phường Bàn Cờ", "Phường Bến Thành", spot_name}
     # "now in": the 2025 wards each area lies in, with the share of its area
-    assert "Phường Bến Thành (100,00 %)" in rows.filter(has_text="Phường Bến Thành").inner_text()
+    assert "Phường Bến Thành (100,00%)" in rows.filter(has_text="Phường Bến Thành").inner_text()
 
     # Bàn Cờ fails two years running; Bến Thành is transformed in 2024 and hot again in 2025
     _assess(page, live_server, plan_url, "Phường Bàn Cờ", 2024, "khong_dat")

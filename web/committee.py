@@ -25,7 +25,7 @@ from geo import periods as pr
 from geo.categories import label
 from geo.errors import InputError
 from geo.render import maps
-from geo.render.layers import fmt
+from geo.render.layers import figure as fmt
 from geo.render.maps import parts as map_parts
 from geo.render.palette import CHANGE_COLOURS
 from geo.store.queries import versions

@@ -58,7 +58,7 @@ from geo import analysis
 from geo import periods as pr
 from geo.categories import label as category_label
 from geo.errors import InputError
-from geo.render import exports
+from geo.render import exports, reasons
 from geo.render import format as fmt
 from geo.render.exports import xlsx_cell
 from geo.store.models import (
@@ -298,12 +298,18 @@ class Candidates:
     errors: list[str] = field(default_factory=list)
 
 
+def _with_reasons(ranked: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The ranked units with their reason sentences (``reason_vi``, ``reason_en``) from ``reasons``."""
+    return ranked.assign(**{f"reason_{lang}": [reasons.sentence(r, lang) for r in ranked["reasons"]]
+                            for lang in ("vi", "en")})
+
+
 def _all_ward_candidates(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
     base = plan.base_period
     ranked = analysis.complex_areas(engine, boundary=plan.boundary, start=base.start, end=base.end,
                                     categories=list(plan.categories))
     codes = set(plan_scope(engine, plan)["code"])
-    return ranked[ranked["code"].isin(codes)].reset_index(drop=True)
+    return _with_reasons(ranked[ranked["code"].isin(codes)].reset_index(drop=True))
 
 
 def _all_spot_candidates(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
@@ -314,7 +320,7 @@ def _all_spot_candidates(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
     if plan.level != "city":
         scope = shapely.union_all(plan_scope(engine, plan).geometry.values)
         spots = spots[spots.intersects(scope)]
-    return spots.reset_index(drop=True)
+    return _with_reasons(spots.reset_index(drop=True))
 
 
 def candidates(engine: Engine, plan: Plan, *, top: int = 20, spots_top: int = 10) -> Candidates:

@@ -25,6 +25,8 @@ from flask import current_app, has_app_context, has_request_context
 from geo.resources import resource
 
 DEFAULT_LOCALE = "vi"
+#: The languages the catalogue speaks.
+LOCALES = ("vi", "en")
 #: How a figure that is unknown or not published is shown, everywhere.
 MISSING = "—"
 
@@ -76,7 +78,10 @@ def number(x, digits: int | None = None, *, locale: str | None = None) -> str:
     if missing(x):
         return MISSING
     fmt = "#,##0." + ("#" * 2 if digits is None else "0" * digits) if digits != 0 else "#,##0"
-    return babel.numbers.format_decimal(float(x), format=fmt, locale=current_locale(locale))
+    value = float(x)
+    if round(value, 2 if digits is None else digits) == 0:
+        value = 0.0                                     # no "-0" for a value that rounds to zero
+    return babel.numbers.format_decimal(value, format=fmt, locale=current_locale(locale))
 
 
 def percent(fraction, digits: int = 1, *, locale: str | None = None) -> str:

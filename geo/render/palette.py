@@ -39,7 +39,7 @@ GI_COLOURS = {"hot_99": "#d62f27", "hot_95": "#ed7551", "hot_90": "#fab984",
 #: Local Moran clusters and outliers (``clustering.lisa.QUADRANTS``).
 LISA_COLOURS = {"HH": "#d62f27", "HL": "#f4a582", "LH": "#92c5de", "LL": "#4575b5",
                 "not_significant": "#f7f7f7"}
-#: Significant change between two periods (``clustering.compare.CHANGE_LABELS``), in the
+#: Significant change between two periods (``clustering.compare.CHANGE_CLASSES``), in the
 #: legend order of the change page.
 CHANGE_COLOURS = {"significant_increase": "#d6604d", "no_significant_change": "#f7f7f7",
                   "significant_decrease": "#4393c3"}

@@ -2,6 +2,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from geo.errors import InputError
 from geo.periods import (
     TET,
     Period,
@@ -13,7 +14,6 @@ from geo.periods import (
     period,
     tet_note,
 )
-from geo.errors import InputError
 from geo.render.format import change, number
 
 D = date
