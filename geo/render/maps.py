@@ -62,13 +62,13 @@ from folium.utilities import deep_copy, get_obj_in_upper_tree
 
 from geo.errors import InputError
 from geo.render import palette as pal
-from geo.render.format import MISSING, N_, gettext, number, percent
+from geo.render.format import LOCALES, MISSING, N_, gettext, number, percent
 from geo.render.format import date as format_date
 from geo.resources import resource
 
 WGS84 = "EPSG:4326"
 STATIC_DIR = resource("static")
-LANGS = ("vi", "en")
+LANGS = LOCALES
 
 # --------------------------------------------------------------------------- vendored files
 
@@ -825,7 +825,7 @@ def base_map(bounds, *, static_url: Callable[[str], str], tiles_url: str | None 
             raise InputError("`tiles_url` needs `tiles_attribution`: the credit the tile "
                              "provider requires (e.g. '© OpenStreetMap contributors').")
         folium.TileLayer(tiles=tiles_url, attr=tiles_attribution, max_zoom=max_zoom,
-                         name="Nền bản đồ" if lang == "vi" else "Base map", control=False).add_to(m)
+                         name=gettext("Base map", lang), control=False).add_to(m)
     _decorate(m, box, lang)
     return offline(m, static_url)
 
@@ -1170,7 +1170,7 @@ def contours(m, contours_gdf, *, name: str | None = None, legend: bool = True,
     shown = gdf.assign(_label=labels)
     styles = [{"color": colour_of[f], "weight": 1.5, "fillColor": colour_of[f], "fillOpacity": 0.35}
               for f in fractions]
-    label = "Mức" if fmt == "vi" else "Level"
+    label = gettext("Density level", fmt)
     layer = _polygon_layer(m, shown, styles, fields=[("_label", label)], fmt=fmt, name=name)
     rows = [(colour_of[f], t, {"fraction": repr(f)})
             for f, t in sorted(zip(fractions, labels))]
