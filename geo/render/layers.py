@@ -175,7 +175,7 @@ def _overview(engine, f, args, new_map, lang):
     title = _(MEASURE_LABELS[measure], lang)
     shown = _with_display_geometry(engine, f.boundary, layer)
     res = maps.choropleth(m, shown, measure, scheme=scheme, palette="YlOrRd", legend_title=title,
-                          tooltip_fields=[("name", _("Ward", lang)),
+                          tooltip_fields=[("name", _("Ward/commune", lang)),
                                           ("code", _("Code", lang)), (measure, title)],
                           name=title, number_format=lang)
     _labels(m, shown, res)
@@ -184,7 +184,7 @@ def _overview(engine, f, args, new_map, lang):
         order = order.mask(layer["suppressed"].astype(bool) & order.isna(), 1e-9)
     table = layer.drop(columns="geometry").assign(_order=order.to_numpy()) \
         .sort_values(["_order", "code"], ascending=[False, True]).drop(columns="_order").head(30)
-    cols = [("code", _("Code", lang), False), ("name", _("Ward", lang), False),
+    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
             ("count", _(MEASURE_LABELS["count"], lang), True),
             ("per_km2", _(MEASURE_LABELS["per_km2"], lang), True),
             ("harm", _(MEASURE_LABELS["harm"], lang), True)]
@@ -208,7 +208,7 @@ def _hotspots(engine, f, args, new_map, lang):
     gi_layer = maps.categorical(
         m, shown, "hotspot_code", palette.classes("gi", lang),
         name=gi_title, legend_title=gi_title,
-        tooltip_fields=[("name", _("Ward", lang)), ("count", _("Number of incidents", lang)),
+        tooltip_fields=[("name", _("Ward/commune", lang)), ("count", _("Number of incidents", lang)),
                         ("gi_z", "z"), ("gi_p", "p")])
     legends.append(gi_layer["legend_html"])
     meta = {}
@@ -271,16 +271,16 @@ def _compare(engine, f, args, new_map, lang):
     base_title = _("Base period", lang)
     legend = maps.choropleth(dual.m1, shown, "count", scheme="natural_breaks", palette="YlOrRd",
                              legend_title=now_title, name=now_title, number_format=lang,
-                             tooltip_fields=[("name", _("Ward", lang)),
+                             tooltip_fields=[("name", _("Ward/commune", lang)),
                                              ("count", now_title), ("base_count", base_title)])
     right = maps.choropleth(dual.m2, shown, "base_count", bins=legend["bins"], palette="YlOrRd",
                     legend_title=base_title, name=base_title, number_format=lang,
-                    tooltip_fields=[("name", _("Ward", lang)),
+                    tooltip_fields=[("name", _("Ward/commune", lang)),
                                     ("count", now_title), ("base_count", base_title)])
     _labels(dual.m1, shown, legend)
     _labels(dual.m2, shown, right)
     table = layer.drop(columns="geometry").sort_values(["change_class", "p_value"], key=_numeric)
-    cols = [("code", _("Code", lang), False), ("name", _("Ward", lang), False),
+    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
             ("count", now_title, True), ("base_count", base_title, True),
             ("change", _("Change", lang), True), ("change_pct", "%", True),
             ("p_value", "p", True), ("q_value", "q", True),
@@ -316,7 +316,7 @@ def _change(engine, f, args, new_map, lang):
     legend = maps.categorical(m, shown, "change_class",
                               palette.classes("change", lang),
                               name=title, legend_title=title,
-                              tooltip_fields=[("name", _("Ward", lang)),
+                              tooltip_fields=[("name", _("Ward/commune", lang)),
                                               ("change_text", "%"),
                                               ("p_value", "p"), ("q_value", "q")])
     _labels(m, shown, legend)
@@ -324,7 +324,7 @@ def _change(engine, f, args, new_map, lang):
 
 
 def _trends(engine, f, args, new_map, lang):
-    gdf, _ = analysis.emerging_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
+    gdf, _ehs = analysis.emerging_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
                                      categories=list(f.categories), bins=args["bins"])
     if args["minimum"]:
         gdf = disclosure.series(gdf, args["minimum"])
@@ -338,11 +338,11 @@ def _trends(engine, f, args, new_map, lang):
     present = set(layer["trend"])
     legend = maps.categorical(m, shown, "trend", palette.classes("emerging", lang, present),
                               name=title, legend_title=title,
-                              tooltip_fields=[("name", _("Ward", lang)),
+                              tooltip_fields=[("name", _("Ward/commune", lang)),
                                               ("trend_label", title), ("series_text", _("Series", lang))])
     _labels(m, shown, legend)
     table = layer[layer["trend"] != "no_pattern"].drop(columns=["geometry", "series"])
-    cols = [("code", _("Code", lang), False), ("name", _("Ward", lang), False),
+    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
             ("trend_label", title, False), ("trend_z", "z (Mann-Kendall)", True),
             ("series_text", _("Incidents per bin", lang), False)]
     return View(map=m, layer=layer.drop(columns="series"), legends=[legend["legend_html"]], table=table,
@@ -401,7 +401,7 @@ def _forecast(engine, f, args, new_map, lang):
     title = _("Next month's forecast: share of incidents (%)", lang)
     res = maps.choropleth(m, wards, "share_pct", scheme="quantiles", palette="PuRd", legend_title=title,
                           name=title, number_format=lang,
-                          tooltip_fields=[("name", _("Ward", lang)), ("share_pct", "%"),
+                          tooltip_fields=[("name", _("Ward/commune", lang)), ("share_pct", "%"),
                                           ("rank", "#")])
     top = fc["cells"].assign(level="top5")
     cells_title = _("The %(share)s of the area most at risk", lang, share=fmt.percent(0.05, 0, locale=lang))
