@@ -39,16 +39,10 @@ import pandas as pd
 from scipy import stats
 
 from .errors import InputError
-from .periods import Period, format_number_en, format_number_vi, format_pct_en, format_pct_vi
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 FDR_METHODS = ("by", "bh", "none")
 CHANGE_CLASSES = ("significant_increase", "significant_decrease", "no_significant_change")
-CHANGE_LABELS = {
-    "significant_increase": ("Tăng có ý nghĩa", "Significant increase"),
-    "significant_decrease": ("Giảm có ý nghĩa", "Significant decrease"),
-    "no_significant_change": ("Không thay đổi có ý nghĩa", "No significant change"),
-}
 
 
 # ------------------------------------------------------------------ the test
@@ -125,8 +119,6 @@ def _counts_array(x, name: str) -> np.ndarray:
 
 
 def _exposure_array(x, name: str) -> np.ndarray:
-    if isinstance(x, Period):
-        x = x.days
     try:
         a = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
@@ -156,7 +148,7 @@ def poisson_rate_test(k1, t1, k2, t2, alternative: str = "two-sided"):
     ----------
     k1, k2 : int or array-like of int
         Counts in the current and the base period.
-    t1, t2 : float, array-like or Period
+    t1, t2 : float or array-like
         Exposures (length of each period, e.g. in days; or population-time).
     alternative : {"two-sided", "greater", "less"}
         "greater": the current rate k1/t1 is higher than the base rate.
@@ -243,15 +235,6 @@ def _check_counts_frame(df, name: str) -> pd.DataFrame:
     return df[["code", "count"]]
 
 
-def _change_text(count, base, pct, lang):
-    if base == 0:
-        if count == 0:
-            return "không đổi" if lang == "vi" else "no change"
-        n = format_number_vi(count) if lang == "vi" else format_number_en(count)
-        return f"tăng {n} vụ" if lang == "vi" else f"up {n} incidents"
-    return format_pct_vi(pct) if lang == "vi" else format_pct_en(pct)
-
-
 def _table(codes, k1, k2, t1, t2, alpha, method) -> pd.DataFrame:
     k1 = np.asarray(k1, dtype=np.int64)
     k2 = np.asarray(k2, dtype=np.int64)
@@ -270,8 +253,6 @@ def _table(codes, k1, k2, t1, t2, alpha, method) -> pd.DataFrame:
                    np.where(sig & (rate1 < rate2), "significant_decrease", "no_significant_change"))
     out = pd.DataFrame({"code": codes, "count": k1, "base_count": k2, "change": change,
                         "change_pct": pct, "p_value": p, "q_value": q, "change_class": cls})
-    out["change_text_vi"] = [_change_text(a, b, c, "vi") for a, b, c in zip(k1, k2, pct)]
-    out["change_text_en"] = [_change_text(a, b, c, "en") for a, b, c in zip(k1, k2, pct)]
     return out
 
 
@@ -307,8 +288,8 @@ def compare_counts(current: pd.DataFrame, base: pd.DataFrame, *, t_current_days,
     ----------
     current, base : DataFrame
         Columns ``code`` and ``count``, one row per ward.
-    t_current_days, t_base_days : float or Period
-        Lengths of the two periods (``Period.days``); they differ by a day
+    t_current_days, t_base_days : float
+        Lengths of the two periods in days; they differ by a day
         when a February 29 falls in one of them.
     alpha : float
         FDR level: a ward is a significant change where ``q_value <= alpha``.
@@ -323,16 +304,16 @@ def compare_counts(current: pd.DataFrame, base: pd.DataFrame, *, t_current_days,
         ``code``, [``name``], ``count``, ``base_count``, ``change`` (count -
         base_count), ``change_pct`` (percent, NaN where base_count is 0),
         ``p_value``, ``q_value``, ``change_class`` (one of
-        :data:`CHANGE_CLASSES`, direction from the rates), ``change_text_vi``
-        ("giảm 8,4 %") and ``change_text_en`` ("down 8.4%"), sorted by code.
+        :data:`CHANGE_CLASSES`, direction from the rates), sorted by code. Words for
+        people ("giảm 8,4%") are made from these numbers at display (``geo.format``).
 
     Examples
     --------
     >>> cur = pd.DataFrame({"code": ["26734", "26737"], "count": [42, 3]})
     >>> old = pd.DataFrame({"code": ["26734", "26740"], "count": [25, 6]})
     >>> t = compare_counts(cur, old, t_current_days=91, t_base_days=90)
-    >>> t[["code", "count", "base_count", "change_text_vi"]].values.tolist()
-    [['26734', 42, 25, 'tăng 68,0 %'], ['26737', 3, 0, 'tăng 3 vụ'], ['26740', 0, 6, 'giảm 100,0 %']]
+    >>> t[["code", "count", "base_count", "change_pct", "change_class"]].values.tolist()
+    [['26734', 42, 25, 68.0, 'no_significant_change'], ['26737', 3, 0, nan, 'no_significant_change'], ['26740', 0, 6, -100.0, 'no_significant_change']]
     """
     cur = _check_counts_frame(current, "current")
     old = _check_counts_frame(base, "base")
@@ -363,8 +344,8 @@ def city_total(current: pd.DataFrame, base: pd.DataFrame, *, t_current_days, t_b
 
     >>> cur = pd.DataFrame({"code": ["a", "b"], "count": [60, 49]})
     >>> old = pd.DataFrame({"code": ["a", "b"], "count": [70, 49]})
-    >>> city_total(cur, old, t_current_days=366, t_base_days=365)["change_text_vi"].item()
-    'giảm 8,4 %'
+    >>> round(city_total(cur, old, t_current_days=366, t_base_days=365)["change_pct"].item(), 1)
+    -8.4
     """
     cur = _check_counts_frame(current, "current")
     old = _check_counts_frame(base, "base")

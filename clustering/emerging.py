@@ -28,26 +28,26 @@ _parameter_constraints = {
 
 MIN_BINS = 3
 
-#: The patterns: code, ArcGIS's name, Vietnamese name.
+#: The patterns: code and ArcGIS's name (labels for people: ``geo.render.palette``).
 PATTERNS = pd.DataFrame(
-    [("no_pattern", "No Pattern Detected", "Không phát hiện mẫu hình"),
-     ("new_hot", "New Hot Spot", "Điểm nóng mới"),
-     ("consecutive_hot", "Consecutive Hot Spot", "Điểm nóng liên tiếp"),
-     ("intensifying_hot", "Intensifying Hot Spot", "Điểm nóng gia tăng"),
-     ("persistent_hot", "Persistent Hot Spot", "Điểm nóng dai dẳng"),
-     ("diminishing_hot", "Diminishing Hot Spot", "Điểm nóng suy giảm"),
-     ("sporadic_hot", "Sporadic Hot Spot", "Điểm nóng rải rác"),
-     ("oscillating_hot", "Oscillating Hot Spot", "Điểm nóng dao động"),
-     ("historical_hot", "Historical Hot Spot", "Điểm nóng trong quá khứ"),
-     ("new_cold", "New Cold Spot", "Điểm lạnh mới"),
-     ("consecutive_cold", "Consecutive Cold Spot", "Điểm lạnh liên tiếp"),
-     ("intensifying_cold", "Intensifying Cold Spot", "Điểm lạnh gia tăng"),
-     ("persistent_cold", "Persistent Cold Spot", "Điểm lạnh dai dẳng"),
-     ("diminishing_cold", "Diminishing Cold Spot", "Điểm lạnh suy giảm"),
-     ("sporadic_cold", "Sporadic Cold Spot", "Điểm lạnh rải rác"),
-     ("oscillating_cold", "Oscillating Cold Spot", "Điểm lạnh dao động"),
-     ("historical_cold", "Historical Cold Spot", "Điểm lạnh trong quá khứ")],
-    columns=["code", "label", "label_vi"])
+    [("no_pattern", "No Pattern Detected"),
+     ("new_hot", "New Hot Spot"),
+     ("consecutive_hot", "Consecutive Hot Spot"),
+     ("intensifying_hot", "Intensifying Hot Spot"),
+     ("persistent_hot", "Persistent Hot Spot"),
+     ("diminishing_hot", "Diminishing Hot Spot"),
+     ("sporadic_hot", "Sporadic Hot Spot"),
+     ("oscillating_hot", "Oscillating Hot Spot"),
+     ("historical_hot", "Historical Hot Spot"),
+     ("new_cold", "New Cold Spot"),
+     ("consecutive_cold", "Consecutive Cold Spot"),
+     ("intensifying_cold", "Intensifying Cold Spot"),
+     ("persistent_cold", "Persistent Cold Spot"),
+     ("diminishing_cold", "Diminishing Cold Spot"),
+     ("sporadic_cold", "Sporadic Cold Spot"),
+     ("oscillating_cold", "Oscillating Cold Spot"),
+     ("historical_cold", "Historical Cold Spot")],
+    columns=["code", "label"])
 
 
 # --------------------------------------------------------------------------- Mann-Kendall
@@ -260,8 +260,8 @@ class EmergingHotSpots:
         Mann-Kendall test of each location's z-scores (arrays of n_locations).
     overall_trend : MannKendall
         Mann-Kendall test of the total count per bin (the trend of the whole cube).
-    codes, labels, labels_vi : ndarray of str
-        Pattern of each location: code, ArcGIS's name, Vietnamese name.
+    codes, labels : ndarray of str
+        Pattern of each location: code and ArcGIS's name.
     ids : pandas.Index
         Location ids (the ids of ``w``).
 
@@ -292,8 +292,8 @@ class EmergingHotSpots:
     >>> ehs = EmergingHotSpots(counts, ward_weights(grid), inference="normal", permutations=0)
     >>> ehs.codes[[0, 11, 99]].tolist()
     ['persistent_hot', 'intensifying_hot', 'no_pattern']
-    >>> ehs.labels_vi[11]
-    'Điểm nóng gia tăng'
+    >>> ehs.labels[11]
+    'Intensifying Hot Spot'
     """
 
     def __init__(self, counts, w, *, permutations: int = PERMUTATIONS, seed: int | None = DEFAULT_SEED,
@@ -345,15 +345,14 @@ class EmergingHotSpots:
                                        trend_alpha=trend_alpha)
         table = PATTERNS.set_index("code")
         self.labels = table["label"].reindex(self.codes).to_numpy()
-        self.labels_vi = table["label_vi"].reindex(self.codes).to_numpy()
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per location: ``pattern`` (code), ``pattern_label``, ``pattern_vi``,
+        """One row per location: ``pattern`` (code), ``pattern_label`` (ArcGIS's name),
         ``trend_z``, ``trend_p``, ``trend_tau``, ``n_hot``, ``n_cold`` and ``last_bin``
         (the hot spot category of the final bin, e.g. ``hot_95``)."""
         last = category_table().set_index("bin")["code"].reindex(self.bins[:, -1]).to_numpy()
         return pd.DataFrame({
-            "pattern": self.codes, "pattern_label": self.labels, "pattern_vi": self.labels_vi,
+            "pattern": self.codes, "pattern_label": self.labels,
             "trend_z": self.trend.z, "trend_p": self.trend.p, "trend_tau": self.trend.tau,
             "n_hot": self.hot.sum(axis=1), "n_cold": self.cold.sum(axis=1), "last_bin": last,
         }, index=self.ids)

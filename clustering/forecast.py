@@ -55,7 +55,6 @@ from scipy import ndimage
 from .errors import InputError
 from .grid import make_grid, validate_parameters
 from .kde import KERNELS, SUPPORT, kde
-from .periods import TZ
 from .projection import metric_crs_for
 from .projection import rows_text as _rows
 
@@ -131,7 +130,8 @@ def _as_date(value, name: str) -> dt.date:
         value = value.to_pydatetime()
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(TZ)
+            raise InputError(f"`{name}` was {value!r}, a time with a time zone; pass the local date "
+                             "(e.g. `geo.periods.local_date(...)`).")
         if value.time() != dt.time(0):
             raise InputError(f"`{name}` was {value!r} but must be a date (periods start at 00:00); "
                              f"pass {value.date()!r}.")
@@ -277,15 +277,18 @@ def _local_times(points, time) -> np.ndarray:
         if len(sample) and isinstance(sample.iloc[0], str):
             raise InputError(f"`points[{time!r}]` holds text; parse it first, e.g. "
                              f"`pd.to_datetime(points[{time!r}], format='%d/%m/%Y %H:%M')`.")
-        try:
-            s = pd.Series([v.astimezone(TZ).replace(tzinfo=None)
-                           if isinstance(v, dt.datetime) and v.tzinfo is not None else v for v in s],
-                          index=points.index)
-            s = pd.to_datetime(s)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"`points[{time!r}]` must hold dates or times: {exc}") from None
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert(TZ).dt.tz_localize(None)
+        aware = any(isinstance(v, dt.datetime) and v.tzinfo is not None for v in sample)
+        if not aware:
+            try:
+                s = pd.to_datetime(s)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"`points[{time!r}]` must hold dates or times: {exc}") from None
+    else:
+        aware = isinstance(s.dtype, pd.DatetimeTZDtype)
+    if aware:
+        raise InputError(f"`points[{time!r}]` holds times with a time zone; convert them to local times "
+                         f"first, e.g. `.dt.tz_convert('Asia/Ho_Chi_Minh').dt.tz_localize(None)` "
+                         "(incidents are counted by their local date).")
     missing = s.isna().to_numpy()
     if missing.any():
         raise InputError(f"`points[{time!r}]` has {missing.sum()} missing times (rows "

@@ -53,17 +53,17 @@ def category_table(alpha_levels=ALPHA_LEVELS) -> pd.DataFrame:
 
     Columns: ``bin`` (ArcGIS's Gi_Bin: ±3 for 99 %, ±2 for 95 %, ±1 for 90 % with the
     default levels, 0 when not significant), ``code`` (``hot_99`` … ``not_significant`` …
-    ``cold_99``), ``label`` (ArcGIS's wording) and ``label_vi``.
+    ``cold_99``) and ``label`` (ArcGIS's wording). Labels for people, in their language, are
+    in ``geo.render.palette``.
     """
     levels = sorted(alpha_levels)            # strictest first
     rows = []
-    for sign, code, en, vi in ((-1, "cold", "Cold Spot", "Điểm lạnh"), (1, "hot", "Hot Spot", "Điểm nóng")):
+    for sign, code, en in ((-1, "cold", "Cold Spot"), (1, "hot", "Hot Spot")):
         for k, alpha in enumerate(levels):
             conf = _confidence(alpha)
             rows.append({"bin": sign * (len(levels) - k), "code": f"{code}_{conf}",
-                         "label": f"{en} - {conf}% Confidence", "label_vi": f"{vi} – tin cậy {conf} %"})
-    rows.append({"bin": 0, "code": "not_significant", "label": "Not Significant",
-                 "label_vi": "Không có ý nghĩa thống kê"})
+                         "label": f"{en} - {conf}% Confidence"})
+    rows.append({"bin": 0, "code": "not_significant", "label": "Not Significant"})
     return pd.DataFrame(rows).sort_values("bin", ignore_index=True)
 
 
@@ -216,8 +216,8 @@ class HotSpots:
         Benjamini-Hochberg q-values of ``p`` (:func:`fdr_qvalues`).
     bins : ndarray of int
         ArcGIS's Gi_Bin (−3 … 3).
-    codes, labels, labels_vi : ndarray of str
-        Category of each feature (``hot_99`` …), ArcGIS's label and the Vietnamese one.
+    codes, labels : ndarray of str
+        Category of each feature (``hot_99`` …) and ArcGIS's label.
     thresholds : dict
         P-value threshold used at each significance level.
     n_neighbors : ndarray of int
@@ -321,7 +321,6 @@ class HotSpots:
         table = category_table(self.alpha_levels).set_index("bin")
         self.codes = table["code"].reindex(self.bins).to_numpy()
         self.labels = table["label"].reindex(self.bins).to_numpy()
-        self.labels_vi = table["label_vi"].reindex(self.bins).to_numpy()
         self.n_neighbors = np.asarray(g.w.cardinalities, dtype=np.int64) - 1
 
 
@@ -384,7 +383,7 @@ def gi_star(values_gdf, column: str, *, w=None, permutations: int = PERMUTATIONS
         (two-sided normal p-value), ``gi_q`` (Benjamini-Hochberg q-value of ``gi_p``),
         ``gi_bin`` (ArcGIS's Gi_Bin, −3 … 3), ``hotspot`` (ArcGIS's label, e.g. "Hot Spot -
         99% Confidence"), ``hotspot_code`` (``hot_99`` … ``not_significant`` …
-        ``cold_99``), ``hotspot_vi`` (e.g. "Điểm nóng – tin cậy 99 %") and ``n_neighbors``.
+        ``cold_99``) and ``n_neighbors``.
         ``attrs["gi_star"]`` records the settings and the p-value threshold used at each
         level.
 
@@ -421,7 +420,6 @@ def gi_star(values_gdf, column: str, *, w=None, permutations: int = PERMUTATIONS
     out["gi_bin"] = hs.bins
     out["hotspot"] = hs.labels
     out["hotspot_code"] = hs.codes
-    out["hotspot_vi"] = hs.labels_vi
     out["n_neighbors"] = hs.n_neighbors
     out.attrs["gi_star"] = {"column": column, "permutations": permutations, "seed": seed, "fdr": fdr,
                             "alpha_levels": hs.alpha_levels, "inference": inference,

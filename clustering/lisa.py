@@ -30,14 +30,14 @@ _parameter_constraints = {
 }
 
 #: Quadrants of the Moran scatterplot as esda numbers them (``Moran_Local.q``), with
-#: ArcGIS's COType code and label, and the Vietnamese label.
+#: ArcGIS's COType code and label (labels for people: ``geo.render.palette``).
 QUADRANTS = pd.DataFrame(
-    [(1, "HH", "High-High Cluster", "Cụm cao – cao"),
-     (2, "LH", "Low-High Outlier", "Ngoại lai thấp – cao"),
-     (3, "LL", "Low-Low Cluster", "Cụm thấp – thấp"),
-     (4, "HL", "High-Low Outlier", "Ngoại lai cao – thấp"),
-     (0, "not_significant", "Not Significant", "Không có ý nghĩa thống kê")],
-    columns=["quadrant", "code", "label", "label_vi"])
+    [(1, "HH", "High-High Cluster"),
+     (2, "LH", "Low-High Outlier"),
+     (3, "LL", "Low-Low Cluster"),
+     (4, "HL", "High-Low Outlier"),
+     (0, "not_significant", "Not Significant")],
+    columns=["quadrant", "code", "label"])
 
 
 class LocalMoran:
@@ -82,10 +82,10 @@ class LocalMoran:
     significant : ndarray of bool
     quadrant : ndarray of int
         Quadrant of the Moran scatterplot: 1 HH, 2 LH, 3 LL, 4 HL (esda's ``q``).
-    codes, labels, labels_vi : ndarray of str
+    codes, labels : ndarray of str
         ``"HH"``, ``"HL"``, ``"LH"``, ``"LL"`` or ``"not_significant"``, ArcGIS's label
         ("High-High Cluster", "High-Low Outlier", "Low-High Outlier", "Low-Low Cluster",
-        "Not Significant") and the Vietnamese one.
+        "Not Significant").
     threshold : float
         P-value threshold used.
 
@@ -137,7 +137,6 @@ class LocalMoran:
         shown = np.where(self.significant, self.quadrant, 0)
         self.codes = table["code"].reindex(shown).to_numpy()
         self.labels = table["label"].reindex(shown).to_numpy()
-        self.labels_vi = table["label_vi"].reindex(shown).to_numpy()
 
 
 def local_moran(values_gdf, column: str, *, w=None, permutations: int = PERMUTATIONS,
@@ -165,7 +164,7 @@ def local_moran(values_gdf, column: str, *, w=None, permutations: int = PERMUTAT
         ``lisa_p`` (pseudo p-value used), ``lisa_p_sim`` (esda's), ``lisa_q`` (q-value),
         ``lisa_quadrant`` (1 HH, 2 LH, 3 LL, 4 HL, whether significant or not),
         ``lisa_code`` (``HH``, ``HL``, ``LH``, ``LL`` or ``not_significant``),
-        ``lisa_label`` (ArcGIS's label, e.g. "High-Low Outlier") and ``lisa_label_vi``.
+        and ``lisa_label`` (ArcGIS's label, e.g. "High-Low Outlier").
         ``attrs["local_moran"]`` records the settings and the threshold.
 
     References
@@ -197,7 +196,6 @@ def local_moran(values_gdf, column: str, *, w=None, permutations: int = PERMUTAT
     out["lisa_quadrant"] = lm.quadrant
     out["lisa_code"] = lm.codes
     out["lisa_label"] = lm.labels
-    out["lisa_label_vi"] = lm.labels_vi
     out.attrs["local_moran"] = {"column": column, "permutations": permutations, "seed": seed,
                                 "fdr": fdr, "alpha": alpha, "threshold": lm.threshold}
     return out

@@ -3,12 +3,12 @@
 Each year a committee picks the wards, or smaller spots, that its plan to
 transform complex areas will target. :func:`rank_areas` puts the candidates in
 order and says why: every unit (a ward, or a DBSCAN spot) gets a ``score``
-from 0 to 100, a ``rank``, the ``components`` (points per signal) and one
-sentence in Vietnamese and one in English naming its two or three strongest
-signals, written as the committees' reports write them:
+from 0 to 100, a ``rank``, the ``components`` (points per signal) and its
+``reasons``: its two or three strongest signals as (signal, figures) pairs, which
+``geo.render.reasons`` writes as the committees' reports write them:
 
-    Gi* nóng 99 % trong 3 quý liên tiếp; tăng 24,0 % so với cùng kỳ (p = 0,003);
-    chiếm 6,1 % số vụ toàn thành phố
+    Gi* nóng 99% trong 3 quý liên tiếp; tăng 24,0% so với cùng kỳ (p = 0,003);
+    chiếm 6,1% số vụ toàn thành phố
 
 The score is a weighted sum of bounded signals
 -----------------------------------------------
@@ -61,7 +61,7 @@ impunity there, but it depends on the investigators as much as on the area,
 hence the small weight.
 
 The reason names the signals with the most points, the Gi* category and the
-streak counted together as one ("Gi* nóng 99 % trong 3 quý liên tiếp"); equal
+streak counted together as one ("Gi* nóng 99% trong 3 quý liên tiếp"); equal
 points follow the order of :data:`WEIGHTS`.
 
 Signals whose columns are missing give 0 points and are not mentioned in the
@@ -88,14 +88,11 @@ Examples
 [['26734', 1], ['26737', 2], ['26740', 3]]
 >>> round(float(r["score"].iloc[0]), 2)      # 20 + 15*3/4 + 10*24/25 + 10*0.061/0.10
 46.95
->>> print(r["reason_vi"].iloc[0].replace("; ", ";\\n"))
-Gi* nóng 99 % trong 3 quý liên tiếp;
-tăng 24,0 % so với cùng kỳ (p = 0,003);
-chiếm 6,1 % số vụ toàn thành phố
->>> print(r["reason_en"].iloc[0].replace("; ", ";\\n"))
-Gi* hot spot at 99 % for 3 consecutive quarters;
-up 24.0 % on the same period last year (p = 0.003);
-6.1 % of the city's incidents
+>>> for signal, figures in r["reasons"].iloc[0]:
+...     print(signal, figures)
+gi {'confidence': 99.0, 'streak': 3, 'bin': 'quarter'}
+increase {'change_pct': 24.0, 'count': None, 'base_count': None, 'p_name': 'p', 'p': 0.003}
+share {'share': 0.061}
 
 References
 ----------
@@ -116,7 +113,6 @@ import pandas as pd
 from .compare import CHANGE_CLASSES
 from .emerging import PATTERNS
 from .errors import InputError
-from .periods import format_number_en, format_number_vi
 
 #: Default weight of each signal; they sum to 100, so a signal's points are ``weight * f``.
 WEIGHTS: dict[str, float] = {
@@ -153,16 +149,18 @@ INCREASE_FULL = 25.0
 #: How many signals a reason sentence names at most.
 MAX_REASONS = 3
 
-DEFAULT_BIN_VI = "quý"
-DEFAULT_BIN_EN = "quarters"
+#: What a bin of ``hot_streak`` is (``bin`` column): "quarter" (default) or "month".
+BINS = ("quarter", "month")
+#: What ``years_hot`` counts (``hot_what`` column): Gi* hot spots (default) or hot spot clusters.
+HOT_WHAT = ("gi", "cluster")
+#: The signals a reason names (codes of ``reasons``); "none" when no signal scored.
+REASONS = ("gi", "pattern", "harm_density", "share", "increase", "persistence", "clearance", "none")
 
 _NUMERIC = ("count", "base_count", "change_pct", "p_value", "q_value", "harm", "harm_per_km2",
             "per_10k", "share", "gi_z", "hot_streak", "trend_z", "trend_p", "years_hot",
             "years_total", "clearance_rate")
 _FRACTIONS = ("share", "clearance_rate")
 _HOTSPOT_RE = re.compile(r"^(hot|cold)_(\d+(?:\.\d+)?)$")
-_PATTERN_VI = dict(zip(PATTERNS["code"], PATTERNS["label_vi"]))
-_PATTERN_EN = dict(zip(PATTERNS["code"], PATTERNS["label"]))
 
 
 # --------------------------------------------------------------------------- checks
@@ -252,6 +250,10 @@ def _check_signals(signals) -> dict[str, pd.Series]:
         _codes_in(signals, "pattern", PATTERNS["code"], "the codes of clustering.emerging.PATTERNS")
     if "change_class" in signals.columns:
         _codes_in(signals, "change_class", CHANGE_CLASSES, list(CHANGE_CLASSES))
+    if "bin" in signals.columns:
+        _codes_in(signals, "bin", BINS, list(BINS))
+    if "hot_what" in signals.columns:
+        _codes_in(signals, "hot_what", HOT_WHAT, list(HOT_WHAT))
     if "hotspot_code" in signals.columns:
         col = signals["hotspot_code"]
         ok = col.isna() | (col == "not_significant") | col.astype(str).str.match(_HOTSPOT_RE)
@@ -321,108 +323,66 @@ def _fractions(signals: pd.DataFrame, num: dict[str, pd.Series]) -> pd.DataFrame
 
 # --------------------------------------------------------------------------- reasons
 
-def _num(x, lang: str, digits: int | None = None) -> str:
-    return format_number_vi(x, digits) if lang == "vi" else format_number_en(x, digits)
+def _plain(v):
+    """A figure as a plain Python number (None when missing), so that reasons serialise as JSON."""
+    try:
+        if v is None or pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return v
 
 
-def _p_text(p, name: str, lang: str) -> str:
-    if p < 0.001:
-        return f"{name} < {_num(0.001, lang, 3)}"
-    return f"{name} = {_num(p, lang, 3)}"
-
-
-def _text(row, name: str, lang: str, density_rank, n_density) -> str | None:
-    """The phrase for signal ``name`` of one unit, or None when it has nothing to say."""
-    vi = lang == "vi"
-
+def _figures(row, name: str, density_rank, n_density) -> dict | None:
+    """The figures behind signal ``name`` of one unit, or None when it has nothing to say."""
     def get(col):
-        v = row.get(col, np.nan)
-        return np.nan if v is None else v
-
-    def missing(v) -> bool:
-        try:
-            return v is None or bool(pd.isna(v))
-        except (TypeError, ValueError):
-            return False
+        return _plain(row.get(col, None))
 
     if name == "gi":
         conf = _hot_confidence(get("hotspot_code"))
         streak = get("hot_streak")
-        streak = 0 if missing(streak) else int(streak)
-        level = "≥ 90" if conf is None else _num(conf, lang)
+        streak = 0 if streak is None else int(streak)
         if conf is None and streak < 1:
             return None
-        bin_vi = DEFAULT_BIN_VI if missing(get("bin_label_vi")) else str(get("bin_label_vi"))
-        bin_en = DEFAULT_BIN_EN if missing(get("bin_label_en")) else str(get("bin_label_en"))
-        head = f"Gi* nóng {level} %" if vi else f"Gi* hot spot at {level} %"
-        if streak >= 2:
-            return head + (f" trong {streak} {bin_vi} liên tiếp" if vi
-                           else f" for {streak} consecutive {bin_en}")
-        if conf is None:
-            one_en = bin_en[:-1] if bin_en.endswith("s") else bin_en
-            return head + (f" trong {bin_vi} gần nhất" if vi else f" in the latest {one_en}")
-        return head
+        return {"confidence": conf, "streak": streak, "bin": get("bin") or "quarter"}
     if name == "pattern":
-        code = get("pattern")
-        label = _PATTERN_VI[code] if vi else _PATTERN_EN[code]
-        label = label.lower()
-        text = f"mẫu hình {label}" if vi else f"{label} pattern"
-        z = get("trend_z")
-        if not missing(z) and math.isfinite(z):
-            text += f" ({'xu hướng' if vi else 'trend'} z = {_num(z, lang, 2)})"
-        return text
+        return {"pattern": get("pattern"), "trend_z": get("trend_z")}
     if name == "harm_density":
-        d = _num(get("harm_per_km2"), lang)
-        if vi:
-            return (f"mật độ thiệt hại theo mức độ nghiêm trọng xếp thứ "
-                    f"{density_rank}/{n_density} ({d}/km²)")
-        return f"harm-weighted density ranked {density_rank} of {n_density} ({d} per km²)"
+        return {"rank": density_rank, "of": n_density, "density": get("harm_per_km2")}
     if name == "share":
-        s = _num(100 * get("share"), lang, 1)
-        return f"chiếm {s} % số vụ toàn thành phố" if vi else f"{s} % of the city's incidents"
+        return {"share": get("share")}
     if name == "increase":
-        pct, count, base = get("change_pct"), get("count"), get("base_count")
-        tail = " so với cùng kỳ" if vi else " on the same period last year"
-        if not missing(pct) and math.isfinite(pct):
-            text = (f"tăng {_num(pct, lang, 1)} %" if vi else f"up {_num(pct, lang, 1)} %") + tail
-        elif not missing(count) and not missing(base):
-            text = (f"tăng từ {_num(base, lang)} lên {_num(count, lang)} vụ" if vi
-                    else f"up from {_num(base, lang)} to {_num(count, lang)} incidents") + tail
-        else:
-            text = ("tăng có ý nghĩa" if vi else "significant increase") + tail
+        out = {"change_pct": get("change_pct"), "count": get("count"), "base_count": get("base_count"),
+               "p_name": None, "p": None}
         for col, sym in (("p_value", "p"), ("q_value", "q")):
-            p = get(col)
-            if not missing(p):
-                return text + f" ({_p_text(p, sym, lang)})"
-        return text
+            if get(col) is not None:
+                out.update(p_name=sym, p=get(col))
+                break
+        return out
     if name == "persistence":
-        hot, tot = _num(get("years_hot"), lang), _num(get("years_total"), lang)
-        what_vi = "điểm nóng Gi*" if missing(get("hot_what_vi")) else str(get("hot_what_vi"))
-        what_en = "Gi* hot spot" if missing(get("hot_what_en")) else str(get("hot_what_en"))
-        return (f"{what_vi} {hot}/{tot} năm gần đây" if vi
-                else f"{what_en} in {hot} of the last {tot} years")
+        return {"years_hot": get("years_hot"), "years_total": get("years_total"),
+                "what": get("hot_what") or "gi"}
     if name == "clearance":
-        c = _num(100 * get("clearance_rate"), lang, 1)
-        return f"tỷ lệ điều tra khám phá {c} %" if vi else f"clearance rate {c} %"
+        return {"clearance_rate": get("clearance_rate")}
     return None
 
 
-def _reason(row, points: dict[str, float], lang: str, density_rank, n_density) -> str:
+def _reasons(row, points: dict[str, float], density_rank, n_density) -> list[tuple[str, dict]]:
     items = {"gi": points["hotspot"] + points["streak"]}
     items.update({k: v for k, v in points.items() if k not in ("hotspot", "streak")})
     order = sorted((k for k, v in items.items() if v > 0), key=lambda k: -items[k])
-    phrases = []
+    out = []
     for key in order:
-        text = _text(row, key, lang, density_rank, n_density)
-        if text:
-            phrases.append(text)
-        if len(phrases) == MAX_REASONS:
+        figures = _figures(row, key, density_rank, n_density)
+        if figures is not None:
+            out.append((key, figures))
+        if len(out) == MAX_REASONS:
             break
-    if not phrases:
-        return ("Không có dấu hiệu phức tạp nổi bật" if lang == "vi"
-                else "No notable sign of complexity")
-    sentence = "; ".join(phrases)
-    return sentence[0].upper() + sentence[1:]
+    return out or [("none", {})]
 
 
 # --------------------------------------------------------------------------- ranking
@@ -441,9 +401,9 @@ def rank_areas(signals: pd.DataFrame, *, weights: dict | None = None,
         ``harm``, ``harm_per_km2``, ``per_10k``, ``share`` (fraction 0–1 of the
         city's incidents), ``hotspot_code``, ``gi_z`` (Gi* of the current
         period), ``hot_streak`` (consecutive most recent bins as a Gi* hot spot
-        at ≥ 90 %), ``hot_what_vi``/``hot_what_en`` (what ``years_hot`` counts, default
-        "điểm nóng Gi*"/"Gi* hot spot"), ``bin_label_vi``/``bin_label_en`` (the bin in words,
-        default "quý"/"quarters"), ``pattern``, ``trend_z``, ``trend_p``
+        at ≥ 90 %), ``hot_what`` (what ``years_hot`` counts, one of :data:`HOT_WHAT`, default
+        "gi"), ``bin`` (what a bin is, one of :data:`BINS`, default "quarter"), ``pattern``,
+        ``trend_z``, ``trend_p``
         (emerging hot spots), ``years_hot``, ``years_total`` and
         ``clearance_rate`` (fraction 0–1).
     weights : dict, optional
@@ -459,8 +419,9 @@ def rank_areas(signals: pd.DataFrame, *, weights: dict | None = None,
         complex), ``rank`` (1 is the most complex; ties in score broken by
         ``harm``, then ``count``, higher first, then ``code``), ``components``
         (dict: points of each signal of :data:`WEIGHTS`, adding up to
-        ``score``), ``reason_vi`` and ``reason_en``; sorted by rank, with a
-        fresh index.
+        ``score``) and ``reasons`` (list of (signal, figures): the signals of
+        :data:`REASONS` the reason sentence names, strongest first, with the figures it
+        quotes); sorted by rank, with a fresh index.
 
     Raises
     ------
@@ -489,17 +450,15 @@ def rank_areas(signals: pd.DataFrame, *, weights: dict | None = None,
 
     out = signals.copy()
     out["score"] = score
-    comps, rvi, ren = [], [], []
+    comps, reasons = [], []
     for i, row in signals.iterrows():
         pts = {k: float(points.at[i, k]) for k in WEIGHTS}
         dr = dens_rank.at[i]
         dr = None if pd.isna(dr) else int(dr)
         comps.append(pts)
-        rvi.append(_reason(row, pts, "vi", dr, n_dens))
-        ren.append(_reason(row, pts, "en", dr, n_dens))
+        reasons.append(_reasons(row, pts, dr, n_dens))
     out["components"] = comps
-    out["reason_vi"] = rvi
-    out["reason_en"] = ren
+    out["reasons"] = reasons
 
     keys = pd.DataFrame({
         "s": score.round(9),
@@ -511,9 +470,8 @@ def rank_areas(signals: pd.DataFrame, *, weights: dict | None = None,
                              na_position="last", kind="mergesort").index
     out = out.loc[order].reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
-    cols = [c for c in out.columns if c not in ("score", "rank", "components", "reason_vi",
-                                                   "reason_en")]
-    out = out[cols + ["score", "rank", "components", "reason_vi", "reason_en"]]
+    cols = [c for c in out.columns if c not in ("score", "rank", "components", "reasons")]
+    out = out[cols + ["score", "rank", "components", "reasons"]]
     if top is not None:
         out = out.head(int(top))
     return out

@@ -21,9 +21,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.categories import SEVERITY_LOOKUP
-from geo.names import fold
-
 from .errors import InputError
 
 #: Weight of one incident by severity grade (1 ít nghiêm trọng, 2 nghiêm trọng,
@@ -36,18 +33,20 @@ UNKNOWN_WEIGHT = 1
 
 
 def _grade(value):
-    """Severity grade 1–4 from a number or a label ("rất nghiêm trọng"), else None."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """Severity grade 1–4 of a number, else None (blank). Labels such as "rất nghiêm trọng" are
+    mapped to grades when incidents are imported (``geo.ingest.validate``), not here."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
-    if isinstance(value, (int, np.integer, float, np.floating)):
+    if isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, bool):
         return int(value) if float(value).is_integer() else None
-    return SEVERITY_LOOKUP.get(fold(value))
+    raise InputError(f"`severity` holds {value!r} but must hold grades 1–4 (or blanks); "
+                     "map labels to grades first, as the import does.")
 
 
 def severity_weights(severity, weights: dict | None = None) -> np.ndarray:
-    """The harm weight of each severity value (grades 1–4 or their labels); unknown -> 1.
+    """The harm weight of each severity grade (1–4); blank or another number -> 1.
 
-    >>> severity_weights([1, 4, "Rất nghiêm trọng", None, 9]).tolist()
+    >>> severity_weights([1, 4, 3, None, 9]).tolist()
     [1.0, 15.0, 7.0, 1.0, 1.0]
     """
     w = _check_weights(weights)
@@ -67,8 +66,8 @@ def _check_weights(weights):
 def harm_counts(incidents: pd.DataFrame, *, weights: dict | None = None) -> pd.DataFrame:
     """Count incidents per ward with their harm-weighted count.
 
-    ``incidents`` has a ``code`` column and a ``severity`` column (grade 1–4
-    or its label; missing = unknown, weight 1). Returns ``code``, ``count``,
+    ``incidents`` has a ``code`` column and a ``severity`` column (grade 1–4;
+    missing = unknown, weight 1). Returns ``code``, ``count``,
     ``harm``.
 
     >>> inc = pd.DataFrame({"code": ["a", "a", "b"], "severity": [1, 4, None]})
@@ -116,7 +115,7 @@ def rates(counts: pd.DataFrame, areas: pd.DataFrame, *, weights: dict | None = N
         counts 0), sorted by code, with ``per_km2``, ``per_10k`` (NaN where
         the population is unknown or 0), ``harm_per_km2`` and ``harm_per_10k``
         when ``harm`` is given, and ``clearance_rate`` = cleared_count / count
-        as a fraction (0.8404 reads "đạt 84,04 %"; NaN where count is 0) when
+        as a fraction (0.8404, which reports write "đạt 84,04%"; NaN where count is 0) when
         ``cleared_count`` is given.
     """
     if isinstance(counts, pd.DataFrame) and "severity" in counts.columns and "count" in counts.columns:

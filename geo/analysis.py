@@ -23,7 +23,6 @@ from flask_babel import gettext as _
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from clustering import periods as pr
 from clustering.compare import city_total, compare_counts
 from clustering.compare import compare_counts as _compare
 from clustering.dbscan import find_spots
@@ -41,9 +40,11 @@ from clustering.grid import ward_weights
 from clustering.kde import kde
 from clustering.lisa import local_moran
 from clustering.ranking import rank_areas
-from clustering.rates import HARM_WEIGHTS
+from clustering.rates import HARM_WEIGHTS, rates
+from geo import periods as pr
 from geo.categories import label
 from geo.errors import InputError
+from geo.render import format as fmt
 from geo.store.queries import day_rows, load_areas, period_query
 
 CACHE_SIZE = 64
@@ -168,16 +169,13 @@ def ward_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
     weights = {**HARM_WEIGHTS, **(harm_weights or {})}
     graded = g[["sev1", "sev2", "sev3", "sev4"]].sum(axis=1)
     g["harm"] = sum(weights[k] * g[f"sev{k}"] for k in (1, 2, 3, 4)) + (g["count"] - graded)  # unknown grade: 1
-    agg = g.set_index("code")[["count", "harm", "cleared_count"]]
-    out = wards[["code", "name", "parent_name", "area_km2", "population", "geometry"]].join(agg)
-    out[["count", "harm", "cleared_count"]] = out[["count", "harm", "cleared_count"]].fillna(0)
-    out["count"] = out["count"].astype(int)
-    out["per_km2"] = out["count"] / out["area_km2"]
-    out["harm_per_km2"] = out["harm"] / out["area_km2"]
-    pop = pd.to_numeric(out["population"], errors="coerce")
-    out["per_10k"] = out["count"] / pop * 10_000
-    out["clearance_rate"] = np.where(out["count"] > 0, out["cleared_count"] / out["count"].where(out["count"] > 0),
-                                     np.nan)
+    # the units of the version only (an incident of another version's unit is not counted here)
+    g = g[g["code"].isin(wards.index)]
+    areas = wards[["code", "area_km2", "population"]].reset_index(drop=True)
+    r = rates(g[["code", "count", "harm", "cleared_count"]], areas)   # NaN rates where area or population is 0
+    cols = ["count", "harm", "cleared_count", "per_km2", "harm_per_km2", "per_10k", "clearance_rate"]
+    out = wards[["code", "name", "parent_name", "area_km2", "population", "geometry"]].join(
+        r.set_index("code")[cols])
     total = out["count"].sum()
     out["share"] = out["count"] / total if total else 0.0
     return out
@@ -293,8 +291,7 @@ def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.dat
         out = wards[["code", "name", "geometry"]].join(frame)
         out["series"] = [row.astype(int).tolist() for row in cube]
         out["hot_streak"] = _streak(ehs.hot)
-        out.attrs["bins"] = [p.label("vi") for p in periods]
-        out.attrs["bins_en"] = [p.label("en") for p in periods]
+        out.attrs["bins"] = [p.spec for p in periods]   # label them with geo.periods.parse_period(spec).label()
         return out, ehs
     return cached("emerging", engine, dict(b=boundary, s=start, e=end, c=categories, bins=bins,
                                            p=permutations), compute)
@@ -386,10 +383,11 @@ def complex_areas(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
                                 "hot_streak": em["hot_streak"].to_numpy(),
                                 "years_hot": hot_years.sum(axis=1), "years_total": len(year_list)})
         signals = signals.merge(em_part, on="code", how="left")
-        signals["bin_label_vi"], signals["bin_label_en"] = "quý", "quarters"
+        signals["bin"] = "quarter"
         ranked = rank_areas(signals, weights=weights, top=top)
         geom = counts.set_index("code")["geometry"]
         ranked["components"] = ranked["components"].map(lambda c: c if isinstance(c, str) else _json(c))
+        ranked["reasons"] = ranked["reasons"].map(_json)   # (signal, figures) pairs: geo.render.reasons
         return gpd.GeoDataFrame(ranked, geometry=geom.loc[ranked["code"]].to_numpy(), crs=counts.crs)
     return cached("complex", engine, dict(b=boundary, s=start, e=end, c=categories, y=years, t=top,
                                           w=weights), compute)
@@ -465,11 +463,12 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
             "share": now_counts / total,
             "clearance_rate": np.where(now_counts > 0, cleared / np.maximum(now_counts, 1), np.nan),
             "years_hot": hot_years, "years_total": len(year_list),
-            "hot_what_vi": "cụm điểm nóng", "hot_what_en": "a hot spot cluster",
+            "hot_what": "cluster",
         }).merge(cmp[["code", "count", "base_count", "change_pct", "p_value", "q_value", "change_class"]],
                  on="code")
         ranked = rank_areas(signals, weights=weights, top=top)
         ranked["components"] = ranked["components"].map(lambda c: c if isinstance(c, str) else _json(c))
+        ranked["reasons"] = ranked["reasons"].map(_json)   # (signal, figures) pairs: geo.render.reasons
         extra = spots.assign(code=codes)[["code", "ward_codes", "categories", "area_m2", "geometry"]]
         out = ranked.merge(extra, on="code", how="left")
         return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
@@ -504,13 +503,14 @@ def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end
     return {
         "code": code, "name": wards.at[code, "name"], "parent_name": wards.at[code, "parent_name"],
         "count": int(len(mine)),
-        "months": [{"month": k, "label": p.label("vi"), "label_en": p.label("en"), "count": int(monthly[k])}
+        "months": [{"month": k, "label": p.label(), "count": int(monthly[k])}
                    for k, p in zip(month_keys, months)],
         "categories": {k: int(v) for k, v in mine["category"].value_counts().items()},
         "category_labels": {k: {"vi": label(k, "vi"), "en": label(k, "en")} for k in mine["category"].unique()},
         "clearance_rate": None if cleared.notna().sum() == 0 else float(cleared.fillna(False).mean()),
-        "compare": _plain({k: row[k] for k in ("count", "base_count", "change_pct", "p_value", "q_value",
-                                               "change_class", "change_text_vi", "change_text_en")}),
+        "compare": _plain({**{k: row[k] for k in ("count", "base_count", "change_pct", "p_value", "q_value",
+                                                  "change_class")},
+                           "change_text": fmt.count_change(row["count"], row["base_count"])}),
     }
 
 

@@ -53,10 +53,10 @@ CHANGE_DERIVED = ("change", "change_pct", "p_value", "q_value", "change_text_vi"
 #: Local statistics computed from the ward's own count.
 STAT_DERIVED = ("gi_z", "gi_p", "gi_p_norm", "gi_q", "lisa_i", "lisa_z", "lisa_p", "lisa_q")
 #: What the complex-area ranking writes about a unit (its reason quotes the counts).
-RANK_DERIVED = ("components", "reason_vi", "reason_en")
+RANK_DERIVED = ("components", "reasons", "reason", "reason_vi", "reason_en")
 #: Text columns: null when suppressed, but not labelled "< 5" on pages.
-TEXT = {"change_text_vi", "change_text_en", "change_text", "clearance_text", "components", "reason_vi",
-        "reason_en"}
+TEXT = {"change_text_vi", "change_text_en", "change_text", "clearance_text", "components", "reasons", "reason",
+        "reason_vi", "reason_en"}
 ALL_DERIVED = WARD_DERIVED + CHANGE_DERIVED + STAT_DERIVED + RANK_DERIVED
 
 
@@ -297,7 +297,7 @@ def ward_detail(detail: dict, area_row: dict | None, minimum: int) -> dict:
     cmp = dict(detail["compare"])
     if out["count"] is None or 1 <= (cmp.get("base_count") or 0) < minimum:
         cmp.update({k: None for k in ("count", "base_count", "change_pct", "p_value", "q_value",
-                                      "change_text_vi", "change_text_en")})
+                                      "change_text")})
         hidden = True
     out["compare"] = cmp
     out["suppressed"] = bool(hidden)

@@ -25,6 +25,8 @@ from flask import current_app, has_app_context, has_request_context
 from geo.resources import resource
 
 DEFAULT_LOCALE = "vi"
+#: The languages the catalogue speaks.
+LOCALES = ("vi", "en")
 #: How a figure that is unknown or not published is shown, everywhere.
 MISSING = "—"
 
@@ -76,7 +78,10 @@ def number(x, digits: int | None = None, *, locale: str | None = None) -> str:
     if missing(x):
         return MISSING
     fmt = "#,##0." + ("#" * 2 if digits is None else "0" * digits) if digits != 0 else "#,##0"
-    return babel.numbers.format_decimal(float(x), format=fmt, locale=current_locale(locale))
+    value = float(x)
+    if round(value, 2 if digits is None else digits) == 0:
+        value = 0.0                                     # no "-0" for a value that rounds to zero
+    return babel.numbers.format_decimal(value, format=fmt, locale=current_locale(locale))
 
 
 def percent(fraction, digits: int = 1, *, locale: str | None = None) -> str:
@@ -95,6 +100,21 @@ def change(pct, digits: int = 1, *, locale: str | None = None) -> str:
         return gettext("no change", locale)
     value = percent(abs(float(pct)) / 100, digits, locale=locale)
     return gettext("up %(value)s", locale, value=value) if pct > 0 else gettext("down %(value)s", locale, value=value)
+
+
+def count_change(count, base, digits: int = 1, *, locale: str | None = None) -> str:
+    """How a count moved against its base period: "giảm 8,4%", "tăng 3 vụ" (from none), "không đổi".
+
+    >>> count_change(458, 500, locale="vi"), count_change(3, 0, locale="vi"), count_change(0, 0, locale="en")
+    ('giảm 8,4%', 'tăng 3 vụ', 'no change')
+    """
+    if missing(count) or missing(base):
+        return MISSING
+    if base == 0:
+        if count == 0:
+            return gettext("no change", locale)
+        return gettext("up %(n)s incidents", locale, n=number(count, locale=locale))
+    return change(100.0 * (float(count) - float(base)) / float(base), digits, locale=locale)
 
 
 def date(d, *, locale: str | None = None) -> str:

@@ -7,6 +7,8 @@ from flask import Blueprint, abort, jsonify
 from flask_babel import gettext as _
 
 from geo import analysis, disclosure
+from geo.periods import parse_period
+from geo.render.layers import in_words
 from geo.store import jobs, queries
 from web import engine
 from web.args import PERIOD_KEYS, analysis_args, area_query_args, from_params, method_kwargs, to_params
@@ -57,23 +59,22 @@ def ward(code):
 def gistar():
     args, own = analysis_args(), method_kwargs("gistar")
     keep = ["code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
-            "hotspot_code", "hotspot_vi", "geometry"]
+            "hotspot_code", "geometry"]
 
     def build(minimum):
         gdf = analysis.gistar_wards(engine(), **args, **own)[keep]
-        return disclosure.wards(gdf, minimum) if minimum else gdf
+        return in_words(disclosure.wards(gdf, minimum) if minimum else gdf)
     return geojson_response(build, args)
 
 
 @api.get("/lisa")
 def lisa():
     args, own = analysis_args(), method_kwargs("lisa")
-    keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "lisa_label",
-            "lisa_label_vi", "geometry"]
+    keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "geometry"]
 
     def build(minimum):
         gdf = analysis.lisa_wards(engine(), **args, **own)[keep]
-        return disclosure.wards(gdf, minimum) if minimum else gdf
+        return in_words(disclosure.wards(gdf, minimum) if minimum else gdf)
     return geojson_response(build, args)
 
 
@@ -85,7 +86,7 @@ def compare():
         gdf, meta = analysis.compare_wards(engine(), **args, **own)
         if minimum:
             gdf, meta = disclosure.compare(gdf, meta, minimum)
-        return gdf, {"meta": meta}
+        return in_words(gdf), {"meta": meta}
     return geojson_response(build, args)
 
 
@@ -95,10 +96,10 @@ def emerging():
 
     def build(minimum):
         gdf, _ = analysis.emerging_wards(engine(), **args, **own)
-        meta = {"bins": gdf.attrs["bins"], "bins_en": gdf.attrs["bins_en"]}
+        meta = {"bins": [parse_period(spec).label() for spec in gdf.attrs["bins"]]}
         if minimum:
             gdf = disclosure.series(gdf, minimum)
-        return gdf.rename(columns={"pattern": "trend"}), {"meta": meta}
+        return in_words(gdf.rename(columns={"pattern": "trend"})), {"meta": meta}
     return geojson_response(build, args)
 
 
@@ -120,7 +121,7 @@ def complex_areas():
 
     def build(minimum):
         gdf = analysis.complex_areas(engine(), **args, **own)
-        return disclosure.ranked(gdf, minimum) if minimum else gdf
+        return in_words(disclosure.ranked(gdf, minimum) if minimum else gdf)
     return geojson_response(build, args)
 
 
@@ -142,7 +143,7 @@ def _kde_body(eng, a, minimum):
 
 def _complex_spots_body(eng, a, minimum):
     gdf = analysis.complex_spots(eng, **a)
-    return geojson_text(disclosure.ranked(disclosure.spots(gdf, minimum), minimum) if minimum else gdf)
+    return geojson_text(in_words(disclosure.ranked(disclosure.spots(gdf, minimum), minimum) if minimum else gdf))
 
 # the analyses whose cost grows with the incidents: answered inline, as a background job or refused
 API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body}

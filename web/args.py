@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from clustering.periods import parse_period
 from geo.errors import InputError
 from geo.format import number
 from geo.methods import METHODS, Param
+from geo.periods import parse_period
 
 PERIOD_KEYS = ("boundary", "start", "end", "categories")
 

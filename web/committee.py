@@ -19,8 +19,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from clustering import periods as pr
 from geo import analysis, disclosure, format
+from geo import periods as pr
 from geo.categories import label
 from geo.committee import areas, assessments, candidates, plans
 from geo.committee import flags as fl

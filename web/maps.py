@@ -19,8 +19,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from clustering import periods as pr
 from geo import analysis, disclosure, methods
+from geo import periods as pr
 from geo.analysis import cached
 from geo.analysis import data_span as span
 from geo.categories import CATEGORIES, GROUPS, label

@@ -27,6 +27,7 @@ from geo.committee._checks import OnWrite
 from geo.committee.candidates import ranked_spots, ranked_wards
 from geo.committee.plans import get_plan, plan_scope
 from geo.errors import InputError
+from geo.render import reasons
 from geo.store.models import CommitteeArea, CommitteeAssessment, CommitteeDecision, utcnow
 from geo.store.queries import versions
 
@@ -124,8 +125,8 @@ def area_km2(geom) -> float:
 
 def _evidence(row) -> dict:
     out = {}
-    for k in ("rank", "score", "count", "base_count", "change_pct", "p_value", "hotspot_code", "reason_vi",
-              "reason_en", "ward_codes"):
+    for k in ("rank", "score", "count", "base_count", "change_pct", "p_value", "hotspot_code", "reasons",
+              "ward_codes"):
         if k in row and row[k] is not None and not (isinstance(row[k], float) and math.isnan(row[k])):
             v = row[k]
             out[k] = v.item() if hasattr(v, "item") else v
@@ -201,7 +202,7 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
                 geom_wkb=shapely.to_wkb(geom), area_km2=area_km2(geom),
                 evidence=json.dumps(ev, ensure_ascii=False, default=float), created_by=recorded_by,
                 created_at=now)).inserted_primary_key[0]
-            why = reason or ev.get("reason_vi", "")
+            why = reason or reasons.sentence(ev.get("reasons"), "vi")  # the record is kept in Vietnamese
             if not why:
                 raise InputError(f"`reason` is required for {name} (it has no ranked reason).")
             decision_id = conn.execute(insert(CommitteeDecision).values(

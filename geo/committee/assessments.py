@@ -18,7 +18,7 @@ from geo import analysis, format
 from geo.committee import _checks as check
 from geo.committee._checks import OnWrite
 from geo.committee.areas import get_area
-from geo.committee.evidence import change_text, counts_inside, hot_status
+from geo.committee.evidence import counts_inside, hot_status
 from geo.committee.plans import assessable_years, get_plan
 from geo.errors import InputError
 from geo.store.models import CommitteeAssessment, utcnow
@@ -66,7 +66,7 @@ def propose(engine: Engine, area_id: int, year) -> dict:
         "base_period": [base.start.isoformat(), base.end.isoformat()],
         "base_text": base.label(format.current_locale(), with_dates=True),
         "count": k1, "base_count": k0, "change": k1 - k0, "change_pct": pct,
-        "change_text": change_text(k1, k0),
+        "change_text": format.count_change(k1, k0),
         "p_value": p, "significant": p <= ALPHA,
         "direction": "up" if k1 / cur.days > k0 / base.days else ("down" if k1 / cur.days < k0 / base.days else "same"),
         "target_pct": target, "target_met": met, **hot,

@@ -12,10 +12,11 @@ import geopandas as gpd
 import shapely
 from sqlalchemy.engine import Engine
 
-from clustering import periods as pr
 from geo import analysis, format, methods
+from geo import periods as pr
 from geo.committee.plans import Plan, plan_scope
 from geo.errors import InputError
+from geo.render import reasons
 
 
 def spot_args() -> dict:
@@ -27,10 +28,13 @@ def spot_args() -> dict:
 
 def reason(evidence) -> str:
     """The ranking's reason for a candidate (a table row, or an area's stored evidence) in the user's
-    language. The ranking writes it in both languages (``reason_vi``, ``reason_en``); the record keeps both."""
-    key = "reason_en" if format.current_locale() == "en" else "reason_vi"
-    value = evidence.get(key) if isinstance(evidence, dict) else getattr(evidence, key, "")
-    return value or ""
+    language, written from its ``reasons`` (areas selected before the ranking returned codes keep
+    their sentences as ``reason_vi``/``reason_en``)."""
+    get = evidence.get if isinstance(evidence, dict) else lambda k, d=None: getattr(evidence, k, d)
+    text = reasons.sentence(get("reasons"))
+    if not text:
+        text = get("reason_en" if format.current_locale() == "en" else "reason_vi", "") or ""
+    return text
 
 
 @dataclass

@@ -16,8 +16,8 @@ import shapely
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
-from clustering import periods as pr
-from geo import analysis, format
+from geo import analysis
+from geo import periods as pr
 from geo.committee.areas import Area, area_km2
 from geo.committee.candidates import spot_args
 from geo.errors import InputError
@@ -118,13 +118,3 @@ def hot_status(engine: Engine, area: Area, period: pr.Period, categories) -> dic
         return {"hot": code in HOT_CODES, "method": "gistar", "hotspot_code": code}
     n = _spots_over(engine, area, period, categories)
     return {"hot": n > 0, "method": "dbscan", "spots": n}
-
-
-def change_text(count: int, base: int) -> str:
-    """The change against the base in words, in the user's language: "giảm 8,4%", "tăng 3 vụ"
-    (from nothing), "không đổi"."""
-    if base == 0:
-        if count == 0:
-            return format.gettext("no change")
-        return format.gettext("up %(n)s incidents", n=format.number(count))
-    return format.change(100.0 * (count - base) / base)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import geopandas as gpd
 from sqlalchemy.engine import Engine
 
-from clustering import periods as pr
 from clustering.compare import poisson_rate_test
 from geo import analysis, format
+from geo import periods as pr
 from geo.committee.areas import Area, all_areas
 from geo.committee.assessments import ALPHA
-from geo.committee.evidence import change_text, counts_inside, hot_status
+from geo.committee.evidence import counts_inside, hot_status
 from geo.committee.plans import Plan, get_plan
 
 #: Two selected spots or polygons are the same place when their intersection over union is
@@ -104,7 +104,7 @@ def relapse_check(engine: Engine, area: Area, plan: Plan, good_year: int, last: 
         if hot["hot"] or rose:
             return {"year": year, "period_text": cur.label(format.current_locale(), with_dates=True),
                     "count": k1, "base_count": k0, "p_value": p, "rose": rose,
-                    "change_text": change_text(k1, k0), **hot}
+                    "change_text": format.count_change(k1, k0), **hot}
     return None
 
 

@@ -14,8 +14,8 @@ import geopandas as gpd
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from clustering import periods as pr
 from geo import analysis
+from geo import periods as pr
 from geo.committee import _checks as check
 from geo.committee._checks import OnWrite
 from geo.errors import InputError

@@ -21,12 +21,11 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy.engine import Engine
 
-from clustering import periods as pr
 from clustering.compare import city_total, compare_counts
 from geo import analysis, format
+from geo import periods as pr
 from geo.categories import label as category_label
 from geo.committee import _checks as check
-from geo.committee.evidence import change_text
 from geo.errors import InputError
 from geo.render import exports
 from geo.render.exports import xlsx_cell
@@ -57,9 +56,9 @@ def _category(code: str) -> str:
 
 def _in_words(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (rows of :func:`clustering.compare.compare_counts`) with one ``change_text`` in the
-    user's language (:func:`geo.committee.evidence.change_text`) in place of the statistics' pair."""
+    user's language (:func:`geo.format.count_change`) in place of the statistics' pair."""
     out = frame.drop(columns=[c for c in ("change_text_vi", "change_text_en") if c in frame.columns])
-    out["change_text"] = [change_text(int(k), int(b)) for k, b in zip(out["count"], out["base_count"])]
+    out["change_text"] = [format.count_change(int(k), int(b)) for k, b in zip(out["count"], out["base_count"])]
     return out
 
 

@@ -45,8 +45,8 @@ from matplotlib.textpath import TextToPath
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from scipy.sparse.csgraph import connected_components
 
-from clustering.getis_ord import category_table
 from clustering.projection import to_metric
+from geo.format import LOCALES, MISSING, N_, date, gettext, number
 from geo.render import palette
 
 __all__ = [
@@ -57,7 +57,6 @@ __all__ = [
 FONT = "DejaVu Sans"
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 A4_PORTRAIT = (8.27, 11.69)        # inches (210 × 297 mm)
-MINUS = "\u2212"
 #: Text cells starting with one of these are run as formulas by spreadsheets (OWASP "CSV
 #: injection"; the full-width forms are turned into the ASCII ones by some spreadsheets).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -76,53 +75,32 @@ _RC = {
 # matplotlib is not thread-safe and rc_context changes global state: one drawing at a time.
 _LOCK = threading.RLock()
 
-_TEXT = {
-    "vi": {"no_data": "Không có dữ liệu", "no_data_small": "Không có dữ liệu, hoặc số nhỏ không công bố",
-           "highlight": "Khu vực đánh dấu", "north": "B",
-           "period": "Thời gian", "filters": "Bộ lọc", "notes": "Ghi chú",
-           "more_rows": "… và {n} dòng khác", "generated": "Ngày lập báo cáo: {d}",
-           "page": "Trang 1/1", "no_rows": "Không có dòng nào.", "yes": "Có", "no": "Không"},
-    "en": {"no_data": "No data", "no_data_small": "No data, or a small figure not published",
-           "highlight": "Highlighted areas", "north": "N",
-           "period": "Period", "filters": "Filters", "notes": "Notes",
-           "more_rows": "… and {n} more rows", "generated": "Report generated on {d}",
-           "page": "Page 1/1", "no_rows": "No rows.", "yes": "Yes", "no": "No"},
-}
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
+#: The exports' own words (catalogue msgids; ``{name}`` fields filled in with str.format).
+_TEXT = {"no_data": N_("No data"), "no_data_small": N_("No data, or a small figure not published"), "highlight": N_("Highlighted areas"), "north": N_("N"), "period": N_("Time period"), "filters": N_("Filters"), "notes": N_("Notes"), "more_rows": N_("… and {n} more rows"), "generated": N_("Report generated on {d}"), "page": N_("Page 1/1"), "no_rows": N_("No rows."), "yes": N_("Yes"), "no": N_("No")}
 
 
-def _t(lang: str) -> dict:
-    if lang not in _TEXT:
-        raise ValueError(f"lang must be one of {sorted(_TEXT)}, got {lang!r}")
-    return _TEXT[lang]
+def _t(lang: str | None = None) -> dict:
+    """:data:`_TEXT` in ``lang`` (default: the user's)."""
+    if lang is not None and lang not in LOCALES:
+        raise ValueError(f"lang must be one of {sorted(LOCALES)}, got {lang!r}")
+    return {k: gettext(msg, lang) for k, msg in _TEXT.items()}
 
 
 # --------------------------------------------------------------------------- formatting
 
 
-def format_number(x, lang: str = "vi", decimals: int = 0) -> str:
-    """``1234.5`` → ``"1.234,5"`` (vi) or ``"1,234.5"`` (en); a true minus sign; NaN → ``"–"``.
+def format_number(x, lang: str | None = None, decimals: int = 0) -> str:
+    """``x`` with ``decimals`` decimals as :func:`geo.format.number` writes it.
 
-    >>> format_number(1234.5, "vi", 1), format_number(-1234567, "en")
-    ('1.234,5', '−1,234,567')
+    >>> format_number(1234.5, "vi", 1), format_number(-1234567, "en"), format_number(None, "vi")
+    ('1.234,5', '-1,234,567', '—')
     """
-    _t(lang)
-    if x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x):
-        return "–"
-    text = f"{abs(float(x)):,.{decimals}f}"
-    if lang == "vi":
-        text = text.translate(str.maketrans(",.", ".,"))
-    negative = float(x) < 0 and round(abs(float(x)), decimals) != 0
-    return (MINUS if negative else "") + text
+    return number(x, decimals, locale=lang)
 
 
-def format_date(d: dt.date | dt.datetime, lang: str = "vi") -> str:
-    """``dd/mm/yyyy`` in Vietnamese, ``5 March 2024`` in English."""
-    _t(lang)
-    if lang == "vi":
-        return f"{d.day:02d}/{d.month:02d}/{d.year}"
-    return f"{d.day} {_MONTHS_EN[d.month - 1]} {d.year}"
+def format_date(d: dt.date | dt.datetime, lang: str | None = None) -> str:
+    """``dd/mm/yyyy`` (:func:`geo.format.date`)."""
+    return date(d, locale=lang)
 
 
 def _decimals_for(values: Sequence[float]) -> int:
@@ -358,14 +336,10 @@ def _halo(width: float = 2.5):
 GISTAR_COLOURS = palette.GI_COLOURS
 
 
-def gistar_categories(lang: str = "vi") -> dict[str, tuple[str, str]]:
-    """``{code: (label, colour)}`` of the Gi* classes, hottest first, for ``categorical``."""
-
-    _t(lang)
-    table = category_table().iloc[::-1]
-    label = "label_vi" if lang == "vi" else "label"
-    return {row["code"]: (row[label], GISTAR_COLOURS[row["code"]])
-            for _, row in table.iterrows()}
+def gistar_categories(lang: str | None = None) -> dict[str, tuple[str, str]]:
+    """``{code: (label, colour)}`` of the Gi* classes, hottest first, for ``categorical``
+    (:data:`geo.render.palette.CLASSES`)."""
+    return {code: (label, colour) for code, label, colour in palette.classes("gi", lang)}
 
 
 def _to_metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -718,7 +692,7 @@ def map_png(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str = "
 def _cell_text(value, kind: str, lang: str) -> str:
     text = _t(lang)
     if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
-        return "–"
+        return MISSING
     if kind == "bool":
         return text["yes"] if bool(value) else text["no"]
     if kind == "int":
@@ -799,7 +773,7 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
         for label, value in ((text["period"], period_text), (text["filters"], filters_text)):
             head = f"{label}: "
             hw = _width_in(head, f_label)
-            lines = _wrap(value or "–", f_meta, inner - hw, max_lines=3)
+            lines = _wrap(value or MISSING, f_meta, inner - hw, max_lines=3)
             put(M, y, head, f_label, va="top", ha="left")
             for line in lines:
                 put(M + hw, y, line, f_meta, va="top", ha="left")

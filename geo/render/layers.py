@@ -13,36 +13,38 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from clustering import periods as pr
-from clustering.emerging import PATTERNS
 from geo import analysis, disclosure
-from geo.render import maps, palette
+from geo import periods as pr
+from geo.format import N_
+from geo.render import format as fmt
+from geo.render import maps, palette, reasons
 
-GI_CLASSES = list(palette.GI_COLOURS.items())  # (code, colour), hottest first
-GI_LABELS = {
-    "hot_99": ("Điểm nóng – tin cậy 99 %", "Hot Spot - 99% Confidence"),
-    "hot_95": ("Điểm nóng – tin cậy 95 %", "Hot Spot - 95% Confidence"),
-    "hot_90": ("Điểm nóng – tin cậy 90 %", "Hot Spot - 90% Confidence"),
-    "not_significant": ("Không có ý nghĩa thống kê", "Not Significant"),
-    "cold_90": ("Điểm lạnh – tin cậy 90 %", "Cold Spot - 90% Confidence"),
-    "cold_95": ("Điểm lạnh – tin cậy 95 %", "Cold Spot - 95% Confidence"),
-    "cold_99": ("Điểm lạnh – tin cậy 99 %", "Cold Spot - 99% Confidence"),
-}
-_CHANGE_TEXT = {
-    "significant_increase": ("Tăng có ý nghĩa", "Significant increase"),
-    "no_significant_change": ("Không thay đổi có ý nghĩa", "No significant change"),
-    "significant_decrease": ("Giảm có ý nghĩa", "Significant decrease"),
-}
-#: code -> (colour, label_vi, label_en), colours from geo.render.palette.
-CHANGE_CLASSES = {c: (palette.CHANGE_COLOURS[c], *t) for c, t in _CHANGE_TEXT.items()}
-PATTERN_COLOURS = palette.EMERGING_COLOURS
-MEASURE_LABELS = {
-    "count": ("Số vụ", "Incidents"), "per_km2": ("Số vụ / km²", "Incidents per km²"),
-    "per_10k": ("Số vụ / 10.000 dân", "Incidents per 10,000 residents"),
-    "harm": ("Số vụ quy đổi theo mức độ", "Harm-weighted count"),
-}
-EXPORTS = [("geojson", ("GeoJSON (QGIS)", "GeoJSON (QGIS)")), ("csv", ("Bảng CSV (Excel)", "Table CSV (Excel)")),
-           ("png", ("Ảnh bản đồ PNG", "Map image PNG")), ("pdf", ("Báo cáo PDF (1 trang)", "PDF report (1 page)"))]
+MEASURE_LABELS = {"count": N_("Number of incidents"), "per_km2": N_("Incidents per km²"),
+                  "per_10k": N_("Incidents per 10,000 residents"), "harm": N_("Harm-weighted count")}
+EXPORTS = [("geojson", N_("GeoJSON (QGIS)")), ("csv", N_("Table CSV (Excel)")), ("png", N_("Map image PNG")),
+           ("pdf", N_("PDF report (1 page)"))]
+
+
+#: Code column of the statistics -> the one label column shown beside it, in the user's language.
+LABEL_COLUMNS = {"hotspot_code": "hotspot_label", "lisa_code": "lisa_label", "change_class": "change_label",
+                 "pattern": "pattern_label", "trend": "trend_label"}
+
+
+def in_words(frame, locale: str | None = None):
+    """A copy of an analysis table with its words in ``locale`` (default: the user's): a label beside
+    each class code (:data:`LABEL_COLUMNS`, from :mod:`geo.render.palette`), ``change_text``
+    ("giảm 8,4%") beside ``count``/``base_count`` and ``reason`` made from ``reasons``. Figures a
+    viewer may not see (None) give no words."""
+    out = frame.copy()
+    for code, col in LABEL_COLUMNS.items():
+        if code in out.columns:
+            out[col] = [palette.label(c, locale) for c in out[code]]
+    if "change_class" in out.columns and {"count", "base_count"} <= set(out.columns):
+        out["change_text"] = [None if fmt.missing(a) or fmt.missing(b) else fmt.count_change(a, b, locale=locale)
+                              for a, b in zip(out["count"], out["base_count"])]
+    if "reasons" in out.columns:
+        out["reason"] = [reasons.sentence(r, locale) or None for r in out["reasons"]]
+    return out
 
 
 @dataclass
@@ -61,21 +63,20 @@ class View:
 
     @property
     def exports(self):
-        lang = self.meta.get("lang", "vi")
-        return [(k, t[0] if lang == "vi" else t[1]) for k, t in EXPORTS]
+        return [(k, _(msg, self.meta.get("lang"))) for k, msg in EXPORTS]
 
     @property
     def table_rows(self):
         if self.table is None:
             return []
-        lang = self.meta.get("lang", "vi")
+        lang = self.meta.get("lang")
         minimum = self.meta.get("min_count")
         table = disclosure.labelled(self.table, minimum) if minimum else self.table
         rows = []
         for rec in table.to_dict("records"):
-            rows.append([(fmt(rec.get(f), lang) if num and not isinstance(rec.get(f), str)
+            rows.append([(figure(rec.get(f), lang) if num and not isinstance(rec.get(f), str)
                           else ("" if rec.get(f) is None else rec.get(f)), num)
-                         for f, _, num in self.table_columns])
+                         for f, _header, num in self.table_columns])
         return rows
 
 
@@ -86,8 +87,9 @@ def _numeric(col: pd.Series) -> pd.Series:
     return col
 
 
-def fmt(x, lang: str, digits: int | None = None) -> str:
-    """A number as the reports write it: 1.234,5 in Vietnamese, 1,234.5 in English."""
+def figure(x, lang: str | None = None, digits: int | None = None) -> str:
+    """A table figure as the reports write it (1.234,5 in Vietnamese): whole numbers without
+    decimals, small ones with four, others with one; "" when missing, a suppressed "< 5" as is."""
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return ""
     if isinstance(x, str):  # a suppressed figure's "< 5"
@@ -96,11 +98,16 @@ def fmt(x, lang: str, digits: int | None = None) -> str:
         digits = 0
     elif digits is None:
         digits = 4 if abs(x) < 0.1 else 1
-    return pr.format_number_vi(x, digits) if lang == "vi" else pr.format_number_en(x, digits)
+    return fmt.number(x, digits, locale=lang)
 
 
-def _t(pair, lang):
-    return pair[0] if lang == "vi" else pair[1]
+def _categorical(family: str, lang, codes=None) -> dict:
+    """code -> (label, colour) of a class family, as the PNG and PDF exports take it."""
+    return {c: (label, colour) for c, label, colour in palette.classes(family, lang, codes)}
+
+
+def _(message: str, lang: str | None = None, **params) -> str:
+    return fmt.gettext(message, lang, **params)
 
 
 def _display(engine, boundary):
@@ -165,11 +172,11 @@ def _overview(engine, f, args, new_map, lang):
     if args["minimum"]:
         layer = disclosure.wards(layer, args["minimum"])
     m = new_map()
-    title = _t(MEASURE_LABELS[measure], lang)
+    title = _(MEASURE_LABELS[measure], lang)
     shown = _with_display_geometry(engine, f.boundary, layer)
     res = maps.choropleth(m, shown, measure, scheme=scheme, palette="YlOrRd", legend_title=title,
-                          tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
-                                          ("code", _t(("Mã", "Code"), lang)), (measure, title)],
+                          tooltip_fields=[("name", _("Ward/commune", lang)),
+                                          ("code", _("Code", lang)), (measure, title)],
                           name=title, number_format=lang)
     _labels(m, shown, res)
     order = pd.to_numeric(layer[measure], errors="coerce")
@@ -177,12 +184,12 @@ def _overview(engine, f, args, new_map, lang):
         order = order.mask(layer["suppressed"].astype(bool) & order.isna(), 1e-9)
     table = layer.drop(columns="geometry").assign(_order=order.to_numpy()) \
         .sort_values(["_order", "code"], ascending=[False, True]).drop(columns="_order").head(30)
-    cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
-            ("count", _t(MEASURE_LABELS["count"], lang), True),
-            ("per_km2", _t(MEASURE_LABELS["per_km2"], lang), True),
-            ("harm", _t(MEASURE_LABELS["harm"], lang), True)]
+    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
+            ("count", _(MEASURE_LABELS["count"], lang), True),
+            ("per_km2", _(MEASURE_LABELS["per_km2"], lang), True),
+            ("harm", _(MEASURE_LABELS["harm"], lang), True)]
     return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
-                table_title=_t(("Các phường/xã có số liệu cao nhất", "Wards with the highest figures"), lang),
+                table_title=_("Wards with the highest figures", lang),
                 png={"column": measure, "title": title, "scheme": scheme, "cmap": "YlOrRd"})
 
 
@@ -198,11 +205,11 @@ def _hotspots(engine, f, args, new_map, lang):
     m = new_map()
     shown = _with_display_geometry(engine, f.boundary, layer)
     legends = []
-    gi_title = _t(("Điểm nóng Gi* (Getis-Ord)", "Gi* hot spots (Getis-Ord)"), lang)
+    gi_title = _("Gi* hot spots (Getis-Ord)", lang)
     gi_layer = maps.categorical(
-        m, shown, "hotspot_code", [(c, _t(GI_LABELS[c], lang), col) for c, col in GI_CLASSES],
+        m, shown, "hotspot_code", palette.classes("gi", lang),
         name=gi_title, legend_title=gi_title,
-        tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)), ("count", _t(("Số vụ", "Incidents"), lang)),
+        tooltip_fields=[("name", _("Ward/commune", lang)), ("count", _("Number of incidents", lang)),
                         ("gi_z", "z"), ("gi_p", "p")])
     legends.append(gi_layer["legend_html"])
     meta = {}
@@ -227,31 +234,33 @@ def _hotspots(engine, f, args, new_map, lang):
         if minimum:
             spots = disclosure.spots(spots, minimum)
         if len(spots):
-            maps.spots(m, spots, number_field="spot_id", name=_t(("Cụm điểm DBSCAN", "DBSCAN spots"), lang),
-                       tooltip_fields=[("spot_id", "#"), ("count", _t(("Số vụ", "Incidents"), lang)),
-                                       ("categories", _t(("Loại chính", "Main categories"), lang))])
+            maps.spots(m, spots, number_field="spot_id", name=_("DBSCAN spots", lang),
+                       tooltip_fields=[("spot_id", "#"), ("count", _("Number of incidents", lang)),
+                                       ("categories", _("Main categories", lang))])
     except analysis.InputError as exc:
         meta["dbscan_error"] = str(exc)
     _labels(m, shown, gi_layer)
     table, cols = None, []
     if spots is not None and len(spots):
         table = spots.drop(columns="geometry").sort_values("count", ascending=False)
-        cols = [("spot_id", "#", False), ("count", _t(("Số vụ", "Incidents"), lang), True),
-                ("categories", _t(("Loại chính", "Main categories"), lang), False),
-                ("ward_codes", _t(("Phường/xã", "Wards"), lang), False),
-                ("first_date", _t(("Từ ngày", "First"), lang), False),
-                ("last_date", _t(("Đến ngày", "Last"), lang), False)]
+        cols = [("spot_id", "#", False), ("count", _("Number of incidents", lang), True),
+                ("categories", _("Main categories", lang), False),
+                ("ward_codes", _("Wards", lang), False),
+                ("first_date", _("First", lang), False),
+                ("last_date", _("Last", lang), False)]
     return View(map=m, layer=layer, legends=[lg for lg in legends if lg], table=table, table_columns=cols,
-                table_title=_t(("Các cụm điểm DBSCAN", "DBSCAN spots"), lang), meta=meta,
+                table_title=_("DBSCAN spots", lang), meta=meta,
                 png={"column": "hotspot_code", "title": gi_title,
-                     "categorical": {c: (_t(GI_LABELS[c], lang), col) for c, col in GI_CLASSES}})
+                     "categorical": _categorical("gi", lang)})
 
 
 def _compare_data(engine, f, args):
     gdf, meta = analysis.compare_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
                                        base_start=args.get("base_start"), base_end=args.get("base_end"),
                                        categories=list(f.categories))
-    return disclosure.compare(gdf, meta, args["minimum"]) if args.get("minimum") else (gdf, meta)
+    if args.get("minimum"):
+        gdf, meta = disclosure.compare(gdf, meta, args["minimum"])
+    return in_words(gdf), meta
 
 
 def _compare(engine, f, args, new_map, lang):
@@ -259,44 +268,44 @@ def _compare(engine, f, args, new_map, lang):
     layer = gdf.reset_index(drop=True)
     shown = _with_display_geometry(engine, f.boundary, layer)
     dual = new_map(dual=True)
-    now_title = _t(("Kỳ này", "This period"), lang)
-    base_title = _t(("Cùng kỳ", "Base period"), lang)
+    now_title = _("This period", lang)
+    base_title = _("Base period", lang)
     legend = maps.choropleth(dual.m1, shown, "count", scheme="natural_breaks", palette="YlOrRd",
                              legend_title=now_title, name=now_title, number_format=lang,
-                             tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
+                             tooltip_fields=[("name", _("Ward/commune", lang)),
                                              ("count", now_title), ("base_count", base_title)])
     right = maps.choropleth(dual.m2, shown, "base_count", bins=legend["bins"], palette="YlOrRd",
                     legend_title=base_title, name=base_title, number_format=lang,
-                    tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
+                    tooltip_fields=[("name", _("Ward/commune", lang)),
                                     ("count", now_title), ("base_count", base_title)])
     _labels(dual.m1, shown, legend)
     _labels(dual.m2, shown, right)
     table = layer.drop(columns="geometry").sort_values(["change_class", "p_value"], key=_numeric)
-    cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
+    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
             ("count", now_title, True), ("base_count", base_title, True),
-            ("change", _t(("Chênh lệch", "Change"), lang), True), ("change_pct", "%", True),
+            ("change", _("Change", lang), True), ("change_pct", "%", True),
             ("p_value", "p", True), ("q_value", "q", True),
-            ("change_label", _t(("Kết luận", "Result"), lang), False)]
-    table["change_label"] = table["change_class"].map(lambda c: _t(CHANGE_CLASSES[c][1:], lang))
+            ("change_label", _("Result", lang), False)]
+    table["change_label"] = [palette.label(c, lang) for c in table["change_class"]]
     total = meta["total"]
     base = pr.custom(*[dt.date.fromisoformat(d) for d in meta["base_period"]])
     if f.period != "custom" and not args.get("base_start"):  # cùng kỳ of a named period keeps its name
         base = pr.parse_period(f.period + (":stat" if f.cut == "stat" else "")).same_period_last_year()
     if total.get("suppressed"):
         small = disclosure.label(args["minimum"])
-        total_text = _t(("Toàn địa bàn: ", "Whole area: "), lang) + " / ".join(
-            small if total[k] is None else fmt(total[k], lang) for k in ("count", "base_count"))
+        total_text = _("Whole area: ", lang) + " / ".join(
+            small if total[k] is None else figure(total[k], lang) for k in ("count", "base_count"))
     else:
-        total_text = (_t(("Toàn địa bàn: ", "Whole area: "), lang)
-                      + f"{fmt(total['count'], lang)} / {fmt(total['base_count'], lang)} — "
-                      + (total["change_text_vi"] if lang == "vi" else total["change_text_en"])
-                      + f" (p = {fmt(total['p_value'], lang, 4)})")
-    meta = dict(meta, base_label=_t(("Kỳ so sánh: ", "Base period: "), lang) + base.label(lang, with_dates=True),
+        total_text = (_("Whole area: ", lang)
+                      + f"{figure(total['count'], lang)} / {figure(total['base_count'], lang)} — "
+                      + fmt.count_change(total["count"], total["base_count"], locale=lang)
+                      + f" (p = {figure(total['p_value'], lang, 4)})")
+    meta = dict(meta, base_label=_("Base period: ", lang) + base.label(lang, with_dates=True),
                 total_text=total_text)
     return View(map=dual, layer=layer, legends=[legend["legend_html"]], table=table, table_columns=cols,
-                table_title=_t(("Thay đổi theo phường/xã", "Change by ward"), lang), meta=meta,
-                png={"column": "change_class", "title": _t(("Thay đổi so với cùng kỳ", "Change"), lang),
-                     "categorical": {c: (_t(v[1:], lang), v[0]) for c, v in CHANGE_CLASSES.items()}})
+                table_title=_("Change by ward", lang), meta=meta,
+                png={"column": "change_class", "title": _("Change against the base period", lang),
+                     "categorical": _categorical("change", lang)})
 
 
 def _change(engine, f, args, new_map, lang):
@@ -304,47 +313,44 @@ def _change(engine, f, args, new_map, lang):
     layer = gdf.reset_index(drop=True)
     shown = _with_display_geometry(engine, f.boundary, layer)
     m = new_map()
-    title = _t(("Thay đổi so với cùng kỳ", "Change against the base period"), lang)
+    title = _("Change against the base period", lang)
     legend = maps.categorical(m, shown, "change_class",
-                              [(c, _t(v[1:], lang), v[0]) for c, v in CHANGE_CLASSES.items()],
+                              palette.classes("change", lang),
                               name=title, legend_title=title,
-                              tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
-                                              ("change_text_vi" if lang == "vi" else "change_text_en", "%"),
+                              tooltip_fields=[("name", _("Ward/commune", lang)),
+                                              ("change_text", "%"),
                                               ("p_value", "p"), ("q_value", "q")])
     _labels(m, shown, legend)
     return View(map=m, layer=layer, legends=[legend["legend_html"]], meta=meta)
 
 
 def _trends(engine, f, args, new_map, lang):
-    gdf, _ = analysis.emerging_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
+    gdf, _ehs = analysis.emerging_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
                                      categories=list(f.categories), bins=args["bins"])
     if args["minimum"]:
         gdf = disclosure.series(gdf, args["minimum"])
     small = disclosure.label(args["minimum"]) if args["minimum"] else ""
     layer = gdf.reset_index(drop=True).rename(columns={"pattern": "trend"})
-    labels = PATTERNS.set_index("code")
-    layer["trend_label"] = layer["trend"].map(labels["label_vi" if lang == "vi" else "label"])
+    layer = in_words(layer, lang)
     layer["series_text"] = layer["series"].map(lambda s: " ".join(small if v is None else str(int(v)) for v in s))
     m = new_map()
     shown = _with_display_geometry(engine, f.boundary, layer.drop(columns="series"))
-    title = _t(("Xu hướng điểm nóng", "Emerging hot spots"), lang)
-    present = [c for c in PATTERNS["code"] if c in set(layer["trend"])]
-    legend = maps.categorical(m, shown, "trend", [(c, labels.at[c, "label_vi" if lang == "vi" else "label"],
-                                                   PATTERN_COLOURS[c]) for c in present],
+    title = _("Emerging hot spots", lang)
+    present = set(layer["trend"])
+    legend = maps.categorical(m, shown, "trend", palette.classes("emerging", lang, present),
                               name=title, legend_title=title,
-                              tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)),
-                                              ("trend_label", title), ("series_text", _t(("Chuỗi", "Series"), lang))])
+                              tooltip_fields=[("name", _("Ward/commune", lang)),
+                                              ("trend_label", title), ("series_text", _("Series", lang))])
     _labels(m, shown, legend)
     table = layer[layer["trend"] != "no_pattern"].drop(columns=["geometry", "series"])
-    cols = [("code", _t(("Mã", "Code"), lang), False), ("name", _t(("Phường/xã", "Ward"), lang), False),
+    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
             ("trend_label", title, False), ("trend_z", "z (Mann-Kendall)", True),
-            ("series_text", _t(("Số vụ theo kỳ", "Incidents per bin"), lang), False)]
+            ("series_text", _("Incidents per bin", lang), False)]
     return View(map=m, layer=layer.drop(columns="series"), legends=[legend["legend_html"]], table=table,
                 table_columns=cols,
                 table_title=title, meta={"bins": gdf.attrs["bins"]},
                 png={"column": "trend", "title": title,
-                     "categorical": {c: (labels.at[c, "label_vi" if lang == "vi" else "label"], PATTERN_COLOURS[c])
-                                     for c in present}})
+                     "categorical": _categorical("emerging", lang, present)})
 
 
 def _complex(engine, f, args, new_map, lang):
@@ -360,30 +366,30 @@ def _complex(engine, f, args, new_map, lang):
         if args["minimum"]:
             gdf = disclosure.ranked(gdf, args["minimum"])
         shown = _with_display_geometry(engine, f.boundary, gdf)
-    reason = "reason_vi" if lang == "vi" else "reason_en"
+    reason = "reason"
+    gdf, shown = in_words(gdf, lang), in_words(shown, lang)
     layer = gdf[["rank", "code", "name", "score", "count", "base_count", "change_pct", reason, "geometry",
                  *(["suppressed"] if "suppressed" in gdf.columns else [])]]
     shown = shown[layer.columns]
     m = new_map()
-    title = _t(("Điểm phức tạp (0–100)", "Complexity score (0–100)"), lang)
+    title = _("Complexity score (0–100)", lang)
     res = maps.choropleth(m, shown, "score", scheme="quantiles", palette="PuRd", legend_title=title, name=title,
                           number_format=lang,
-                          tooltip_fields=[("rank", "#"), ("name", _t(("Địa bàn", "Area"), lang)), ("score", title),
-                                          (reason, _t(("Lý do", "Reason"), lang))])
+                          tooltip_fields=[("rank", "#"), ("name", _("Area", lang)), ("score", title),
+                                          (reason, _("Reason", lang))])
     if args["unit"] == "ward":
         _labels(m, shown, res)
     table = layer.drop(columns="geometry").sort_values("rank").head(30)
-    cols = [("rank", "#", True), ("name", _t(("Địa bàn", "Area"), lang), False), ("score", title, True),
-            ("count", _t(("Số vụ", "Incidents"), lang), True), ("change_pct", "%", True),
-            (reason, _t(("Lý do", "Reason"), lang), False)]
+    cols = [("rank", "#", True), ("name", _("Area", lang), False), ("score", title, True),
+            ("count", _("Number of incidents", lang), True), ("change_pct", "%", True),
+            (reason, _("Reason", lang), False)]
     return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
-                table_title=_t(("Địa bàn đề xuất chuyển hóa", "Candidate areas for the plan"), lang),
+                table_title=_("Candidate areas for the plan", lang),
                 png={"column": "score", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
 
 
-METHOD_LABELS = {"naive_kde": ("KDE kỳ trước (3 tháng)", "Previous-period KDE (3 months)"),
-                 "prospective": ("Điểm nóng tiên đoán (Bowers và cộng sự)", "Prospective hot spots (Bowers et al.)"),
-                 "counts": ("Đếm số vụ 3 tháng", "Counts over 3 months")}
+METHOD_LABELS = {"naive_kde": N_("Previous-period KDE (3 months)"),
+                 "prospective": N_("Prospective hot spots (Bowers et al.)"), "counts": N_("Counts over 3 months")}
 METHOD_COLOURS = {"naive_kde": "#d95f02", "prospective": "#7570b3", "counts": "#1b9e77"}
 
 
@@ -394,24 +400,23 @@ def _forecast(engine, f, args, new_map, lang):
     wards = gpd.GeoDataFrame(wards, geometry="geometry", crs="EPSG:4326")
     wards["share_pct"] = 100 * wards["share"]
     m = new_map()
-    title = _t(("Dự báo tháng sau: tỷ lệ số vụ (%)", "Next month's forecast: share of incidents (%)"), lang)
+    title = _("Next month's forecast: share of incidents (%)", lang)
     res = maps.choropleth(m, wards, "share_pct", scheme="quantiles", palette="PuRd", legend_title=title,
                           name=title, number_format=lang,
-                          tooltip_fields=[("name", _t(("Phường/xã", "Ward"), lang)), ("share_pct", "%"),
+                          tooltip_fields=[("name", _("Ward/commune", lang)), ("share_pct", "%"),
                                           ("rank", "#")])
     top = fc["cells"].assign(level="top5")
-    cells_title = _t(("5 % diện tích có nguy cơ cao nhất", "The 5 % of the area most at risk"), lang)
+    cells_title = _("The %(share)s of the area most at risk", lang, share=fmt.percent(0.05, 0, locale=lang))
     maps.categorical(m, top, "level", [("top5", cells_title, "#49006a")], name=cells_title,
-                     legend_title=cells_title, tooltip_fields=[("cells", _t(("Số ô", "Cells"), lang))])
+                     legend_title=cells_title, tooltip_fields=[("cells", _("Cells", lang))])
     _labels(m, wards, res)
     summary = analysis.backtest_summary(engine, boundary=f.boundary, end=f.end, categories=list(f.categories))
     table = summary.pivot(index="coverage", columns="method", values="pai").reset_index()
-    table["coverage"] = (100 * table["coverage"]).round().astype(int).astype(str) + " %"
-    cols = [("coverage", _t(("Diện tích", "Coverage"), lang), False)] + [
-        (mth, "PAI – " + _t(METHOD_LABELS[mth], lang), True) for mth in analysis.FORECAST_METHODS]
+    table["coverage"] = [fmt.percent(c, 0, locale=lang) for c in table["coverage"]]
+    cols = [("coverage", _("Coverage", lang), False)] + [
+        (mth, "PAI – " + _(METHOD_LABELS[mth], lang), True) for mth in analysis.FORECAST_METHODS]
     return View(map=m, layer=wards, legends=[res["legend_html"]], table=table, table_columns=cols,
-                table_title=_t(("Kiểm định lùi 6 tháng: chỉ số PAI theo diện tích", "Six-month backtest: PAI by "
-                                "coverage"), lang),
+                table_title=_("Six-month backtest: PAI by coverage", lang),
                 meta={"curves": pai_curves(summary, lang), "cell_m": fc["cell_m"]},
                 png={"column": "share_pct", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
 
@@ -434,11 +439,11 @@ def pai_curves(summary: pd.DataFrame, lang: str, width: int = 340, height: int =
              f'aria-label="PAI">']
     for v in np.linspace(0, ymax, 5):
         parts.append(f'<line x1="{pad}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
-                     f'<text x="{pad - 4}" y="{y(v) + 3:.1f}" text-anchor="end">{fmt(v, lang, 0)}</text>')
+                     f'<text x="{pad - 4}" y="{y(v) + 3:.1f}" text-anchor="end">{figure(v, lang, 0)}</text>')
     for c in xs:
-        parts.append(f'<text x="{x(c):.1f}" y="{height - 14}" text-anchor="middle">{round(100 * c)}%</text>')
+        parts.append(f'<text x="{x(c):.1f}" y="{height - 14}" text-anchor="middle">{fmt.percent(c, 0, locale=lang)}</text>')
     parts.append(f'<text x="{width / 2}" y="{height - 2}" text-anchor="middle">'
-                 f'{escape(_t(("Tỷ lệ diện tích", "Share of the area"), lang))}</text>')
+                 f'{escape(_("Share of the area", lang))}</text>')
     for i, (method, rows) in enumerate(summary.groupby("method", sort=False)):
         pts = " ".join(f"{x(c):.1f},{y(v):.1f}" for c, v in zip(rows["coverage"], rows["pai"]))
         colour = METHOD_COLOURS.get(method, "#333")
@@ -446,6 +451,6 @@ def pai_curves(summary: pd.DataFrame, lang: str, width: int = 340, height: int =
         ly = height + 14 + 18 * i
         parts.append(f'<line x1="{pad}" x2="{pad + 20}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" '
                      f'stroke-width="3"/><text x="{pad + 26}" y="{ly}">'
-                     f'{escape(_t(METHOD_LABELS.get(method, (method, method)), lang))}</text>')
+                     f'{escape(_(METHOD_LABELS.get(method, method), lang))}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -62,12 +62,14 @@ from folium.utilities import deep_copy, get_obj_in_upper_tree
 
 from clustering.projection import metric_crs_for
 from geo.errors import InputError
+from geo.format import LOCALES, MISSING, N_, gettext, number, percent
+from geo.format import date as format_date
 from geo.render import palette as pal
 from geo.resources import resource
 
 WGS84 = "EPSG:4326"
 STATIC_DIR = resource("static")
-LANGS = ("vi", "en")
+LANGS = LOCALES
 
 # --------------------------------------------------------------------------- vendored files
 
@@ -123,59 +125,41 @@ def _has_suppressed(gdf) -> bool:
     return "suppressed" in gdf.columns and bool(gdf["suppressed"].fillna(False).astype(bool).any())
 
 
-TEXT = {
-    "vi": {"zoom_in": "Phóng to", "zoom_out": "Thu nhỏ", "no_data": "Không có dữ liệu",
-           "no_data_small": "Không có dữ liệu, hoặc số nhỏ không công bố",
-           "points_note": "Chỉ hiển thị {shown} trong tổng số {total} điểm",
-           "contours_title": "Vùng mật độ cao", "contour_level": "{pct} ô lưới có mật độ cao nhất",
-           "contour_threshold": "từ {value} vụ/km²", "spot": "Điểm tập trung {number}"},
-    "en": {"zoom_in": "Zoom in", "zoom_out": "Zoom out", "no_data": "No data",
-           "no_data_small": "No data, or a small figure not published",
-           "points_note": "Showing {shown} of {total} points",
-           "contours_title": "High-density areas", "contour_level": "Densest {pct} of grid cells",
-           "contour_threshold": "from {value} incidents/km²", "spot": "Spot {number}"},
-}
+#: The map's own words (catalogue msgids; ``{name}`` fields filled in with str.format).
+TEXT = {"zoom_in": N_("Zoom in"), "zoom_out": N_("Zoom out"), "no_data": N_("No data"), "no_data_small": N_("No data, or a small figure not published"), "points_note": N_("Showing {shown} of {total} points"), "contours_title": N_("High-density areas"), "contour_level": N_("Densest {pct} of grid cells"), "contour_threshold": N_("from {value} incidents/km²"), "spot": N_("Spot {number}")}
 
 
-def format_number(x, fmt: str = "vi", digits: int | None = None) -> str:
-    """A number in Vietnamese ("1.234,5") or English ("1,234.5") format.
+def _words(lang: str | None = None) -> dict[str, str]:
+    """:data:`TEXT` in ``lang``."""
+    return {k: gettext(msg, lang) for k, msg in TEXT.items()}
 
-    ``digits=None`` shows up to two decimals and drops trailing zeros; a missing
-    value is "—".
 
-    >>> format_number(1234.5), format_number(1234.5, "en"), format_number(1_200_000)
+def format_number(x, fmt: str | None = None, digits: int | None = None) -> str:
+    """``x`` as :func:`geo.format.number` writes it in locale ``fmt``.
+
+    >>> format_number(1234.5, "vi"), format_number(1234.5, "en"), format_number(1_200_000, "vi")
     ('1.234,5', '1,234.5', '1.200.000')
     """
-    if x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x):
-        return "—"
-    text = f"{float(x):,.{2 if digits is None else digits}f}"
-    if digits is None and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text == "-0":
-        text = "0"
-    if fmt == "vi":
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
+    return number(x, digits, locale=fmt)
 
 
 def _pct(fraction: float, lang: str) -> str:
-    value = format_number(fraction * 100, lang)
-    return f"{value} %" if lang == "vi" else f"{value}%"
+    return percent(fraction, 0 if round(fraction * 100) == fraction * 100 else 1, locale=lang)
 
 
 def _text_value(value, fmt: str) -> str:
     """A property value as escaped HTML text: numbers formatted, strings escaped."""
     if value is None:
-        return "—"
+        return MISSING
     if isinstance(value, (bool, np.bool_)):
         return html.escape(str(value))
     if isinstance(value, (Integral, float, np.floating)):
         return format_number(value, fmt)
     if isinstance(value, pd.Timestamp):
-        return html.escape(value.strftime("%d/%m/%Y" if fmt == "vi" else "%Y-%m-%d"))
+        return html.escape(format_date(value, locale=fmt))
     try:
         if pd.isna(value):
-            return "—"
+            return MISSING
     except (TypeError, ValueError):
         pass
     return html.escape(str(value))
@@ -206,28 +190,15 @@ def palette_colours(palette_name: str, k: int) -> list[str]:
     return pal.ramp(palette_name, k)
 
 
-def category_list(table, *, lang: str = "vi", colours: dict[str, str] | None = None
-                  ) -> list[tuple[str, str, str]]:
-    """``(code, label, colour)`` rows for :func:`categorical` from a clustering table.
+def category_list(family: str, *, lang: str | None = None, codes=None) -> list[tuple[str, str, str]]:
+    """``(code, label, colour)`` rows for :func:`categorical`: the classes of ``family``
+    (``"gi"``, ``"lisa"``, ``"change"``, ``"emerging"``) from :data:`geo.render.palette.CLASSES`,
+    labelled in ``lang``; ``codes`` keeps only those.
 
-    ``table`` is a frame with ``code``, ``label`` (English) and ``label_vi`` columns
-    (``clustering.getis_ord.category_table()``, ``clustering.lisa.QUADRANTS``,
-    ``clustering.emerging.PATTERNS``) or a dict ``code -> (label_vi, label_en)``
-    (``clustering.compare.CHANGE_LABELS``). Colours come from :data:`COLOURS`.
-
-    >>> category_list({"significant_increase": ("Tăng có ý nghĩa", "Significant increase")})
-    [('significant_increase', 'Tăng có ý nghĩa', '#d6604d')]
+    >>> category_list("change", lang="vi")[0]
+    ('significant_increase', 'Tăng có ý nghĩa', '#d6604d')
     """
-    _check_choice("lang", lang, LANGS)
-    colours = COLOURS if colours is None else colours
-    if isinstance(table, dict):
-        rows = [(code, vi if lang == "vi" else en) for code, (vi, en) in table.items()]
-    else:
-        rows = list(zip(table["code"], table["label_vi" if lang == "vi" else "label"]))
-    missing = [code for code, _ in rows if code not in colours]
-    if missing:
-        raise InputError(f"No colour for the codes {missing}; pass `colours` with one for each.")
-    return [(str(code), str(label), colours[code]) for code, label in rows]
+    return pal.classes(family, lang, codes)
 
 
 # --------------------------------------------------------------------------- checks
@@ -343,8 +314,8 @@ class _Chrome(MacroElement):
         self._name = "MapChrome"
         self.bounds = bounds
         self.background = _check_colour(background, "background")
-        self.zoom = {"position": "topleft", "zoomInTitle": TEXT[lang]["zoom_in"],
-                     "zoomOutTitle": TEXT[lang]["zoom_out"]}
+        self.zoom = {"position": "topleft", "zoomInTitle": _words(lang)["zoom_in"],
+                     "zoomOutTitle": _words(lang)["zoom_out"]}
 
     def _before_render(self, root: Figure) -> None:
         root.header.add_child(_Literal(f"<style>{_CSS}</style>"), name="hs_maps_css")
@@ -855,7 +826,7 @@ def base_map(bounds, *, static_url: Callable[[str], str], tiles_url: str | None 
             raise InputError("`tiles_url` needs `tiles_attribution`: the credit the tile "
                              "provider requires (e.g. '© OpenStreetMap contributors').")
         folium.TileLayer(tiles=tiles_url, attr=tiles_attribution, max_zoom=max_zoom,
-                         name="Nền bản đồ" if lang == "vi" else "Base map", control=False).add_to(m)
+                         name=gettext("Base map", lang), control=False).add_to(m)
     _decorate(m, box, lang)
     return offline(m, static_url)
 
@@ -1053,7 +1024,7 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
     for (label, lower, upper), colour in zip(_class_labels(y, bins, fmt), colours):
         rows.append((colour, label, {"lower": repr(lower), "upper": repr(upper)}))
     if missing.any():
-        rows.append((NO_DATA_COLOUR, TEXT[fmt]["no_data_small" if _has_suppressed(gdf) else "no_data"], {}))
+        rows.append((NO_DATA_COLOUR, _words(fmt)["no_data_small" if _has_suppressed(gdf) else "no_data"], {}))
     legend_text = legend_html(legend_title, rows, lang=fmt)
     if legend:
         m.add_child(_Control(legend_text, layer=layer))
@@ -1072,8 +1043,8 @@ def categorical(m, gdf, column: str, categories: Sequence[tuple[str, str, str]],
     ----------
     categories : list of (code, label, colour)
         Every code in ``gdf[column]`` must be listed; the legend lists them all in
-        this order. :func:`category_list` builds the list from the clustering tables
-        with ArcGIS's colours (:data:`GI_COLOURS`, :data:`LISA_COLOURS`, ...).
+        this order. :func:`category_list` builds the list from the one class table
+        (:data:`geo.render.palette.CLASSES`: labels in the user's language, ArcGIS's colours).
     tooltip_fields : list of (field, label)
 
     Returns
@@ -1099,7 +1070,7 @@ def categorical(m, gdf, column: str, categories: Sequence[tuple[str, str, str]],
                            name=name, show=show)
     rows = [(colour, label, {"code": code}) for code, label, colour in cats]
     if any(c is None for c in codes):
-        rows.append((NO_DATA_COLOUR, TEXT[fmt]["no_data"], {}))
+        rows.append((NO_DATA_COLOUR, _words(fmt)["no_data"], {}))
     legend_text = legend_html(legend_title, rows, lang=fmt)
     if legend:
         m.add_child(_Control(legend_text, layer=layer))
@@ -1193,18 +1164,18 @@ def contours(m, contours_gdf, *, name: str | None = None, legend: bool = True,
     colour_of = dict(zip(sorted(fractions), colours))
     labels = []
     for _, row in gdf.iterrows():
-        text = TEXT[fmt]["contour_level"].format(pct=_pct(float(row["fraction"]), fmt))
+        text = _words(fmt)["contour_level"].format(pct=_pct(float(row["fraction"]), fmt))
         if "threshold" in gdf.columns and pd.notna(row["threshold"]):
-            text += f" ({TEXT[fmt]['contour_threshold'].format(value=format_number(row['threshold'], fmt))})"
+            text += f" ({_words(fmt)['contour_threshold'].format(value=format_number(row['threshold'], fmt))})"
         labels.append(text)
     shown = gdf.assign(_label=labels)
     styles = [{"color": colour_of[f], "weight": 1.5, "fillColor": colour_of[f], "fillOpacity": 0.35}
               for f in fractions]
-    label = "Mức" if fmt == "vi" else "Level"
+    label = gettext("Density level", fmt)
     layer = _polygon_layer(m, shown, styles, fields=[("_label", label)], fmt=fmt, name=name)
     rows = [(colour_of[f], t, {"fraction": repr(f)})
             for f, t in sorted(zip(fractions, labels))]
-    legend_text = legend_html(legend_title or TEXT[fmt]["contours_title"], rows, lang=fmt)
+    legend_text = legend_html(legend_title or _words(fmt)["contours_title"], rows, lang=fmt)
     if legend:
         m.add_child(_Control(legend_text, layer=layer))
     return {"legend_html": legend_text, "layer": layer}
@@ -1282,7 +1253,7 @@ def points(m, df, *, cap: int = 5000, on_excess: str = "truncate",
     layer.add_to(m)
     note = None
     if total > cap:
-        text = TEXT[fmt]["points_note"].format(shown=format_number(cap, fmt),
+        text = _words(fmt)["points_note"].format(shown=format_number(cap, fmt),
                                                total=format_number(total, fmt))
         note = f'<div class="hs-note" role="status">{html.escape(text)}</div>'
         m.add_child(_Control(note, position="topright", layer=layer))

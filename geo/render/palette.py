@@ -1,8 +1,16 @@
 """One palette and one classification for the map on screen, its PNG and its PDF.
 
 :mod:`geo.render.maps` (Folium, on screen), :mod:`geo.render.layers` (what each page shows) and
-:mod:`geo.render.exports` (PNG and PDF) take their category colours, their colour ramps and their
-class limits from here, so a legend reads the same wherever it is drawn.
+:mod:`geo.render.exports` (PNG and PDF) take their category colours, their class labels, their
+colour ramps and their class limits from here, so a legend reads the same wherever it is drawn.
+
+The statistics (``clustering``) return codes; :data:`CLASSES` gives each code its label (an
+English msgid, translated at display) and its colour:
+
+>>> classes("change", locale="vi")[0]
+('significant_increase', 'Tăng có ý nghĩa', '#d6604d')
+>>> label("hot_99", locale="vi"), label("hot_99", locale="en"), label("HL", locale="vi")
+('Điểm nóng – tin cậy 99 %', 'Hot Spot - 99% Confidence', 'Ngoại lai cao – thấp')
 """
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ import numpy as np
 from branca.utilities import color_brewer
 
 from geo.errors import InputError
+from geo.format import N_, gettext
 
 # --------------------------------------------------------------------------- colours
 
@@ -30,7 +39,7 @@ GI_COLOURS = {"hot_99": "#d62f27", "hot_95": "#ed7551", "hot_90": "#fab984",
 #: Local Moran clusters and outliers (``clustering.lisa.QUADRANTS``).
 LISA_COLOURS = {"HH": "#d62f27", "HL": "#f4a582", "LH": "#92c5de", "LL": "#4575b5",
                 "not_significant": "#f7f7f7"}
-#: Significant change between two periods (``clustering.compare.CHANGE_LABELS``), in the
+#: Significant change between two periods (``clustering.compare.CHANGE_CLASSES``), in the
 #: legend order of the change page.
 CHANGE_COLOURS = {"significant_increase": "#d6604d", "no_significant_change": "#f7f7f7",
                   "significant_decrease": "#4393c3"}
@@ -46,6 +55,52 @@ EMERGING_COLOURS = {
 }
 #: All category colours by code (the code sets share only ``not_significant``, the same grey).
 COLOURS = {**EMERGING_COLOURS, **CHANGE_COLOURS, **LISA_COLOURS, **GI_COLOURS}
+
+NOT_SIGNIFICANT = N_("Not Significant")
+#: The label (catalogue msgid, ArcGIS's wording where ArcGIS names the class) of every class
+#: code of the statistics, by family, in legend order. Colours are those above.
+LABELS = {
+    "gi": {"hot_99": N_("Hot Spot - 99% Confidence"), "hot_95": N_("Hot Spot - 95% Confidence"),
+           "hot_90": N_("Hot Spot - 90% Confidence"), "not_significant": NOT_SIGNIFICANT,
+           "cold_90": N_("Cold Spot - 90% Confidence"), "cold_95": N_("Cold Spot - 95% Confidence"),
+           "cold_99": N_("Cold Spot - 99% Confidence")},
+    "lisa": {"HH": N_("High-High Cluster"), "HL": N_("High-Low Outlier"), "LH": N_("Low-High Outlier"),
+             "LL": N_("Low-Low Cluster"), "not_significant": NOT_SIGNIFICANT},
+    "change": {"significant_increase": N_("Significant increase"),
+               "no_significant_change": N_("No significant change"),
+               "significant_decrease": N_("Significant decrease")},
+    "emerging": {
+        "no_pattern": N_("No Pattern Detected"), "new_hot": N_("New Hot Spot"), "consecutive_hot": N_("Consecutive Hot Spot"),
+        "intensifying_hot": N_("Intensifying Hot Spot"), "persistent_hot": N_("Persistent Hot Spot"),
+        "diminishing_hot": N_("Diminishing Hot Spot"), "sporadic_hot": N_("Sporadic Hot Spot"),
+        "oscillating_hot": N_("Oscillating Hot Spot"), "historical_hot": N_("Historical Hot Spot"),
+        "new_cold": N_("New Cold Spot"), "consecutive_cold": N_("Consecutive Cold Spot"),
+        "intensifying_cold": N_("Intensifying Cold Spot"), "persistent_cold": N_("Persistent Cold Spot"),
+        "diminishing_cold": N_("Diminishing Cold Spot"), "sporadic_cold": N_("Sporadic Cold Spot"),
+        "oscillating_cold": N_("Oscillating Cold Spot"), "historical_cold": N_("Historical Cold Spot")},
+}
+_FAMILY_COLOURS = {"gi": GI_COLOURS, "lisa": LISA_COLOURS, "change": CHANGE_COLOURS, "emerging": EMERGING_COLOURS}
+#: family -> code -> (label msgid, colour): one place for what a class is called and how it is drawn.
+CLASSES = {f: {c: (msg, _FAMILY_COLOURS[f][c]) for c, msg in labels.items()} for f, labels in LABELS.items()}
+_ALL_LABELS = {c: msg for labels in LABELS.values() for c, msg in labels.items()}
+
+
+def label(code, locale: str | None = None) -> str | None:
+    """The label of a class code in ``locale`` (default: the user's); None for a missing code."""
+    if not isinstance(code, str):
+        return None
+    if code not in _ALL_LABELS:
+        raise InputError(f"`code` was {code!r} but is expected to be one of {sorted(_ALL_LABELS)}.")
+    return gettext(_ALL_LABELS[code], locale)
+
+
+def classes(family: str, locale: str | None = None, codes=None) -> list[tuple[str, str, str]]:
+    """(code, label, colour) of a family in legend order; ``codes`` keeps only those present."""
+    if family not in CLASSES:
+        raise InputError(f"`family` was {family!r} but is expected to be one of {sorted(CLASSES)}.")
+    keep = None if codes is None else set(codes)
+    return [(c, gettext(msg, locale), colour) for c, (msg, colour) in CLASSES[family].items()
+            if keep is None or c in keep]
 
 
 def ramp(palette: str, k: int) -> list[str]:

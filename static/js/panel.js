@@ -45,7 +45,7 @@
       r.setAttribute("width", Math.max(bw - 2, 1).toFixed(1));
       r.setAttribute("height", String(bh));
       var t = document.createElementNS(ns, "title");
-      t.textContent = (vi ? m.label : m.label_en) + ": " + fmt(m.count);
+      t.textContent = m.label + ": " + fmt(m.count);
       r.appendChild(t);
       svg.appendChild(r);
     });
@@ -64,7 +64,7 @@
     row(dl, T.incidents, fmt(d.count));
     var c = d.compare, cls = c.change_class === "significant_increase" ? T.sig_up :
       c.change_class === "significant_decrease" ? T.sig_down : T.none;
-    row(dl, T.change, ((vi ? c.change_text_vi : c.change_text_en) || small) + " (" + fmt(c.base_count) + " → " +
+    row(dl, T.change, (c.change_text || small) + " (" + fmt(c.base_count) + " → " +
         fmt(c.count) + "; " + pfmt(c.p_value, "p") + ", " + pfmt(c.q_value, "q") + "; " + cls + ")");
     if (d.clearance_rate !== null) { row(dl, T.clearance, pct(d.clearance_rate)); }
     panel.appendChild(dl);

@@ -14,6 +14,7 @@ from clustering.emerging import (
 from clustering.getis_ord import HotSpots
 from clustering.grid import make_grid, ward_weights
 from geo.errors import InputError
+from geo.render import palette
 
 # --------------------------------------------------------------------------- Mann-Kendall
 
@@ -157,7 +158,7 @@ def test_cube_patterns(cube):
     assert ehs.codes[centre["sw"]] == "consecutive_hot"
     assert ehs.codes[centre["se"]] == "historical_hot"
     assert ehs.labels[centre["se"]] == "Historical Hot Spot"
-    assert ehs.labels_vi[centre["ne"]] == "Điểm nóng mới"
+    assert palette.label(ehs.codes[centre["ne"]], locale="vi") == "Điểm nóng mới"
 
 
 def test_cube_bins_are_per_bin_gi_star(cube):
@@ -183,7 +184,7 @@ def test_overall_trend_and_frame(cube):
     assert frame.index.tolist() == grid["cell_id"].tolist()
     assert frame.attrs["overall_trend"]["z"] > 3
     assert frame.attrs["overall_trend"]["p"] < 0.01
-    assert set(frame.columns) >= {"pattern", "pattern_label", "pattern_vi", "trend_z", "trend_p",
+    assert set(frame.columns) >= {"pattern", "pattern_label", "trend_z", "trend_p",
                                   "n_hot", "n_cold", "last_bin"}
 
 

@@ -238,11 +238,17 @@ def test_windows_keep_only_the_recent_incidents():
     assert everything.scores_[position(grid, 1, 1)] == 2
 
 
-def test_aware_times_are_read_in_local_time():
+def test_times_are_read_in_local_time():
     # 18:00 UTC on 31/01 is 01:00 on 01/02 in Hồ Chí Minh City: not before the cutoff.
     pts = incidents([(1, 1), (2, 2)], ["2025-01-20", "2025-01-20"])
-    pts["occurred_at"] = pd.to_datetime(["2025-01-20 00:00", "2025-01-31 18:00"]).tz_localize("UTC")
-    model = RetrospectiveCounts(window="1M").fit(pts, dt.date(2025, 2, 1), study_area=box_area())
+    utc = pd.to_datetime(["2025-01-20 00:00", "2025-01-31 18:00"]).tz_localize("UTC")
+    pts["occurred_at"] = utc
+    model = RetrospectiveCounts(window="1M")
+    # the statistics take local times: the caller converts (the store keeps local dates)
+    with pytest.raises(InputError, match=r"`points\['occurred_at'\]` holds times with a time zone"):
+        model.fit(pts, dt.date(2025, 2, 1), study_area=box_area())
+    pts["occurred_at"] = utc.tz_convert("Asia/Ho_Chi_Minh").tz_localize(None)
+    model.fit(pts, dt.date(2025, 2, 1), study_area=box_area())
     assert model.n_history_ == 1
     pts["local_date"] = [dt.date(2025, 1, 20), dt.date(2025, 1, 31)]
     model.fit(pts.drop(columns="occurred_at"), dt.date(2025, 2, 1), study_area=box_area())

@@ -18,6 +18,7 @@ from clustering.getis_ord import (
 from clustering.grid import make_grid, ward_weights
 from clustering.projection import to_metric
 from geo.errors import InputError
+from geo.render import palette
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 
@@ -161,7 +162,6 @@ def test_hot_spot_classification_end_to_end(wards, w):
     assert_array_equal(out["gi_bin"], bins)
     table = category_table().set_index("bin")
     assert_array_equal(out["hotspot"], table.loc[bins, "label"])
-    assert_array_equal(out["hotspot_vi"], table.loc[bins, "label_vi"])
     thresholds = out.attrs["gi_star"]["thresholds"]
     assert thresholds[0.05] == fdr_threshold(out["gi_p"], 0.05)
 
@@ -184,9 +184,12 @@ def test_category_labels():
         "Cold Spot - 99% Confidence", "Cold Spot - 95% Confidence", "Cold Spot - 90% Confidence",
         "Not Significant", "Hot Spot - 90% Confidence", "Hot Spot - 95% Confidence",
         "Hot Spot - 99% Confidence"]
-    assert table.loc[6, "label_vi"] == "Điểm nóng – tin cậy 99 %"
-    assert table.loc[0, "label_vi"] == "Điểm lạnh – tin cậy 99 %"
-    assert table.loc[3, "label_vi"] == "Không có ý nghĩa thống kê"
+    # the labels people read, from the one class table, in their language
+    assert palette.label(table.loc[6, "code"], locale="vi") == "Điểm nóng – tin cậy 99 %"
+    assert palette.label(table.loc[0, "code"], locale="vi") == "Điểm lạnh – tin cậy 99 %"
+    assert palette.label(table.loc[3, "code"], locale="vi") == "Không có ý nghĩa thống kê"
+    # the English labels are ArcGIS's wording, as the statistics name the classes
+    assert [palette.label(c, locale="en") for c in table["code"]] == table["label"].tolist()
 
 
 def test_hotspots_class_attributes(wards, w):

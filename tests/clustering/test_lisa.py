@@ -11,6 +11,7 @@ from clustering.grid import make_grid, ward_weights
 from clustering.lisa import QUADRANTS, LocalMoran, local_moran
 from clustering.projection import to_metric
 from geo.errors import InputError
+from geo.render import palette
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 
@@ -87,14 +88,15 @@ def test_all_four_types_on_a_constructed_grid():
     interior_low = (grid["col"] == 10) & (grid["row"] == 2)
     high = out.loc[interior_high, ["lisa_code", "lisa_label"]].squeeze().tolist()
     assert high == ["HH", "High-High Cluster"]
-    low = out.loc[interior_low, ["lisa_code", "lisa_label_vi"]].squeeze().tolist()
-    assert low == ["LL", "Cụm thấp – thấp"]
+    low = out.loc[interior_low, "lisa_code"].item()
+    assert (low, palette.label(low, locale="vi")) == ("LL", "Cụm thấp – thấp")
 
 
 def test_labels_table():
     table = QUADRANTS.set_index("code")
     assert table.loc[["HH", "HL", "LH", "LL", "not_significant"], "label"].tolist() == [
         "High-High Cluster", "High-Low Outlier", "Low-High Outlier", "Low-Low Cluster", "Not Significant"]
+    assert [palette.label(c, locale="en") for c in QUADRANTS["code"]] == QUADRANTS["label"].tolist()
     assert table.loc["HH", "quadrant"] == 1 and table.loc["HL", "quadrant"] == 4
 
 

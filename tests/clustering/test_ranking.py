@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose
 import clustering.ranking
 from clustering.ranking import WEIGHTS, rank_areas
 from geo.errors import InputError
+from geo.render.reasons import sentence
 
 
 def _four_units():
@@ -72,8 +73,7 @@ def test_output_columns_and_input_untouched():
     before = df.copy()
     r = rank_areas(df)
     pd.testing.assert_frame_equal(df, before)
-    assert list(r.columns) == list(df.columns) + ["score", "rank", "components",
-                                                  "reason_vi", "reason_en"]
+    assert list(r.columns) == list(df.columns) + ["score", "rank", "components", "reasons"]
     assert r.index.tolist() == [0, 1, 2, 3]
     assert r.loc[0, "name"] == "Phường 1"
 
@@ -95,15 +95,15 @@ def test_reason_matches_the_reports_style():
     assert top["code"] == "26734"
     # 20 + 15*3/4 + 10*24/25 + 10*0.061/0.10 = 20 + 11.25 + 9.6 + 6.1
     assert_allclose(top["score"], 46.95)
-    assert top["reason_vi"] == ("Gi* nóng 99 % trong 3 quý liên tiếp; "
-                                "tăng 24,0 % so với cùng kỳ (p = 0,003); "
-                                "chiếm 6,1 % số vụ toàn thành phố")
-    assert top["reason_en"] == ("Gi* hot spot at 99 % for 3 consecutive quarters; "
-                                "up 24.0 % on the same period last year (p = 0.003); "
-                                "6.1 % of the city's incidents")
+    assert sentence(top["reasons"], "vi") == ("Gi* nóng 99% trong 3 quý liên tiếp; "
+                                "tăng 24,0% so với cùng kỳ (p = 0,003); "
+                                "chiếm 6,1% số vụ toàn thành phố")
+    assert sentence(top["reasons"], "en") == ("Gi* hot spot at 99% for 3 consecutive quarters; "
+                                "up 24.0% on the same period last year (p = 0.003); "
+                                "6.1% of the city's incidents")
     # 10 * 0.01 / 0.10 = 1 point, the only signal of the second ward
-    assert r.iloc[1]["reason_vi"] == "Chiếm 1,0 % số vụ toàn thành phố"
-    assert r.iloc[1]["reason_en"] == "1.0 % of the city's incidents"
+    assert sentence(r.iloc[1]["reasons"], "vi") == "Chiếm 1,0% số vụ toàn thành phố"
+    assert sentence(r.iloc[1]["reasons"], "en") == "1.0% of the city's incidents"
 
 
 def test_reason_other_signals_and_bin_words():
@@ -111,8 +111,7 @@ def test_reason_other_signals_and_bin_words():
         "code": ["X", "Y", "Z"],
         "hotspot_code": ["hot_90", None, None],
         "hot_streak": [4, 1, 0],
-        "bin_label_vi": ["tháng", None, None],
-        "bin_label_en": ["months", None, None],
+        "bin": ["month", None, None],
         "pattern": ["intensifying_hot", "no_pattern", "no_pattern"],
         "trend_z": [2.4137, 0.1, -0.2],
         "harm_per_km2": [1234.5, 10.0, 20.0],
@@ -127,18 +126,18 @@ def test_reason_other_signals_and_bin_words():
     # in the reason Gi* and streak count as one (25), then pattern and density (15 each,
     # in the order of WEIGHTS), persistence (8) and clearance (3.5) are left out.
     assert_allclose(x["score"], 10 + 15 + 15 + 15 + 8 + 3.5)
-    assert x["reason_vi"] == ("Gi* nóng 90 % trong 4 tháng liên tiếp; "
+    assert sentence(x["reasons"], "vi") == ("Gi* nóng 90% trong 4 tháng liên tiếp; "
                               "mẫu hình điểm nóng gia tăng (xu hướng z = 2,41); "
                               "mật độ thiệt hại theo mức độ nghiêm trọng xếp thứ 1/3 "
                               "(1.234,5/km²)")
-    assert x["reason_en"] == ("Gi* hot spot at 90 % for 4 consecutive months; "
+    assert sentence(x["reasons"], "en") == ("Gi* hot spot at 90% for 4 consecutive months; "
                               "intensifying hot spot pattern (trend z = 2.41); "
                               "harm-weighted density ranked 1 of 3 (1,234.5 per km²)")
     y = r.set_index("code").loc["Y"]
     # streak 15*1/4 = 3.75 beats density (10 is the lowest of three: 0 points)
     assert_allclose(y["score"], 3.75)
-    assert y["reason_vi"] == "Gi* nóng ≥ 90 % trong quý gần nhất"
-    assert y["reason_en"] == "Gi* hot spot at ≥ 90 % in the latest quarter"
+    assert sentence(y["reasons"], "vi") == "Gi* nóng ≥ 90% trong quý gần nhất"
+    assert sentence(y["reasons"], "en") == "Gi* hot spot at ≥ 90% in the latest quarter"
 
 
 def test_reason_persistence_clearance_and_increase_from_nothing():
@@ -153,12 +152,12 @@ def test_reason_persistence_clearance_and_increase_from_nothing():
     # years 10*3/3 + increase 10 (nothing the same period last year: full points)
     # + clearance 5*0.375
     assert_allclose(r.loc[0, "score"], 10 + 10 + 1.875)
-    assert r.loc[0, "reason_vi"] == ("Tăng từ 0 lên 7 vụ so với cùng kỳ (p < 0,001); "
+    assert sentence(r.loc[0, "reasons"], "vi") == ("Tăng từ 0 lên 7 vụ so với cùng kỳ (p < 0,001); "
                                      "điểm nóng Gi* 3/3 năm gần đây; "
-                                     "tỷ lệ điều tra khám phá 62,5 %")
-    assert r.loc[0, "reason_en"] == ("Up from 0 to 7 incidents on the same period last year "
+                                     "tỷ lệ điều tra khám phá 62,5%")
+    assert sentence(r.loc[0, "reasons"], "en") == ("Up from 0 to 7 incidents on the same period last year "
                                      "(p < 0.001); Gi* hot spot in 3 of the last 3 years; "
-                                     "clearance rate 62.5 %")
+                                     "clearance rate 62.5%")
 
 
 def test_missing_columns_contribute_nothing():
@@ -167,10 +166,10 @@ def test_missing_columns_contribute_nothing():
     assert_allclose(r["score"], [3.0, 0.0])
     assert r.loc[0, "components"]["share"] == pytest.approx(3.0)
     assert sum(r.loc[0, "components"].values()) == pytest.approx(3.0)
-    assert r.loc[0, "reason_en"] == "3.0 % of the city's incidents"
-    assert "Gi*" not in r.loc[0, "reason_vi"]
-    assert r.loc[1, "reason_vi"] == "Không có dấu hiệu phức tạp nổi bật"
-    assert r.loc[1, "reason_en"] == "No notable sign of complexity"
+    assert sentence(r.loc[0, "reasons"], "en") == "3.0% of the city's incidents"
+    assert "Gi*" not in sentence(r.loc[0, "reasons"], "vi")
+    assert sentence(r.loc[1, "reasons"], "vi") == "Không có dấu hiệu phức tạp nổi bật"
+    assert sentence(r.loc[1, "reasons"], "en") == "No notable sign of complexity"
 
     only = rank_areas(pd.DataFrame({"code": ["26734"]}))
     assert only.loc[0, "score"] == 0 and only.loc[0, "rank"] == 1
@@ -178,8 +177,8 @@ def test_missing_columns_contribute_nothing():
     # a significant increase without change_pct still counts in full
     r = rank_areas(pd.DataFrame({"code": ["a"], "change_class": ["significant_increase"]}))
     assert_allclose(r.loc[0, "score"], 10)
-    assert r.loc[0, "reason_vi"] == "Tăng có ý nghĩa so với cùng kỳ"
-    assert r.loc[0, "reason_en"] == "Significant increase on the same period last year"
+    assert sentence(r.loc[0, "reasons"], "vi") == "Tăng có ý nghĩa so với cùng kỳ"
+    assert sentence(r.loc[0, "reasons"], "en") == "Significant increase on the same period last year"
 
     empty = rank_areas(pd.DataFrame({"code": pd.Series([], dtype=str)}))
     assert len(empty) == 0 and "score" in empty.columns
@@ -234,7 +233,7 @@ def test_custom_weights_are_rescaled_to_100():
     r = rank_areas(df, weights={"hotspot": 60, "share": 0})
     # weights now sum to 100 - 20 + 60 - 10 = 130; a: 100 * 60 * 1 / 130
     assert_allclose(r["score"], [100 * 60 / 130, 0.0])
-    assert "%" in r.loc[0, "reason_vi"] and "số vụ" not in r.loc[0, "reason_vi"]
+    assert "%" in sentence(r.loc[0, "reasons"], "vi") and "số vụ" not in sentence(r.loc[0, "reasons"], "vi")
     assert sum(WEIGHTS.values()) == 100        # the defaults are left alone
 
 

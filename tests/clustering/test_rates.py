@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from clustering.periods import format_number_vi
 from clustering.rates import HARM_WEIGHTS, harm_counts, rates, severity_weights
 from geo.errors import InputError
+from geo.format import percent
 
 
 @pytest.fixture
@@ -40,9 +40,10 @@ def test_missing_population_column():
 def test_harm_weights_default():
     assert HARM_WEIGHTS == {1: 1, 2: 3, 3: 7, 4: 15}
     assert severity_weights([1, 2, 3, 4]).tolist() == [1, 3, 7, 15]
-    # labels, unknown grades and blanks
-    assert severity_weights(["Ít nghiêm trọng", "dac biet nghiem trong", "Nghiêm trọng",
-                             "?", None, np.nan, 7, 2.0]).tolist() == [1, 15, 3, 1, 1, 1, 1, 3]
+    # unknown grades and blanks weigh 1; labels are mapped to grades at import, not here
+    assert severity_weights([1, 4, 2, None, np.nan, pd.NA, 7, 2.0]).tolist() == [1, 15, 3, 1, 1, 1, 1, 3]
+    with pytest.raises(InputError, match=r"`severity` holds 'Nghiêm trọng' but must hold grades 1–4"):
+        severity_weights(["Nghiêm trọng"])
 
 
 def test_harm_counts_from_incidents():
@@ -55,7 +56,7 @@ def test_harm_counts_from_incidents():
 
 def test_rates_with_counts_per_severity(areas):
     counts = pd.DataFrame({"code": ["26734", "26734", "26734", "26737"],
-                           "severity": [1, 2, 4, "rất nghiêm trọng"],
+                           "severity": [1, 2, 4, 3],
                            "count": [10, 4, 1, 2], "cleared_count": [9, 4, 1, 1]})
     r = rates(counts, areas).set_index("code")
     assert r.loc["26734", ["count", "harm", "cleared_count"]].tolist() == [15, 10 + 12 + 15, 14]
@@ -78,8 +79,8 @@ def test_clearance_rate():
                            "cleared_count": [2101, 10, 0]})
     r = rates(counts, pd.DataFrame({"code": ["a", "b", "c"], "area_km2": [1, 1, 1]}))
     assert_allclose(r["clearance_rate"], [0.8404, 1.0, np.nan])
-    # as the reports write it: "tỷ lệ điều tra khám phá đạt 84,04 %"
-    assert format_number_vi(100 * r["clearance_rate"].iloc[0], 2) + " %" == "84,04 %"
+    # as the reports write it: "tỷ lệ điều tra khám phá đạt 84,04%"
+    assert percent(r["clearance_rate"].iloc[0], 2, locale="vi") == "84,04%"
 
 
 @pytest.mark.parametrize("counts, areas_, kwargs, match", [

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from babel.numbers import format_decimal
 from scipy import stats
 
 Q = "boundary=hcmc-2025&start=2025-01-01&end=2025-12-31"
@@ -34,6 +35,11 @@ def test_gistar_equals_esda_on_the_counts_of_the_areas_api(demo_client):
     hot = {c for c, p in got.items() if p["hotspot_code"].startswith("hot")}
     assert "26743" in hot  # Phường Bến Thành, the planted market spot
     assert got["26743"]["hotspot"].startswith("Hot Spot - ")
+    # one label column, in the request's language, from the one class table
+    assert got["26743"]["hotspot_label"].startswith("Điểm nóng – tin cậy ")
+    assert "hotspot_vi" not in got["26743"]
+    en = props(demo_client.get(f"/api/v1/gistar?{Q}&lang=en"))
+    assert en["26743"]["hotspot_label"] == got["26743"]["hotspot"]
 
 
 def test_compare_p_values_equal_scipy_binomtest(demo_client):
@@ -52,6 +58,10 @@ def test_compare_p_values_equal_scipy_binomtest(demo_client):
     # the planted emerging spot grew, the fading riverside spot fell
     assert got["26833"]["change_class"] == "significant_increase"
     assert got["26911"]["change_class"] == "significant_decrease"
+    k1, k2 = got["26911"]["count"], got["26911"]["base_count"]
+    pct = format_decimal(abs(100 * (k1 - k2) / k2), "0.0", locale="vi")
+    assert got["26911"]["change_text"] == f"giảm {pct}%"
+    assert got["26911"]["change_label"] == "Giảm có ý nghĩa"
     total_now = sum(p["count"] for p in now.values())
     assert meta["total"]["count"] == total_now
 
@@ -101,10 +111,10 @@ def test_complex_spots_put_the_planted_persistent_and_emerging_spots_on_top(demo
     for spot in demo_truth[demo_truth["kind"] == "fading"].itertuples():  # gone by 2025
         assert not any(g.contains(shapely.Point(spot.lon, spot.lat)) for g in top), spot.name
     first = ranked[0]["properties"]
-    assert 0 <= first["score"] <= 100 and first["reason_vi"] and first["reason_en"]
+    assert 0 <= first["score"] <= 100 and first["reason"] and first["reasons"]
     emerging = [f["properties"] for f in ranked[:len(planted)] if f["properties"]["change_class"]
                 == "significant_increase"]
-    assert len(emerging) >= 2 and all("so với cùng kỳ" in p["reason_vi"] for p in emerging)
+    assert len(emerging) >= 2 and all("so với cùng kỳ" in p["reason"] for p in emerging)
 
 
 def test_complex_wards_rank_the_persistent_centre_first(demo_client):
@@ -112,7 +122,9 @@ def test_complex_wards_rank_the_persistent_centre_first(demo_client):
     ranked = sorted((f["properties"] for f in feats), key=lambda p: p["rank"])
     assert len(ranked) == 10 and [p["rank"] for p in ranked] == list(range(1, 11))
     assert ranked[0]["code"] == "26743"  # Phường Bến Thành
-    assert ranked[0]["reason_vi"].startswith("Gi* nóng")
+    assert ranked[0]["reason"].startswith("Gi* nóng")
+    en = features(demo_client.get(f"/api/v1/complex-areas?{Q}&top=10&lang=en"))
+    assert min(en, key=lambda f: f["properties"]["rank"])["properties"]["reason"].startswith("Gi* hot spot at ")
     assert all(a["score"] >= b["score"] for a, b in zip(ranked, ranked[1:]))
 
 
@@ -168,6 +180,9 @@ def test_ward_panel_figures_equal_the_areas_api(demo_client):
     assert d["name"] == "Phường Long Bình" and d["count"] == areas["26833"]["count"]
     assert len(d["months"]) == 12 and sum(m["count"] for m in d["months"]) == d["count"]
     assert d["months"][0]["label"] == "Tháng 1/2025"
+    k1, k2 = d["compare"]["count"], d["compare"]["base_count"]
+    assert d["compare"]["change_text"] == cmp["26833"]["change_text"]
+    assert d["compare"]["change_text"].startswith("tăng " if k1 > k2 else "giảm ")
     assert sum(d["categories"].values()) == d["count"]
     assert d["compare"]["p_value"] == pytest.approx(cmp["26833"]["p_value"])
     assert 0 <= d["clearance_rate"] <= 1

@@ -17,14 +17,15 @@ from scipy.stats import binomtest
 from shapely.geometry import box
 from sqlalchemy import bindparam, text
 
-from clustering import periods as pr
 from geo import analysis, format
+from geo import periods as pr
 from geo.categories import expand
 from geo.committee import areas, assessments, candidates, evidence, plans
 from geo.committee import flags as fl
 from geo.committee import programmes as pg
 from geo.committee import report as rp
 from geo.errors import InputError
+from geo.render import reasons
 from geo.store.queries import load_areas
 from tests.conftest import signed_in
 
@@ -77,7 +78,8 @@ def test_candidates_are_the_complex_area_ranking_of_the_base_year(eng, demo_app)
                                   categories=["trat_tu_xa_hoi"], top=10)
     assert got.wards["code"].tolist() == want["code"].tolist()
     assert_allclose(got.wards["score"], want["score"])
-    assert got.wards["reason_vi"].tolist() == want["reason_vi"].tolist()
+    assert got.wards["reasons"].tolist() == want["reasons"].tolist()
+    assert got.wards["reason_vi"].tolist() == [reasons.sentence(r, "vi") for r in want["reasons"]]
     spots = analysis.complex_spots(eng, boundary="hcmc-2025", start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31),
                                    categories=["trat_tu_xa_hoi"], top=5)
     assert got.spots["code"].tolist() == spots["code"].tolist()
@@ -375,8 +377,8 @@ def test_report_equals_the_compare_api_and_a_hand_count(demo_app, eng):
             "WHERE i.local_date BETWEEN '2023-12-15' AND '2024-03-14' GROUP BY i.category")).all())
     assert_allclose(units.at[BEN_THANH, "clearance_rate"], cleared / n)
     assert rep.by_category.set_index("category")["count"].to_dict() == per_cat
-    assert format.percent(0.8404, 2) == "84,04%" and evidence.change_text(917, 1001) == "giảm 8,4%"
-    assert evidence.change_text(0, 0) == "không đổi" and evidence.change_text(3, 0) == "tăng 3 vụ"
+    assert format.percent(0.8404, 2) == "84,04%" and format.count_change(917, 1001) == "giảm 8,4%"
+    assert format.count_change(0, 0) == "không đổi" and format.count_change(3, 0) == "tăng 3 vụ"
     k1, k0 = now[BEN_THANH], then[BEN_THANH]  # the words of the hand count, written out by hand
     words = ("tăng " if k1 > k0 else "giảm ") + f"{abs(100 * (k1 - k0) / k0):.1f}".replace(".", ",") + "%"
     assert units.at[BEN_THANH, "change_text"] == words

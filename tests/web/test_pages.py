@@ -106,7 +106,7 @@ def test_language_switch_changes_the_labels(page, demo_server):
     page.get_by_role("link", name="English").click()
     page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
     assert page.locator("form.filters button[type=submit]").inner_text() == "Show"
-    assert page.locator("#period-label").inner_text() == "Year 2025 (1 Jan 2025 – 31 Dec 2025)"
+    assert page.locator("#period-label").inner_text() == "Year 2025 (01/01/2025 – 31/12/2025)"
     assert page.url.endswith("lang=en")
 
 

@@ -44,7 +44,7 @@ def full_map(prefix: str | None = None) -> folium.Map:
     m = maps.base_map(g.total_bounds, static_url=static_url)
     maps.choropleth(m, g, "count", legend_title="Số vụ", tooltip_fields=[("name", "Phường")],
                     name="Số vụ")
-    maps.categorical(m, g, "gi", maps.category_list(_gi_table()), legend_title="Gi*",
+    maps.categorical(m, g, "gi", _gi_rows(), legend_title="Gi*",
                      tooltip_fields=[("name", "Phường")])
     maps.outlines(m, g, name="Ranh giới")
     maps.spots(m, gpd.GeoDataFrame({"spot_id": [1, 2], "count": [40, 12]},
@@ -73,6 +73,19 @@ def _gi_table() -> pd.DataFrame:
             ("hot_95", "Hot Spot - 95% Confidence", "Điểm nóng – tin cậy 95 %"),
             ("hot_99", "Hot Spot - 99% Confidence", "Điểm nóng – tin cậy 99 %")]
     return pd.DataFrame(rows, columns=["code", "label", "label_vi"])
+
+
+def _gi_rows() -> list[tuple[str, str, str]]:
+    t = _gi_table()
+    return [(c, vi, maps.COLOURS[c]) for c, vi in zip(t["code"], t["label_vi"])]
+
+
+def test_category_list_is_the_class_table_in_the_users_language():
+    # hottest first, labelled from the one class table (geo.render.palette)
+    assert maps.category_list("gi", lang="vi") == _gi_rows()[::-1]
+    t = _gi_table()
+    assert [label for _, label, _ in maps.category_list("gi", lang="en")] == t["label"].tolist()[::-1]
+    assert [c for c, _, _ in maps.category_list("gi", codes={"hot_99", "cold_99"})] == ["hot_99", "cold_99"]
 
 
 class _Links(html.parser.HTMLParser):
@@ -240,7 +253,7 @@ def test_choropleth_and_categorical_errors_say_what_to_fix():
         maps.choropleth(m, g.set_crs(None, allow_override=True), "count")
     with pytest.raises(InputError, match=r"codes \['hot_99'\] that are not in `categories`"):
         maps.categorical(m, g, "gi", [(c, c, "#ffffff") for c in maps.GI_COLOURS if c != "hot_99"])
-    cats = maps.categorical(m, g, "gi", maps.category_list(_gi_table()))
+    cats = maps.categorical(m, g, "gi", _gi_rows())
     assert cats["counts"]["hot_99"] == 2
     assert "Không có dữ liệu" in cats["legend_html"]
     assert re.findall(r'data-code="([^"]+)"', cats["legend_html"]) == list(_gi_table()["code"])
@@ -355,7 +368,7 @@ def test_ward_choropleth_in_chromium(page, serve, wards):
 def test_plugins_work_offline_in_chromium(page, serve):
     g = small_wards()
     d = maps.dual_map(g.total_bounds, static_url=static_url)
-    maps.categorical(d.m1, g, "gi", maps.category_list(_gi_table()), legend_title="Gi*")
+    maps.categorical(d.m1, g, "gi", _gi_rows(), legend_title="Gi*")
     rng = np.random.default_rng(7)
     maps.points(d.m2, pd.DataFrame({"lon": rng.uniform(106.6, 106.68, 300),
                                     "lat": rng.uniform(10.7, 10.76, 300)}), cap=200)

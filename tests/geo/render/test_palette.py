@@ -4,15 +4,17 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
+import subprocess
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
 from matplotlib.colors import to_hex, to_rgba
+from matplotlib.image import imread
 
 from geo.render import exports, maps, palette
-from geo.render import layers as maps_pages
 
 Q = "boundary=hcmc-2025&period=custom&start=2025-01-01&end=2025-12-31"
 
@@ -82,7 +84,7 @@ def test_many_values_get_the_same_natural_breaks_on_screen_and_on_paper():
 
 
 def test_gi_star_colours_on_screen_equal_the_pdf_for_every_class():
-    page = dict(maps_pages.GI_CLASSES)
+    page = {code: colour for code, _label, colour in palette.classes("gi")}
     printed = exports.gistar_categories("vi")
     assert list(printed) == list(page) == list(palette.GI_COLOURS)
     for code, colour in page.items():
@@ -92,14 +94,49 @@ def test_gi_star_colours_on_screen_equal_the_pdf_for_every_class():
     g = gpd.GeoDataFrame({"gi": list(page)}, geometry=[shapely.box(i, 0, i + 1, 1) for i in range(len(page))],
                          crs=32648)
     m = maps.base_map(g.to_crs(4326).total_bounds, static_url=static_url)
-    screen = maps.categorical(m, g, "gi", [(c, maps_pages.GI_LABELS[c][0], col) for c, col in maps_pages.GI_CLASSES])
+    screen = maps.categorical(m, g, "gi", maps.category_list("gi", lang="vi"))
     fig = exports.map_figure(g, "gi", title="Gi*", categorical=printed, insets=False)
     assert [c for *_x, c, _l in _screen_legend(screen["legend_html"])] == [c for c, _l in _printed_legend(fig)]
+    assert [lab for *_x, lab in _screen_legend(screen["legend_html"])] == [lab for _c, lab in _printed_legend(fig)]
     assert [to_rgba(c) for c, _l in _printed_legend(fig)] == [to_rgba(c) for c in page.values()]
 
 
 def test_change_and_pattern_colours_come_from_one_table():
-    assert {c: v[0] for c, v in maps_pages.CHANGE_CLASSES.items()} == palette.CHANGE_COLOURS == maps.CHANGE_COLOURS
-    assert maps_pages.PATTERN_COLOURS is palette.EMERGING_COLOURS is maps.EMERGING_COLOURS
+    assert {c: col for c, _l, col in palette.classes("change")} == palette.CHANGE_COLOURS == maps.CHANGE_COLOURS
+    assert {c: col for c, _l, col in palette.classes("emerging")} == palette.EMERGING_COLOURS
+    assert maps.EMERGING_COLOURS is palette.EMERGING_COLOURS
+    # each class has its label and colour in one place, in both languages
+    for family, classes in palette.CLASSES.items():
+        for code, (msgid, colour) in classes.items():
+            assert palette.label(code, locale="en") == msgid and palette.COLOURS[code] == colour
+            assert palette.label(code, locale="vi") != msgid, (family, code)   # translated
     # every emerging pattern has its own colour
     assert len(set(palette.EMERGING_COLOURS.values())) == len(palette.EMERGING_COLOURS)
+
+
+@pytest.mark.filterwarnings("ignore:Numba not installed")
+@pytest.mark.skipif(shutil.which("pdfimages") is None or shutil.which("pdftotext") is None,
+                    reason="poppler-utils not installed")
+def test_overview_pdf_shows_the_png_legend_and_the_screen_classes(demo_client, tmp_path):
+    """One overview request: the page's legend, the PNG export and the PDF export agree."""
+    js = demo_client.get(f"/maps/overview.js?{Q}").get_data(as_text=True)
+    screen = _screen_legend(json.loads(re.search(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', js)[1]))
+    layer = gpd.read_file(io.BytesIO(demo_client.get(f"/export/overview.geojson?{Q}").data))
+    # the PNG legend: what the exporter draws for that layer (limits, colours and labels)
+    printed = _printed_legend(exports.map_figure(layer, "count", title="Số vụ", legend_title="Số vụ", lang="vi"))
+    assert [(c, lab) for *_x, c, lab in screen] == printed
+    png = demo_client.get(f"/export/overview.png?{Q}")
+    pdf = demo_client.get(f"/export/overview.pdf?{Q}")
+    assert png.status_code == 200 and pdf.status_code == 200
+    # the PDF's map is the PNG export itself, pixel for pixel, so its legend is the PNG's
+    (tmp_path / "o.pdf").write_bytes(pdf.data)
+    subprocess.run(["pdfimages", "-png", str(tmp_path / "o.pdf"), str(tmp_path / "img")], check=True)
+    images = [imread(p) for p in sorted(tmp_path.glob("img-*.png"))]
+    want = imread(io.BytesIO(png.data), format="png")
+    # (matplotlib's PDF backend stores the picture's rows bottom to top)
+    assert any(im.shape == want[..., :3].shape and np.array_equal(np.flipud(im), want[..., :3]) for im in images)
+    # and the PDF's table writes the figures as the page does (the class limits' number format)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "o.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    top = layer.sort_values(["count", "code"], ascending=[False, True]).iloc[0]
+    assert top["name"] in text and maps.format_number(top["count"], "vi") in text

@@ -2,22 +2,19 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from clustering.periods import (
+from geo.errors import InputError
+from geo.format import change, number
+from geo.periods import (
     TET,
     Period,
     bins,
     check_base,
     custom,
-    format_number_en,
-    format_number_vi,
-    format_pct_en,
-    format_pct_vi,
     local_date,
     parse_period,
     period,
     tet_note,
 )
-from geo.errors import InputError
 
 D = date
 
@@ -38,7 +35,7 @@ D = date
 ])
 def test_calendar_periods(kind, year, index, start, end, vi, en):
     p = period(kind, year, index)
-    assert (p.start, p.end, p.label_vi, p.label_en) == (start, end, vi, en)
+    assert (p.start, p.end, p.label("vi"), p.label("en")) == (start, end, vi, en)
     assert p.days == (end - start).days + 1
     assert p.cut == "calendar" and p.kind == kind
 
@@ -56,7 +53,7 @@ def test_statistical_cut(kind, year, index, start, end):
     p = period(kind, year, index, cut="statistical")
     assert (p.start, p.end) == (start, end)
     # the label is the report's name; the dates are shown on request
-    assert p.label_vi == period(kind, year, index).label_vi
+    assert p.label("vi") == period(kind, year, index).label("vi")
 
 
 def test_days_count_both_ends_and_leap_years():
@@ -69,16 +66,17 @@ def test_days_count_both_ends_and_leap_years():
 
 
 def test_label_with_dates():
-    assert period("quarter", 2024, 1, cut="statistical").label(with_dates=True) == \
+    assert period("quarter", 2024, 1, cut="statistical").label("vi", with_dates=True) == \
         "Quý I/2024 (15/12/2023 – 14/03/2024)"
-    assert period("quarter", 2024, 1).label("en", with_dates=True) == "Q1 2024 (1 Jan 2024 – 31 Mar 2024)"
+    assert period("quarter", 2024, 1).label("en", with_dates=True) == "Q1 2024 (01/01/2024 – 31/03/2024)"
     assert str(period("month", 2024, 6)) == "Tháng 6/2024"
 
 
 def test_custom_labels():
     p = custom(D(2024, 1, 1), D(2024, 3, 31))
-    assert p.label_vi == "01/01/2024 – 31/03/2024"
-    assert p.label_en == "1 Jan 2024 – 31 Mar 2024"
+    # dates are written dd/mm/yyyy in both languages (geo.format.date)
+    assert p.label("vi") == "01/01/2024 – 31/03/2024"
+    assert p.label("en") == "01/01/2024 – 31/03/2024"
     assert p.kind == "custom" and p.year is None
 
 
@@ -86,7 +84,7 @@ def test_custom_labels():
 
 def test_same_period_last_year_of_february_2024_ends_on_28th():
     base = period("month", 2024, 2).same_period_last_year()
-    assert (base.start, base.end, base.label_vi) == (D(2023, 2, 1), D(2023, 2, 28), "Tháng 2/2023")
+    assert (base.start, base.end, base.label("vi")) == (D(2023, 2, 1), D(2023, 2, 28), "Tháng 2/2023")
 
 
 def test_same_period_last_year_of_custom_range_ending_29_february():
@@ -99,7 +97,7 @@ def test_same_period_last_year_of_custom_range_ending_29_february():
 def test_same_period_last_year_keeps_the_statistical_cut():
     base = period("quarter", 2024, 1, cut="statistical").same_period_last_year()
     assert (base.start, base.end) == (D(2022, 12, 15), D(2023, 3, 14))
-    assert base.cut == "statistical" and base.label_vi == "Quý I/2023"
+    assert base.cut == "statistical" and base.label("vi") == "Quý I/2023"
     base = period("year", 2025, cut="statistical").same_period_last_year()
     assert (base.start, base.end) == (D(2023, 12, 15), D(2024, 12, 14))
 
@@ -125,7 +123,7 @@ def test_same_period_last_year_across_year_end():
 ])
 def test_previous(p, start, end, vi):
     prev = p.previous()
-    assert (prev.start, prev.end, prev.label_vi) == (start, end, vi)
+    assert (prev.start, prev.end, prev.label("vi")) == (start, end, vi)
     assert prev.end + timedelta(days=1) == p.start
 
 
@@ -255,7 +253,7 @@ def test_periods_are_hashable_values():
 
 def test_monthly_bins_of_a_year():
     out = bins(D(2024, 1, 1), D(2024, 12, 31))
-    assert [p.label_vi for p in out[:2]] == ["Tháng 1/2024", "Tháng 2/2024"]
+    assert [p.label("vi") for p in out[:2]] == ["Tháng 1/2024", "Tháng 2/2024"]
     assert len(out) == 12
     assert all(a.end + timedelta(days=1) == b.start for a, b in zip(out, out[1:]))
 
@@ -267,7 +265,7 @@ def test_statistical_bins_across_the_year_boundary():
     out = bins(D(2023, 12, 20), D(2024, 1, 5), "month", cut="statistical")
     assert [p.spec for p in out] == ["2024-01:stat"]
     out = bins(D(2023, 12, 14), D(2023, 12, 15), "year", cut="statistical")
-    assert [p.label_vi for p in out] == ["Năm 2023", "Năm 2024"]
+    assert [p.label("vi") for p in out] == ["Năm 2023", "Năm 2024"]
 
 
 def test_bins_cover_the_range():
@@ -304,17 +302,17 @@ def test_check_base():
 # ----------------------------------------------------------------- formatting
 
 @pytest.mark.parametrize("x, vi, en", [
-    (-8.4, "giảm 8,4 %", "down 8.4%"),
-    (24, "tăng 24,0 %", "up 24.0%"),
+    (-8.4, "giảm 8,4%", "down 8.4%"),
+    (24, "tăng 24,0%", "up 24.0%"),
     (0, "không đổi", "no change"),
     (0.0, "không đổi", "no change"),
-    (1234.56, "tăng 1.234,6 %", "up 1,234.6%"),
+    (1234.56, "tăng 1.234,6%", "up 1,234.6%"),
     (float("nan"), "—", "—"),
     (None, "—", "—"),
 ])
-def test_format_pct(x, vi, en):
-    assert format_pct_vi(x) == vi
-    assert format_pct_en(x) == en
+def test_format_change(x, vi, en):
+    assert change(x, locale="vi") == vi
+    assert change(x, locale="en") == en
 
 
 @pytest.mark.parametrize("x, digits, vi, en", [
@@ -328,5 +326,5 @@ def test_format_pct(x, vi, en):
     (float("nan"), None, "—", "—"),
 ])
 def test_format_number(x, digits, vi, en):
-    assert format_number_vi(x, digits) == vi
-    assert format_number_en(x, digits) == en
+    assert number(x, digits, locale="vi") == vi
+    assert number(x, digits, locale="en") == en

@@ -21,25 +21,27 @@ Periods are written in URLs as short specs (:func:`parse_period`,
 Examples
 --------
 >>> q = period("quarter", 2024, 1, cut="statistical")
->>> q.label_vi, q.start.isoformat(), q.end.isoformat(), q.days
-('Quý I/2024', '2023-12-15', '2024-03-14', 91)
+>>> q.label("vi"), q.label("en"), q.start.isoformat(), q.end.isoformat(), q.days
+('Quý I/2024', 'Q1 2024', '2023-12-15', '2024-03-14', 91)
 >>> q.same_period_last_year().spec
 '2023-Q1:stat'
 >>> parse_period("2024-02").same_period_last_year().end.isoformat()
 '2023-02-28'
->>> format_pct_vi(-8.4), format_number_vi(1234.5)
-('giảm 8,4 %', '1.234,5')
+
+Labels come from the catalogue in the user's language (:mod:`geo.format`); numbers and
+changes are formatted there too.
 """
 from __future__ import annotations
 
 import calendar
-import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from .errors import InputError
+from geo.errors import InputError
+from geo.format import N_, date_range, gettext
+from geo.format import date as format_date
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -63,9 +65,15 @@ TET = {
     2027: date(2027, 2, 6), 2028: date(2028, 1, 26), 2029: date(2029, 2, 13),
 }
 
-_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July",
-              "August", "September", "October", "November", "December")
+#: Labels of the named periods (catalogue msgids; ``%(year)s`` filled in at display).
+MONTH_LABELS = (N_("January %(year)s"), N_("February %(year)s"), N_("March %(year)s"),
+                N_("April %(year)s"), N_("May %(year)s"), N_("June %(year)s"), N_("July %(year)s"),
+                N_("August %(year)s"), N_("September %(year)s"), N_("October %(year)s"),
+                N_("November %(year)s"), N_("December %(year)s"))
+QUARTER_LABELS = (N_("Q1 %(year)s"), N_("Q2 %(year)s"), N_("Q3 %(year)s"), N_("Q4 %(year)s"))
+HALF_LABELS = (N_("First half of %(year)s"), N_("Second half of %(year)s"))
+NINE_MONTHS_LABEL = N_("First nine months of %(year)s")
+YEAR_LABEL = N_("Year %(year)s")
 
 
 # --------------------------------------------------------------------------- dates
@@ -127,39 +135,23 @@ def _first_month(kind: str, index: int | None) -> int:
 
 # ------------------------------------------------------------------------- labels
 
-def _named_labels(kind: str, year: int, index: int | None) -> tuple[str, str]:
+def _named_label(kind: str, index: int | None) -> str:
     if kind == "month":
-        return f"Tháng {index}/{year}", f"{_MONTHS_EN[index - 1]} {year}"
+        return MONTH_LABELS[index - 1]
     if kind == "quarter":
-        return f"Quý {_ROMAN[index]}/{year}", f"Q{index} {year}"
+        return QUARTER_LABELS[index - 1]
     if kind == "6months":
-        if index == 1:
-            return f"6 tháng đầu năm {year}", f"First half of {year}"
-        return f"6 tháng cuối năm {year}", f"Second half of {year}"
+        return HALF_LABELS[index - 1]
     if kind == "9months":
-        return f"9 tháng năm {year}", f"First nine months of {year}"
-    return f"Năm {year}", f"Year {year}"
-
-
-def _date_vi(d: date) -> str:
-    return d.strftime("%d/%m/%Y")
-
-
-def _date_en(d: date) -> str:
-    return f"{d.day} {_MONTHS_EN[d.month - 1][:3]} {d.year}"
-
-
-def _range_labels(start: date, end: date) -> tuple[str, str]:
-    if start == end:
-        return _date_vi(start), _date_en(start)
-    return (f"{_date_vi(start)} – {_date_vi(end)}", f"{_date_en(start)} – {_date_en(end)}")
+        return NINE_MONTHS_LABEL
+    return YEAR_LABEL
 
 
 # ------------------------------------------------------------------------- Period
 
 @dataclass(frozen=True)
 class Period:
-    """An inclusive date range ``[start, end]`` with its report labels.
+    """An inclusive date range ``[start, end]``, labelled in the user's language by :meth:`label`.
 
     Build one with :func:`period`, :func:`custom` or :func:`parse_period`
     rather than directly. ``year``, ``index`` and ``cut`` say which named
@@ -169,8 +161,6 @@ class Period:
     start: date
     end: date
     kind: str
-    label_vi: str
-    label_en: str
     cut: str = "calendar"
     year: int | None = None
     index: int | None = None
@@ -204,19 +194,23 @@ class Period:
         body = f"{self.year}{suffix}"
         return body + (":stat" if self.cut == "statistical" else "")
 
-    def label(self, lang: str = "vi", *, with_dates: bool = False) -> str:
-        """The label in ``lang`` ("vi" or "en"); ``with_dates`` appends the date range.
+    def label(self, locale: str | None = None, *, with_dates: bool = False) -> str:
+        """The label in ``locale`` (default: the user's); ``with_dates`` appends the date range.
 
-        >>> period("year", 2024, cut="statistical").label(with_dates=True)
+        >>> period("year", 2024, cut="statistical").label("vi", with_dates=True)
         'Năm 2024 (15/12/2023 – 14/12/2024)'
+        >>> period("month", 2024, 6).label("vi"), period("month", 2024, 6).label("en")
+        ('Tháng 6/2024', 'June 2024')
         """
-        text = self.label_en if lang == "en" else self.label_vi
-        if with_dates and self.kind != "custom":
-            text += f" ({_range_labels(self.start, self.end)[1 if lang == 'en' else 0]})"
+        if self.kind == "custom":
+            return date_range(self.start, self.end, locale=locale)
+        text = gettext(_named_label(self.kind, self.index), locale, year=str(self.year))
+        if with_dates:
+            text += f" ({date_range(self.start, self.end, locale=locale)})"
         return text
 
     def __str__(self) -> str:
-        return self.label_vi
+        return self.label()
 
     def contains(self, d) -> bool:
         """Whether the local date of ``d`` (date, datetime or Timestamp) lies in the period."""
@@ -294,7 +288,7 @@ def period(kind: str, year: int, index: int | None = None, *, cut: str = "calend
     Examples
     --------
     >>> p = period("6months", 2024, 1)
-    >>> p.label_vi, p.label_en, p.end.isoformat()
+    >>> p.label("vi"), p.label("en"), p.end.isoformat()
     ('6 tháng đầu năm 2024', 'First half of 2024', '2024-06-30')
     """
     _check_choice(kind, "kind", tuple(KIND_MONTHS))
@@ -310,8 +304,7 @@ def period(kind: str, year: int, index: int | None = None, *, cut: str = "calend
         raise InputError(f"`index` was {index!r} but for kind {kind!r} it must be an integer "
                          f"from {allowed.start} to {allowed.stop - 1}.")
     start, end = _span(year, _first_month(kind, index), KIND_MONTHS[kind], cut)
-    vi, en = _named_labels(kind, year, index)
-    return Period(start, end, kind, vi, en, cut=cut, year=year, index=index)
+    return Period(start, end, kind, cut=cut, year=year, index=index)
 
 
 def custom(start: date, end: date) -> Period:
@@ -320,8 +313,7 @@ def custom(start: date, end: date) -> Period:
     if end < start:
         raise InputError(f"`end` ({end.isoformat()}) is before `start` ({start.isoformat()}); "
                          "give start <= end.")
-    vi, en = _range_labels(start, end)
-    return Period(start, end, "custom", vi, en)
+    return Period(start, end, "custom")
 
 
 _SPEC_FORMS = ("2024", "2024-06", "2024-Q1", "2024-H1", "2024-9M", "2024-Q1:stat",
@@ -339,7 +331,7 @@ def parse_period(spec: str) -> Period:
     (9 months), each with an optional ``:stat`` suffix for the statistical
     cut, and ``2024-01-01..2024-03-31`` or ``2024-01-15`` for custom ranges.
 
-    >>> parse_period("2024-Q1:stat").label(with_dates=True)
+    >>> parse_period("2024-Q1:stat").label("vi", with_dates=True)
     'Quý I/2024 (15/12/2023 – 14/03/2024)'
     """
     text = spec.strip() if isinstance(spec, str) else None
@@ -407,76 +399,21 @@ def check_base(current: Period, base: Period) -> None:
         raise InputError(
             f"`base` period {base.label(with_dates=True)} overlaps `current` period "
             f"{current.label(with_dates=True)}; choose a base period that ends before "
-            f"{_date_vi(current.start)} or starts after {_date_vi(current.end)}, "
+            f"{format_date(current.start)} or starts after {format_date(current.end)}, "
             f"for example cùng kỳ: {current.same_period_last_year().label(with_dates=True)}.")
 
 
-def tet_note(current: Period, base: Period, lang: str = "vi") -> str | None:
+def tet_note(current: Period, base: Period, locale: str | None = None) -> str | None:
     """A warning when Tết falls in one of the two periods but not in the other, else None.
 
     Only years listed in :data:`TET` are known.
+
+    >>> tet_note(period("month", 2024, 2), period("month", 2023, 2), "vi")
+    'Tết Nguyên đán chỉ rơi vào kỳ này; một phần thay đổi có thể do dịp Tết.'
     """
     a, b = bool(current.tet_days()), bool(base.tet_days())
     if a == b:
         return None
-    which_vi, which_en = ("kỳ này", "this period") if a else ("kỳ so sánh", "the base period")
-    if lang == "en":
-        return f"Tết falls in {which_en} only; holiday effects may explain part of the change."
-    return f"Tết Nguyên đán chỉ rơi vào {which_vi}; một phần thay đổi có thể do dịp Tết."
-
-
-# ------------------------------------------------------------------- formatting
-
-def _is_missing(x) -> bool:
-    try:
-        return x is None or math.isnan(float(x))
-    except (TypeError, ValueError):
-        return True
-
-
-def format_number_vi(x, digits: int | None = None) -> str:
-    """Vietnamese number format: "." groups thousands, "," marks decimals.
-
-    ``digits=None`` shows up to two decimals and drops trailing zeros.
-
-    >>> format_number_vi(1234.5), format_number_vi(84.04, 2), format_number_vi(1200000)
-    ('1.234,5', '84,04', '1.200.000')
-    """
-    if _is_missing(x):
-        return "—"
-    text = f"{float(x):,.{2 if digits is None else digits}f}"
-    if digits is None and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-
-
-def format_number_en(x, digits: int | None = None) -> str:
-    """English number format: "1,234.5"."""
-    if _is_missing(x):
-        return "—"
-    text = f"{float(x):,.{2 if digits is None else digits}f}"
-    if digits is None and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def format_pct_vi(x, digits: int = 1) -> str:
-    """A change in percent as reports write it: "giảm 8,4 %", "tăng 24,0 %", "không đổi".
-
-    >>> format_pct_vi(-8.4), format_pct_vi(24), format_pct_vi(0)
-    ('giảm 8,4 %', 'tăng 24,0 %', 'không đổi')
-    """
-    if _is_missing(x):
-        return "—"
-    if x == 0:
-        return "không đổi"
-    return f"{'tăng' if x > 0 else 'giảm'} {format_number_vi(abs(x), digits)} %"
-
-
-def format_pct_en(x, digits: int = 1) -> str:
-    """English form of :func:`format_pct_vi`: "down 8.4%", "up 24.0%", "no change"."""
-    if _is_missing(x):
-        return "—"
-    if x == 0:
-        return "no change"
-    return f"{'up' if x > 0 else 'down'} {format_number_en(abs(x), digits)}%"
+    if a:
+        return gettext("Tết falls in this period only; holiday effects may explain part of the change.", locale)
+    return gettext("Tết falls in the base period only; holiday effects may explain part of the change.", locale)
