@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import InputError
+from .projection import metric_crs_for
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 FDR_METHODS = ("by", "bh", "none")
@@ -369,7 +370,6 @@ def spot_overlap(current_polys, base_polys) -> float:
     are measured in the UTM zone of the current spots. Returns NaN when the
     current spots have no area, 0.0 when there are no base spots.
     """
-    from .projection import metric_crs_for
 
     cur = _geoms(current_polys, "current_polys")
     old = _geoms(base_polys, "base_polys")

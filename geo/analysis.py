@@ -41,10 +41,10 @@ from clustering.kde import kde
 from clustering.lisa import local_moran
 from clustering.ranking import rank_areas
 from clustering.rates import HARM_WEIGHTS, rates
+from geo import format as fmt
 from geo import periods as pr
 from geo.categories import label
 from geo.errors import InputError
-from geo.render import format as fmt
 from geo.store.queries import day_rows, load_areas, period_query
 
 CACHE_SIZE = 64

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from geo import analysis, disclosure
+from geo import format as fmt
 from geo import periods as pr
 from geo.format import N_
-from geo.render import format as fmt
 from geo.render import maps, palette, reasons
 
 MEASURE_LABELS = {"count": N_("Number of incidents"), "per_km2": N_("Incidents per km²"),
