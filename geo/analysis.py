@@ -491,7 +491,8 @@ def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end
     """What the ward panel shows: monthly counts, categories, clearance, change against cùng kỳ."""
     wards = _ward_frame(engine, boundary)
     if code not in wards.index:
-        raise InputError(f"No unit with code {code!r} in boundary version {boundary!r}.")
+        raise InputError(fmt.gettext("No unit with code %(code)s in boundary version %(boundary)s.",
+                                     code=repr(code), boundary=repr(boundary)))
     inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
     mine = inc[inc["code"] == code]
     months = pr.bins(start, end, freq="month")

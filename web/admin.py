@@ -8,13 +8,13 @@ uses too); the columns and cells while the file is read (``IMPORT_MAX_*``).
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from geo.errors import InputError
@@ -28,6 +28,17 @@ from web import engine as _engine
 from web.auth import actor, audit, role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+#: What each audited action is called on the audit page (the log keeps the code).
+ACTION_LABELS = {
+    "login": _l("Signed in"), "login_failed": _l("Sign-in failed"), "login_refused": _l("Sign-in refused"),
+    "logout": _l("Signed out"), "password_change": _l("Password changed"), "user_create": _l("Account created"),
+    "user_deactivate": _l("Account deactivated"), "token_create": _l("API token created"),
+    "token_revoke": _l("API token revoked"), "import": _l("File imported"), "import_failed": _l("Import failed"),
+    "export": _l("Exported"), "committee_plan": _l("Plan created"), "committee_select": _l("Area selected"),
+    "committee_decision_fix": _l("Decision corrected"), "committee_assess": _l("Area assessed"),
+    "programme_status": _l("Programme status recorded"), "committee_report": _l("Report downloaded"),
+}
 
 
 def engine():
@@ -96,7 +107,7 @@ def audit_page():
     action, user = request.args.get("action") or "", request.args.get("user") or ""
     rows, actions, total = accounts.audit_page(engine(), action=action, username=user)
     return render_template("admin/audit.html", rows=rows, actions=actions, action=action, user=user,
-                           total=total, detail=lambda d: json.loads(d or "{}"))
+                           total=total, action_label=lambda a: ACTION_LABELS.get(a, a))
 
 
 @bp.route("/users", methods=["GET", "POST"])

@@ -100,7 +100,7 @@ class _Visible(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag in ("script", "style"):
+        if tag in ("script", "style", "code"):  # <code>: a record shown as stored (the audit detail)
             self.skip.append(a.get("type") != "application/json")
         if tag == "a" and a.get("href"):
             self.links.append(a["href"])
@@ -109,7 +109,7 @@ class _Visible(HTMLParser):
             self.parts.append(a["value"])  # a button's label (other values are codes, not words)
 
     def handle_endtag(self, tag):
-        if tag in ("script", "style") and self.skip:
+        if tag in ("script", "style", "code") and self.skip:
             self.skip.pop()
 
     def handle_data(self, data):
