@@ -11,7 +11,14 @@ from geo.periods import parse_period
 from geo.render.layers import in_words
 from geo.store import jobs, queries
 from web import engine
-from web.args import PERIOD_KEYS, analysis_args, area_query_args, from_params, method_kwargs, to_params
+from web.args import (
+    PERIOD_KEYS,
+    analysis_args,
+    area_query_args,
+    from_params,
+    method_kwargs,
+    to_params,
+)
 from web.responses import (
     NotReady,
     geojson_response,
@@ -55,27 +62,27 @@ def ward(code):
     return jsonify(detail)
 
 
-@api.get("/gistar")
-def gistar():
-    args, own = analysis_args(), method_kwargs("gistar")
-    keep = ["code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
-            "hotspot_code", "geometry"]
+def _ward_statistic(method: str, run, keep: list[str]):
+    """A local statistic per ward (Gi*, local Moran) as GeoJSON, its words in the user's language."""
+    args, own = analysis_args(), method_kwargs(method)
 
     def build(minimum):
-        gdf = analysis.gistar_wards(engine(), **args, **own)[keep]
+        gdf = run(engine(), **args, **own)[keep]
         return in_words(disclosure.wards(gdf, minimum) if minimum else gdf)
     return geojson_response(build, args)
+
+
+@api.get("/gistar")
+def gistar():
+    return _ward_statistic("gistar", analysis.gistar_wards, [
+        "code", "name", "count", "harm", "per_km2", "gi_z", "gi_p", "gi_p_norm", "gi_q", "hotspot",
+        "hotspot_code", "geometry"])
 
 
 @api.get("/lisa")
 def lisa():
-    args, own = analysis_args(), method_kwargs("lisa")
-    keep = ["code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "geometry"]
-
-    def build(minimum):
-        gdf = analysis.lisa_wards(engine(), **args, **own)[keep]
-        return in_words(disclosure.wards(gdf, minimum) if minimum else gdf)
-    return geojson_response(build, args)
+    return _ward_statistic("lisa", analysis.lisa_wards, [
+        "code", "name", "count", "lisa_i", "lisa_z", "lisa_p", "lisa_q", "lisa_code", "geometry"])
 
 
 @api.get("/compare")
