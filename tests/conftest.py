@@ -259,7 +259,7 @@ def day_aggregates(engine) -> tuple[pd.DataFrame, pd.DataFrame]:
                                "FROM incident i JOIN incident_area ia ON ia.incident_id = i.id"), conn)
     raw["local_date"] = raw["local_date"].astype(str)
     kept["local_date"] = kept["local_date"].astype(str)
-    raw["cleared"] = raw["cleared"].fillna(False).astype(bool).astype(int)
+    raw["cleared"] = pd.to_numeric(raw["cleared"]).fillna(0).astype(bool).astype(int)
     for k in (1, 2, 3, 4):
         raw[f"n_sev{k}"] = (raw["severity"] == k).astype(int)
     keys = ["version_id", "local_date", "area_id", "category"]
