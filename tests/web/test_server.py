@@ -186,4 +186,4 @@ def test_backup_and_restore_round_trip_every_table(runner, engine, tmp_path, app
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"not a database")
     res = runner.invoke(args=["restore", str(bad), "--yes"])
-    assert res.exit_code == 1 and "not a store backup" in res.output
+    assert res.exit_code == 1 and "bad.db: không phải tệp sao lưu kho dữ liệu (" in res.output
