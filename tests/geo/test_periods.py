@@ -208,7 +208,7 @@ def test_spec_forms():
     ("Q1/2024", r"`spec` là 'Q1/2024'"),
     ("", r"`spec` là ''"),
     ("2023-02-29..2023-03-01", r"`spec` là '2023-02-29..2023-03-01': có một ngày không tồn tại"),
-    ("2024-03-31..2024-01-01", r"`end` \(2024-01-01\) trước `start` \(2024-03-31\)"),
+    ("2024-03-31..2024-01-01", r"`end` \(2024-01-01\) sớm hơn `start` \(2024-03-31\)"),
     ("1800", r"`year` là 1800 nhưng phải là số nguyên từ 1900 đến 2100"),
 ])
 def test_parse_errors(spec, match):
@@ -253,7 +253,7 @@ def test_period_errors(args, kwargs, match):
 
 
 def test_custom_and_period_errors():
-    with pytest.raises(InputError, match=r"`end` \(2024-01-01\) trước `start` \(2024-02-01\)"):
+    with pytest.raises(InputError, match=r"`end` \(2024-01-01\) sớm hơn `start` \(2024-02-01\)"):
         custom(D(2024, 2, 1), D(2024, 1, 1))
     with pytest.raises(InputError, match=r"`start` was datetime\.datetime.* must be a datetime\.date"):
         custom(datetime(2024, 1, 1), D(2024, 2, 1))
@@ -297,7 +297,7 @@ def test_bins_cover_the_range():
 def test_bins_errors():
     with pytest.raises(InputError, match=r"`freq` was 'week' but is expected to be in"):
         bins(D(2024, 1, 1), D(2024, 2, 1), "week")
-    with pytest.raises(InputError, match=r"`end` \(2023-01-01\) trước `start`"):
+    with pytest.raises(InputError, match=r"`end` \(2023-01-01\) sớm hơn `start`"):
         bins(D(2024, 1, 1), D(2023, 1, 1))
 
 

@@ -350,7 +350,7 @@ def test_programme_status_keeps_history(eng):
     second = pg.record_programme_status(eng, status="met", note="Đã công nhận", supersedes_id=first, **kw)
     pg.record_programme_status(eng, status="in_progress", **dict(kw, phase="Giai đoạn 3", valid_from="2024-05-15",
                                                                  valid_to="2024-10-14"))
-    with pytest.raises(InputError, match="`valid_to` \\(01/12/2023\\) trước `valid_from` \\(15/12/2023\\)"):
+    with pytest.raises(InputError, match="`valid_to` \\(01/12/2023\\) sớm hơn `valid_from` \\(15/12/2023\\)"):
         pg.record_programme_status(eng, status="met", **dict(kw, phase="x", valid_to="2023-12-01"))
     rows = pg.programme_statuses(eng)
     assert [(r["current"].phase, r["current"].status, len(r["history"])) for r in rows] == [
