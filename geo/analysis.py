@@ -18,8 +18,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from flask_babel import format_decimal
-from flask_babel import gettext as _
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -181,9 +179,9 @@ def ward_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
     return out
 
 
-def _require_incidents(frame, what="period"):
+def _require_incidents(frame):
     if int(frame["count"].sum()) == 0:
-        raise InputError(f"No incidents in the chosen {what}; widen the dates or the categories.")
+        raise InputError(fmt.gettext("No incidents in the chosen period; widen the dates or the categories."))
 
 
 # --------------------------------------------------------------------------- analyses
@@ -223,7 +221,8 @@ def compare_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
     if base_start is None and base_end is None:
         base = current.same_period_last_year()
     elif base_start is None or base_end is None:
-        raise InputError("Give both `base_start` and `base_end`, or neither (cùng kỳ).")
+        raise InputError(fmt.gettext("Give both `base_start` and `base_end`, or neither (the same period last "
+                                     "year)."))
     else:
         base = pr.custom(base_start, base_end)
     pr.check_base(current, base)
@@ -232,7 +231,7 @@ def compare_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
         now = ward_counts(engine, boundary=boundary, start=current.start, end=current.end, categories=categories)
         then = ward_counts(engine, boundary=boundary, start=base.start, end=base.end, categories=categories)
         if int(now["count"].sum()) + int(then["count"].sum()) == 0:
-            raise InputError("No incidents in either period; widen the dates or the categories.")
+            raise InputError(fmt.gettext("No incidents in either period; widen the dates or the categories."))
         cmp = compare_counts(now[["code", "count"]].reset_index(drop=True),
                              then[["code", "count"]].reset_index(drop=True),
                              t_current_days=current.days, t_base_days=base.days)
@@ -259,6 +258,12 @@ def _plain(d: dict) -> dict:
 
 
 MAX_BINS = 120
+_TOO_FEW_BINS = {
+    "month": fmt.N_("%(start)s – %(end)s makes %(n)s month bins; emerging hot spots need at least 4: widen "
+                    "the dates."),
+    "quarter": fmt.N_("%(start)s – %(end)s makes %(n)s quarter bins; emerging hot spots need at least 4: widen "
+                      "the dates."),
+}
 
 
 def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
@@ -266,20 +271,22 @@ def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.dat
                    permutations: int = 199) -> tuple[gpd.GeoDataFrame, EmergingHotSpots]:
     """Emerging hot-spot pattern of each ward over month or quarter bins of [start, end]."""
     if bins not in ("month", "quarter"):
-        raise InputError(f"`bins` was {bins!r} but is expected to be 'month' or 'quarter'.")
+        raise InputError(fmt.gettext("`%(name)s` was %(value)s but is expected to be one of %(choices)s.",
+                                     name="bins", value=repr(bins), choices="month, quarter"))
     periods = pr.bins(start, end, freq=bins)
     if len(periods) < 4:
-        raise InputError(f"[{start} .. {end}] makes {len(periods)} {bins} bins; emerging hot spots need at "
-                         f"least 4: widen the dates.")
+        raise InputError(fmt.gettext(_TOO_FEW_BINS[bins], start=fmt.date(start), end=fmt.date(end),
+                                     n=len(periods)))
     if len(periods) > MAX_BINS:
-        raise InputError(f"{len(periods)} bins is more than {MAX_BINS}; use quarters or a shorter span.")
+        raise InputError(fmt.gettext("%(n)s bins is more than %(max)s; use quarters or a shorter span.",
+                                     n=fmt.number(len(periods)), max=fmt.number(MAX_BINS)))
 
     def compute():
         wards = _ward_frame(engine, boundary)
         daily = _daily(engine, boundary=boundary, start=periods[0].start, end=periods[-1].end,
                        categories=categories)
         if daily.empty:
-            raise InputError("No incidents in the chosen period; widen the dates or the categories.")
+            raise InputError(fmt.gettext("No incidents in the chosen period; widen the dates or the categories."))
         edges = pd.to_datetime([p.start for p in periods] + [periods[-1].end + dt.timedelta(days=1)])
         b = np.searchsorted(edges.values, daily["local_date"].values, side="right") - 1
         cube = np.zeros((len(wards), len(periods)))
@@ -319,7 +326,7 @@ def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
         inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
         pts = _points(inc)
         if pts.empty:
-            raise InputError("No geolocated incidents in the chosen period; widen the dates or the categories.")
+            raise InputError(fmt.gettext("No geolocated incidents in the chosen period; widen the dates or the categories."))
         if harm_weighted:
             pts["harm"] = pts["severity"].map(HARM_WEIGHTS).fillna(1.0)
         wards = _ward_frame(engine, boundary).reset_index(drop=True)
@@ -339,7 +346,7 @@ def kde_surface(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
         inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
         pts = _points(inc[inc["code"].notna()])
         if pts.empty:
-            raise InputError("No geolocated incidents in the chosen period; widen the dates or the categories.")
+            raise InputError(fmt.gettext("No geolocated incidents in the chosen period; widen the dates or the categories."))
         wards = _ward_frame(engine, boundary)
         clip = wards[wards["code"].isin(inc["code"].dropna().unique())]
         return kde(pts, bandwidth_m=bandwidth_m, cell_m=cell_m, kernel=kernel, clip=clip)
@@ -426,8 +433,9 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
         spots = dbscan_spots(engine, boundary=boundary, start=start, end=end, categories=categories,
                              eps_m=eps_m, min_samples=min_samples).reset_index(drop=True)
         if spots.empty:
-            raise InputError(f"No DBSCAN spot with eps {eps_m:g} m and {min_samples} incidents; lower "
-                             f"min_samples or widen the dates.")
+            raise InputError(fmt.gettext("No DBSCAN spot with eps %(eps)s m and %(n)s incidents; lower "
+                                         "min_samples or widen the dates.", eps=fmt.number(eps_m),
+                                         n=fmt.number(min_samples)))
         inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
         before = incidents(engine, boundary=boundary, start=base.start, end=base.end, categories=categories)
         codes = [f"spot-{i}" for i in spots["spot_id"]]
@@ -520,7 +528,8 @@ FORECAST_METHODS = ("naive_kde", "prospective", "counts")
 
 def _forecaster(method: str):
     if method not in FORECAST_METHODS:
-        raise InputError(f"`method` was {method!r} but is expected to be one of {', '.join(FORECAST_METHODS)}.")
+        raise InputError(fmt.gettext("`%(name)s` was %(value)s but is expected to be one of %(choices)s.",
+                                     name="method", value=repr(method), choices=", ".join(FORECAST_METHODS)))
     return {"naive_kde": lambda: NaiveKDE(window="3M"), "prospective": lambda: ProspectiveHotspot(),
             "counts": lambda: RetrospectiveCounts(window="3M")}[method]()
 
@@ -529,7 +538,7 @@ def _study(engine: Engine, boundary: str, start: dt.date, end: dt.date, categori
     counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
     area = counts[counts["count"] > 0]
     if area.empty:
-        raise InputError("No incidents in the chosen period; widen the dates or the categories.")
+        raise InputError(fmt.gettext("No incidents in the chosen period; widen the dates or the categories."))
     return area
 
 
@@ -638,9 +647,9 @@ def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, 
 
 
 def _refusal(b: Budget) -> str:
-    n, cap = format_decimal(b.amount // b.per), format_decimal(b.maximum // b.per)
+    n, cap = fmt.number(b.amount // b.per), fmt.number(b.maximum // b.per)
     if b.unit == "cells":
-        return _("Choose fewer crime categories or a smaller boundary version: the forecast would score "
-                 "%(n)s cells, at most %(max)s.", n=n, max=cap)
-    return _("Choose a shorter period or fewer crime categories: %(n)s incidents, at most %(max)s for "
-             "%(what)s.", n=n, max=cap, what=b.what)
+        return fmt.gettext("Choose fewer crime categories or a smaller boundary version: the forecast would "
+                           "score %(n)s cells, at most %(max)s.", n=n, max=cap)
+    return fmt.gettext("Choose a shorter period or fewer crime categories: %(n)s incidents, at most %(max)s "
+                       "for %(what)s.", n=n, max=cap, what=b.what)

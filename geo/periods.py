@@ -103,6 +103,12 @@ def _as_date(value, name: str) -> date:
     return value
 
 
+def _check_order(start: date, end: date) -> None:
+    if end < start:
+        raise InputError(gettext("`end` (%(end)s) is before `start` (%(start)s).", end=end.isoformat(),
+                                 start=start.isoformat()))
+
+
 def _minus_year(d: date) -> date:
     """The same day one year earlier; 29 February becomes 28 February."""
     if d.month == 2 and d.day == 29:
@@ -168,9 +174,7 @@ class Period:
     def __post_init__(self):
         _as_date(self.start, "start")
         _as_date(self.end, "end")
-        if self.end < self.start:
-            raise InputError(f"`end` ({self.end.isoformat()}) is before `start` "
-                             f"({self.start.isoformat()}); give start <= end.")
+        _check_order(self.start, self.end)
         if self.kind not in KINDS:
             raise InputError(f"`kind` was {self.kind!r} but is expected to be in {list(KINDS)}.")
         if self.cut not in CUTS:
@@ -294,15 +298,17 @@ def period(kind: str, year: int, index: int | None = None, *, cut: str = "calend
     _check_choice(kind, "kind", tuple(KIND_MONTHS))
     _check_choice(cut, "cut", CUTS)
     if isinstance(year, bool) or not isinstance(year, int) or year not in YEAR_RANGE:
-        raise InputError(f"`year` was {year!r} but must be an integer from "
-                         f"{YEAR_RANGE.start} to {YEAR_RANGE.stop - 1}.")
+        raise InputError(gettext("`year` was %(value)s but must be an integer from %(lo)s to %(hi)s.",
+                                 value=repr(year), lo=YEAR_RANGE.start, hi=YEAR_RANGE.stop - 1))
     allowed = KIND_INDEX[kind]
     if allowed is None:
         if index is not None:
-            raise InputError(f"`index` was {index!r} but kind {kind!r} takes no index; leave it out.")
+            raise InputError(gettext("`index` was %(value)s but kind %(kind)s takes no index; leave it out.",
+                                     value=repr(index), kind=repr(kind)))
     elif isinstance(index, bool) or not isinstance(index, int) or index not in allowed:
-        raise InputError(f"`index` was {index!r} but for kind {kind!r} it must be an integer "
-                         f"from {allowed.start} to {allowed.stop - 1}.")
+        raise InputError(gettext("`index` was %(value)s but for kind %(kind)s it must be an integer from "
+                                 "%(lo)s to %(hi)s.", value=repr(index), kind=repr(kind), lo=allowed.start,
+                                 hi=allowed.stop - 1))
     start, end = _span(year, _first_month(kind, index), KIND_MONTHS[kind], cut)
     return Period(start, end, kind, cut=cut, year=year, index=index)
 
@@ -310,9 +316,7 @@ def period(kind: str, year: int, index: int | None = None, *, cut: str = "calend
 def custom(start: date, end: date) -> Period:
     """A custom inclusive range, labelled "01/01/2024 – 31/03/2024"."""
     start, end = _as_date(start, "start"), _as_date(end, "end")
-    if end < start:
-        raise InputError(f"`end` ({end.isoformat()}) is before `start` ({start.isoformat()}); "
-                         "give start <= end.")
+    _check_order(start, end)
     return Period(start, end, "custom")
 
 
@@ -323,8 +327,8 @@ _NAMED = re.compile(r"^(\d{4})(?:-(?:(\d{1,2})|[qQ]([1-4])|[hH]([12])|(9[mM])))?
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\.\.(\d{4}-\d{2}-\d{2}))?$")
 
 
-def parse_period(spec: str) -> Period:
-    """The period written as ``spec``; the inverse of :attr:`Period.spec`.
+def parse_period(spec: str, name: str = "spec") -> Period:
+    """The period written as ``spec``; the inverse of :attr:`Period.spec`. Errors name the argument ``name``.
 
     Accepted forms: ``2024`` (year), ``2024-06`` (month), ``2024-Q1``
     (quarter), ``2024-H1``/``2024-H2`` (first/last 6 months), ``2024-9M``
@@ -335,7 +339,8 @@ def parse_period(spec: str) -> Period:
     'Quý I/2024 (15/12/2023 – 14/03/2024)'
     """
     text = spec.strip() if isinstance(spec, str) else None
-    bad = InputError(f"`spec` was {spec!r} but must look like one of {list(_SPEC_FORMS)}.")
+    bad = InputError(gettext("`%(name)s` was %(value)s but must look like one of %(forms)s.", name=name,
+                             value=repr(spec), forms=", ".join(_SPEC_FORMS)))
     if not text:
         raise bad
     m = _RANGE.match(text)
@@ -344,8 +349,8 @@ def parse_period(spec: str) -> Period:
             start = date.fromisoformat(m.group(1))
             end = date.fromisoformat(m.group(2)) if m.group(2) else start
         except ValueError:
-            raise InputError(f"`spec` was {spec!r}: {text!r} holds a date that does not exist; "
-                             "write real dates as YYYY-MM-DD.") from None
+            raise InputError(gettext("`%(name)s` was %(value)s: it holds a date that does not exist; write "
+                                     "real dates as YYYY-MM-DD.", name=name, value=repr(spec))) from None
         return custom(start, end)
     m = _NAMED.match(text)
     if not m:
@@ -384,9 +389,7 @@ def bins(start: date, end: date, freq: str = "month", *, cut: str = "calendar") 
     _check_choice(freq, "freq", FREQS)
     _check_choice(cut, "cut", CUTS)
     start, end = _as_date(start, "start"), _as_date(end, "end")
-    if end < start:
-        raise InputError(f"`end` ({end.isoformat()}) is before `start` ({start.isoformat()}); "
-                         "give start <= end.")
+    _check_order(start, end)
     out = [_containing(freq, start, cut)]
     while out[-1].end < end:
         out.append(out[-1]._shift(1))
@@ -396,11 +399,12 @@ def bins(start: date, end: date, freq: str = "month", *, cut: str = "calendar") 
 def check_base(current: Period, base: Period) -> None:
     """Raise :class:`InputError` if the base period overlaps the current one."""
     if base.start <= current.end and current.start <= base.end:
-        raise InputError(
-            f"`base` period {base.label(with_dates=True)} overlaps `current` period "
-            f"{current.label(with_dates=True)}; choose a base period that ends before "
-            f"{format_date(current.start)} or starts after {format_date(current.end)}, "
-            f"for example cùng kỳ: {current.same_period_last_year().label(with_dates=True)}.")
+        raise InputError(gettext(
+            "`base` period %(base)s overlaps `current` period %(current)s; choose a base period that ends "
+            "before %(first)s or starts after %(last)s, for example the same period last year: %(same)s.",
+            base=base.label(with_dates=True), current=current.label(with_dates=True),
+            first=format_date(current.start), last=format_date(current.end),
+            same=current.same_period_last_year().label(with_dates=True)))
 
 
 def tet_note(current: Period, base: Period, locale: str | None = None) -> str | None:

@@ -39,10 +39,7 @@ def date_arg(name: str, default: dt.date | None = None) -> dt.date:
 
 def period_arg(spec: str):
     """The named period ``spec`` of the ``period`` argument (``2024-Q1``, ``2024-H1:stat``, ``2024``)."""
-    try:
-        return parse_period(spec)
-    except InputError as exc:
-        raise InputError(str(exc).replace("`spec`", "`period`", 1)) from None
+    return parse_period(spec, name="period")
 
 
 def check_range(start: dt.date, end: dt.date) -> None:

@@ -330,7 +330,8 @@ def _report_args():
     if f.period == "custom":
         period = pr.custom(f.start, f.end)
     else:
-        period = pr.parse_period(f.period + (":stat" if f.cut == "stat" and ":" not in f.period else ""))
+        period = pr.parse_period(f.period + (":stat" if f.cut == "stat" and ":" not in f.period else ""),
+                                 name="period")
     level = choice_arg("level", "ward", ("ward", "district"))
     return f, period, level, (request.args.get("district") or None)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
 
+from geo import format
 from geo.errors import InputError
 
 CUTS = ("calendar", "statistical")
@@ -23,9 +24,10 @@ def text(value, name: str, *, required: bool = True, max_len: int = MAX_TEXT) ->
     """``value`` stripped (short fields on one line), required unless told, at most ``max_len``."""
     value = " ".join(str(value or "").split()) if max_len <= 300 else str(value or "").strip()
     if required and not value:
-        raise InputError(f"`{name}` is required.")
+        raise InputError(format.gettext("`%(name)s` is required.", name=name))
     if len(value) > max_len:
-        raise InputError(f"`{name}` has {len(value)} characters but at most {max_len} are allowed.")
+        raise InputError(format.gettext("`%(name)s` has %(n)s characters but at most %(max)s are allowed.", name=name,
+                                         n=format.number(len(value)), max=format.number(max_len)))
     return value
 
 
@@ -34,9 +36,11 @@ def number(value, name: str, lo: int, hi: int) -> int:
     try:
         out = int(str(value).strip())
     except (TypeError, ValueError):
-        raise InputError(f"`{name}` was {value!r} but is expected to be a whole number.") from None
+        raise InputError(format.gettext("`%(name)s` was %(value)s but is expected to be a whole number.",
+                                         name=name, value=repr(value))) from None
     if not lo <= out <= hi:
-        raise InputError(f"`{name}` was {out} but must be from {lo} to {hi}.")
+        raise InputError(format.gettext("`%(name)s` was %(value)s but must be from %(lo)s to %(hi)s.", name=name,
+                                         value=out, lo=lo, hi=hi))
     return out
 
 
@@ -48,17 +52,19 @@ def date(value, name: str, *, required: bool = True) -> dt.date | None:
         return value
     if value in (None, ""):
         if required:
-            raise InputError(f"`{name}` is required (YYYY-MM-DD).")
+            raise InputError(format.gettext("`%(name)s` is required (YYYY-MM-DD).", name=name))
         return None
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise InputError(f"`{name}` was {value!r} but is expected as YYYY-MM-DD.") from None
+        raise InputError(format.gettext("`%(name)s` was %(value)s but is expected as YYYY-MM-DD.", name=name,
+                                         value=repr(value))) from None
 
 
 def choice(value, name: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
-        raise InputError(f"`{name}` was {value!r} but is expected to be one of {', '.join(allowed)}.")
+        raise InputError(format.gettext("`%(name)s` was %(value)s but is expected to be one of %(choices)s.",
+                                         name=name, value=repr(value), choices=", ".join(allowed)))
     return value
 
 
@@ -67,10 +73,11 @@ def target(value) -> float:
     try:
         out = float(str(value).strip().replace(",", "."))
     except (TypeError, ValueError):
-        raise InputError(f"`target_pct` was {value!r} but is expected to be a number of percent "
-                         "(e.g. 10 for a reduction of 10 %).") from None
+        raise InputError(format.gettext("`target_pct` was %(value)s but is expected to be a number of percent "
+                                         "(e.g. 10 for a reduction of 10%%).", value=repr(value))) from None
     if not (0 < out <= 100):
-        raise InputError(f"`target_pct` was {value!r} but must be above 0 and at most 100 (percent).")
+        raise InputError(format.gettext("`target_pct` was %(value)s but must be above 0 and at most 100 (percent).",
+                                         value=repr(value)))
     return out
 
 

@@ -21,7 +21,7 @@ from shapely.geometry import shape
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from geo import analysis
+from geo import analysis, format
 from geo.committee import _checks as check
 from geo.committee._checks import OnWrite
 from geo.committee.candidates import ranked_spots, ranked_wards
@@ -80,11 +80,11 @@ def parse_polygon(geojson: str):
     try:
         obj = json.loads(geojson)
     except (TypeError, ValueError) as exc:
-        raise InputError(f"`polygon` is not valid GeoJSON ({exc}); paste a Polygon, a Feature or a "
-                         "FeatureCollection.") from None
+        raise InputError(format.gettext("`polygon` is not valid GeoJSON (%(error)s); paste a Polygon, a Feature "
+                                        "or a FeatureCollection.", error=exc)) from None
     except RecursionError:  # json's own guard against deep nesting ([[[[… thousands deep)
-        raise InputError("`polygon` is nested too deeply to be GeoJSON; paste a Polygon, a Feature or a "
-                         "FeatureCollection.") from None
+        raise InputError(format.gettext("`polygon` is nested too deeply to be GeoJSON; paste a Polygon, a "
+                                        "Feature or a FeatureCollection.")) from None
     geoms = []
     if isinstance(obj, dict) and obj.get("type") == "FeatureCollection":
         geoms = [f.get("geometry") for f in obj.get("features") or [] if isinstance(f, dict)]
@@ -95,26 +95,28 @@ def parse_polygon(geojson: str):
     parts = []
     for g in geoms:
         if not isinstance(g, dict) or g.get("type") not in ("Polygon", "MultiPolygon"):
-            raise InputError("`polygon` must hold Polygon or MultiPolygon geometries "
-                             f"(got {g.get('type') if isinstance(g, dict) else type(g).__name__}).")
+            raise InputError(format.gettext("`polygon` must hold Polygon or MultiPolygon geometries (got %(got)s).",
+                                            got=g.get("type") if isinstance(g, dict) else type(g).__name__))
         try:
             parts.append(shapely.make_valid(shape(g)))
         except RecursionError:
-            raise InputError("`polygon` has coordinates nested too deeply; a polygon's coordinates are "
-                             "rings of [longitude, latitude] pairs.") from None
+            raise InputError(format.gettext("`polygon` has coordinates nested too deeply; a polygon's coordinates "
+                                            "are rings of [longitude, latitude] pairs.")) from None
         except (ValueError, TypeError, AttributeError, IndexError) as exc:
-            raise InputError(f"`polygon` has a geometry that cannot be read ({exc}).") from None
+            raise InputError(format.gettext("`polygon` has a geometry that cannot be read (%(error)s).",
+                                            error=exc)) from None
     if not parts:
-        raise InputError("`polygon` holds no polygon.")
+        raise InputError(format.gettext("`polygon` holds no polygon."))
     geom = shapely.union_all(parts)
     polys = [p for p in getattr(geom, "geoms", [geom]) if p.geom_type in ("Polygon", "MultiPolygon")]
     geom = shapely.union_all(polys) if polys else None
     if geom is None or geom.is_empty or geom.area == 0:
-        raise InputError("`polygon` encloses no area.")
+        raise InputError(format.gettext("`polygon` encloses no area."))
     x0, y0, x1, y1 = geom.bounds
     if x0 < -180 or x1 > 180 or y0 < -90 or y1 > 90:
-        raise InputError(f"`polygon` has coordinates outside longitude/latitude ({x0:g}, {y0:g}, {x1:g}, "
-                         f"{y1:g}); give WGS 84 degrees (EPSG:4326), not projected metres.")
+        raise InputError(format.gettext("`polygon` has coordinates outside longitude/latitude (%(bounds)s); give "
+                                        "WGS 84 degrees (EPSG:4326), not projected metres.",
+                                        bounds=f"{x0:g}, {y0:g}, {x1:g}, {y1:g}"))
     return geom
 
 
@@ -148,8 +150,8 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
     """
     plan = get_plan(engine, plan_id)
     if data_version is not None and data_version != data_version_text(engine):
-        raise InputError("The incident data changed after the candidates were shown; reload the plan and "
-                         "select again.")
+        raise InputError(format.gettext("The incident data changed after the candidates were shown; reload the "
+                                        "plan and select again."))
     target = check.target(target_pct)
     responsible_unit = check.text(responsible_unit, "responsible_unit", max_len=300)
     decided_by = check.text(decided_by, "decided_by", max_len=200)
@@ -157,7 +159,7 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
     reason = check.text(reason, "reason", required=False)
     choices = [c for c in choices if c]
     if not choices and not (polygon or "").strip():
-        raise InputError("Choose at least one ward or spot, or give a polygon.")
+        raise InputError(format.gettext("Choose at least one ward or spot, or give a polygon."))
     new = []  # (kind, source_code, name, boundary, geom, evidence)
     ward_rank = spot_rank = None
     scope = plan_scope(engine, plan)
@@ -165,8 +167,9 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
         kind, _, code = choice.partition(":")
         if kind == "ward":
             if code not in set(scope["code"]):
-                raise InputError(f"`choice` {choice!r}: no ward with code {code!r} in the plan's unit "
-                                 f"({plan.unit_name}, {plan.boundary}).")
+                raise InputError(format.gettext("`choice` %(choice)s: no ward with code %(code)s in the plan's unit "
+                                                "(%(unit)s, %(boundary)s).", choice=repr(choice),
+                                                code=repr(code), unit=plan.unit_name, boundary=plan.boundary))
             if ward_rank is None:
                 try:
                     ward_rank = ranked_wards(engine, plan).set_index("code", drop=False)
@@ -179,23 +182,26 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
             if spot_rank is None:
                 spot_rank = ranked_spots(engine, plan).set_index("code", drop=False)
             if code not in spot_rank.index:
-                raise InputError(f"`choice` {choice!r}: no such spot among the candidates of the base year.")
+                raise InputError(format.gettext("`choice` %(choice)s: no such spot among the candidates of the base "
+                                                "year.", choice=repr(choice)))
             row = spot_rank.loc[code]
             new.append(("spot", code, str(row["name"]), plan.boundary, row.geometry, _evidence(row)))
         else:
-            raise InputError(f"`choice` was {choice!r} but is expected as 'ward:<code>' or 'spot:<code>'.")
+            raise InputError(format.gettext("`choice` was %(choice)s but is expected as 'ward:<code>' or "
+                                            "'spot:<code>'.", choice=repr(choice)))
     if (polygon or "").strip():
         geom = parse_polygon(polygon)
         name = check.text(polygon_name, "polygon_name", max_len=300)
         if not reason:
-            raise InputError("`reason` is required for a drawn polygon.")
+            raise InputError(format.gettext("`reason` is required for a drawn polygon."))
         new.append(("polygon", "", name, plan.boundary, geom, {}))
     ids = []
     with engine.begin() as conn:
         taken = {(a.kind, a.source_code) for a in _areas(conn, plan_id=plan_id) if a.selected and a.source_code}
         for kind, code, name, boundary, geom, ev in new:
             if (kind, code) in taken:
-                raise InputError(f"{name} is already selected in this plan; correct its decision instead.")
+                raise InputError(format.gettext("%(name)s is already selected in this plan; correct its decision "
+                                                "instead.", name=name))
             now = utcnow()
             area_id = conn.execute(insert(CommitteeArea).values(
                 plan_id=plan_id, kind=kind, source_code=code, name=name, boundary=boundary,
@@ -204,7 +210,8 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
                 created_at=now)).inserted_primary_key[0]
             why = reason or reasons.sentence(ev.get("reasons"), "vi")  # the record is kept in Vietnamese
             if not why:
-                raise InputError(f"`reason` is required for {name} (it has no ranked reason).")
+                raise InputError(format.gettext("`reason` is required for %(name)s (it has no ranked reason).",
+                                                name=name))
             decision_id = conn.execute(insert(CommitteeDecision).values(
                 area_id=area_id, status="selected", reason=why, target_pct=target,
                 responsible_unit=responsible_unit, decided_by=decided_by, decided_on=decided_on, note="",
@@ -238,8 +245,9 @@ def correct_decision(engine: Engine, area_id: int, *, supersedes_id, status: str
         if current is None:
             raise LookupError(f"No area {area_id}.")
         if current != supersedes_id:
-            raise InputError(f"Decision {supersedes_id} is no longer the current one (it is {current}); reload "
-                             "the page and correct the current decision.")
+            raise InputError(format.gettext("Decision %(old)s is no longer the current one (it is %(current)s); "
+                                            "reload the page and correct the current decision.",
+                                            old=supersedes_id, current=current))
         new_id = conn.execute(insert(CommitteeDecision).values(
             area_id=area_id, status=status, reason=reason, target_pct=target, responsible_unit=responsible_unit,
             decided_by=decided_by, decided_on=decided_on, note=note, recorded_by=recorded_by,

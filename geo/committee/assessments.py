@@ -87,7 +87,8 @@ def record_assessment(engine: Engine, area_id: int, *, year, result: str, note: 
     area = get_area(engine, area_id)
     plan = get_plan(engine, area.plan_id)
     if not area.selected:
-        raise InputError(f"{area.name} was withdrawn from the plan; it cannot be assessed.")
+        raise InputError(format.gettext("%(name)s was withdrawn from the plan; it cannot be assessed.",
+                                        name=area.name))
     year = check.number(year, "year", plan.year, max(assessable_years(engine, plan)[-1], dt.date.today().year))
     note = check.text(note, "note", required=supersedes_id not in (None, ""))
     supersedes_id = None if supersedes_id in (None, "") else check.number(supersedes_id, "supersedes_id", 1, 2**62)
@@ -100,9 +101,11 @@ def record_assessment(engine: Engine, area_id: int, *, year, result: str, note: 
                                   CommitteeAssessment.year == year)
         if current != supersedes_id:
             if current is None:
-                raise InputError(f"There is no assessment of {area.name} for {year} to correct.")
-            raise InputError(f"{area.name} already has an assessment for {year} (no. {current}); correct that "
-                             "one, after reloading the page if needed.")
+                raise InputError(format.gettext("There is no assessment of %(name)s for %(year)s to correct.",
+                                                name=area.name, year=year))
+            raise InputError(format.gettext("%(name)s already has an assessment for %(year)s (no. %(id)s); correct "
+                                            "that one, after reloading the page if needed.", name=area.name,
+                                            year=year, id=current))
         new_id = conn.execute(insert(CommitteeAssessment).values(
             area_id=area_id, year=year, result=result, note=note,
             proposal=json.dumps(proposal, ensure_ascii=False, default=float), recorded_by=recorded_by,

@@ -14,7 +14,7 @@ import geopandas as gpd
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
-from geo import analysis
+from geo import analysis, format
 from geo import periods as pr
 from geo.committee import _checks as check
 from geo.committee._checks import OnWrite
@@ -81,31 +81,37 @@ def create_plan(engine: Engine, *, year, level: str, boundary: str, unit_code: s
         if not unit_code:
             parents = wards["parent_code"].dropna().unique()
             if len(parents) != 1:
-                raise InputError(f"`unit_code` is required: the units of {boundary!r} have no single province.")
+                raise InputError(format.gettext("`unit_code` is required: the units of %(boundary)s have no single "
+                                                 "province.", boundary=repr(boundary)))
             unit_code = str(parents[0])
             unit_name = unit_name or str(wards["parent_name"].dropna().iloc[0])
         unit_name = check.text(unit_name, "unit_name", max_len=200)
     elif level == "district":
         if year > REFORM_YEAR:
-            raise InputError(f"`level` was 'district' but districts were abolished on 1 July {REFORM_YEAR}; "
-                             f"make a city or ward plan for {year}.")
+            raise InputError(format.gettext("`level` was 'district' but districts were abolished on %(date)s; "
+                                            "make a city or ward plan for %(year)s.",
+                                            date=format.date(dt.date(REFORM_YEAR, 7, 1)), year=year))
         mine = wards[wards["parent_code"] == unit_code]
         if mine.empty:
-            raise InputError(f"`unit_code` was {unit_code!r} but no ward of {boundary!r} lies in a district with "
-                             "that code; use a boundary version from before July 2025 (e.g. hcmc-2019).")
+            raise InputError(format.gettext("`unit_code` was %(code)s but no ward of %(boundary)s lies in a district "
+                                            "with that code; use a boundary version from before July 2025 "
+                                            "(e.g. hcmc-2019).", code=repr(unit_code), boundary=repr(boundary)))
         unit_name = str(mine["parent_name"].iloc[0])
     else:
         if year < REFORM_YEAR:
-            raise InputError(f"`level` was 'ward' but ward committees make their own plans from {REFORM_YEAR}; "
-                             f"make a city or district plan for {year}.")
+            raise InputError(format.gettext("`level` was 'ward' but ward committees make their own plans from "
+                                            "%(reform)s; make a city or district plan for %(year)s.",
+                                            reform=REFORM_YEAR, year=year))
         if unit_code not in wards.index:
-            raise InputError(f"`unit_code` was {unit_code!r} but {boundary!r} has no ward with that code.")
+            raise InputError(format.gettext("`unit_code` was %(code)s but %(boundary)s has no ward with that code.",
+                                            code=repr(unit_code), boundary=repr(boundary)))
         unit_name = str(wards.at[unit_code, "name"])
     title = check.text(title, "title", required=False, max_len=300)
     with engine.begin() as conn:
         if conn.execute(select(CommitteePlan.id).where(CommitteePlan.year == year, CommitteePlan.level == level,
                                                        CommitteePlan.unit_code == unit_code)).first():
-            raise InputError(f"There is already a {year} plan of {unit_name} ({unit_code}); open it instead.")
+            raise InputError(format.gettext("There is already a %(year)s plan of %(unit)s (%(code)s); open it "
+                                            "instead.", year=year, unit=unit_name, code=unit_code))
         plan_id = conn.execute(insert(CommitteePlan).values(
             year=year, level=level, unit_code=unit_code, unit_name=unit_name, boundary=boundary, cut=cut,
             categories=",".join(cats), title=title, created_by=created_by, created_at=utcnow())).inserted_primary_key[0]

@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from geo import analysis
+from geo import analysis, format
 from geo.committee import _checks as check
 from geo.committee._checks import OnWrite
 from geo.errors import InputError
@@ -26,14 +26,16 @@ def record_programme_status(engine: Engine, *, boundary: str, unit_code: str, pr
     wards = analysis._ward_frame(engine, boundary)
     unit_code = check.text(unit_code, "unit_code", max_len=32)
     if unit_code not in wards.index:
-        raise InputError(f"`unit_code` was {unit_code!r} but {boundary!r} has no ward with that code.")
+        raise InputError(format.gettext("`unit_code` was %(code)s but %(boundary)s has no ward with that code.",
+                                        code=repr(unit_code), boundary=repr(boundary)))
     programme = check.text(programme, "programme", max_len=200)
     phase = check.text(phase, "phase", max_len=100)
     status = check.choice(status, "status", PROGRAMME_STATUSES)
     valid_from = check.date(valid_from, "valid_from", required=False)
     valid_to = check.date(valid_to, "valid_to", required=False)
     if valid_from and valid_to and valid_to < valid_from:
-        raise InputError(f"`valid_to` ({valid_to}) is before `valid_from` ({valid_from}).")
+        raise InputError(format.gettext("`valid_to` (%(end)s) is before `valid_from` (%(start)s).",
+                                        end=format.date(valid_to), start=format.date(valid_from)))
     note = check.text(note, "note", required=supersedes_id not in (None, ""))
     supersedes_id = None if supersedes_id in (None, "") else check.number(supersedes_id, "supersedes_id", 1, 2**62)
     unit_name = str(wards.at[unit_code, "name"])
@@ -43,9 +45,11 @@ def record_programme_status(engine: Engine, *, boundary: str, unit_code: str, pr
                                   ProgrammeStatus.programme == programme, ProgrammeStatus.phase == phase)
         if current != supersedes_id:
             if current is None:
-                raise InputError(f"There is no status of {unit_name} in {programme}, {phase} to correct.")
-            raise InputError(f"{unit_name} already has a status in {programme}, {phase} (no. {current}); "
-                             "correct that one.")
+                raise InputError(format.gettext("There is no status of %(unit)s in %(programme)s, %(phase)s to "
+                                                "correct.", unit=unit_name, programme=programme, phase=phase))
+            raise InputError(format.gettext("%(unit)s already has a status in %(programme)s, %(phase)s (no. %(id)s); "
+                                            "correct that one.", unit=unit_name, programme=programme,
+                                            phase=phase, id=current))
         new_id = conn.execute(insert(ProgrammeStatus).values(
             boundary=boundary, unit_code=unit_code, unit_name=unit_name, programme=programme, phase=phase,
             status=status, valid_from=valid_from, valid_to=valid_to, note=note, recorded_by=recorded_by,

@@ -114,11 +114,12 @@ def report(engine: Engine, *, boundary: str, period: pr.Period, categories: Sequ
     wards = analysis._ward_frame(engine, boundary)
     parents = wards["parent_code"].dropna().unique()
     if (level == "district" or district) and len(parents) <= 1:
-        raise InputError(f"{boundary!r} has no districts (its units have one parent, the province); choose "
-                         "level=ward, or a boundary version from before July 2025 such as hcmc-2019.")
+        raise InputError(format.gettext("%(boundary)s has no districts (its units have one parent, the province); "
+                                        "choose level=ward, or a boundary version from before July 2025 such as "
+                                        "hcmc-2019.", boundary=repr(boundary)))
     if district and district not in set(parents):
-        raise InputError(f"`district` was {district!r} but no ward of {boundary!r} lies in a district with that "
-                         "code.")
+        raise InputError(format.gettext("`district` was %(code)s but no ward of %(boundary)s lies in a district "
+                                        "with that code.", code=repr(district), boundary=repr(boundary)))
     cmp, meta = analysis.compare_wards(engine, boundary=boundary, start=period.start, end=period.end,
                                        categories=cats)
     now = _grouped(engine, boundary, period, cats)

@@ -212,10 +212,10 @@ def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: s
 
     areas = areas.assign(**{c: None for c in AREA_COLUMNS if c not in areas.columns})
     check_widths(BoundaryVersion, dict(name=name, title=title, source=source, licence=licence,
-                                       attribution=attribution), "Boundary version")
+                                       attribution=attribution), _("Boundary version"))
     for r in areas.itertuples(index=False):
         check_widths(Area, {c: getattr(r, c) for c in ("code", "name", "parent_code", "parent_name", "level")},
-                     f"Unit {str(r.code)[:40]!r}")
+                     _("Unit %(code)s", code=repr(str(r.code)[:40])))
     metric = metric_crs_for(areas)
     km2 = areas.to_crs(metric).area.to_numpy() / 1e6
     with engine.begin() as conn:

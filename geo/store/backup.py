@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from geo.errors import InputError
+from geo.format import gettext
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -23,7 +24,7 @@ def backup(url: str, dest: str | Path) -> Path:
     path = _sqlite_path(url)
     if path is not None:
         if not path.exists():
-            raise InputError(f"No store at {path}.")
+            raise InputError(gettext("No store at %(path)s.", path=path))
         tmp = dest.with_suffix(dest.suffix + ".part")
         tmp.unlink(missing_ok=True)
         src, dst = sqlite3.connect(path), sqlite3.connect(tmp)
@@ -42,7 +43,7 @@ def restore(url: str, src: str | Path) -> None:
     """Replace the store at ``url`` with the backup ``src`` (checked to be a store first)."""
     src = Path(src)
     if not src.exists():
-        raise InputError(f"No backup file {src}.")
+        raise InputError(gettext("No backup file %(path)s.", path=src))
     path = _sqlite_path(url)
     if path is not None:
         try:
@@ -50,9 +51,11 @@ def restore(url: str, src: str | Path) -> None:
                 ok = check.execute("PRAGMA integrity_check").fetchone()[0]
                 version = check.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"{src.name}: not a store backup ({exc}).") from exc
+            raise InputError(gettext("%(name)s: not a store backup (%(error)s).", name=src.name,
+                                     error=exc)) from exc
         if ok != "ok" or version is None:
-            raise InputError(f"{src.name}: not a sound store backup (integrity: {ok}).")
+            raise InputError(gettext("%(name)s: not a sound store backup (integrity: %(result)s).",
+                                     name=src.name, result=ok))
         path.parent.mkdir(parents=True, exist_ok=True)
         source, target = sqlite3.connect(src), sqlite3.connect(path, timeout=60)
         try:
@@ -64,7 +67,7 @@ def restore(url: str, src: str | Path) -> None:
     try:
         _pg_tool("pg_restore", ["--list", str(src)])
     except InputError as exc:
-        raise InputError(f"{src.name}: not a store backup ({exc}).") from exc
+        raise InputError(gettext("%(name)s: not a store backup (%(error)s).", name=src.name, error=exc)) from exc
     _pg_tool("pg_restore", ["--clean", "--if-exists", "--no-owner", "--single-transaction", "-d", _pg_dsn(url),
                             str(src)])
 
@@ -76,7 +79,7 @@ def _pg_dsn(url: str) -> str:
 
 def _pg_tool(name: str, args: list[str]) -> None:
     if shutil.which(name) is None:
-        raise InputError(f"{name} is not installed (Debian package postgresql-client).")
+        raise InputError(gettext("%(name)s is not installed (Debian package postgresql-client).", name=name))
     done = subprocess.run([name, *args], capture_output=True, text=True)
     if done.returncode:
-        raise InputError(f"{name} failed: {done.stderr.strip()}")
+        raise InputError(gettext("%(name)s failed: %(error)s", name=name, error=done.stderr.strip()))

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from geo import format
 from geo.errors import InputError
 from geo.resources import resource
 
@@ -417,8 +418,9 @@ def check_widths(model, values: dict, where: str) -> None:
         column = model.__table__.columns.get(key)
         width = getattr(getattr(column, "type", None), "length", None)
         if width and isinstance(value, str) and len(value) > width:
-            raise InputError(f"{where}: `{key}` has {len(value):,} characters but may have at most {width}; "
-                             "shorten it and try again.")
+            raise InputError(format.gettext("%(where)s: `%(key)s` has %(n)s characters but may have at most "
+                                            "%(max)s; shorten it and try again.", where=where, key=key,
+                                            n=format.number(len(value)), max=format.number(width)))
 
 
 def make_engine(url: str) -> Engine:

@@ -1,6 +1,7 @@
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from flask import Flask
 
 from geo.errors import InputError
 from geo.format import change, number
@@ -202,13 +203,13 @@ def test_spec_forms():
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("2024-13", r"`index` was 13 .* from 1 to 12"),
-    ("2024-Q5", r"`spec` was '2024-Q5' but must look like one of"),
-    ("Q1/2024", r"`spec` was 'Q1/2024'"),
-    ("", r"`spec` was ''"),
-    ("2023-02-29..2023-03-01", r"does not exist"),
-    ("2024-03-31..2024-01-01", r"`end` \(2024-01-01\) is before `start` \(2024-03-31\)"),
-    ("1800", r"`year` was 1800 but must be an integer from 1900 to 2100"),
+    ("2024-13", r"`index` là 13 .* từ 1 đến 12"),
+    ("2024-Q5", r"`spec` là '2024-Q5' nhưng phải có một trong các dạng: 2024, 2024-06, 2024-Q1"),
+    ("Q1/2024", r"`spec` là 'Q1/2024'"),
+    ("", r"`spec` là ''"),
+    ("2023-02-29..2023-03-01", r"`spec` là '2023-02-29..2023-03-01': có một ngày không tồn tại"),
+    ("2024-03-31..2024-01-01", r"`end` \(2024-01-01\) sớm hơn `start` \(2024-03-31\)"),
+    ("1800", r"`year` là 1800 nhưng phải là số nguyên từ 1900 đến 2100"),
 ])
 def test_parse_errors(spec, match):
     with pytest.raises(InputError, match=match):
@@ -216,18 +217,34 @@ def test_parse_errors(spec, match):
 
 
 def test_parse_rejects_non_strings():
-    with pytest.raises(InputError, match="`spec` was 2024"):
+    with pytest.raises(InputError, match="`spec` là 2024"):
         parse_period(2024)
+
+
+def test_parse_errors_name_the_callers_argument_in_english_too():
+    english = Flask(__name__)
+    english.config["BABEL_DEFAULT_LOCALE"] = "en"
+    with english.app_context():
+        with pytest.raises(InputError, match=r"^`period` was '2024-Q5' but must look like one of 2024, 2024-06, "):
+            parse_period("2024-Q5", name="period")
+        with pytest.raises(InputError, match=r"^`period` was '2023-02-29': it holds a date that does not exist; "):
+            parse_period("2023-02-29", name="period")
+        with pytest.raises(InputError, match=r"^`index` was 13 but for kind 'month' it must be an integer from 1 "
+                                             r"to 12\.$"):
+            parse_period("2024-13", name="period")
+        with pytest.raises(InputError, match=r"for example the same period last year: Q1 2023 "
+                                             r"\(01/01/2023 – 31/03/2023\)\.$"):
+            check_base(period("quarter", 2024, 1), period("month", 2024, 2))
 
 
 # ------------------------------------------------------------------- builders
 
 @pytest.mark.parametrize("args, kwargs, match", [
     (("week", 2024, 1), {}, r"`kind` was 'week' but is expected to be in \['month', 'quarter'"),
-    (("quarter", 2024, 5), {}, r"`index` was 5 but for kind 'quarter' it must be an integer from 1 to 4"),
-    (("quarter", 2024), {}, r"`index` was None"),
-    (("year", 2024, 1), {}, r"`index` was 1 but kind 'year' takes no index"),
-    (("month", "2024", 1), {}, r"`year` was '2024'"),
+    (("quarter", 2024, 5), {}, r"`index` là 5 nhưng với kiểu kỳ 'quarter' phải là số nguyên từ 1 đến 4"),
+    (("quarter", 2024), {}, r"`index` là None"),
+    (("year", 2024, 1), {}, r"`index` là 1 nhưng kiểu kỳ 'year' không có số thứ tự"),
+    (("month", "2024", 1), {}, r"`year` là '2024'"),
     (("month", 2024, 1), {"cut": "fiscal"}, r"`cut` was 'fiscal' but is expected to be in \['calendar', 'statistical'\]"),
 ])
 def test_period_errors(args, kwargs, match):
@@ -236,7 +253,7 @@ def test_period_errors(args, kwargs, match):
 
 
 def test_custom_and_period_errors():
-    with pytest.raises(InputError, match=r"`end` \(2024-01-01\) is before `start` \(2024-02-01\)"):
+    with pytest.raises(InputError, match=r"`end` \(2024-01-01\) sớm hơn `start` \(2024-02-01\)"):
         custom(D(2024, 2, 1), D(2024, 1, 1))
     with pytest.raises(InputError, match=r"`start` was datetime\.datetime.* must be a datetime\.date"):
         custom(datetime(2024, 1, 1), D(2024, 2, 1))
@@ -280,7 +297,7 @@ def test_bins_cover_the_range():
 def test_bins_errors():
     with pytest.raises(InputError, match=r"`freq` was 'week' but is expected to be in"):
         bins(D(2024, 1, 1), D(2024, 2, 1), "week")
-    with pytest.raises(InputError, match=r"`end` \(2023-01-01\) is before `start`"):
+    with pytest.raises(InputError, match=r"`end` \(2023-01-01\) sớm hơn `start`"):
         bins(D(2024, 1, 1), D(2023, 1, 1))
 
 
@@ -290,12 +307,12 @@ def test_check_base():
     cur = period("quarter", 2024, 1)
     check_base(cur, cur.same_period_last_year())
     check_base(cur, cur.previous())
-    with pytest.raises(InputError, match=r"`base` period .* overlaps `current` period Quý I/2024"):
+    with pytest.raises(InputError, match=r"Kỳ so sánh `base` .* trùng với kỳ báo cáo `current` Quý I/2024"):
         check_base(cur, custom(D(2023, 12, 1), D(2024, 1, 1)))
     with pytest.raises(InputError, match=r"cùng kỳ: Quý I/2023"):
         check_base(cur, period("month", 2024, 2))
     # the statistical Q1 starts on 15/12: a calendar December base overlaps it
-    with pytest.raises(InputError, match="overlaps"):
+    with pytest.raises(InputError, match="trùng với kỳ báo cáo"):
         check_base(period("quarter", 2024, 1, cut="statistical"), period("month", 2023, 12))
 
 

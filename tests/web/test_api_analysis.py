@@ -147,6 +147,19 @@ def test_bad_parameters_are_400_with_the_reason(demo_client, query, message):
     assert message in res.get_json()["error"]
 
 
+@pytest.mark.parametrize("query, message", [
+    ("/api/v1/emerging?boundary=hcmc-2025&start=2025-01-01&end=2025-06-30",
+     "Khoảng 01/01/2025 – 30/06/2025 chỉ gồm 2 quý; cần ít nhất 4 quý để tìm điểm nóng mới nổi"),
+    ("/api/v1/compare?" + Q + "&base_start=2024-01-01", "Hãy nhập cả `base_start` và `base_end`"),
+    ("/api/v1/gistar?boundary=hcmc-2025&start=2030-01-01&end=2030-12-31",
+     "Không có vụ việc nào trong khoảng thời gian đã chọn"),
+])
+def test_bad_parameters_are_explained_in_vietnamese_by_default(demo_client, query, message):
+    res = demo_client.get(query)
+    assert res.status_code == 400
+    assert res.get_json()["error"].startswith(message)
+
+
 def test_results_are_cached_until_the_data_change(demo_app, tmp_path):
     from geo import analysis
     from geo.ingest.importer import import_file

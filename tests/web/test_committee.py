@@ -12,6 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 import shapely
+from flask import Flask
 from numpy.testing import assert_allclose
 from scipy.stats import binomtest
 from shapely.geometry import box
@@ -20,6 +21,7 @@ from sqlalchemy import bindparam, text
 from geo import analysis, format
 from geo import periods as pr
 from geo.categories import expand
+from geo.committee import _checks as check
 from geo.committee import areas, assessments, candidates, evidence, plans
 from geo.committee import flags as fl
 from geo.committee import programmes as pg
@@ -105,21 +107,38 @@ def test_district_plan_ranks_the_wards_of_the_district(eng):
 
 
 def test_plan_checks_say_what_to_fix(eng):
-    with pytest.raises(InputError, match="districts were abolished on 1 July 2025"):
+    with pytest.raises(InputError, match="cấp quận, huyện đã được bãi bỏ từ ngày 01/07/2025"):
         plans.create_plan(eng, year=2026, level="district", boundary="hcmc-2019", unit_code="764")
-    with pytest.raises(InputError, match="ward committees make their own plans from 2025"):
+    with pytest.raises(InputError, match="Ban chỉ đạo phường, xã chỉ tự lập kế hoạch từ năm 2025"):
         plans.create_plan(eng, year=2024, level="ward", boundary="hcmc-2025", unit_code=BEN_THANH)
-    with pytest.raises(InputError, match="no ward of 'hcmc-2025' lies in a district"):
+    with pytest.raises(InputError, match="không có phường, xã nào của 'hcmc-2025' thuộc quận, huyện"):
         plans.create_plan(eng, year=2024, level="district", boundary="hcmc-2025", unit_code="764")
     ward_plan = _plan(eng, year=2026, level="ward", unit_code=BEN_THANH)
     assert ward_plan.unit_name == "Phường Bến Thành"
     _plan(eng, year=2024)
-    with pytest.raises(InputError, match="already a 2024 plan"):
+    with pytest.raises(InputError, match="Đã có kế hoạch năm 2024"):
         _plan(eng, year=2024)
-    with pytest.raises(InputError, match="not projected metres"):
+    with pytest.raises(InputError, match="không nhập mét của hệ tọa độ phẳng"):
         areas.parse_polygon(json.dumps(shapely.geometry.mapping(box(680000, 1190000, 681000, 1191000))))
-    with pytest.raises(InputError, match="must hold Polygon or MultiPolygon"):
+    with pytest.raises(InputError, match="phải chứa hình Polygon hoặc MultiPolygon \\(nhận được Point\\)"):
         areas.parse_polygon('{"type": "Point", "coordinates": [106.7, 10.77]}')
+
+
+def test_form_checks_read_in_the_users_language(eng):
+    with pytest.raises(InputError, match=r"^`target_pct` là 'abc' nhưng phải là một số phần trăm "
+                                         r"\(ví dụ 10 nghĩa là kéo giảm 10%\)\.$"):
+        check.target("abc")
+    english = Flask(__name__)
+    english.config["BABEL_DEFAULT_LOCALE"] = "en"
+    with english.app_context():
+        with pytest.raises(InputError, match=r"^`level` was 'district' but districts were abolished on "
+                                             r"01/07/2025; make a city or ward plan for 2026\.$"):
+            plans.create_plan(eng, year=2026, level="district", boundary="hcmc-2019", unit_code="764")
+        with pytest.raises(InputError, match=r"^`title` has 301 characters but at most 300 are allowed\.$"):
+            plans.create_plan(eng, year=2024, level="city", boundary="hcmc-2025", title="x" * 301)
+        with pytest.raises(InputError, match=r"^`target_pct` was 'abc' but is expected to be a number of percent "
+                                             r"\(e\.g\. 10 for a reduction of 10%\)\.$"):
+            check.target("abc")
 
 
 # --------------------------------------------------------------------------- selection
@@ -143,9 +162,9 @@ def test_selection_keeps_polygon_boundary_and_evidence(eng):
     assert ward.decision.reason == ward.evidence["reason_vi"]  # a blank reason takes the ranked one
     assert poly.decision.reason == "Tụ điểm trộm cắp"
     assert ward.decision.target_pct == 10 and ward.decision.decided_on == dt.date(2024, 1, 15)
-    with pytest.raises(InputError, match="already selected"):
+    with pytest.raises(InputError, match="đã được chọn trong kế hoạch này"):
         areas.select_areas(eng, plan.id, [f"ward:{BEN_THANH}"], **DECISION)
-    with pytest.raises(InputError, match="data changed"):
+    with pytest.raises(InputError, match="Dữ liệu vụ việc đã thay đổi"):
         areas.select_areas(eng, plan.id, [f"ward:{BAN_CO}"], **DECISION, data_version="0-0-0")
     # after the reform: a 2019 Gò Vấp ward lies in the 2025 wards that replaced it
     gv = _plan(eng, year=2024, level="district", boundary="hcmc-2019", unit_code="764")
@@ -228,7 +247,7 @@ def test_corrections_insert_rows_and_keep_the_history(eng):
     fix = dict(DECISION, reason="Điểm nóng trộm cắp", note="Sửa chỉ tiêu theo nghị quyết")
     fix.pop("target_pct")
     second = areas.correct_decision(eng, a, supersedes_id=first.id, target_pct=15, **fix)
-    with pytest.raises(InputError, match="no longer the current one"):
+    with pytest.raises(InputError, match="không còn là quyết định hiện hành"):
         areas.correct_decision(eng, a, supersedes_id=first.id, target_pct=20, **fix)
     areas.correct_decision(eng, a, supersedes_id=second, target_pct=20, **fix)
     area = areas.get_area(eng, a)
@@ -237,18 +256,18 @@ def test_corrections_insert_rows_and_keep_the_history(eng):
     assert area.decision.note == "Sửa chỉ tiêu theo nghị quyết" and area.decision.recorded_by == "committee"
 
     one = assessments.record_assessment(eng, a, year=2024, result="khong_dat", note="", recorded_by="committee")
-    with pytest.raises(InputError, match="already has an assessment for 2024"):
+    with pytest.raises(InputError, match="đã có đánh giá cho năm 2024"):
         assessments.record_assessment(eng, a, year=2024, result="dat")
-    with pytest.raises(InputError, match="`note` is required"):
+    with pytest.raises(InputError, match="Cần nhập `note`"):
         assessments.record_assessment(eng, a, year=2024, result="dat", supersedes_id=one)
     two = assessments.record_assessment(eng, a, year=2024, result="dat", note="Đã xác minh lại", supersedes_id=one)
     rows = areas.get_area(eng, a).assessments[2024]
     assert [(r.id, r.result, r.supersedes_id) for r in rows] == [(two, "dat", one), (one, "khong_dat", None)]
     proposal = json.loads(rows[0].proposal)
     assert proposal["year"] == 2024 and proposal["count"] > 0 and proposal["target_pct"] == 20
-    with pytest.raises(InputError, match="`result` was 'đạt'"):
+    with pytest.raises(InputError, match="`result` là 'đạt' nhưng phải là một trong các giá trị: dat, khong_dat"):
         assessments.record_assessment(eng, a, year=2025, result="đạt")
-    with pytest.raises(InputError, match="`year` was 2023 but must be from 2024"):
+    with pytest.raises(InputError, match="`year` là 2023 nhưng phải từ 2024"):
         assessments.record_assessment(eng, a, year=2023, result="dat")
 
 
@@ -326,12 +345,12 @@ def test_programme_status_keeps_history(eng):
     kw = dict(boundary="hcmc-2025", unit_code=BEN_THANH, programme="Xã, phường không ma túy", phase="Giai đoạn 2",
               valid_from="2023-12-15", valid_to="2024-05-14", recorded_by="committee")
     first = pg.record_programme_status(eng, status="in_progress", **kw)
-    with pytest.raises(InputError, match="already has a status"):
+    with pytest.raises(InputError, match="đã có tình trạng trong"):
         pg.record_programme_status(eng, status="met", **kw)
     second = pg.record_programme_status(eng, status="met", note="Đã công nhận", supersedes_id=first, **kw)
     pg.record_programme_status(eng, status="in_progress", **dict(kw, phase="Giai đoạn 3", valid_from="2024-05-15",
                                                                  valid_to="2024-10-14"))
-    with pytest.raises(InputError, match="`valid_to` \\(2023-12-01\\) is before"):
+    with pytest.raises(InputError, match="`valid_to` \\(01/12/2023\\) sớm hơn `valid_from` \\(15/12/2023\\)"):
         pg.record_programme_status(eng, status="met", **dict(kw, phase="x", valid_to="2023-12-01"))
     rows = pg.programme_statuses(eng)
     assert [(r["current"].phase, r["current"].status, len(r["history"])) for r in rows] == [
@@ -401,7 +420,7 @@ def test_district_report_adds_up_the_wards_of_each_district(eng):
     assert_allclose(gv["p_value"], binomtest(int(gv["count"]), int(gv["count"] + gv["base_count"]),
                                              182 / (182 + 181)).pvalue, rtol=1e-9)
     assert set(districts.by_category["category"]) <= set(expand(["duong_pho"]))
-    with pytest.raises(InputError, match="has no districts"):
+    with pytest.raises(InputError, match="không có cấp quận, huyện"):
         rp.report(eng, boundary="hcmc-2025", period=period, level="district")
 
 

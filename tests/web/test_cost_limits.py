@@ -355,7 +355,7 @@ def test_a_polygon_nested_5000_deep_is_refused_with_a_message(app, engine):
                  "target_pct": "10", "responsible_unit": "u", "decided_by": "d", "decided_on": "2024-02-01"},
                  follow_redirects=True)
     assert res.status_code == 200
-    assert "`polygon` is nested too deeply to be GeoJSON" in res.get_data(as_text=True)
+    assert "`polygon` lồng quá nhiều tầng nên không phải GeoJSON" in res.get_data(as_text=True)
     assert areas.plan_areas(engine, plan) == []
 
 

@@ -134,7 +134,7 @@ def test_named_periods_in_the_query(client, loaded):
     assert sum(f["properties"]["count"] for f in stat["features"]) == 0
     assert sum(f["properties"]["count"] for f in cal["features"]) == 4  # V001, V002, V003, V004
     bad = client.get("/api/v1/areas?period=2024-Q5")
-    assert bad.status_code == 400 and bad.get_json()["error"].startswith("`period` was '2024-Q5'")
+    assert bad.status_code == 400 and bad.get_json()["error"].startswith("`period` là '2024-Q5'")
 
 
 def test_pages_answer_503_when_the_store_is_unreadable_and_recover(tmp_path, store_template):
@@ -186,4 +186,4 @@ def test_backup_and_restore_round_trip_every_table(runner, engine, tmp_path, app
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"not a database")
     res = runner.invoke(args=["restore", str(bad), "--yes"])
-    assert res.exit_code == 1 and "not a store backup" in res.output
+    assert res.exit_code == 1 and "bad.db: không phải tệp sao lưu kho dữ liệu (" in res.output

@@ -193,9 +193,9 @@ def test_joining_in_the_database_equals_the_python_join(engine, tmp_path, monkey
 def test_names_wider_than_their_columns_are_refused_before_anything_is_written(engine):
     areas = gb.read_layer(SHARED_BOUNDARIES / "hcmc_wards_2025.geojson").head(3)
     before = table_counts(engine)
-    with pytest.raises(InputError, match=r"Boundary version: `name` has 80 characters but may have at most 64"):
+    with pytest.raises(InputError, match=r"Phiên bản ranh giới: `name` có 80 ký tự nhưng chỉ được tối đa 64 ký tự"):
         gb.save_version(engine, areas, "v" * 80)
     long_code = areas.assign(code=["X" * 40] + list(areas["code"][1:]))
-    with pytest.raises(InputError, match=r"`code` has 40 characters but may have at most 32"):
+    with pytest.raises(InputError, match=r"Đơn vị 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX': `code` có 40 ký tự nhưng chỉ được tối đa 32 ký tự"):
         gb.save_version(engine, long_code, "long-code")
     assert table_counts(engine) == before

@@ -307,7 +307,10 @@ def test_day_aggregates_follow_imports_and_updates(engine, tmp_path):
 def test_text_wider_than_its_column_is_refused_with_a_message_not_a_database_error(engine, tmp_path):
     # PostgreSQL raises on over-long text and SQLite keeps it: both must refuse it the same way
     before = table_counts(engine)
-    with pytest.raises(InputError, match=r"`source` has 150 characters but may have at most 100"):
+    with pytest.raises(InputError, match=r"`source` có 150 ký tự nhưng chỉ được tối đa 100 ký tự"):
+        import_file(engine, DATA / "incidents_good.csv", source="s" * 150, now=NOW)
+    with english_context(), pytest.raises(InputError, match=r": `source` has 150 characters but may have at most "
+                                                             r"100; shorten it and try again\.$"):
         import_file(engine, DATA / "incidents_good.csv", source="s" * 150, now=NOW)
     assert table_counts(engine) == before
     path = tmp_path / "long_id.csv"
