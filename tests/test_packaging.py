@@ -71,7 +71,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_holds_the_packages_and_files_under_geo(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("server.py", "web/cli.py", "geo/store/models.py", "geo/ingest/join.py", "geo/render/format.py",
+    for name in ("server.py", "web/cli.py", "geo/store/models.py", "geo/ingest/join.py", "geo/format.py",
                  "geo/committee/__init__.py", "clustering/projection.py",
                  "geo/_files/templates/base.html", "geo/_files/templates/committee/area.html",
                  "geo/_files/static/css/app.css", "geo/_files/migrations/env.py",

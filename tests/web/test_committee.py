@@ -81,7 +81,8 @@ def test_candidates_are_the_complex_area_ranking_of_the_base_year(eng, demo_app)
     assert got.wards["code"].tolist() == want["code"].tolist()
     assert_allclose(got.wards["score"], want["score"])
     assert got.wards["reasons"].tolist() == want["reasons"].tolist()
-    assert got.wards["reason_vi"].tolist() == [reasons.sentence(r, "vi") for r in want["reasons"]]
+    assert [candidates.reason(r) for r in got.wards.to_dict("records")] == \
+        [reasons.sentence(r, "vi") for r in want["reasons"]]
     spots = analysis.complex_spots(eng, boundary="hcmc-2025", start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31),
                                    categories=["trat_tu_xa_hoi"], top=5)
     assert got.spots["code"].tolist() == spots["code"].tolist()
@@ -158,8 +159,9 @@ def test_selection_keeps_polygon_boundary_and_evidence(eng):
     assert spot_area.kind == "spot" and spot_area.geometry.equals(spot.geometry) and spot_area.name == spot["name"]
     assert poly.kind == "polygon" and poly.geometry.equals(drawn) and poly.name == "Khu chợ Bến Thành"
     assert_allclose(poly.area_km2, 1.0944 * 1.0935, rtol=0.02)  # ≈ 1.09 km × 1.09 km at 10.8° N
-    assert ward.evidence["rank"] == 1 and ward.evidence["reason_vi"]
-    assert ward.decision.reason == ward.evidence["reason_vi"]  # a blank reason takes the ranked one
+    assert ward.evidence["rank"] == 1 and ward.evidence["reasons"]
+    # a blank reason takes the ranked one, as the committee's record keeps it: in Vietnamese
+    assert ward.decision.reason == reasons.sentence(ward.evidence["reasons"], "vi") != ""
     assert poly.decision.reason == "Tụ điểm trộm cắp"
     assert ward.decision.target_pct == 10 and ward.decision.decided_on == dt.date(2024, 1, 15)
     with pytest.raises(InputError, match="đã được chọn trong kế hoạch này"):
