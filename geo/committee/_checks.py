@@ -95,3 +95,12 @@ def audit(on_write: OnWrite, conn, action: str, target: str, detail: dict) -> No
 def latest_id(conn, model, *where):
     """The id of the current record (the latest; corrections supersede, never overwrite)."""
     return conn.execute(select(model.id).where(*where).order_by(model.id.desc()).limit(1)).scalar()
+
+
+def supersedes_current(conn, model, *where, supersedes_id, nothing: str, already) -> None:
+    """Refuse a write unless ``supersedes_id`` names the current record (None: there is none yet),
+    so two people correcting at once cannot both win. ``nothing`` is the message when there is no
+    record to correct, ``already(current_id)`` the one when another record is current."""
+    current = latest_id(conn, model, *where)
+    if current != supersedes_id:
+        raise InputError(nothing if current is None else already(current))

@@ -97,15 +97,14 @@ def record_assessment(engine: Engine, area_id: int, *, year, result: str, note: 
     except InputError as exc:
         proposal = {"error": str(exc)}
     with engine.begin() as conn:
-        current = check.latest_id(conn, CommitteeAssessment, CommitteeAssessment.area_id == area_id,
-                                  CommitteeAssessment.year == year)
-        if current != supersedes_id:
-            if current is None:
-                raise InputError(format.gettext("There is no assessment of %(name)s for %(year)s to correct.",
-                                                name=area.name, year=year))
-            raise InputError(format.gettext("%(name)s already has an assessment for %(year)s (no. %(id)s); correct "
-                                            "that one, after reloading the page if needed.", name=area.name,
-                                            year=year, id=current))
+        check.supersedes_current(
+            conn, CommitteeAssessment, CommitteeAssessment.area_id == area_id, CommitteeAssessment.year == year,
+            supersedes_id=supersedes_id,
+            nothing=format.gettext("There is no assessment of %(name)s for %(year)s to correct.",
+                                   name=area.name, year=year),
+            already=lambda current: format.gettext(
+                "%(name)s already has an assessment for %(year)s (no. %(id)s); correct that one, after "
+                "reloading the page if needed.", name=area.name, year=year, id=current))
         new_id = conn.execute(insert(CommitteeAssessment).values(
             area_id=area_id, year=year, result=result, note=note,
             proposal=json.dumps(proposal, ensure_ascii=False, default=float), recorded_by=recorded_by,

@@ -40,16 +40,14 @@ def record_programme_status(engine: Engine, *, boundary: str, unit_code: str, pr
     supersedes_id = None if supersedes_id in (None, "") else check.number(supersedes_id, "supersedes_id", 1, 2**62)
     unit_name = str(wards.at[unit_code, "name"])
     with engine.begin() as conn:
-        current = check.latest_id(conn, ProgrammeStatus, ProgrammeStatus.boundary == boundary,
-                                  ProgrammeStatus.unit_code == unit_code,
-                                  ProgrammeStatus.programme == programme, ProgrammeStatus.phase == phase)
-        if current != supersedes_id:
-            if current is None:
-                raise InputError(format.gettext("There is no status of %(unit)s in %(programme)s, %(phase)s to "
-                                                "correct.", unit=unit_name, programme=programme, phase=phase))
-            raise InputError(format.gettext("%(unit)s already has a status in %(programme)s, %(phase)s (no. %(id)s); "
-                                            "correct that one.", unit=unit_name, programme=programme,
-                                            phase=phase, id=current))
+        check.supersedes_current(
+            conn, ProgrammeStatus, ProgrammeStatus.boundary == boundary, ProgrammeStatus.unit_code == unit_code,
+            ProgrammeStatus.programme == programme, ProgrammeStatus.phase == phase, supersedes_id=supersedes_id,
+            nothing=format.gettext("There is no status of %(unit)s in %(programme)s, %(phase)s to correct.",
+                                   unit=unit_name, programme=programme, phase=phase),
+            already=lambda current: format.gettext(
+                "%(unit)s already has a status in %(programme)s, %(phase)s (no. %(id)s); correct that one.",
+                unit=unit_name, programme=programme, phase=phase, id=current))
         new_id = conn.execute(insert(ProgrammeStatus).values(
             boundary=boundary, unit_code=unit_code, unit_name=unit_name, programme=programme, phase=phase,
             status=status, valid_from=valid_from, valid_to=valid_to, note=note, recorded_by=recorded_by,
