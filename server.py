@@ -1,4 +1,4 @@
-"""The Flask application: settings, the store, the command line, pages and the HTTP API.
+"""The Flask application: the settings table, the app factory and the error handlers.
 
 ``create_app(config=None)`` applies the defaults of :data:`SETTINGS`, then the
 environment, then ``config``; importing this module builds nothing.
@@ -9,18 +9,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 
-from flask import Flask, current_app, has_request_context, jsonify, render_template, request
-from flask_babel import Babel, format_date, format_decimal, get_locale
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
 import web
-from geo.categories import label
 from geo.errors import InputError
-from geo.format import MISSING
 from geo.resources import INSTALLED, ROOT, resource
 from geo.store import jobs
 from web import admin, api, args, auth, cli, committee, home, maps, responses
@@ -84,7 +80,6 @@ SETTINGS = [
     Setting("HOTSPOT_PERMUTATIONS", 999, "Default permutations of Gi* and local Moran's I (99 to 9999)"),
     Setting("KDE_KERNEL", "quartic", "Default kernel density kernel: quartic or gaussian"),
 ]
-LANGUAGES = ("vi", "en")
 
 
 def _coerce(value: str, default):
@@ -116,9 +111,6 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
     app.url_map.converters["id"] = args.RowId
-    Babel(app, locale_selector=_select_locale, default_translation_directories=str(resource("translations")))
-    _template_helpers(app)
-
     web.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
@@ -139,36 +131,12 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _template_helpers(app: Flask) -> None:
-    app.jinja_env.globals.update(
-        format_decimal=format_decimal, format_date=format_date, get_locale=get_locale, missing=MISSING,
-        category_label=lambda code: label(code, str(get_locale())),
-        lang_url=lambda lang: request.path + "?" + urlencode(
-            [*((k, v) for k, v in request.args.items(multi=True) if k != "lang"), ("lang", lang)]))
-
-    @app.after_request
-    def remember_language(response):
-        lang = request.args.get("lang")
-        if lang in LANGUAGES:
-            response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
-        return response
-
-
 def _instance_secret(instance: Path) -> str:
     path = instance / "secret_key"
     if not path.exists():
         path.write_text(os.urandom(32).hex())
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def _select_locale():
-    if not has_request_context():  # the command line and background jobs
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
-    lang = request.args.get("lang") or request.cookies.get("lang")
-    if lang in LANGUAGES:
-        return lang
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def _store_down(exc):

@@ -3,9 +3,14 @@ shared argument parsing (:mod:`web.args`), the responses (:mod:`web.responses`) 
 command line (:mod:`web.cli`). Views parse arguments, call one function and render."""
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from urllib.parse import urlencode
 
-from geo import analysis
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel, get_locale
+
+from geo import analysis, format
+from geo.categories import label
+from geo.resources import resource
 from geo.store.models import make_engine
 
 
@@ -18,9 +23,33 @@ def engine():
     return eng
 
 
+def select_locale() -> str:
+    """The user's language: ``?lang=`` or the cookie it leaves, else BABEL_DEFAULT_LOCALE (also for
+    the command line and background jobs)."""
+    if has_request_context():
+        lang = request.args.get("lang") or request.cookies.get("lang")
+        if lang in format.LOCALES:
+            return lang
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
 def init_app(app: Flask) -> None:
-    """A request that reads (GET, HEAD) asks the store for the data version once and sees that one
+    """The catalogue and the language, the formatter in templates, and one data version per request:
+    a request that reads (GET, HEAD) asks the store for the data version once and sees that one
     version in every cached result (geo.analysis.one_data_version); writes see each change."""
+    Babel(app, locale_selector=select_locale, default_translation_directories=str(resource("translations")))
+    app.jinja_env.globals.update(
+        number=format.number, percent=format.percent, date=format.date, missing=format.MISSING,
+        get_locale=get_locale, category_label=lambda code: label(code, format.current_locale()),
+        lang_url=lambda lang: request.path + "?" + urlencode(
+            [*((k, v) for k, v in request.args.items(multi=True) if k != "lang"), ("lang", lang)]))
+
+    @app.after_request
+    def _remember_language(response):
+        lang = request.args.get("lang")
+        if lang in format.LOCALES:
+            response.set_cookie("lang", lang, max_age=365 * 86400, samesite="Lax", httponly=True)
+        return response
 
     @app.before_request
     def _one_data_version():

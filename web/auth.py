@@ -28,7 +28,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
@@ -38,6 +37,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from geo import format
 from geo.errors import InputError
 from geo.store import accounts
 from geo.store.accounts import PASSWORD_MAX, PASSWORD_MIN, ROLES, Actor
@@ -92,7 +92,7 @@ def load_user_from_token(req):
     if expires is None or expires <= utcnow():
         g.token_error = _("This API token expired on %(date)s. Create a new one on your account page "
                           "(an analyst signs in and uses “Create a token”).",
-                          date=format_date(expires) if expires else "?")
+                          date=format.date(expires) if expires else "?")
         return None
     g.token_auth = True
     return Account(row)

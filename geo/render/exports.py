@@ -50,7 +50,7 @@ from geo.format import LOCALES, MISSING, N_, date, gettext, number
 from geo.render import palette
 
 __all__ = [
-    "Classes", "SCHEMES", "choropleth_classes", "classify", "csv_bytes", "format_date", "format_number",
+    "Classes", "SCHEMES", "choropleth_classes", "classify", "csv_bytes",
     "gistar_categories", "map_figure", "map_png", "report_pdf", "safe_cell", "xlsx_cell",
 ]
 
@@ -87,20 +87,6 @@ def _t(lang: str | None = None) -> dict:
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def format_number(x, lang: str | None = None, decimals: int = 0) -> str:
-    """``x`` with ``decimals`` decimals as :func:`geo.format.number` writes it.
-
-    >>> format_number(1234.5, "vi", 1), format_number(-1234567, "en"), format_number(None, "vi")
-    ('1.234,5', '-1,234,567', '—')
-    """
-    return number(x, decimals, locale=lang)
-
-
-def format_date(d: dt.date | dt.datetime, lang: str | None = None) -> str:
-    """``dd/mm/yyyy`` (:func:`geo.format.date`)."""
-    return date(d, locale=lang)
 
 
 def _decimals_for(values: Sequence[float]) -> int:
@@ -232,8 +218,8 @@ class Classes:
     def labels(self, lang: str = "vi") -> list[str]:
         """Legend labels: ``"5 – 12"``, ``"1.234,5 – 2.000,0"`` (vi) …; one value alone."""
         d = _decimals_for([self.lowest, *self.bins]) if self.bins else 0
-        return [format_number(lo, lang, d) if lo == hi
-                else f"{format_number(lo, lang, d)} – {format_number(hi, lang, d)}"
+        return [number(lo, d, locale=lang) if lo == hi
+                else f"{number(lo, d, locale=lang)} – {number(hi, d, locale=lang)}"
                 for lo, hi in self.limits()]
 
 
@@ -360,8 +346,8 @@ def _nice_length(target_m: float) -> float:
 def _distance_label(metres: float, lang: str) -> str:
     if metres >= 1000:
         km = metres / 1000
-        return f"{format_number(km, lang, 0 if km == round(km) else 1)} km"
-    return f"{format_number(metres, lang, 0)} m"
+        return f"{number(km, 0 if km == round(km) else 1, locale=lang)} km"
+    return f"{number(metres, 0, locale=lang)} m"
 
 
 def _scale_bar_size(width: float, height: float) -> tuple[float, float, float]:
@@ -553,7 +539,7 @@ def map_figure(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str 
                                 for i, z in zip(classes.yb, zeros)])
             handles = [Patch(facecolor=c, label=lab, **edge) for c, lab in zip(ramp, classes.labels(lang))]
             if zeros.any():
-                handles.insert(0, Patch(facecolor=palette.ZERO_COLOUR, label=format_number(0, lang, 0), **edge))
+                handles.insert(0, Patch(facecolor=palette.ZERO_COLOUR, label=number(0, 0, locale=lang), **edge))
             missing = (classes.yb < 0) & ~zeros
         if missing.any():
             small = "suppressed" in data.columns and bool(data["suppressed"].fillna(False).astype(bool).any())
@@ -696,17 +682,17 @@ def _cell_text(value, kind: str, lang: str) -> str:
     if kind == "bool":
         return text["yes"] if bool(value) else text["no"]
     if kind == "int":
-        return format_number(value, lang, 0)
+        return number(value, 0, locale=lang)
     if kind.startswith("float"):
-        return format_number(value, lang, int(kind[5:]))
+        return number(value, int(kind[5:]), locale=lang)
     if isinstance(value, (dt.datetime, pd.Timestamp)):
         if value.hour or value.minute:
-            return f"{format_date(value, lang)} {value.hour:02d}:{value.minute:02d}"
-        return format_date(value, lang)
+            return f"{date(value, locale=lang)} {value.hour:02d}:{value.minute:02d}"
+        return date(value, locale=lang)
     if isinstance(value, dt.date):
-        return format_date(value, lang)
+        return date(value, locale=lang)
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):  # a number among text
-        return format_number(value, lang, 0 if float(value).is_integer() else 2)   # ("< 5" of a viewer)
+        return number(value, 0 if float(value).is_integer() else 2, locale=lang)   # ("< 5" of a viewer)
     return " ".join(str(value).split())
 
 
@@ -786,7 +772,7 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
         # ---- footer
         footer_y = M - 0.25
         rule(footer_y + 0.2)
-        put(M, footer_y, text["generated"].format(d=format_date(generated, lang)), f_small, va="bottom",
+        put(M, footer_y, text["generated"].format(d=date(generated, locale=lang)), f_small, va="bottom",
             ha="left", color="#444444")
         put(W - M, footer_y, text["page"], f_small, va="bottom", ha="right", color="#444444")
 
@@ -870,7 +856,7 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
             y -= row_h
         rule(y, "#7f0000", 0.8)
         if truncated:
-            put(M + pad, y - 0.06, text["more_rows"].format(n=format_number(truncated, lang)), f_italic,
+            put(M + pad, y - 0.06, text["more_rows"].format(n=number(truncated, 0, locale=lang)), f_italic,
                 va="top", ha="left", color="#444444")
 
         buf = io.BytesIO()

@@ -134,15 +134,6 @@ def _words(lang: str | None = None) -> dict[str, str]:
     return {k: gettext(msg, lang) for k, msg in TEXT.items()}
 
 
-def format_number(x, fmt: str | None = None, digits: int | None = None) -> str:
-    """``x`` as :func:`geo.format.number` writes it in locale ``fmt``.
-
-    >>> format_number(1234.5, "vi"), format_number(1234.5, "en"), format_number(1_200_000, "vi")
-    ('1.234,5', '1,234.5', '1.200.000')
-    """
-    return number(x, digits, locale=fmt)
-
-
 def _pct(fraction: float, lang: str) -> str:
     return percent(fraction, 0 if round(fraction * 100) == fraction * 100 else 1, locale=lang)
 
@@ -154,7 +145,7 @@ def _text_value(value, fmt: str) -> str:
     if isinstance(value, (bool, np.bool_)):
         return html.escape(str(value))
     if isinstance(value, (Integral, float, np.floating)):
-        return format_number(value, fmt)
+        return number(value, locale=fmt)
     if isinstance(value, pd.Timestamp):
         return html.escape(format_date(value, locale=fmt))
     try:
@@ -919,14 +910,14 @@ def _class_labels(y: np.ndarray, bins: np.ndarray, fmt: str) -> list[tuple[str, 
             a = lo if i == 0 else math.floor(lower) + 1
             z = math.floor(b)
             if a <= z:
-                label = (format_number(a, fmt) if a == z
-                         else f"{format_number(a, fmt)} – {format_number(z, fmt)}")
+                label = (number(a, locale=fmt) if a == z
+                         else f"{number(a, locale=fmt)} – {number(z, locale=fmt)}")
                 out.append((label, lower, float(b)))
                 continue
         if i == 0:
-            label = f"{format_number(lower, fmt)} – {format_number(b, fmt)}"
+            label = f"{number(lower, locale=fmt)} – {number(b, locale=fmt)}"
         else:
-            label = f"> {format_number(lower, fmt)} – {format_number(b, fmt)}"
+            label = f"> {number(lower, locale=fmt)} – {number(b, locale=fmt)}"
         out.append((label, lower, float(b)))
     return out
 
@@ -1020,7 +1011,7 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
                            show=show)
     rows = []
     if zero_class:
-        rows.append((ZERO_COLOUR, format_number(0, fmt), {"lower": 0.0, "upper": 0.0}))
+        rows.append((ZERO_COLOUR, number(0, locale=fmt), {"lower": 0.0, "upper": 0.0}))
     for (label, lower, upper), colour in zip(_class_labels(y, bins, fmt), colours):
         rows.append((colour, label, {"lower": repr(lower), "upper": repr(upper)}))
     if missing.any():
@@ -1166,7 +1157,7 @@ def contours(m, contours_gdf, *, name: str | None = None, legend: bool = True,
     for _, row in gdf.iterrows():
         text = _words(fmt)["contour_level"].format(pct=_pct(float(row["fraction"]), fmt))
         if "threshold" in gdf.columns and pd.notna(row["threshold"]):
-            text += f" ({_words(fmt)['contour_threshold'].format(value=format_number(row['threshold'], fmt))})"
+            text += f" ({_words(fmt)['contour_threshold'].format(value=number(row['threshold'], locale=fmt))})"
         labels.append(text)
     shown = gdf.assign(_label=labels)
     styles = [{"color": colour_of[f], "weight": 1.5, "fillColor": colour_of[f], "fillOpacity": 0.35}
@@ -1253,8 +1244,8 @@ def points(m, df, *, cap: int = 5000, on_excess: str = "truncate",
     layer.add_to(m)
     note = None
     if total > cap:
-        text = _words(fmt)["points_note"].format(shown=format_number(cap, fmt),
-                                               total=format_number(total, fmt))
+        text = _words(fmt)["points_note"].format(shown=number(cap, locale=fmt),
+                                               total=number(total, locale=fmt))
         note = f'<div class="hs-note" role="status">{html.escape(text)}</div>'
         m.add_child(_Control(note, position="topright", layer=layer))
     return {"shown": len(data), "total": total, "truncated": total > cap, "note_html": note,

@@ -82,7 +82,7 @@ def test_home_page_lists_versions_counts_and_attribution(client, loaded):
     assert "hcmc-2019" in html and "hanoi-2025" in html
     assert "thanglequoc/vietnamese-provinces-database" in html  # attribution shown
     en = client.get("/?lang=en").get_data(as_text=True)
-    assert "7 incidents from Mar 15, 2024 to Aug 5, 2025." in en
+    assert "7 incidents from 15/03/2024 to 05/08/2025." in en
 
 
 def test_cli_import_reports_counts_and_rejects(runner, engine, tmp_path):

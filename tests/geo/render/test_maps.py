@@ -20,6 +20,7 @@ import shapely
 from numpy.testing import assert_allclose
 from shapely.geometry import Point, box
 
+from geo import format
 from geo.errors import InputError
 from geo.render import maps
 from tests.conftest import SHARED_BOUNDARIES, small_wards, static_url
@@ -237,7 +238,7 @@ def test_legend_number_formats():
     counts = maps.choropleth(maps.base_map(g.total_bounds, static_url=static_url), g, "count", k=3)
     labels = re.findall(r'hs-legend-label">([^<]+)<', counts["legend_html"])
     assert labels[0] == "0" and labels[-1].endswith("1.234")
-    assert maps.format_number(1234.5) == "1.234,5" and maps.format_number(1234.5, "en") == "1,234.5"
+    assert format.number(1234.5, locale="vi") == "1.234,5" and format.number(1234.5, locale="en") == "1,234.5"
 
 
 def test_choropleth_and_categorical_errors_say_what_to_fix():

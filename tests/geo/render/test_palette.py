@@ -14,6 +14,7 @@ import shapely
 from matplotlib.colors import to_hex, to_rgba
 from matplotlib.image import imread
 
+from geo import format
 from geo.render import exports, maps, palette
 
 Q = "boundary=hcmc-2025&period=custom&start=2025-01-01&end=2025-12-31"
@@ -139,4 +140,4 @@ def test_overview_pdf_shows_the_png_legend_and_the_screen_classes(demo_client, t
     text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "o.pdf"), "-"], check=True,
                           capture_output=True, text=True).stdout
     top = layer.sort_values(["count", "code"], ascending=[False, True]).iloc[0]
-    assert top["name"] in text and maps.format_number(top["count"], "vi") in text
+    assert top["name"] in text and format.number(top["count"], locale="vi") in text
