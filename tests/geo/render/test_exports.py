@@ -108,17 +108,6 @@ def test_csv_of_a_geodataframe_leaves_the_geometry_out_unless_asked():
 # --------------------------------------------------------------------------- classes and numbers
 
 
-def test_format_number_and_date():
-    assert ex.format_number(1234.5, "vi", 1) == "1.234,5"
-    assert ex.format_number(1234.5, "en", 1) == "1,234.5"
-    # one minus sign (babel's) and one missing glyph everywhere
-    assert ex.format_number(-1234567, "vi") == "-1.234.567"
-    assert ex.format_number(-0.004, "vi", 2) == "0,00"
-    assert ex.format_number(np.nan) == "—"
-    assert ex.format_date(dt.date(2024, 3, 5)) == "05/03/2024"
-    assert ex.format_date(dt.date(2024, 3, 5), "en") == "05/03/2024"   # dd/mm/yyyy in both languages
-
-
 @pytest.mark.parametrize("scheme, cls", [("natural_breaks", mapclassify.FisherJenks),
                                          ("quantiles", mapclassify.Quantiles),
                                          ("equal_interval", mapclassify.EqualInterval)])
