@@ -119,7 +119,7 @@ def test_installed_service_imports_loads_and_serves_a_map(wheel, tmp_path):
     out = run([*flask, "import-incidents", str(REPO / "tests" / "data" / "incidents_good.csv"), "--source", "pkg"],
               work, env)
     # the four points in the two wards; V004 and V005 name wards this layer lacks, V006 is in Hà Nội
-    assert "Accepted 4, updated 0, rejected 3" in out, out
+    assert "Đã nhận 4, cập nhật 0, từ chối 3" in out, out  # the command line speaks Vietnamese by default
     run([*flask, "create-user", "lan", "--role", "analyst"], work, env)
     token = run([*flask, "create-token", "lan"], work, env).strip().splitlines()[-1]
 

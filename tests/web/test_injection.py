@@ -259,7 +259,7 @@ def test_payloads_are_shown_as_text_everywhere(evil_app):
     # the rejected rows: the file's cells quoted, also for rows stored before they were quoted
     res = admin.get(f"/admin/import/{result.batch_id}/rejected.csv")
     rows = _csv(res.data)
-    assert rows[0] == ["row", "column", "value", "reason"] and len(rows) == 3
+    assert rows[0] == ["dòng", "cột", "giá trị", "lý do"] and len(rows) == 3  # in the importer's language
     assert [r[2] for r in rows[1:]] == ["'" + mix("rejected-date")] * 2
     _check_csv_cells(rows)
     with app.app_context(), engine().begin() as conn:
