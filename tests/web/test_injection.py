@@ -266,7 +266,8 @@ def test_payloads_are_shown_as_text_everywhere(evil_app):
         raw = result.rejects.to_csv(index=False)       # as a batch stored earlier held them
         conn.execute(sql("UPDATE import_batch SET rejected_csv = :t WHERE id = :i"), {"t": raw, "i": result.batch_id})
     again = _csv(admin.get(f"/admin/import/{result.batch_id}/rejected.csv").data)
-    assert again == rows
+    assert again[0] == ["row", "column", "value", "reason"]   # such a batch keeps the header it stored
+    assert again[1:] == rows[1:]
 
 
 def test_cli_rejected_rows_file_is_formula_safe(app, tmp_path):
