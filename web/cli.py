@@ -25,6 +25,7 @@ from geo.store import accounts, jobs, queries
 from geo.store.backup import backup, restore
 from geo.store.models import make_engine, upgrade
 from geo.store.queries import load_areas
+from web import auth
 
 
 def fail(exc, status: int = 1):
@@ -62,7 +63,7 @@ def register(app: Flask) -> None:
             pw = accounts.create_user(eng(), username, role, password, full_name)
         except InputError as exc:
             fail(exc)
-        click.echo(_("Created %(role)s %(u)s.", role=role, u=username)
+        click.echo(_("Created %(role)s %(u)s.", role=auth.role_label(role), u=username)
                    + ("" if password else " " + _("Password: %(pw)s", pw=pw)))
 
     @app.cli.command("set-password")
