@@ -21,6 +21,7 @@ import babel.dates
 import babel.numbers
 from babel.support import Translations
 from flask import current_app, has_app_context, has_request_context
+from flask_babel import get_locale  # Flask-Babel's choice of language for a request
 
 from geo.resources import resource
 
@@ -40,8 +41,6 @@ def current_locale(locale: str | None = None) -> str:
     if locale:
         return locale
     if has_request_context():
-        from flask_babel import get_locale  # Flask-Babel's choice for this request
-
         chosen = get_locale()
         if chosen is not None:
             return str(chosen)
