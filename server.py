@@ -19,7 +19,7 @@ import web
 from geo.errors import InputError
 from geo.resources import INSTALLED, ROOT, resource
 from geo.store import jobs
-from web import admin, api, args, auth, cli, committee, home, maps, responses
+from web import admin, api, args, auth, boundaries, cli, committee, home, maps, responses
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ SETTINGS = [
     Setting("COMPLEX_SPOT_MIN_SAMPLES", 30, "Incidents within that radius that make a complex-area spot"),
     Setting("HOTSPOT_PERMUTATIONS", 999, "Default permutations of Gi* and local Moran's I (99 to 9999)"),
     Setting("KDE_KERNEL", "quartic", "Default kernel density kernel: quartic or gaussian"),
+    Setting("BOUNDARY_UPLOAD_MINUTES", 60,
+            "Minutes a boundary file uploaded on the boundaries page is kept while its fields are chosen"),
 ]
 
 
@@ -114,6 +116,7 @@ def create_app(config: dict | None = None) -> Flask:
     web.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
+    boundaries.init_app(app)
     app.register_blueprint(home.pages)
     app.register_blueprint(maps.pages)
     app.register_blueprint(api.api, url_prefix="/api/v1")

@@ -38,6 +38,8 @@ ACTION_LABELS = {
     "export": _l("Exported"), "committee_plan": _l("Plan created"), "committee_select": _l("Area selected"),
     "committee_decision_fix": _l("Decision corrected"), "committee_assess": _l("Area assessed"),
     "programme_status": _l("Programme status recorded"), "committee_report": _l("Report downloaded"),
+    "boundary_load": _l("Boundary version loaded"), "boundary_replace": _l("Boundary version replaced"),
+    "boundary_delete": _l("Boundary version removed"),
 }
 
 

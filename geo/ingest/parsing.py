@@ -111,8 +111,9 @@ def incident_file_kind(path: Path, name: str) -> str:
     (it holds boundaries). The one check of the upload page and the import command."""
     kind = sniff(path, name)
     if kind == "zip":
-        raise InputError(_("%(name)s: a zipped Shapefile holds boundaries, not incidents; load it with "
-                           "`flask --app server load-boundaries`.", name=name))
+        raise InputError(_("%(name)s: a zipped Shapefile holds boundaries, not incidents; load it on the "
+                           "Boundaries page (/admin/boundaries) or with `flask --app server load-boundaries`.",
+                           name=name))
     return kind
 
 
