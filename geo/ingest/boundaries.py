@@ -152,7 +152,7 @@ def guess_fields(gdf: gpd.GeoDataFrame) -> FieldMap:
         names = []
         for c in columns:
             v = values(c)
-            if c in taken or v.empty or v.dtype != object:
+            if c in taken or v.empty or not pd.api.types.is_string_dtype(v):
                 continue
             text = v.astype(str)
             if text.str.contains(r"[^\W\d_]", regex=True).mean() > 0.9 and v.nunique() >= 0.9 * n:
