@@ -23,6 +23,8 @@ ACCESS = {
     "maps.map_page": "viewer", "maps.map_script": "viewer", "maps.export": "viewer",
     "admin.import_page": "analyst", "admin.rejected_csv": "analyst", "admin.audit_page": "admin",
     "admin.users_page": "admin",
+    "boundaries.index": "analyst", "boundaries.fields": "analyst", "boundaries.preview": "analyst",
+    "boundaries.delete": "analyst",
     "committee.index": "viewer", "committee.plan": "viewer", "committee.area": "viewer",
     "committee.flags": "viewer", "committee.flags_script": "viewer", "committee.programmes": "viewer",
     "committee.report": "viewer", "committee.report_download": "viewer",
@@ -31,7 +33,7 @@ ACCESS = {
     "committee.record_programme": "committee",
 }
 SAMPLE_ARGS = {"page": "overview", "code": "26743", "fmt": "csv", "token_id": 1, "filename": "css/app.css",
-               "batch_id": 1, "plan_id": 1, "area_id": 1, "job_id": 1}
+               "batch_id": 1, "plan_id": 1, "area_id": 1, "job_id": 1, "name": "hcmc-2019"}
 QUERY = "boundary=hcmc-2025&start=2024-01-01&end=2024-12-31"
 
 
