@@ -10,6 +10,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+import shapely
 from sqlalchemy import text
 
 from geo.committee import plans
@@ -357,3 +358,46 @@ def test_the_forms_need_their_csrf_token(app, engine):
     assert uploads_of(app) == []
     assert c.post("/admin/boundaries/hcmc-2019/delete", data={"with_crosswalks": "1"}).status_code == 400
     assert len(units(engine, "hcmc-2019")) == 322
+
+
+@pytest.mark.sqlite_only
+def test_a_geopackage_layer_is_chosen(app, client, engine, tmp_path):
+    path = tmp_path / "ranh_gioi.gpkg"
+    vn_layer(3).to_file(path, layer="tinh_le", engine="pyogrio")
+    vn_layer(8).to_file(path, layer="phuong_xa", engine="pyogrio")
+    upload(client, path.read_bytes(), "ranh_gioi.gpkg")
+    html = client.get("/admin/boundaries/fields").get_data(as_text=True)
+    assert selected(html)["layer"] == "tinh_le" and "3 đối tượng" in html
+    html = client.get("/admin/boundaries/fields?layer=phuong_xa").get_data(as_text=True)
+    assert selected(html)["layer"] == "phuong_xa" and "8 đối tượng" in html
+    assert len(client.get("/admin/boundaries/preview.geojson?layer=phuong_xa").get_json()["features"]) == 8
+    assert client.get("/admin/boundaries/fields?layer=khac").status_code == 400
+    res = client.post("/admin/boundaries/fields", data=save_form(version_name="gpkg-thu", layer="phuong_xa"))
+    assert res.status_code == 302
+    assert list(units(engine, "gpkg-thu")["code"]) == sorted(vn_layer(8)["MA_XA"])
+
+
+@pytest.mark.sqlite_only
+def test_a_shapefile_without_a_crs_takes_the_one_given(app, client, engine, tmp_path):
+    g = vn_layer(4)
+    g.to_crs(32648).to_file(tmp_path / "khong_prj.shp", engine="pyogrio")
+    (tmp_path / "khong_prj.prj").unlink()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for p in tmp_path.glob("khong_prj.*"):
+            z.write(p, p.name)
+    upload(client, buf.getvalue(), "khong_prj.zip")
+    html = client.get("/admin/boundaries/fields").get_data(as_text=True)
+    assert "Hệ tọa độ (tệp không khai báo)" in html and 'name="crs"' in html
+    assert client.get("/admin/boundaries/preview.geojson").get_json()["features"] == []  # metres: not drawn
+    res = client.post("/admin/boundaries/fields", data=save_form(version_name="utm-thu", crs="EPSG:99999"))
+    assert res.status_code == 400 and "không phải hệ tọa độ" in res.get_data(as_text=True)
+    res = client.post("/admin/boundaries/fields", data=save_form(version_name="utm-thu", crs="EPSG:32648"))
+    assert res.status_code == 302
+    with engine.connect() as conn:
+        wkb = conn.execute(text("SELECT a.code, a.geom_wkb FROM area a JOIN boundary_version v ON v.id = a.version_id "
+                                "WHERE v.name = 'utm-thu' ORDER BY a.code")).all()
+    ref = g.sort_values("MA_XA")
+    for (code, b), (_i, w) in zip(wkb, ref.iterrows()):
+        assert code == w["MA_XA"]
+        assert shapely.from_wkb(b).symmetric_difference(w.geometry).area < 1e-9
