@@ -11,6 +11,7 @@ the user saves.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import secrets
@@ -24,6 +25,7 @@ import pyogrio
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from pyproj.exceptions import CRSError
 from sqlalchemy import func, select
 
 from geo import format
@@ -218,7 +220,7 @@ def fields():
         "admin/boundaries_fields.html", upload=upload, layer=layer, columns=columns, chosen=chosen,
         roles=role_labels(), meta=meta, features=len(raw), declared_crs=raw.crs.to_string() if raw.crs else None,
         problems=problems, error=error, replace_offer=replace_offer, existing=existing,
-        preview_url=url_for("boundaries.preview", layer=layer), sample=raw[columns].head(5).astype(str).values.tolist(),
+        preview_url=url_for("boundaries.preview", layer=layer, crs=meta["crs"] or None), sample=raw[columns].head(5).astype(str).values.tolist(),
     ), (400 if (problems or error) else 200)
 
 
@@ -306,9 +308,17 @@ def preview():
     if upload is None:
         abort(404, description=_("No uploaded boundary file: upload one on the boundaries page."))
     layer = _layer_arg(upload, request.args.get("layer"))
-    cached = upload["folder"] / f"preview-{upload['layers'].index(layer)}.geojson"
+    crs = (request.args.get("crs") or "")[:40]
+    key = hashlib.sha256(f"{layer}\n{crs}".encode()).hexdigest()[:16]
+    cached = upload["folder"] / f"preview-{key}.geojson"
     if not cached.exists():
-        text = bd.preview_geojson(_read_raw(upload, layer))
+        raw = _read_raw(upload, layer)
+        if raw.crs is None and crs:
+            try:
+                raw = raw.set_crs(crs)
+            except CRSError:
+                pass  # the save step names the bad coordinate system
+        text = bd.preview_geojson(raw)
         cached.write_text(text or '{"type": "FeatureCollection", "features": []}', encoding="utf-8")
     return current_app.response_class(cached.read_bytes(), mimetype="application/geo+json")
 

@@ -392,6 +392,10 @@ def test_a_shapefile_without_a_crs_takes_the_one_given(app, client, engine, tmp_
     assert client.get("/admin/boundaries/preview.geojson").get_json()["features"] == []  # metres: not drawn
     res = client.post("/admin/boundaries/fields", data=save_form(version_name="utm-thu", crs="EPSG:99999"))
     assert res.status_code == 400 and "không phải hệ tọa độ" in res.get_data(as_text=True)
+    # the page given a coordinate system draws the outlines in it
+    assert "preview.geojson?layer=khong_prj&amp;crs=EPSG:99999" in res.get_data(as_text=True)
+    drawn = client.get("/admin/boundaries/preview.geojson?layer=khong_prj&crs=EPSG:32648").get_json()
+    assert len(drawn["features"]) == 4
     res = client.post("/admin/boundaries/fields", data=save_form(version_name="utm-thu", crs="EPSG:32648"))
     assert res.status_code == 302
     with engine.connect() as conn:
