@@ -192,13 +192,13 @@ def fields():
     upload = _current_upload()
     if upload is None:
         return redirect(url_for("boundaries.index"))
+    if request.method == "POST" and "cancel" in request.form:
+        _discard(upload)
+        return redirect(url_for("boundaries.index"))
     form = request.form if request.method == "POST" else request.args
     layer = _layer_arg(upload, form.get("layer"))
     raw = _read_raw(upload, layer)
     columns = [c for c in raw.columns if c != raw.geometry.name]
-    if request.method == "POST" and "cancel" in request.form:
-        _discard(upload)
-        return redirect(url_for("boundaries.index"))
     problems, error, replace_offer = [], None, None
     chosen = bd.guess_fields(raw).__dict__ if request.method == "GET" else {
         r: (request.form.get(r) or None) for r in ROLES}
@@ -220,13 +220,14 @@ def fields():
         "admin/boundaries_fields.html", upload=upload, layer=layer, columns=columns, chosen=chosen,
         roles=role_labels(), meta=meta, features=len(raw), declared_crs=raw.crs.to_string() if raw.crs else None,
         problems=problems, error=error, replace_offer=replace_offer, existing=existing,
-        preview_url=url_for("boundaries.preview", layer=layer, crs=meta["crs"] or None), sample=raw[columns].head(5).astype(str).values.tolist(),
+        preview_url=url_for("boundaries.preview", layer=layer, crs=meta["crs"] or None),
+        sample=raw[columns].head(5).astype(str).values.tolist(),
     ), (400 if (problems or error) else 200)
 
 
 def _slug(text: str) -> str:
     """A version name proposed from the file name: "Ranh giới P.XÃ 2026" -> "ranh-gioi-p-xa-2026"."""
-    return re.sub(r"[^a-z0-9]+", "-", fold(text)).strip("-")[:64].strip("-") or "boundaries"
+    return re.sub(r"[^a-z0-9]+", "-", fold(text))[:64].strip("-") or "boundaries"
 
 
 def _date_field(value: str, field: str) -> dt.date | None:

@@ -14,8 +14,7 @@ import shapely
 from sqlalchemy import text
 
 from geo.committee import plans
-from geo.store.models import make_engine
-from tests.conftest import HCMC_WARDS_FILE, SHARED_BOUNDARIES, signed_in, table_counts
+from tests.conftest import HCMC_WARDS_FILE, signed_in, table_counts
 
 #: Vietnamese GIS headers for the shared 2025 layers' fields.
 VN_FIELDS = {"code": "MA_XA", "name": "TEN_XA", "province_code": "MA_TINH", "province": "TEN_TINH",
@@ -405,3 +404,12 @@ def test_a_shapefile_without_a_crs_takes_the_one_given(app, client, engine, tmp_
     for (code, b), (_i, w) in zip(wkb, ref.iterrows()):
         assert code == w["MA_XA"]
         assert shapely.from_wkb(b).symmetric_difference(w.geometry).area < 1e-9
+
+
+@pytest.mark.sqlite_only
+def test_cancel_deletes_the_upload(app, client, engine):
+    before = table_counts(engine)
+    upload(client, geojson_bytes(vn_layer(3)))
+    assert len(uploads_of(app)) == 1
+    res = client.post("/admin/boundaries/fields", data={"cancel": "1"})
+    assert res.status_code == 302 and uploads_of(app) == [] and table_counts(engine) == before
