@@ -54,14 +54,14 @@ def role_labels() -> dict[str, str]:
 # --------------------------------------------------------------------------- the kept upload
 
 def _uploads_dir() -> Path:
-    path = Path(current_app.instance_path) / "boundary_uploads"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+    return Path(current_app.instance_path) / "boundary_uploads"
 
 
 def _purge_old() -> None:
     """Delete the uploads older than BOUNDARY_UPLOAD_MINUTES (of every user)."""
     limit = time.time() - 60 * float(current_app.config["BOUNDARY_UPLOAD_MINUTES"])
+    if not _uploads_dir().exists():
+        return
     for folder in _uploads_dir().iterdir():
         if folder.is_dir() and folder.stat().st_mtime < limit:
             shutil.rmtree(folder, ignore_errors=True)
@@ -92,6 +92,7 @@ def _discard(upload: dict | None) -> None:
 def _keep_upload(upload) -> None:
     """Check the uploaded file and keep it for the next step (raises InputError, keeping nothing)."""
     name = Path(upload.filename).name[:200]
+    _uploads_dir().mkdir(mode=0o700, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=_uploads_dir()) as tmp:
         path = Path(tmp) / "upload"
         upload.save(path)
