@@ -250,7 +250,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *,
     terr = pd.Series(None, index=values.index, dtype=object)
     if times is not None:
         seconds, bad_time = parse_times(times)
-        terr[bad_time] = _("not a time of day (expected HH:MM, 14h30 or 14 giờ 30)")
+        terr[bad_time] = _("not a time of day (expected HH:MM or 14h30)")
         use = ~np.isnan(seconds) & ~has_time & local.notna().to_numpy()
         local[use] = local[use] + pd.to_timedelta(seconds[use], unit="s")
 
@@ -394,7 +394,7 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     rej.add(terr.notna().to_numpy(), "time", terr.to_numpy())
     now = now or dt.datetime.now(dt.timezone.utc)
     future = (utc > pd.Timestamp(now).tz_convert(None) + pd.Timedelta(days=1)).to_numpy()
-    rej.add(future, "occurred_at", _("date is in the future (after tomorrow); check the year"))
+    rej.add(future, "occurred_at", _("date is in the future"))
     out["occurred_at"] = utc
     out["local_date"] = local_dates(utc, tz)
 
@@ -544,7 +544,7 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     if rest.any():
         groups[default] = groups.get(default, np.zeros(n, dtype=bool)) | rest
 
-    swapped_rows, northing_first = [], 0
+    swapped_rows = []
     for spec, mask in groups.items():
         if not mask.any():
             continue
@@ -559,7 +559,6 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
             # Vietnamese surveys write X = northing, Y = easting (the usual convention, not an
             # error); northings in Viet Nam are above 900 km and eastings below.
             swap = (gx > 900_000) & (gy < 900_000)
-            northing_first += int(swap.sum())
         gx, gy = np.where(swap, gy, gx), np.where(swap, gx, gy)
         if c.equals(CRS.from_epsg(4326)):
             lo, la = gx, gy
@@ -578,10 +577,6 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
         shown = ", ".join(map(str, swapped_rows[:10])) + (" …" if len(swapped_rows) > 10 else "")
         warnings.append(_("%(n)s rows had longitude and latitude (or X and Y) swapped and were corrected: "
                           "rows %(rows)s", n=number(len(swapped_rows)), rows=shown))
-    if northing_first:
-        warnings.append(_("The column %(x)s holds northings and %(y)s eastings (values above 900,000 m are "
-                          "northings in Viet Nam, as surveys write X); they were read that way in %(n)s rows.",
-                          x=raw.columns[xf], y=raw.columns[yf], n=number(northing_first)))
     fin = np.isfinite(lon) & np.isfinite(lat)
     outside = fin & ~(extent.contains(lon, lat) if extent is not None else _in_vn(lon, lat))
     values = np.full(len(lon), "", dtype=object)
