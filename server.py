@@ -82,6 +82,8 @@ SETTINGS = [
     Setting("KDE_KERNEL", "quartic", "Default kernel density kernel: quartic or gaussian"),
     Setting("TIMEZONE", "Asia/Ho_Chi_Minh",
             "Time zone (IANA name) of imported times written without an offset; the import's local dates"),
+    Setting("IMPORT_PREVIEW_ROWS", 5_000,
+            "Rows of an uploaded file checked for the import page's preview (the import checks every row)"),
 ]
 
 

@@ -180,7 +180,8 @@ def _preview_page(staged, mapping=None, ignore=(), error=None):
     try:
         p = preview(engine(), staged["path"], mapping=mapping, ignore=ignore, crs=staged["crs"],
                     tz=current_app.config["TIMEZONE"], limits=ReadLimits.from_config(current_app.config),
-                    display_name=staged["name"], tolerance_m=current_app.config["JOIN_TOLERANCE_M"])
+                    display_name=staged["name"], tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
+                    check_rows=current_app.config["IMPORT_PREVIEW_ROWS"])
     except InputError as exc:
         if mapping is None and not ignore:
             _discard(staged)

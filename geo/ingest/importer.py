@@ -16,10 +16,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from openpyxl import Workbook
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
+from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import N_, gettext
 from geo.ingest.join import assign_wards, point_tree
@@ -94,8 +96,8 @@ def _cell_text(v) -> str:
     """An Excel cell's value as text a re-import reads the same way."""
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    if isinstance(v, dt.datetime):
-        return v.isoformat(sep=" ")
+    if isinstance(v, dt.datetime):  # a date cell (midnight) stays a date: a time column then applies
+        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
     return str(v)
 
 
@@ -309,17 +311,22 @@ def _join_in_database(conn: Connection, version_id: int, tolerance_m: float, *,
         f"JOIN area a ON a.version_id = :v AND ST_Intersects(a.geom, {point}) "
         f"WHERE i.lon IS NOT NULL{only} ORDER BY i.id, a.code"), params).rowcount
     nearest = 0
-    if tolerance_m > 0:
+    extent = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                               "(SELECT ST_Extent(geom) AS e FROM area WHERE version_id = :v) s"),
+                          {"v": version_id}).one()
+    if tolerance_m > 0 and extent[0] is not None:
+        # metres in the UTM zone of the version, as assign_wards measures them (metric_crs_for)
+        params["srid"] = metric_crs_for(gpd.GeoSeries([shapely.box(*extent)], crs="EPSG:4326")).to_epsg()
+        metric = f"ST_Distance(ST_Transform(a.geom, :srid), ST_Transform({point}, :srid))"
         nearest = conn.execute(text(
             "INSERT INTO incident_area (version_id, incident_id, area_id, method, distance_m) "
-            f"SELECT DISTINCT ON (i.id) :v, i.id, a.id, 'nearest', "
-            f"round(ST_Distance(a.geom::geography, {point}::geography)::numeric, 2) FROM incident i "
-            # the box test uses the GiST index; the distance on the spheroid then decides
+            f"SELECT DISTINCT ON (i.id) :v, i.id, a.id, 'nearest', round({metric}::numeric, 2) FROM incident i "
+            # the box test uses the GiST index; the distance in metres then decides
             f"JOIN area a ON a.version_id = :v AND a.geom && ST_Expand({point}, :deg) "
-            f"AND ST_DWithin(a.geom::geography, {point}::geography, :tol) "
+            f"AND {metric} <= :tol "
             f"WHERE i.lon IS NOT NULL{only} AND NOT EXISTS (SELECT 1 FROM incident_area x "
             "WHERE x.version_id = :v AND x.incident_id = i.id) "
-            f"ORDER BY i.id, ST_Distance(a.geom::geography, {point}::geography), a.code"), params).rowcount
+            f"ORDER BY i.id, {metric}, a.code"), params).rowcount
     return {"within": within, "nearest": nearest}
 
 
@@ -563,9 +570,11 @@ def preview(engine: Engine, path: str | Path, *, mapping: dict | None = None, ig
     raw = read_table(path, mapping=mapping, display_name=name, limits=limits, ignore=ignore)
     with engine.connect() as conn:
         versions = load_versions(conn)
-    head = raw if check_rows is None or len(raw.frame) <= check_rows else RawTable(
-        raw.frame.iloc[:check_rows].reset_index(drop=True), raw.columns, raw.unknown, raw.name, raw.crs,
-        raw.limits, raw.original, raw.layout)
+    head = raw
+    if check_rows is not None and len(raw.frame) > check_rows:
+        head = RawTable(raw.frame.iloc[:check_rows].reset_index(drop=True), raw.columns, raw.unknown, raw.name,
+                        raw.crs, raw.limits, raw.original, raw.layout)
+        head.crs_conflict = raw.crs_conflict
     checked: Validated = validate(head, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs,
                                   now=now, tz=tz)
     rows = checked.rows.head(PREVIEW_ROWS)

@@ -201,6 +201,7 @@ class RawTable:
         self.limits = limits or ReadLimits()
         self.original = original
         self.layout = layout or {"kind": "csv", "encoding": "utf-8-sig", "delimiter": ","}
+        self.crs_conflict: InputError | None = None  # the headers name two CRSs (raised without a chosen CRS)
 
 
 def map_headers(headers: list[str], mapping: dict[str, str] | None = None,
@@ -267,7 +268,11 @@ def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
         table, layout = _read_csv(path, name, limits)
     headers = list(table.columns)
     columns, unknown = map_headers(headers, mapping, name, ignore)
-    crs = crs or _header_crs(columns, name)
+    conflict = None
+    try:
+        crs = crs or _header_crs(columns, name)
+    except InputError as exc:  # an error unless the user names the CRS (validate's ``crs``)
+        conflict = exc
     shown = ", ".join(h for h in headers if h not in (GEOM_LON, GEOM_LAT))
     if not any(k in columns for k in ("lon", "x", "ward", "ward_code")):
         raise InputError(_("%(name)s: no coordinate columns (Kinh độ/Vĩ độ or X/Y) and no ward column "
@@ -283,7 +288,9 @@ def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
     frame["_row"] = np.arange(2, len(frame) + 2)
     empty = frame.drop(columns="_row").isna().all(axis=1)
     frame = frame[~empty.to_numpy()].reset_index(drop=True)
-    return RawTable(frame, columns, unknown, name, crs, limits, original=table, layout=layout)
+    raw = RawTable(frame, columns, unknown, name, crs, limits, original=table, layout=layout)
+    raw.crs_conflict = conflict
+    return raw
 
 
 def _unguard(col: np.ndarray) -> np.ndarray:

@@ -504,6 +504,8 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     out["orig_x"] = np.nan
     out["orig_y"] = np.nan
     out["orig_crs"] = None
+    if crs is None and raw.crs_conflict is not None:
+        raise raw.crs_conflict
     file_crs = parse_crs(crs) if crs else (parse_crs(raw.crs) if raw.crs else None)
 
     if "lon" in f or "lat" in f:
