@@ -392,9 +392,9 @@ def _read_csv(path: Path, name: str, limits: ReadLimits):
 
 
 def _plain_encoding(data: bytes) -> str:
-    try:
+    try:  # UTF-8 is written back with a BOM, without which Excel shows Vietnamese as ANSI
         data.decode("utf-8")
-        return "utf-8"
+        return "utf-8-sig"
     except UnicodeDecodeError:
         return "cp1258"
 
