@@ -20,8 +20,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from geo.errors import InputError
-from geo.ingest.importer import FIELD_LABELS, import_file, preview, rejects_file
-from geo.ingest.parsing import ReadLimits, incident_file_kind
+from geo.ingest.importer import import_file, preview, rejects_file
+from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, split_header
 from geo.render.exports import csv_bytes
 from geo.store import accounts
 from geo.store.accounts import ROLES
@@ -165,7 +165,8 @@ def _form_mapping(staged):
     for i, header in enumerate(headers):
         field = request.form.get(f"map_{i}", "")
         if field == "":
-            ignore.append(header)
+            if split_header(header)[0] is not None:  # a recognised column the user does not want
+                ignore.append(header)
         elif field not in FIELD_LABELS:
             return None, (), _("Unknown field %(field)r for column %(header)r.", field=field[:40], header=header)
         elif field in mapping:

@@ -20,8 +20,8 @@ from geo.format import current_locale, number
 from geo.format import gettext as _
 from geo.ingest import boundaries as gb
 from geo.ingest import demo
-from geo.ingest.importer import FIELD_LABELS, import_file, preview
-from geo.ingest.parsing import ReadLimits, incident_file_kind, sha256_of
+from geo.ingest.importer import import_file, preview
+from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, sha256_of
 from geo.store import accounts, jobs, queries
 from geo.store.backup import backup, restore
 from geo.store.models import make_engine, upgrade

@@ -25,9 +25,8 @@ from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import N_, gettext
 from geo.ingest.join import assign_wards, point_tree
-from geo.ingest.parsing import (FIELDS, GEOM_LAT, GEOM_LON, REJECT_REASONS_HEADER, REJECT_ROW_HEADER, RawTable,
-                                ReadLimits, read_table, sha256_of, split_header,
-                                strip_formula_guard)
+from geo.ingest.parsing import (GEOM_LAT, GEOM_LON, REJECT_REASONS_HEADER, REJECT_ROW_HEADER, RawTable, ReadLimits,
+                                read_table, sha256_of, split_header, strip_formula_guard)
 from geo.ingest.validate import DEFAULT_TZ, Extent, Validated, WardIndex, validate
 from geo.render.exports import csv_bytes, xlsx_cell
 from geo.store.models import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
@@ -598,14 +597,3 @@ def preview(engine: Engine, path: str | Path, *, mapping: dict | None = None, ig
                for h in raw.original.columns if h not in (GEOM_LON, GEOM_LAT)]
     return Preview(name, headers, crs or raw.crs, len(raw.frame), len(head.frame), int(rej["row"].nunique()),
                    sample, problems, rej.head(50), checked.warnings)
-
-
-#: Fields a header can be mapped to on the preview (in this order), with their names.
-FIELD_LABELS = {
-    "external_id": N_("Incident id"), "occurred_at": N_("Date (and time)"), "time": N_("Time of day"),
-    "category": N_("Category"), "severity": N_("Severity"), "cleared": N_("Cleared"),
-    "lon": N_("Longitude"), "lat": N_("Latitude"), "x": N_("X (metres)"), "y": N_("Y (metres)"),
-    "crs": N_("Coordinate system of the row"), "ward": N_("Ward or commune"), "ward_code": N_("Ward code"),
-    "district": N_("District"), "address": N_("Address"), "description": N_("Description"),
-}
-assert tuple(FIELD_LABELS) == FIELDS

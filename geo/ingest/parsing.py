@@ -53,6 +53,16 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 _ALIAS_LOOKUP = {fold(a): field for field, aliases in HEADER_ALIASES.items() for a in aliases}
 FIELDS = tuple(HEADER_ALIASES)
 
+#: Fields a header can be mapped to (the import page's preview, messages), with their names.
+FIELD_LABELS = {
+    "external_id": N_("Incident id"), "occurred_at": N_("Date (and time)"), "time": N_("Time of day"),
+    "category": N_("Category"), "severity": N_("Severity"), "cleared": N_("Cleared"),
+    "lon": N_("Longitude"), "lat": N_("Latitude"), "x": N_("X (metres)"), "y": N_("Y (metres)"),
+    "crs": N_("Coordinate system of the row"), "ward": N_("Ward or commune"), "ward_code": N_("Ward code"),
+    "district": N_("District"), "address": N_("Address"), "description": N_("Description"),
+}
+assert tuple(FIELD_LABELS) == FIELDS
+
 #: The two columns the rejected-rows file adds at the end of the original table (in the importing
 #: user's language); a corrected rejects file is imported again with them ignored, in any language.
 REJECT_ROW_HEADER, REJECT_REASONS_HEADER = N_("Row in the original file"), N_("Reasons rejected")

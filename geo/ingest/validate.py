@@ -25,7 +25,7 @@ from geo.categories import CATEGORY_LOOKUP, SEVERITY_LOOKUP
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.format import number
-from geo.ingest.parsing import RawTable
+from geo.ingest.parsing import FIELD_LABELS, RawTable
 from geo.names import fold, fold_unit, strip_unit_type
 
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"  # the setting TIMEZONE: the time zone of times without an offset
@@ -518,7 +518,8 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     if xf not in f or yf not in f:
         missing = yf if xf in f else xf
         raise InputError(_("%(name)s: a column for %(x)s/%(y)s is missing (%(missing)s); both are needed.",
-                           name=raw.name, x=xf, y=yf, missing=missing))
+                           name=raw.name, x=_(FIELD_LABELS[xf]), y=_(FIELD_LABELS[yf]),
+                           missing=_(FIELD_LABELS[missing])))
     x, xbad = parse_number(f[xf])
     y, ybad = parse_number(f[yf])
     rej.add(xbad, xf, _("not a number"))
