@@ -547,7 +547,7 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     if rest.any():
         groups[default] = groups.get(default, np.zeros(n, dtype=bool)) | rest
 
-    swapped_rows = []
+    swapped_rows, northing_first = [], 0
     for spec, mask in groups.items():
         if not mask.any():
             continue
@@ -562,6 +562,7 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
             # Vietnamese surveys write X = northing, Y = easting (the usual convention, not an
             # error); northings in Viet Nam are above 900 km and eastings below.
             swap = (gx > 900_000) & (gy < 900_000)
+            northing_first += int(swap.sum())
         gx, gy = np.where(swap, gy, gx), np.where(swap, gx, gy)
         if c.equals(CRS.from_epsg(4326)):
             lo, la = gx, gy
@@ -580,6 +581,11 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
         shown = ", ".join(map(str, swapped_rows[:10])) + (" …" if len(swapped_rows) > 10 else "")
         warnings.append(_("%(n)s rows had longitude and latitude (or X and Y) swapped and were corrected: "
                           "rows %(rows)s", n=number(len(swapped_rows)), rows=shown))
+    if northing_first and _ordinal_header(raw.columns[xf]):
+        # "X" means the northing in Vietnamese surveys; "Tọa độ 1" says nothing: the values decided
+        warnings.append(_("The column %(x)s holds northings and %(y)s eastings (values above 900,000 m are "
+                          "northings in Viet Nam); they were read that way in %(n)s rows.",
+                          x=raw.columns[xf], y=raw.columns[yf], n=number(northing_first)))
     fin = np.isfinite(lon) & np.isfinite(lat)
     outside = fin & ~(extent.contains(lon, lat) if extent is not None else _in_vn(lon, lat))
     values = np.full(len(lon), "", dtype=object)
@@ -587,6 +593,11 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     rej.add(outside, xf, _("point outside the area covered by the loaded boundaries (%(extent)s)", extent=extent)
             if extent is not None else _("point outside Viet Nam"), values=values)
     out["lon"], out["lat"] = lon, lat
+
+
+def _ordinal_header(header: str) -> bool:
+    """A coordinate header that does not say which axis it holds ("Tọa độ 1")."""
+    return re.match(r"to\S? do [12]\b", fold(header)) is not None
 
 
 def _match_wards(raw, out, rej, rows_mask, wards: list[WardIndex]):

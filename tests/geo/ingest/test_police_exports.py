@@ -120,6 +120,20 @@ def test_columns_holding_latitude_then_longitude_are_swapped_with_a_warning(engi
     assert any("Tọa độ 1" in w and "Tọa độ 2" in w and "vĩ độ" in w for w in r.warnings), r.warnings
 
 
+def test_ordinal_headers_in_metres_are_ordered_by_their_values_with_a_warning(engine, tmp_path):
+    to3405 = Transformer.from_crs("EPSG:4326", "EPSG:3405", always_xy=True)
+    e, n = to3405.transform(106.7009, 10.7769)
+    path = tmp_path / "ordinal.csv"
+    path.write_text('Mã vụ,Ngày xảy ra,Loại tội phạm,"Tọa độ 1 (VN-2000, múi 48)","Tọa độ 2 (VN-2000, múi 48)"\n'
+                    f"O1,01/03/2024,Ma túy,{n:.2f},{e:.2f}\n", encoding="utf-8")
+    r = import_file(engine, path, source="o", now=NOW)
+    assert r.accepted == 1 and r.warnings == [
+        "Cột Tọa độ 1 (VN-2000, múi 48) ghi tọa độ bắc, cột Tọa độ 2 (VN-2000, múi 48) ghi tọa độ đông "
+        "(ở Việt Nam, giá trị trên 900.000 m là tọa độ bắc); 1 dòng đã được đọc như vậy."]
+    got = stored(engine, "o")
+    assert (got["lon"].iloc[0], got["lat"].iloc[0]) == (pytest.approx(106.7009, abs=1e-6), pytest.approx(10.7769, abs=1e-6))
+
+
 def test_headers_naming_two_coordinate_systems_need_a_choice(engine, tmp_path):
     path = tmp_path / "two.csv"
     to3405 = Transformer.from_crs("EPSG:4326", "EPSG:3405", always_xy=True)
