@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -81,7 +82,20 @@ SETTINGS = [
     Setting("KDE_KERNEL", "quartic", "Default kernel density kernel: quartic or gaussian"),
     Setting("BOUNDARY_UPLOAD_MINUTES", 60,
             "Minutes a boundary file uploaded on the boundaries page is kept while its fields are chosen"),
+    Setting("TIMEZONE", "Asia/Ho_Chi_Minh",
+            "Time zone (IANA name) of imported times written without an offset; the import's local dates"),
+    Setting("IMPORT_PREVIEW_ROWS", 5_000,
+            "Rows of an uploaded file checked for the import page's preview (the import checks every row)"),
 ]
+
+
+def _check_timezone(name: str) -> None:
+    """TIMEZONE must be a zone the time-zone database knows ("Asia/Ho_Chi_Minh")."""
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SystemExit(f"TIMEZONE={name!r} is not a time zone name; use an IANA name such as "
+                         f"Asia/Ho_Chi_Minh or Asia/Bangkok.") from exc
 
 
 def _coerce(value: str, default):
@@ -111,6 +125,7 @@ def create_app(config: dict | None = None) -> Flask:
                                                 else ROOT.parent / "shared" / "data" / "boundaries")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    _check_timezone(app.config["TIMEZONE"])
 
     app.url_map.converters["id"] = args.RowId
     web.init_app(app)

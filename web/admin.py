@@ -8,18 +8,20 @@ uses too); the columns and cells while the file is read (``IMPORT_MAX_*``).
 from __future__ import annotations
 
 import io
-import tempfile
+import json
+import secrets
+import time
 from pathlib import Path
 
 import pandas as pd
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from geo.errors import InputError
-from geo.ingest.importer import import_file
-from geo.ingest.parsing import ReadLimits, incident_file_kind
+from geo.ingest.importer import import_file, preview, rejects_file
+from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, split_header
 from geo.render.exports import csv_bytes
 from geo.store import accounts
 from geo.store.accounts import ROLES
@@ -50,7 +52,9 @@ def engine():
 @bp.route("/import", methods=["GET", "POST"])
 @role_required("analyst")
 def import_page():
-    result = error = None
+    """Step 1: choose the file and its source; the upload is kept and previewed (nothing is written)."""
+    _drop_stale_uploads()
+    error = None
     if request.method == "POST":
         upload = request.files.get("file")
         source = (request.form.get("source") or "").strip()
@@ -59,39 +63,156 @@ def import_page():
         elif not source:
             error = _("Name the source of the file (e.g. the police unit).")
         else:
-            result, error = _import_upload(upload, source, request.form.get("crs") or None)
-    return render_template("admin/import.html", result=result, error=error, batches=import_batches(engine())), \
+            staged, error = _stage_upload(upload, source, request.form.get("crs") or None)
+            if staged:
+                return _preview_page(staged)
+    return render_template("admin/import.html", result=None, error=error, batches=import_batches(engine())), \
         (400 if error else 200)
 
 
-def _import_upload(upload, source, crs):
+@bp.post("/import/confirm")
+@role_required("analyst")
+def import_confirm():
+    """Step 2: the preview again with a corrected column mapping, the import itself, or back."""
+    staged = _staged(request.form.get("token") or "")
+    if staged is None:
+        return render_template("admin/import.html", result=None, batches=import_batches(engine()),
+                               error=_("The uploaded file is no longer kept (it is kept for %(n)s minutes); "
+                                       "choose it again.", n=UPLOAD_TTL_S // 60)), 400
+    action = request.form.get("action")
+    if action == "back":
+        _discard(staged)
+        return redirect(url_for("admin.import_page"))
+    mapping, ignore, error = _form_mapping(staged)
+    if error or action != "import":
+        return _preview_page(staged, mapping, ignore, error)
+    try:
+        result = import_file(engine(), staged["path"], source=staged["source"], crs=staged["crs"],
+                             mapping=mapping, ignore=ignore, imported_by=current_user.username,
+                             display_name=staged["name"], tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
+                             limits=ReadLimits.from_config(current_app.config), tz=current_app.config["TIMEZONE"])
+    except InputError as exc:
+        audit("import_failed", staged["name"], {"source": staged["source"], "error": str(exc)})
+        _discard(staged)
+        return render_template("admin/import.html", result=getattr(exc, "result", None), error=str(exc),
+                               batches=import_batches(engine())), 400
+    _discard(staged)
+    audit("import", staged["name"], {"source": staged["source"], "batch": result.batch_id,
+                                     "accepted": result.accepted, "updated": result.updated,
+                                     "rejected": result.rejected})
+    return render_template("admin/import.html", result=result, error=None, batches=import_batches(engine()))
+
+
+#: An uploaded file waits this long for its confirmation, then it is deleted.
+UPLOAD_TTL_S = 3600
+
+
+def _upload_dir() -> Path:
+    folder = Path(current_app.instance_path) / "import_uploads"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def _stage_upload(upload, source, crs):
+    """Keep the upload in the private folder under a random token bound to the session."""
     name = Path(upload.filename).name[:200]
-    with tempfile.TemporaryDirectory() as tmp:
-        kind_path = Path(tmp) / "upload"
-        upload.save(kind_path)
-        try:
-            kind = incident_file_kind(kind_path, name)
-            path = kind_path.rename(Path(tmp) / ("upload." + {"xlsx": "xlsx", "geojson": "geojson"}.get(kind, "csv")))
-            result = import_file(engine(), path, source=source, crs=crs, imported_by=current_user.username,
-                                 display_name=name, tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
-                                 limits=ReadLimits.from_config(current_app.config))
-        except InputError as exc:
-            audit("import_failed", name, {"source": source, "error": str(exc)})
-            return getattr(exc, "result", None), str(exc)
-    audit("import", name, {"source": source, "batch": result.batch_id, "accepted": result.accepted,
-                           "updated": result.updated, "rejected": result.rejected})
-    return result, None
+    token = secrets.token_urlsafe(24)
+    tmp = _upload_dir() / f"{token}.upload"
+    upload.save(tmp)
+    try:
+        kind = incident_file_kind(tmp, name)
+    except InputError as exc:
+        tmp.unlink(missing_ok=True)
+        audit("import_failed", name, {"source": source, "error": str(exc)})
+        return None, str(exc)
+    path = tmp.rename(tmp.with_suffix("." + {"xlsx": "xlsx", "geojson": "geojson"}.get(kind, "csv")))
+    meta = {"name": name, "source": source, "crs": crs, "user": current_user.username, "file": path.name}
+    (_upload_dir() / f"{token}.json").write_text(json.dumps(meta), encoding="utf-8")
+    session["import_upload"] = token
+    return {**meta, "token": token, "path": path}, None
+
+
+def _staged(token: str):
+    """The kept upload of ``token`` when it belongs to this session and user, else None."""
+    if not token or token != session.get("import_upload") or not token.replace("-", "").replace("_", "").isalnum():
+        return None
+    meta_path = _upload_dir() / f"{token}.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    path = _upload_dir() / meta["file"]
+    if meta["user"] != current_user.username or not path.exists():
+        return None
+    return {**meta, "token": token, "path": path}
+
+
+def _discard(staged) -> None:
+    staged["path"].unlink(missing_ok=True)
+    (_upload_dir() / f"{staged['token']}.json").unlink(missing_ok=True)
+    session.pop("import_upload", None)
+
+
+def _drop_stale_uploads() -> None:
+    limit = time.time() - UPLOAD_TTL_S
+    for f in _upload_dir().iterdir():
+        if f.stat().st_mtime < limit:
+            f.unlink(missing_ok=True)
+
+
+def _form_mapping(staged):
+    """The mapping chosen on the preview: ``(field -> header, headers not used, error)``."""
+    headers = json.loads(request.form.get("headers") or "[]")
+    mapping, ignore = {}, []
+    for i, header in enumerate(headers):
+        field = request.form.get(f"map_{i}", "")
+        if field == "":
+            if split_header(header)[0] is not None:  # a recognised column the user does not want
+                ignore.append(header)
+        elif field not in FIELD_LABELS:
+            return None, (), _("Unknown field %(field)r for column %(header)r.", field=field[:40], header=header)
+        elif field in mapping:
+            return None, (), _("The columns %(a)r and %(b)r are both mapped to %(field)s; choose one.",
+                               a=mapping[field], b=header, field=_(FIELD_LABELS[field]))
+        else:
+            mapping[field] = header
+    return mapping or None, ignore, None
+
+
+def _preview_page(staged, mapping=None, ignore=(), error=None):
+    try:
+        p = preview(engine(), staged["path"], mapping=mapping, ignore=ignore, crs=staged["crs"],
+                    tz=current_app.config["TIMEZONE"], limits=ReadLimits.from_config(current_app.config),
+                    display_name=staged["name"], tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
+                    check_rows=current_app.config["IMPORT_PREVIEW_ROWS"])
+    except InputError as exc:
+        if mapping is None and not ignore:
+            _discard(staged)
+            return render_template("admin/import.html", result=None, error=str(exc),
+                                   batches=import_batches(engine())), 400
+        p, error = None, str(exc)
+    return render_template("admin/import_preview.html", p=p, staged=staged, error=error, fields=FIELD_LABELS,
+                           headers=[h for h, _f, _c in p.headers] if p else json.loads(request.form.get("headers") or "[]"),
+                           tz=current_app.config["TIMEZONE"]), (400 if error else 200)
 
 
 @bp.get("/import/<id:batch_id>/rejected.csv")
 @role_required("analyst")
 def rejected_csv(batch_id):
+    """The rejected rows of an import, as the uploaded file was written (its columns, encoding and
+    delimiter, or a workbook) with the row and the reasons added: corrected, it imports again."""
     row = rejected_rows(engine(), batch_id)
     if row is None:
         return render_template("error.html", message=_("No such import.")), 404
     audit("export", f"rejected rows of import {batch_id}")
-    resp = current_app.response_class(_formula_safe_csv(row.rejected_csv or ""), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = f'attachment; filename="rejected_{batch_id}.csv"'
+    if row.rejected_format:
+        data, suffix = rejects_file(row.rejected_csv or "", row.rejected_format)
+    else:  # stored before the rejected rows kept the file's own table
+        data, suffix = _formula_safe_csv(row.rejected_csv or ""), ".csv"
+    mimetype = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if suffix == ".xlsx"
+                else "text/csv")
+    resp = current_app.response_class(data, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="rejected_{batch_id}{suffix}"'
     return resp
 
 

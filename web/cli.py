@@ -14,13 +14,14 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from geo import methods
+from geo.categories import label
 from geo.errors import InputError
+from geo.format import current_locale, number
 from geo.format import gettext as _
-from geo.format import number
 from geo.ingest import boundaries as gb
 from geo.ingest import demo
-from geo.ingest.importer import import_file
-from geo.ingest.parsing import ReadLimits, incident_file_kind, sha256_of
+from geo.ingest.importer import import_file, preview
+from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, sha256_of
 from geo.store import accounts, jobs, queries
 from geo.store.backup import backup, restore
 from geo.store.models import make_engine, upgrade
@@ -181,11 +182,16 @@ def register(app: Flask) -> None:
     @click.option("--crs", default=None, help="CRS of the coordinates (default WGS 84), e.g. EPSG:3405, "
                                               "VN2000:105.75.")
     @click.option("--user", default="", help="Who imports (kept with the batch).")
-    @click.option("--rejects-out", default=None, help="Where to write the rejected rows (CSV).")
-    def import_incidents(file, source, mapping, crs, user, rejects_out):
+    @click.option("--rejects-out", default=None,
+                  help="Where to write the rejected rows (the file's own columns, plus the row and the reasons; "
+                       "CSV as the file was written, or .xlsx for a workbook).")
+    @click.option("--dry-run", is_flag=True,
+                  help="Show the columns, the first rows as read and the problems; write nothing. Exit status 0 "
+                       "when the file would import, 1 otherwise.")
+    def import_incidents(file, source, mapping, crs, user, rejects_out, dry_run):
         """Import incidents from a CSV, XLSX or GeoJSON file."""
         run_import(app, eng(), file, source=source, mapping=mapping, crs=crs, user=user,
-                   rejects_out=rejects_out)
+                   rejects_out=rejects_out, dry_run=dry_run)
 
     @app.cli.command("worker")
     @click.option("--idle-exit", type=float, default=None,
@@ -246,8 +252,9 @@ def register(app: Flask) -> None:
         click.echo(_("Wrote %(n)s areas to %(out)s.", n=number(len(gdf)), out=out))
 
 
-def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
-    """The import command's body: progress bar, counts, rejected-rows report, exit status."""
+def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, dry_run=False):
+    """The import command's body: progress bar, counts, rejected-rows report, exit status
+    (``dry_run``: :func:`geo.ingest.importer.preview` of every row, printed; nothing written)."""
 
     try:  # the checks of the web upload: the type from the content, ZIP traversal and bombs
         incident_file_kind(Path(file), Path(file).name)
@@ -259,6 +266,14 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
             fail(_("--map %(m)s is not FIELD=HEADER.", m=m), 2)
         k, v = m.split("=", 1)
         pairs[k.strip()] = v.strip()
+    if dry_run:
+        try:
+            p = preview(eng, file, mapping=pairs or None, crs=crs, tz=app.config["TIMEZONE"], check_rows=None,
+                        limits=ReadLimits.from_config(app.config), tolerance_m=app.config["JOIN_TOLERANCE_M"])
+        except InputError as exc:
+            fail(exc)
+        _print_preview(p)
+        sys.exit(0 if p.would_import else 1)
     stages = ["read", "validate", "join", "write", "aggregate", "done"]
     with click.progressbar(length=len(stages), label=_("Importing %(file)s", file=Path(file).name),
                            item_show_func=lambda s: s) as bar:
@@ -266,7 +281,7 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
             bar.update(1, stage)
         try:
             result = import_file(eng, file, source=source, mapping=pairs or None, crs=crs,
-                                 imported_by=user, progress=progress,
+                                 imported_by=user, progress=progress, tz=app.config["TIMEZONE"],
                                  tolerance_m=app.config["JOIN_TOLERANCE_M"],
                                  limits=ReadLimits.from_config(app.config))
         except InputError as exc:
@@ -291,11 +306,42 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
 
 
 def _write_rejects(app, result, rejects_out) -> str:
+    """The rejected rows as the file had them (:func:`geo.ingest.importer.rejects_file`)."""
+    data, suffix = result.rejects_file()
     path = Path(rejects_out) if rejects_out else (
-        Path(app.instance_path) / "rejected" / f"{Path(result.file_name).stem}_rejected.csv")
+        Path(app.instance_path) / "rejected" / f"{Path(result.file_name).stem}_rejected{suffix}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(result.rejects_csv, encoding="utf-8-sig")
+    path.write_bytes(data)
     return str(path)
+
+
+def _print_preview(p) -> None:
+    """A dry run's report: the columns, the first rows as read, the problems, the warnings."""
+    click.echo(_("Columns of %(name)s:", name=p.file_name))
+    for header, field, crs in p.headers:
+        click.echo(f"  {header} -> " + (gettext_field(field) if field else _("(not used)"))
+                   + (f" [{crs}]" if crs else ""))
+    if p.crs:
+        click.echo(_("Coordinate system: %(crs)s", crs=p.crs))
+    click.echo(_("First rows as read:"))
+    table = [[_("Row"), _("Date and time"), _("Longitude"), _("Latitude"), _("Category"), _("Ward")]]
+    for r in p.sample.itertuples():
+        table.append([str(r.row), r.local.strftime("%d/%m/%Y %H:%M"), f"{r.lon:.6f}" if r.lon == r.lon else "",
+                      f"{r.lat:.6f}" if r.lat == r.lat else "", label(r.category, current_locale()), r.ward or ""])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    for pr in p.problems.itertuples():
+        click.echo("  " + _("%(n)s rows: %(column)s: %(reason)s (rows %(first)s)", n=number(pr.rows),
+                            column=pr.column, reason=pr.reason, first=pr.first))
+    for w in p.warnings:
+        click.secho(_("Warning: %(w)s", w=w), fg="yellow")
+    click.echo(_("%(ok)s of %(n)s rows would be imported, %(bad)s rejected; nothing was written.",
+                 ok=number(p.accepted), n=number(p.rows_total), bad=number(p.rejected)))
+
+
+def gettext_field(field: str) -> str:
+    return _(FIELD_LABELS[field])
 
 
 def _safe_url(url: str) -> str:

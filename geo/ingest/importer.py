@@ -5,22 +5,30 @@ record land together, or nothing does.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from openpyxl import Workbook
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
+from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import N_, gettext
 from geo.ingest.join import assign_wards, point_tree
-from geo.ingest.parsing import ReadLimits, read_table, sha256_of
-from geo.ingest.validate import Extent, WardIndex, validate
-from geo.render.exports import csv_bytes
+from geo.ingest.parsing import (GEOM_LAT, GEOM_LON, REJECT_REASONS_HEADER, REJECT_ROW_HEADER, RawTable, ReadLimits,
+                                read_table, sha256_of, split_header, strip_formula_guard)
+from geo.ingest.validate import DEFAULT_TZ, Extent, Validated, WardIndex, validate
+from geo.render.exports import csv_bytes, xlsx_cell
 from geo.store.models import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
 from geo.store.queries import load_areas
 
@@ -33,22 +41,29 @@ class ImportResult:
     file_name: str
     accepted: int = 0
     updated: int = 0
-    rejected: int = 0
+    rejected: int = 0  # rows (a row may have several problems, each a line of ``rejects``)
     outside: dict = field(default_factory=dict)  # version name -> incidents in no unit
     nearest: dict = field(default_factory=dict)  # version name -> incidents placed by tolerance
     warnings: list = field(default_factory=list)
-    rejects: pd.DataFrame | None = None
+    rejects: pd.DataFrame | None = None  # row, column, value, reason: one line per problem
+    rejected_table: pd.DataFrame | None = None  # the rejected rows as they were in the file (rejects_table)
+    layout: dict = field(default_factory=dict)  # how the file was written (RawTable.layout)
 
     @property
     def rejects_csv(self) -> str:
         return rejects_to_csv(self.rejects)
+
+    def rejects_file(self) -> tuple[bytes, str]:
+        """The rejected-rows file: (bytes, suffix) as :func:`rejects_file`."""
+        return rejects_file(rejects_to_csv(self.rejected_table), self.layout)
 
 
 def rejects_to_csv(rejects: pd.DataFrame | None) -> str:
     """The rejected rows as CSV text (to be written with a BOM so that Excel shows Vietnamese).
 
     The values are the file's own cells, so they are written formula-safe
-    (:func:`geo.render.exports.csv_bytes`): ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``.
+    (:func:`geo.render.exports.csv_bytes`): ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``;
+    the import reads that ``'`` away again (:func:`geo.ingest.parsing.strip_formula_guard`).
     """
     if rejects is None:
         return ""
@@ -58,6 +73,90 @@ def rejects_to_csv(rejects: pd.DataFrame | None) -> str:
 
 #: The headers of the rejected rows' CSV, in the importing user's language like its reasons.
 REJECT_HEADERS = {"row": N_("row"), "column": N_("column"), "value": N_("value"), "reason": N_("reason")}
+
+
+def rejects_table(raw: RawTable, rejects: pd.DataFrame) -> pd.DataFrame:
+    """The rejected rows of ``raw`` as the file had them: every column in the file's order, as text,
+    then the row number in the file and every reason of the row ("column: reason; …"), in the
+    importing user's language. Corrected, it imports again as it is (the two added columns are
+    ignored)."""
+    original = raw.original
+    rows = np.unique(rejects["row"].to_numpy(dtype=np.int64)) if len(rejects) else np.array([], dtype=np.int64)
+    table = original.iloc[rows - 2].rename(columns={GEOM_LON: "lon", GEOM_LAT: "lat"}).astype(object)
+    table = table.where(table.notna(), None).reset_index(drop=True)
+    table = table.map(lambda v: v if v is None or isinstance(v, str) else _cell_text(v))
+    joined = (rejects["column"].astype(str) + ": " + rejects["reason"].astype(str)).groupby(rejects["row"]).agg("; ".join)
+    table[gettext(REJECT_ROW_HEADER)] = rows.astype(object)
+    table[gettext(REJECT_REASONS_HEADER)] = joined.reindex(rows).to_numpy(dtype=object)
+    return table
+
+
+def _cell_text(v) -> str:
+    """An Excel cell's value as text a re-import reads the same way."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, dt.datetime):  # a date cell (midnight) stays a date: a time column then applies
+        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+    return str(v)
+
+
+def rejects_file(csv_text: str, layout: dict | str | None) -> tuple[bytes, str]:
+    """The stored rejected rows (:func:`rejects_to_csv` of :func:`rejects_table`) written as the
+    uploaded file was: ``(bytes, ".csv" or ".xlsx")``. A CSV keeps the file's delimiter and
+    encoding (Windows-1258, UTF-16, UTF-8 with or without BOM); a workbook gives a workbook. Every
+    text cell stays formula-safe."""
+    layout = json.loads(layout) if isinstance(layout, str) and layout else (layout or {})
+    table = (pd.read_csv(io.StringIO(csv_text), dtype=str, keep_default_na=False) if csv_text.strip()
+             else pd.DataFrame())
+    if layout.get("kind") == "xlsx":
+        wb = Workbook()
+        ws = wb.active
+        # the workbook shows the cells as typed (quote-prefixed text, never a formula): the CSV's
+        # guard comes off here
+        for j, header in enumerate(table.columns, start=1):
+            xlsx_cell(ws, 1, j, strip_formula_guard(str(header)))
+        for i, row in enumerate(table.itertuples(index=False), start=2):
+            for j, v in enumerate(row, start=1):
+                if v != "":
+                    xlsx_cell(ws, i, j, strip_formula_guard(v))
+        buf = io.BytesIO()
+        wb.save(buf)
+        return buf.getvalue(), ".xlsx"
+    out = io.StringIO()
+    table.to_csv(out, index=False, sep=layout.get("delimiter", ","), lineterminator="\r\n",
+                 quoting=csv.QUOTE_MINIMAL)
+    return encode_text(out.getvalue(), layout.get("encoding", "utf-8-sig")), ".csv"
+
+
+def encode_text(text: str, encoding: str) -> bytes:
+    """``text`` in ``encoding``; Windows-1258 by hand, since Python's codec has only some precomposed
+    letters (â ê ô ơ ư ă đ): any other is written as one of those (or its base letter) followed by
+    the combining tone mark, as Vietnamese Windows writes it. A character the encoding cannot hold
+    makes the whole file UTF-8 with BOM."""
+    if encoding != "cp1258":
+        try:
+            return text.encode(encoding)
+        except UnicodeEncodeError:
+            return text.encode("utf-8-sig")
+    out = []
+    for ch in text:
+        try:
+            out.append(ch.encode("cp1258"))
+            continue
+        except UnicodeEncodeError:
+            pass
+        d = unicodedata.normalize("NFD", ch)
+        base, marks = d[0], d[1:]
+        for i, mark in enumerate(marks):
+            composed = unicodedata.normalize("NFC", base + mark)
+            if len(composed) == 1 and composed.encode("cp1258", errors="ignore"):
+                base, marks = composed, marks[:i] + marks[i + 1:]
+                break
+        try:
+            out.append((base + marks).encode("cp1258"))
+        except UnicodeEncodeError:
+            return text.encode("utf-8-sig")
+    return b"".join(out)
 
 
 # --------------------------------------------------------------------------- versions in memory
@@ -211,17 +310,22 @@ def _join_in_database(conn: Connection, version_id: int, tolerance_m: float, *,
         f"JOIN area a ON a.version_id = :v AND ST_Intersects(a.geom, {point}) "
         f"WHERE i.lon IS NOT NULL{only} ORDER BY i.id, a.code"), params).rowcount
     nearest = 0
-    if tolerance_m > 0:
+    extent = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                               "(SELECT ST_Extent(geom) AS e FROM area WHERE version_id = :v) s"),
+                          {"v": version_id}).one()
+    if tolerance_m > 0 and extent[0] is not None:
+        # metres in the UTM zone of the version, as assign_wards measures them (metric_crs_for)
+        params["srid"] = metric_crs_for(gpd.GeoSeries([shapely.box(*extent)], crs="EPSG:4326")).to_epsg()
+        metric = f"ST_Distance(ST_Transform(a.geom, :srid), ST_Transform({point}, :srid))"
         nearest = conn.execute(text(
             "INSERT INTO incident_area (version_id, incident_id, area_id, method, distance_m) "
-            f"SELECT DISTINCT ON (i.id) :v, i.id, a.id, 'nearest', "
-            f"round(ST_Distance(a.geom::geography, {point}::geography)::numeric, 2) FROM incident i "
-            # the box test uses the GiST index; the distance on the spheroid then decides
+            f"SELECT DISTINCT ON (i.id) :v, i.id, a.id, 'nearest', round({metric}::numeric, 2) FROM incident i "
+            # the box test uses the GiST index; the distance in metres then decides
             f"JOIN area a ON a.version_id = :v AND a.geom && ST_Expand({point}, :deg) "
-            f"AND ST_DWithin(a.geom::geography, {point}::geography, :tol) "
+            f"AND {metric} <= :tol "
             f"WHERE i.lon IS NOT NULL{only} AND NOT EXISTS (SELECT 1 FROM incident_area x "
             "WHERE x.version_id = :v AND x.incident_id = i.id) "
-            f"ORDER BY i.id, ST_Distance(a.geom::geography, {point}::geography), a.code"), params).rowcount
+            f"ORDER BY i.id, {metric}, a.code"), params).rowcount
     return {"within": within, "nearest": nearest}
 
 
@@ -269,8 +373,10 @@ INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", 
 def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict | None = None,
                 crs: str | None = None, imported_by: str = "", tolerance_m: float = 50.0,
                 display_name: str | None = None, progress=None, now: dt.datetime | None = None,
-                limits: ReadLimits | None = None) -> ImportResult:
-    """Import one incident file. See the module docstring.
+                limits: ReadLimits | None = None, tz: str = DEFAULT_TZ, ignore=()) -> ImportResult:
+    """Import one incident file. See the module docstring. ``mapping`` (field -> header) and
+    ``ignore`` (headers not to use) correct the recognised columns; ``tz`` is the time zone of
+    times without an offset (TIMEZONE).
 
     Raises :class:`InputError` (and changes nothing) when the file cannot be
     read or no row is acceptable; the error carries the rejected rows as
@@ -284,15 +390,17 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     check_widths(ImportBatch, dict(source=source, imported_by=imported_by), name)
     name = name[-255:]  # the batch keeps the end of a very long file name (its extension)
     step("read")
-    raw = read_table(path, mapping=mapping, display_name=name, limits=limits)
+    raw = read_table(path, mapping=mapping, display_name=name, limits=limits, ignore=ignore)
     digest = sha256_of(path)
     with engine.connect() as conn:
         versions = load_versions(conn)
     step("validate")
-    checked = validate(raw, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs, now=now)
+    checked = validate(raw, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs, now=now, tz=tz)
     rows = checked.rows
-    result = ImportResult(None, name, rejected=len(checked.rejects), warnings=checked.warnings,
-                          rejects=checked.rejects)
+    result = ImportResult(None, name, rejected=checked.rejects["row"].nunique(), warnings=checked.warnings,
+                          rejects=checked.rejects, rejected_table=rejects_table(raw, checked.rejects),
+                          layout=raw.layout)
+    raw.original = None  # only the rejected rows' cells are kept
     if rows.empty:
         first = checked.rejects.iloc[0] if len(checked.rejects) else None
         err = InputError(gettext("%(name)s: no row could be imported (%(n)s rows, all rejected; first problem: "
@@ -341,7 +449,8 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
             conn.execute(ImportBatch.__table__.update().where(ImportBatch.id == batch_id).values(
                 finished_at=utcnow(), status="done", accepted=result.accepted, updated=result.updated,
                 rejected=result.rejected, outside=max(result.outside.values(), default=0),
-                warnings="\n".join(result.warnings), rejected_csv=rejects_to_csv(checked.rejects)))
+                warnings="\n".join(result.warnings), rejected_csv=rejects_to_csv(result.rejected_table),
+                rejected_format=json.dumps(raw.layout)))
     finally:
         conn.close()
     step("done")
@@ -417,3 +526,74 @@ def _write_incidents(conn: Connection, frame: pd.DataFrame, is_new: np.ndarray) 
         pairs = [(v, i) for v in versions for i in old["id"].tolist()]
         conn.exec_driver_sql(f"DELETE FROM incident_area WHERE version_id = {ph} AND incident_id = {ph}",
                              pairs)
+
+
+# --------------------------------------------------------------------------- preview
+
+PREVIEW_ROWS = 20  # rows shown as parsed
+PREVIEW_CHECK_ROWS = 5_000  # rows the preview page validates; the import validates every row
+
+
+@dataclass
+class Preview:
+    """What an import would do, before anything is written (:func:`preview`)."""
+
+    file_name: str
+    headers: list  # (header, field or None, CRS the header names or None)
+    crs: str | None  # the CRS the coordinates are read in (the user's, the headers', the file's)
+    rows_total: int
+    rows_checked: int
+    rejected: int  # rows with a problem among those checked
+    sample: pd.DataFrame  # row, local time, lon, lat, category, ward: the first accepted rows as parsed
+    problems: pd.DataFrame  # reason, column, rows (count), first (the first row numbers)
+    rejects: pd.DataFrame  # the first problem lines (row, column, value, reason)
+    warnings: list
+
+    @property
+    def accepted(self) -> int:
+        return self.rows_checked - self.rejected
+
+    @property
+    def would_import(self) -> bool:
+        return self.accepted > 0
+
+
+def preview(engine: Engine, path: str | Path, *, mapping: dict | None = None, ignore=(), crs: str | None = None,
+            tz: str = DEFAULT_TZ, limits: ReadLimits | None = None, display_name: str | None = None,
+            check_rows: int | None = PREVIEW_CHECK_ROWS, now: dt.datetime | None = None,
+            tolerance_m: float = 50.0) -> Preview:
+    """Read ``path`` as :func:`import_file` would and validate its first ``check_rows`` rows (every row
+    when None); nothing is written. Raises :class:`InputError` when the file cannot be read."""
+    path = Path(path)
+    name = display_name or path.name
+    raw = read_table(path, mapping=mapping, display_name=name, limits=limits, ignore=ignore)
+    with engine.connect() as conn:
+        versions = load_versions(conn)
+    head = raw
+    if check_rows is not None and len(raw.frame) > check_rows:
+        head = RawTable(raw.frame.iloc[:check_rows].reset_index(drop=True), raw.columns, raw.unknown, raw.name,
+                        raw.crs, raw.limits, raw.original, raw.layout)
+        head.crs_conflict = raw.crs_conflict
+    checked: Validated = validate(head, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs,
+                                  now=now, tz=tz)
+    rows = checked.rows.head(PREVIEW_ROWS)
+    joined = join_rows(versions, rows["lon"], rows["lat"], rows["given_version_id"], rows["given_area_id"],
+                       tolerance_m=tolerance_m)
+    ward = np.full(len(rows), None, dtype=object)
+    # the newest version first: the ward a committee knows the place by today
+    for v in sorted(versions, key=lambda v: (v.valid_from or dt.date.min, v.id), reverse=True):
+        area_id = joined[v.id][0]
+        names = dict(zip(v.areas["area_id"], v.areas["name"]))
+        todo = (ward == None) & (area_id >= 0)  # noqa: E711 (element-wise)
+        ward[todo] = [names[a] for a in area_id[todo]]
+    local = rows["occurred_at"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+    sample = pd.DataFrame({"row": rows["_row"], "local": local, "lon": rows["lon"], "lat": rows["lat"],
+                           "category": rows["category"], "category_raw": rows["category_raw"], "ward": ward})
+    rej = checked.rejects
+    problems = (rej.groupby(["reason", "column"], sort=False)["row"]
+                .agg(rows="nunique", first=lambda r: ", ".join(map(str, sorted(set(r))[:5])))
+                .reset_index().sort_values("rows", ascending=False, kind="stable").reset_index(drop=True))
+    headers = [(h, next((f for f, c in raw.columns.items() if c == h), None), split_header(h)[1])
+               for h in raw.original.columns if h not in (GEOM_LON, GEOM_LAT)]
+    return Preview(name, headers, crs or raw.crs, len(raw.frame), len(head.frame), int(rej["row"].nunique()),
+                   sample, problems, rej.head(50), checked.warnings)

@@ -40,8 +40,8 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
                 "solved"),
     "lon": ("kinh độ", "lon", "lng", "long", "longitude"),
     "lat": ("vĩ độ", "lat", "latitude"),
-    "x": ("x", "tọa độ x", "toạ độ x", "easting"),
-    "y": ("y", "tọa độ y", "toạ độ y", "northing"),
+    "x": ("x", "tọa độ x", "toạ độ x", "easting", "tọa độ 1", "toạ độ 1"),
+    "y": ("y", "tọa độ y", "toạ độ y", "northing", "tọa độ 2", "toạ độ 2"),
     "crs": ("hệ tọa độ", "hệ toạ độ", "crs", "srs", "epsg"),
     "ward": ("phường/xã", "phường xã", "phường", "xã", "ward", "commune", "đơn vị hành chính"),
     "ward_code": ("mã phường/xã", "mã phường", "mã xã", "mã đơn vị", "ward code", "ward_code"),
@@ -52,6 +52,63 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_LOOKUP = {fold(a): field for field, aliases in HEADER_ALIASES.items() for a in aliases}
 FIELDS = tuple(HEADER_ALIASES)
+
+#: Fields a header can be mapped to (the import page's preview, messages), with their names.
+FIELD_LABELS = {
+    "external_id": N_("Incident id"), "occurred_at": N_("Date (and time)"), "time": N_("Time of day"),
+    "category": N_("Category"), "severity": N_("Severity"), "cleared": N_("Cleared"),
+    "lon": N_("Longitude"), "lat": N_("Latitude"), "x": N_("X (metres)"), "y": N_("Y (metres)"),
+    "crs": N_("Coordinate system of the row"), "ward": N_("Ward or commune"), "ward_code": N_("Ward code"),
+    "district": N_("District"), "address": N_("Address"), "description": N_("Description"),
+}
+assert tuple(FIELD_LABELS) == FIELDS
+
+#: The two columns the rejected-rows file adds at the end of the original table (in the importing
+#: user's language); a corrected rejects file is imported again with them ignored, in any language.
+REJECT_ROW_HEADER, REJECT_REASONS_HEADER = N_("Row in the original file"), N_("Reasons rejected")
+_ADDED_HEADERS = {fold(h) for h in (REJECT_ROW_HEADER, REJECT_REASONS_HEADER,
+                                    "Dòng trong tệp gốc", "Lý do bị từ chối")}  # = the msgstr in vi
+
+# A qualifier after the field's name: "X (VN-2000, múi 48)", "Kinh độ, WGS84", "Tọa độ X (m)".
+_QUALIFIED = re.compile(r"^\s*(?P<base>[^(,]+?)\s*(?:\((?P<paren>[^)]*)\)|,(?P<comma>.*))\s*$")
+# Coordinate systems a qualifier may name, matched on its folded form (geo.names.fold: no
+# diacritics or punctuation, lower case): "VN-2000, múi 48" -> "vn 2000 mui 48".
+_QUALIFIER_CRS = (
+    (re.compile(r"\bvn ?2000 (?:utm )?(?:mui|zone) (48|49)\b"),
+     lambda m: {"48": "EPSG:3405", "49": "EPSG:3406"}[m.group(1)]),
+    (re.compile(r"\bvn ?2000 (?:tm ?3 )?(?:kinh tuyen truc )?(1\d\d)(?: (\d{1,2}))?\b"),
+     lambda m: f"VN2000:{int(m.group(1)) + int(m.group(2) or 0) / 60:g}"),
+    (re.compile(r"\butm (?:mui |zone )?(48|49) ?n?\b"), lambda m: f"EPSG:326{m.group(1)}"),
+    (re.compile(r"\bwgs ?84\b"), lambda m: "EPSG:4326"),
+    (re.compile(r"\bvn ?2000\b"), lambda m: "EPSG:4756"),
+)
+
+
+def split_header(header: str) -> tuple[str | None, str | None]:
+    """The field a header names and the CRS its qualifier names (as :func:`geo.ingest.validate.parse_crs`
+    reads it), e.g. ``"Y (VN-2000, múi 48)"`` -> ``("y", "EPSG:3405")``; ``(None, None)`` for a header
+    that names no field."""
+    field = _ALIAS_LOOKUP.get(fold(header))
+    if field is not None:
+        return field, None
+    m = _QUALIFIED.match(str(header))
+    field = _ALIAS_LOOKUP.get(fold(m.group("base"))) if m else None
+    if field is None:
+        return None, None
+    qualifier = fold(m.group("paren") if m.group("paren") is not None else m.group("comma"))
+    for pattern, spec in _QUALIFIER_CRS:
+        found = pattern.search(qualifier)
+        if found:
+            return field, spec(found)
+    return field, None
+
+
+def strip_formula_guard(v):
+    """A cell as typed before an export made it formula-safe: ``'=SUM(A1)`` -> ``=SUM(A1)``
+    (:func:`geo.render.exports.csv_bytes` adds the ``'`` only before ``= + - @``, tab or CR)."""
+    if type(v) is str and len(v) > 1 and v[0] == "'" and v[1] in "=+-@\t\r":
+        return v[1:]
+    return v
 
 MAX_LINE_CHARS = 1_000_000
 MAX_UNZIPPED = 1024 * 1024 * 1024  # bytes a ZIP may expand to
@@ -142,21 +199,31 @@ class RawTable:
     ``frame`` has one column per recognised field plus ``_row`` (the row number
     a spreadsheet shows: the header is row 1); ``unknown`` lists headers that
     were not recognised; ``columns`` maps each field to the file's header.
+    ``original`` is the whole table as read (every column, in the file's order, row ``_row``
+    at position ``_row - 2``) for the rejected-rows file; ``layout`` says how the file was
+    written (``kind`` csv/xlsx/geojson, ``encoding``, ``delimiter``) so that file is written
+    the same way; ``crs`` is the CRS of the file (GeoJSON) or named in the coordinate headers.
     """
 
     def __init__(self, frame: pd.DataFrame, columns: dict[str, str], unknown: list[str],
-                 name: str, crs: str | None = None, limits: ReadLimits | None = None):
+                 name: str, crs: str | None = None, limits: ReadLimits | None = None,
+                 original: pd.DataFrame | None = None, layout: dict | None = None):
         self.frame, self.columns, self.unknown, self.name, self.crs = frame, columns, unknown, name, crs
         self.limits = limits or ReadLimits()
+        self.original = original
+        self.layout = layout or {"kind": "csv", "encoding": "utf-8-sig", "delimiter": ","}
+        self.crs_conflict: InputError | None = None  # the headers name two CRSs (raised without a chosen CRS)
 
 
 def map_headers(headers: list[str], mapping: dict[str, str] | None = None,
-                name: str = "file") -> tuple[dict[str, str], list[str]]:
+                name: str = "file", ignore=()) -> tuple[dict[str, str], list[str]]:
     """Map the file's headers to canonical fields.
 
-    ``mapping`` (field -> header) wins over recognition. Returns
-    ``(field -> header, unknown headers)``. Raises :class:`InputError` when a
-    mapped header is missing or two headers claim the same field.
+    ``mapping`` (field -> header) wins over recognition; headers in ``ignore`` are not used.
+    A header is recognised by its name alone or with a qualifier in parentheses or after a
+    comma (:func:`split_header`). The two columns a rejected-rows file adds are left out
+    silently. Returns ``(field -> header, unknown headers)``. Raises :class:`InputError`
+    when a mapped header is missing or two headers claim the same field.
     """
     mapping = dict(mapping or {})
     out: dict[str, str] = {}
@@ -168,12 +235,12 @@ def map_headers(headers: list[str], mapping: dict[str, str] | None = None,
             raise InputError(_("%(name)s: mapping %(field)s=%(header)r but there is no such column; columns are "
                                "%(columns)s.", name=name, field=field, header=header, columns=", ".join(headers)))
         out[field] = header
-    taken = set(out.values())
+    taken = set(out.values()) | set(ignore)
     unknown = []
     for h in headers:
-        if h in taken:
+        if h in taken or fold(h) in _ADDED_HEADERS:
             continue
-        field = _ALIAS_LOOKUP.get(fold(h))
+        field = split_header(h)[0]
         if field is None or field in out:
             if field is not None and field in out and out[field] != h:
                 unknown.append(h)  # a second column for a field already mapped
@@ -185,8 +252,9 @@ def map_headers(headers: list[str], mapping: dict[str, str] | None = None,
 
 
 def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
-               display_name: str | None = None, limits: ReadLimits | None = None) -> RawTable:
-    """Read a CSV, XLSX or GeoJSON file of incidents within ``limits``."""
+               display_name: str | None = None, limits: ReadLimits | None = None, ignore=()) -> RawTable:
+    """Read a CSV, XLSX or GeoJSON file of incidents within ``limits`` (``mapping`` and ``ignore``:
+    :func:`map_headers`)."""
     limits = limits or ReadLimits()
     path = Path(path)
     name = display_name or path.name
@@ -200,15 +268,22 @@ def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
                                name=name))
         check_zip(path, name)
         table = _read_xlsx(path, name, limits)
+        layout = {"kind": "xlsx", "guarded": True}
     elif suffix in (".geojson", ".json"):
         table, crs = _read_geojson(path, name)
+        layout = {"kind": "geojson", "encoding": "utf-8-sig", "delimiter": ","}
         mapping = {"lon": GEOM_LON, "lat": GEOM_LAT, **(mapping or {})}
     elif suffix in (".xlsx", ".xlsm"):
         raise InputError(_("%(name)s: not an Excel workbook (no ZIP signature); save it again as .xlsx.", name=name))
     else:
-        table = _read_csv(path, name, limits)
+        table, layout = _read_csv(path, name, limits)
     headers = list(table.columns)
-    columns, unknown = map_headers(headers, mapping, name)
+    columns, unknown = map_headers(headers, mapping, name, ignore)
+    conflict = None
+    try:
+        crs = crs or _header_crs(columns, name)
+    except InputError as exc:  # an error unless the user names the CRS (validate's ``crs``)
+        conflict = exc
     shown = ", ".join(h for h in headers if h not in (GEOM_LON, GEOM_LAT))
     if not any(k in columns for k in ("lon", "x", "ward", "ward_code")):
         raise InputError(_("%(name)s: no coordinate columns (Kinh độ/Vĩ độ or X/Y) and no ward column "
@@ -219,11 +294,31 @@ def read_table(path: str | Path, *, mapping: dict[str, str] | None = None,
                                            "%(columns)s."))):
         if field not in columns:
             raise InputError(_(message, name=name, columns=shown))
-    frame = pd.DataFrame({field: table[h].to_numpy(dtype=object) for field, h in columns.items()})
+    unguard = _unguard if layout.get("guarded") else (lambda col: col)
+    frame = pd.DataFrame({field: unguard(table[h].to_numpy(dtype=object)) for field, h in columns.items()})
     frame["_row"] = np.arange(2, len(frame) + 2)
     empty = frame.drop(columns="_row").isna().all(axis=1)
     frame = frame[~empty.to_numpy()].reset_index(drop=True)
-    return RawTable(frame, columns, unknown, name, crs, limits)
+    raw = RawTable(frame, columns, unknown, name, crs, limits, original=table, layout=layout)
+    raw.crs_conflict = conflict
+    return raw
+
+
+def _unguard(col: np.ndarray) -> np.ndarray:
+    """:func:`strip_formula_guard` over a column."""
+    return np.array([strip_formula_guard(v) for v in col], dtype=object)
+
+
+def _header_crs(columns: dict[str, str], name: str) -> str | None:
+    """The CRS the coordinate headers name ("X (VN-2000, múi 48)"), or None; two different ones are
+    an error."""
+    named = {columns[f]: split_header(columns[f])[1] for f in ("lon", "lat", "x", "y") if f in columns}
+    specs = {s for s in named.values() if s}
+    if len(specs) > 1:
+        raise InputError(_("%(name)s: the coordinate columns name different coordinate systems (%(columns)s); "
+                           "correct the headers or choose the coordinate system on import.", name=name,
+                           columns="; ".join(f"{h}: {s}" for h, s in named.items() if s)))
+    return specs.pop() if specs else None
 
 
 GEOM_LON, GEOM_LAT = "(geometry x)", "(geometry y)"
@@ -300,7 +395,19 @@ def _read_csv(path: Path, name: str, limits: ReadLimits):
                            line=m.group(2), n=m.group(3), m=m.group(1)) if m else
                          _("%(name)s: %(error)s.", name=name, error=str(exc).strip())) from exc
     table.columns = headers
-    return table
+    encoding = ("utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else "utf-8-sig"
+                if data.startswith(b"\xef\xbb\xbf") else _plain_encoding(data))
+    # a C scan of the text says whether any cell may carry an export's formula guard
+    guarded = any(g in text for g in ("'=", "'+", "'-", "'@", "'\t", "'\r"))
+    return table, {"kind": "csv", "encoding": encoding, "delimiter": delimiter, "guarded": guarded}
+
+
+def _plain_encoding(data: bytes) -> str:
+    try:  # UTF-8 is written back with a BOM, without which Excel shows Vietnamese as ANSI
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "cp1258"
 
 
 def _check_width(headers, name, limits: ReadLimits):

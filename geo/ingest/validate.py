@@ -25,11 +25,12 @@ from geo.categories import CATEGORY_LOOKUP, SEVERITY_LOOKUP
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.format import number
-from geo.ingest.parsing import RawTable
+from geo.ingest.parsing import FIELD_LABELS, RawTable
 from geo.names import fold, fold_unit, strip_unit_type
 
-LOCAL_OFFSET = pd.Timedelta(hours=7)  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"  # the setting TIMEZONE: the time zone of times without an offset
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+EARLIEST = pd.Timestamp("1900-01-01")  # older dates are typing errors in incident records
 VN_LON, VN_LAT = (100.0, 118.0), (6.0, 24.5)  # generous box around Viet Nam and its islands
 
 TRUE_WORDS = {"co", "x", "yes", "y", "true", "1", "da kham pha", "da", "kham pha", "dung"}
@@ -95,12 +96,15 @@ REJECT_COLUMNS = ["row", "column", "value", "reason"]
 
 
 class _Rejects:
+    """Every problem of every row: a row may have several (a bad time, a bad latitude and no
+    category are three lines of the report); ``bad`` marks the rows with at least one."""
+
     def __init__(self, raw: RawTable):
         self.raw, self.parts = raw, []
         self.bad = np.zeros(len(raw.frame), dtype=bool)
 
     def add(self, mask, field_name: str, reason, values=None):
-        mask = np.asarray(mask, dtype=bool) & ~self.bad
+        mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
         f = self.raw.frame
@@ -156,14 +160,17 @@ _TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:hg]|giờ)\s*(\d{1,2})?(?:\s*(?::|phú
                    re.IGNORECASE)
 
 
-def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
-    """Parse dates in the forms Vietnamese files use, returning (UTC timestamps, error text).
+def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *,
+                    tz: str = DEFAULT_TZ) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse dates in the forms Vietnamese files use, returning (UTC timestamps, date error, time error).
 
     Accepted: ISO 8601 (with or without offset), dd/mm/yyyy, dd/mm/yyyy HH:MM[:SS]
     (also with '-' or '.', and "14h30"), Excel serial numbers, and Excel/openpyxl
-    datetimes. Times without an offset are local time (UTC+7). ``times`` is an
-    optional separate time-of-day column.
+    date and datetime cells. Times without an offset are local time in ``tz`` (the setting
+    TIMEZONE). ``times`` is an optional separate time-of-day column (:func:`parse_times`),
+    used only where the date has no time of its own. The errors are text per row, or None.
     """
+    values = pd.Series(values.to_numpy(dtype=object), index=values.index, dtype=object)
     n = len(values)
     local = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     utc = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
@@ -174,13 +181,15 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
     is_dt = (np.zeros(n, dtype=bool) if plain_text
              else values.map(lambda v: isinstance(v, (dt.datetime, dt.date))).to_numpy(dtype=bool))
     if is_dt.any():
-        conv = pd.to_datetime(values[is_dt].map(lambda v: v if isinstance(v, dt.datetime)
-                                                else dt.datetime(v.year, v.month, v.day)))
-        if getattr(conv.dt, "tz", None) is not None:
-            utc[is_dt] = conv.dt.tz_convert("UTC").dt.tz_localize(None)
-        else:
-            local[is_dt] = conv
-        has_time[is_dt] = values[is_dt].map(lambda v: isinstance(v, dt.datetime) and v.time() != dt.time()).to_numpy()
+        cells = values[is_dt]
+        aware = cells.map(lambda v: isinstance(v, dt.datetime) and v.tzinfo is not None).to_numpy(dtype=bool)
+        naive = [v.replace(tzinfo=None) if isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day)
+                 for v in cells]
+        conv = pd.Series(pd.to_datetime(naive), index=cells.index)
+        if aware.any():
+            utc[cells.index[aware]] = [pd.Timestamp(v).tz_convert("UTC").tz_localize(None) for v in cells[aware]]
+        local[cells.index[~aware]] = conv[~aware]
+        has_time[is_dt] = cells.map(lambda v: isinstance(v, dt.datetime) and v.time() != dt.time()).to_numpy()
 
     is_num = (np.zeros(n, dtype=bool) if plain_text
               else values.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
@@ -188,7 +197,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
     text = _text(values.where(~(is_dt | is_num), None))
     numeric_text = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
     serial = pd.Series(np.nan, index=values.index)
-    serial[is_num] = values[is_num].astype(float)
+    serial[is_num] = pd.to_numeric(values[is_num], errors="coerce").astype(float)
     looks_serial = numeric_text.notna() & text.str.fullmatch(r"\d{4,5}([.,]\d+)?").fillna(False).astype(bool)
     serial[looks_serial] = numeric_text[looks_serial]
     sel = serial.notna().to_numpy()
@@ -227,31 +236,73 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None) -> tuple[
     if vn.any():
         parts = text[vn].str.extract(_VN_DATE)
         num = parts.apply(pd.to_numeric, errors="coerce")
+        year = num[2]
+        # pandas' nanosecond timestamps end before 1678: an older year is "before 1900" below
+        old = (year < 1900).to_numpy()
         conv = pd.to_datetime(pd.DataFrame({
-            "year": num[2], "month": num[1], "day": num[0],
+            "year": year.where(~old, 1900), "month": num[1], "day": num[0],
             "hour": num[3].fillna(0), "minute": num[4].fillna(0), "second": num[5].fillna(0),
         }), errors="coerce")
-        local[text.index[vn]] = conv
+        idx = text.index[vn]
+        local[idx] = conv.where(~old, pd.Timestamp("1800-01-01"))
         has_time[vn] = num[3].notna().to_numpy()
 
+    terr = pd.Series(None, index=values.index, dtype=object)
     if times is not None:
-        tt = _text(times)
-        tparts = tt.str.extract(_TIME).apply(pd.to_numeric, errors="coerce")
-        given = tt.notna().to_numpy()
-        bad_time = given & (tparts[0].isna() | (tparts[0] > 23) | (tparts[1].fillna(0) > 59)).to_numpy()
-        add = pd.to_timedelta(tparts[0].fillna(0) * 3600 + tparts[1].fillna(0) * 60
-                              + tparts[2].fillna(0), unit="s")
-        use = given & ~bad_time & ~has_time
-        local[use] = local[use] + add[use]
-        err[bad_time & err.isna().to_numpy()] = "__time__"
+        seconds, bad_time = parse_times(times)
+        terr[bad_time] = _("not a time of day (expected HH:MM or 14h30)")
+        use = ~np.isnan(seconds) & ~has_time & local.notna().to_numpy()
+        local[use] = local[use] + pd.to_timedelta(seconds[use], unit="s")
 
     has_local = local.notna()
-    utc[has_local] = local[has_local] - LOCAL_OFFSET
+    if has_local.any():
+        utc[has_local] = (local[has_local].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+                          .dt.tz_convert("UTC").dt.tz_localize(None))
     missing_input = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
     err[utc.isna() & missing_input & err.isna()] = _("no date")
     err[utc.isna() & ~missing_input & err.isna()] = (
         _("not a date (expected dd/mm/yyyy, dd/mm/yyyy HH:MM or yyyy-mm-dd)"))
-    return utc, err
+    early = (utc < EARLIEST).to_numpy()
+    err[early & err.isna().to_numpy()] = _("date before 1900; check the year")
+    utc[early] = pd.NaT
+    return utc, err, terr
+
+
+def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A time-of-day column as seconds after midnight (NaN where empty) and a mask of the cells that are
+    no time: "16:31", "14h30", "14 giờ 30", time cells (``datetime.time``, or a datetime of Excel's
+    day 0), and Excel time fractions (0.6881 = 16:31; fractions are rounded to the minute, the
+    precision police records keep)."""
+    n = len(values)
+    seconds = np.full(n, np.nan)
+    col = values.to_numpy(dtype=object)
+    kinds = np.array([0 if v is None or (type(v) is float and v != v) else 1 if type(v) is str
+                      else 2 if isinstance(v, (dt.time, dt.datetime)) else 3 for v in col])
+    cells = np.flatnonzero(kinds == 2)
+    seconds[cells] = [v.hour * 3600 + v.minute * 60 + v.second for v in col[cells]]
+    frac = np.full(n, np.nan)
+    num = np.flatnonzero(kinds == 3)
+    frac[num] = pd.to_numeric(pd.Series(col[num], dtype=object), errors="coerce").to_numpy(dtype=float)
+    txt = np.flatnonzero(kinds == 1)
+    if len(txt):
+        tt = _text(pd.Series(col[txt], dtype=object))
+        parts = tt.str.extract(_TIME).apply(pd.to_numeric, errors="coerce")
+        ok = (parts[0].notna() & (parts[0] <= 23) & (parts[1].fillna(0) <= 59)
+              & (parts[2].fillna(0) <= 59)).to_numpy()
+        seconds[txt[ok]] = (parts[0] * 3600 + parts[1].fillna(0) * 60 + parts[2].fillna(0)).to_numpy()[ok]
+        as_num = pd.to_numeric(tt.str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float)
+        frac[txt[~ok]] = as_num[~ok]
+        kinds[txt[tt.isna().to_numpy()]] = 0
+    fractional = (frac >= 0) & (frac < 1)
+    seconds[fractional] = np.round(frac[fractional] * 1440) * 60
+    seconds[seconds >= 86400] = np.nan
+    bad = (kinds != 0) & np.isnan(seconds)
+    return seconds, bad
+
+
+def local_dates(utc: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
+    """The local calendar day (midnight, naive) in ``tz`` of naive UTC timestamps."""
+    return utc.dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
 
 
 # --------------------------------------------------------------------------- coordinates
@@ -319,8 +370,10 @@ def _in_vn(lon, lat):
 # --------------------------------------------------------------------------- the whole table
 
 def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], crs: str | None = None,
-             now: dt.datetime | None = None) -> Validated:
-    """Check and convert every row of ``raw``; see the module docstring."""
+             now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> Validated:
+    """Check and convert every row of ``raw``; see the module docstring. ``crs`` (the user's choice)
+    wins over the CRS the file or its headers name; ``tz`` is the time zone of times without an
+    offset (the setting TIMEZONE). Every problem of a row is reported, not only the first."""
     f = raw.frame
     n = len(f)
     rej = _Rejects(raw)
@@ -336,15 +389,14 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
         ext = None
 
     # --- date
-    utc, derr = parse_datetimes(f["occurred_at"], f["time"] if "time" in f else None)
-    time_err = (derr == "__time__").to_numpy()
-    rej.add(time_err, "time", _("not a time of day (expected HH:MM or 14h30)"))
-    rej.add(derr.notna().to_numpy() & ~time_err, "occurred_at", derr.to_numpy())
+    utc, derr, terr = parse_datetimes(f["occurred_at"], f["time"] if "time" in f else None, tz=tz)
+    rej.add(derr.notna().to_numpy(), "occurred_at", derr.to_numpy())
+    rej.add(terr.notna().to_numpy(), "time", terr.to_numpy())
     now = now or dt.datetime.now(dt.timezone.utc)
     future = (utc > pd.Timestamp(now).tz_convert(None) + pd.Timedelta(days=1)).to_numpy()
     rej.add(future, "occurred_at", _("date is in the future"))
     out["occurred_at"] = utc
-    out["local_date"] = (utc + LOCAL_OFFSET).dt.normalize()
+    out["local_date"] = local_dates(utc, tz)
 
     # --- category
     cat_text = _text(f["category"])
@@ -452,6 +504,8 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     out["orig_x"] = np.nan
     out["orig_y"] = np.nan
     out["orig_crs"] = None
+    if crs is None and raw.crs_conflict is not None:
+        raise raw.crs_conflict
     file_crs = parse_crs(crs) if crs else (parse_crs(raw.crs) if raw.crs else None)
 
     if "lon" in f or "lat" in f:
@@ -464,15 +518,16 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     if xf not in f or yf not in f:
         missing = yf if xf in f else xf
         raise InputError(_("%(name)s: a column for %(x)s/%(y)s is missing (%(missing)s); both are needed.",
-                           name=raw.name, x=xf, y=yf, missing=missing))
+                           name=raw.name, x=_(FIELD_LABELS[xf]), y=_(FIELD_LABELS[yf]),
+                           missing=_(FIELD_LABELS[missing])))
     x, xbad = parse_number(f[xf])
     y, ybad = parse_number(f[yf])
     rej.add(xbad, xf, _("not a number"))
     rej.add(ybad, yf, _("not a number"))
-    one = (x.isna() ^ y.isna()).to_numpy()
+    one = (x.isna() ^ y.isna()).to_numpy() & ~xbad & ~ybad
     rej.add(one & x.isna().to_numpy(), xf, _("coordinate missing (the other one is given)"))
     rej.add(one & y.isna().to_numpy(), yf, _("coordinate missing (the other one is given)"))
-    has = (x.notna() & y.notna()).to_numpy() & ~rej.bad
+    has = (x.notna() & y.notna()).to_numpy() & ~xbad & ~ybad
     x, y = x.to_numpy(), y.to_numpy()
 
     row_crs = _text(f["crs"]) if "crs" in f else None
@@ -484,15 +539,15 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
             except InputError as exc:
                 rej.add(has & (row_crs == spec).to_numpy(), "crs", str(exc))
                 continue
-            groups[spec] = has & (row_crs == spec).to_numpy() & ~rej.bad
-        rest = has & row_crs.isna().to_numpy() & ~rej.bad
+            groups[spec] = has & (row_crs == spec).to_numpy()
+        rest = has & row_crs.isna().to_numpy()
     else:
         rest = has
     default = file_crs.to_string() if file_crs is not None else "EPSG:4326"
     if rest.any():
         groups[default] = groups.get(default, np.zeros(n, dtype=bool)) | rest
 
-    swapped_rows = []
+    swapped_rows, northing_first = [], 0
     for spec, mask in groups.items():
         if not mask.any():
             continue
@@ -507,6 +562,7 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
             # Vietnamese surveys write X = northing, Y = easting (the usual convention, not an
             # error); northings in Viet Nam are above 900 km and eastings below.
             swap = (gx > 900_000) & (gy < 900_000)
+            northing_first += int(swap.sum())
         gx, gy = np.where(swap, gy, gx), np.where(swap, gx, gy)
         if c.equals(CRS.from_epsg(4326)):
             lo, la = gx, gy
@@ -516,10 +572,20 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
             out.loc[mask, "orig_y"] = gy
             out.loc[mask, "orig_crs"] = c.to_string() if c.to_epsg() is None else f"EPSG:{c.to_epsg()}"
         lon[mask], lat[mask] = lo, la
-    if swapped_rows:
+    if swapped_rows and len(swapped_rows) > has.sum() / 2:
+        warnings.append(_("The columns %(x)s and %(y)s hold latitudes and longitudes in that order (values "
+                          "between 8 and 24 are latitudes in Viet Nam, between 102 and 118 longitudes); "
+                          "they were read swapped in %(n)s rows.", x=raw.columns[xf], y=raw.columns[yf],
+                          n=number(len(swapped_rows))))
+    elif swapped_rows:
         shown = ", ".join(map(str, swapped_rows[:10])) + (" …" if len(swapped_rows) > 10 else "")
         warnings.append(_("%(n)s rows had longitude and latitude (or X and Y) swapped and were corrected: "
                           "rows %(rows)s", n=number(len(swapped_rows)), rows=shown))
+    if northing_first and _ordinal_header(raw.columns[xf]):
+        # "X" means the northing in Vietnamese surveys; "Tọa độ 1" says nothing: the values decided
+        warnings.append(_("The column %(x)s holds northings and %(y)s eastings (values above 900,000 m are "
+                          "northings in Viet Nam); they were read that way in %(n)s rows.",
+                          x=raw.columns[xf], y=raw.columns[yf], n=number(northing_first)))
     fin = np.isfinite(lon) & np.isfinite(lat)
     outside = fin & ~(extent.contains(lon, lat) if extent is not None else _in_vn(lon, lat))
     values = np.full(len(lon), "", dtype=object)
@@ -527,6 +593,11 @@ def _coordinates(raw, out, rej, warnings, extent, crs):
     rej.add(outside, xf, _("point outside the area covered by the loaded boundaries (%(extent)s)", extent=extent)
             if extent is not None else _("point outside Viet Nam"), values=values)
     out["lon"], out["lat"] = lon, lat
+
+
+def _ordinal_header(header: str) -> bool:
+    """A coordinate header that does not say which axis it holds ("Tọa độ 1")."""
+    return re.match(r"to\S? do [12]\b", fold(header)) is not None
 
 
 def _match_wards(raw, out, rej, rows_mask, wards: list[WardIndex]):

@@ -121,6 +121,8 @@ class ImportBatch(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     warnings: Mapped[str] = mapped_column(Text, default="")
     rejected_csv: Mapped[str] = mapped_column(Text, default="")
+    #: how the uploaded file was written (JSON: kind csv/xlsx, encoding, delimiter); "" before 0009
+    rejected_format: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 class Incident(Base):

@@ -148,7 +148,7 @@ def import_batches(engine: Engine, limit: int = 20) -> list:
 
 
 def rejected_rows(engine: Engine, batch_id: int):
-    """``(file_name, rejected_csv)`` of an import, or None when there is no such import."""
+    """``(file_name, rejected_csv, rejected_format)`` of an import, or None when there is no such import."""
     with engine.connect() as conn:
-        return conn.execute(select(ImportBatch.file_name, ImportBatch.rejected_csv)
+        return conn.execute(select(ImportBatch.file_name, ImportBatch.rejected_csv, ImportBatch.rejected_format)
                             .where(ImportBatch.id == batch_id)).first()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -11,8 +12,13 @@ from tests.conftest import DATA, signed_in, table_counts
 
 
 def upload(client, content: bytes, name: str, source="web"):
-    return client.post("/admin/import", data={"file": (io.BytesIO(content), name), "source": source},
-                       content_type="multipart/form-data")
+    """Upload, then confirm the preview as it is."""
+    res = client.post("/admin/import", data={"file": (io.BytesIO(content), name), "source": source},
+                      content_type="multipart/form-data")
+    token = re.search(r'name="token" value="([^"]+)"', res.get_data(as_text=True))
+    if token is None:
+        return res
+    return client.post("/admin/import/confirm", data={"token": token.group(1), "action": "import"})
 
 
 @pytest.fixture

@@ -258,16 +258,18 @@ def test_payloads_are_shown_as_text_everywhere(evil_app):
 
     # the rejected rows: the file's cells quoted, also for rows stored before they were quoted
     res = admin.get(f"/admin/import/{result.batch_id}/rejected.csv")
-    rows = _csv(res.data)
-    assert rows[0] == ["dòng", "cột", "giá trị", "lý do"] and len(rows) == 3  # in the importer's language
-    assert [r[2] for r in rows[1:]] == ["'" + mix("rejected-date")] * 2
+    rows = _csv(res.data)  # the file's own columns, then the row and the reasons in the importer's language
+    assert rows[0][-2:] == ["Dòng trong tệp gốc", "Lý do bị từ chối"] and len(rows) == 3
+    date_col = rows[0].index("Thời gian xảy ra")
+    assert [r[date_col] for r in rows[1:]] == ["'" + mix("rejected-date")] * 2
     _check_csv_cells(rows)
     with app.app_context(), engine().begin() as conn:
         raw = result.rejects.to_csv(index=False)       # as a batch stored earlier held them
-        conn.execute(sql("UPDATE import_batch SET rejected_csv = :t WHERE id = :i"), {"t": raw, "i": result.batch_id})
+        conn.execute(sql("UPDATE import_batch SET rejected_csv = :t, rejected_format = '' WHERE id = :i"),
+                     {"t": raw, "i": result.batch_id})
     again = _csv(admin.get(f"/admin/import/{result.batch_id}/rejected.csv").data)
     assert again[0] == ["row", "column", "value", "reason"]   # such a batch keeps the header it stored
-    assert again[1:] == rows[1:]
+    assert [r[2] for r in again[1:]] == ["'" + mix("rejected-date")] * 2
 
 
 def test_cli_rejected_rows_file_is_formula_safe(app, tmp_path):
@@ -282,8 +284,9 @@ def test_cli_rejected_rows_file_is_formula_safe(app, tmp_path):
     res = app.test_cli_runner().invoke(args=["import-incidents", str(rows), "--source", short("cli"),
                                              "--rejects-out", str(out)])
     assert res.exit_code == 0, res.output
-    got = _csv(out.read_bytes())
-    assert [r[:3] for r in got[1:]] == [["3", "Ngày xảy ra", "'" + FORMULA], ["4", "Kinh độ", "'@SUM(1)"]]
+    got = _csv(out.read_bytes())  # the file's rows as they were, formula-safe, then the row and the reasons
+    assert [r[:6] for r in got[1:]] == [["'" + short("cli-id"), "'" + FORMULA, "Trộm cắp tài sản", "106.695", "10.775", "3"],
+                                        ["A3", "15/03/2024", "Trộm cắp tài sản", "'@SUM(1)", "'-3", "4"]]
     _check_csv_cells(got)
 
 

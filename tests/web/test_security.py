@@ -21,7 +21,7 @@ ACCESS = {
     "api.emerging": "viewer", "api.dbscan": "viewer", "api.kde": "viewer", "api.complex_areas": "viewer",
     "api.ward": "viewer", "api.job_status": "viewer",
     "maps.map_page": "viewer", "maps.map_script": "viewer", "maps.export": "viewer",
-    "admin.import_page": "analyst", "admin.rejected_csv": "analyst", "admin.audit_page": "admin",
+    "admin.import_page": "analyst", "admin.import_confirm": "analyst", "admin.rejected_csv": "analyst", "admin.audit_page": "admin",
     "admin.users_page": "admin",
     "boundaries.index": "analyst", "boundaries.fields": "analyst", "boundaries.preview": "analyst",
     "boundaries.delete": "analyst",

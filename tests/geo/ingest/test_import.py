@@ -115,7 +115,9 @@ def test_bad_rows_are_reported_with_row_column_value_and_reason(engine):
     # the rejected rows are kept with the batch, as CSV
     with engine.connect() as conn:
         csv_text, rejected = conn.execute(text("SELECT rejected_csv, rejected FROM import_batch")).one()
-    assert rejected == 15 and csv_text.splitlines()[0] == "dòng,cột,giá trị,lý do"
+    assert rejected == 15 and csv_text.splitlines()[0] == (  # the file's own columns, then the row and reasons
+        "Mã vụ,Ngày xảy ra,Giờ,Loại tội phạm,Mức độ,Đã khám phá,Kinh độ,Vĩ độ,Phường/Xã,Quận/Huyện,"
+        "Dòng trong tệp gốc,Lý do bị từ chối")
     assert len(pd.read_csv(pd.io.common.StringIO(csv_text))) == 15
     # "Phường 1" with its district is found
     assert incidents(engine).loc["B016", "hcmc-2019"] == "Phường 1"
