@@ -21,6 +21,7 @@ from geo.ingest.join import assign_wards, point_tree
 from geo.ingest.parsing import ReadLimits, read_table, sha256_of
 from geo.ingest.validate import Extent, WardIndex, validate
 from geo.render.exports import csv_bytes
+from geo.store.categories import for_source, set_source_map
 from geo.store.models import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
 from geo.store.queries import load_areas
 
@@ -38,6 +39,7 @@ class ImportResult:
     nearest: dict = field(default_factory=dict)  # version name -> incidents placed by tolerance
     warnings: list = field(default_factory=list)
     rejects: pd.DataFrame | None = None
+    unknown_categories: pd.DataFrame | None = None  # labels filed as "khac": label, count
 
     @property
     def rejects_csv(self) -> str:
@@ -269,8 +271,11 @@ INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", 
 def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict | None = None,
                 crs: str | None = None, imported_by: str = "", tolerance_m: float = 50.0,
                 display_name: str | None = None, progress=None, now: dt.datetime | None = None,
-                limits: ReadLimits | None = None) -> ImportResult:
+                limits: ReadLimits | None = None, category_map: dict[str, str] | None = None) -> ImportResult:
     """Import one incident file. See the module docstring.
+
+    Labels are filed by ``category_map`` ({label: code}, remembered for the source's next
+    imports) or else the source's remembered mapping, then by the categories' labels, else "khac".
 
     Raises :class:`InputError` (and changes nothing) when the file cannot be
     read or no row is acceptable; the error carries the rejected rows as
@@ -288,11 +293,13 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     digest = sha256_of(path)
     with engine.connect() as conn:
         versions = load_versions(conn)
+        categories = for_source(conn, source, category_map)
     step("validate")
-    checked = validate(raw, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs, now=now)
+    checked = validate(raw, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs, now=now,
+                       categories=categories)
     rows = checked.rows
     result = ImportResult(None, name, rejected=len(checked.rejects), warnings=checked.warnings,
-                          rejects=checked.rejects)
+                          rejects=checked.rejects, unknown_categories=checked.unknown_categories)
     if rows.empty:
         first = checked.rejects.iloc[0] if len(checked.rejects) else None
         err = InputError(gettext("%(name)s: no row could be imported (%(n)s rows, all rejected; first problem: "
@@ -325,6 +332,8 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
             frame = _incident_frame(rows, source, ids, batch_id, conn)
             _write_incidents(conn, frame, is_new)
             _insert_areas(conn, ids, joined)
+            if category_map is not None:
+                set_source_map(conn, source, category_map)
             if in_db:
                 for v in versions:
                     counts = _join_in_database(conn, v.id, tolerance_m, batch_id=batch_id)
