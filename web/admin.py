@@ -26,6 +26,7 @@ from geo.store.accounts import ROLES
 from geo.store.queries import import_batches, rejected_rows
 from web import engine as _engine
 from web.auth import actor, audit, role_required
+from web.categories import uploaded_map
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -38,6 +39,9 @@ ACTION_LABELS = {
     "export": _l("Exported"), "committee_plan": _l("Plan created"), "committee_select": _l("Area selected"),
     "committee_decision_fix": _l("Decision corrected"), "committee_assess": _l("Area assessed"),
     "programme_status": _l("Programme status recorded"), "committee_report": _l("Report downloaded"),
+    "category_add": _l("Category added"), "category_rename": _l("Category renamed"),
+    "category_groups": _l("Category report groups changed"), "category_remove": _l("Category removed"),
+    "category_map": _l("Label mapping stored"), "category_refile": _l("Incidents filed again"),
 }
 
 
@@ -57,27 +61,31 @@ def import_page():
         elif not source:
             error = _("Name the source of the file (e.g. the police unit).")
         else:
-            result, error = _import_upload(upload, source, request.form.get("crs") or None)
+            result, error = _import_upload(upload, source, request.form.get("crs") or None,
+                                           request.files.get("categories"))
     return render_template("admin/import.html", result=result, error=error, batches=import_batches(engine())), \
         (400 if error else 200)
 
 
-def _import_upload(upload, source, crs):
+def _import_upload(upload, source, crs, category_file=None):
     name = Path(upload.filename).name[:200]
     with tempfile.TemporaryDirectory() as tmp:
         kind_path = Path(tmp) / "upload"
         upload.save(kind_path)
         try:
+            category_map = uploaded_map(category_file)  # the source's label mapping (web/categories.py)
             kind = incident_file_kind(kind_path, name)
             path = kind_path.rename(Path(tmp) / ("upload." + {"xlsx": "xlsx", "geojson": "geojson"}.get(kind, "csv")))
             result = import_file(engine(), path, source=source, crs=crs, imported_by=current_user.username,
                                  display_name=name, tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
-                                 limits=ReadLimits.from_config(current_app.config))
+                                 limits=ReadLimits.from_config(current_app.config), category_map=category_map)
         except InputError as exc:
             audit("import_failed", name, {"source": source, "error": str(exc)})
             return getattr(exc, "result", None), str(exc)
     audit("import", name, {"source": source, "batch": result.batch_id, "accepted": result.accepted,
                            "updated": result.updated, "rejected": result.rejected})
+    if category_map is not None:
+        audit("category_map", source, {"labels": len(category_map), "file": category_file.filename[:200]})
     return result, None
 
 

@@ -14,6 +14,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from geo import methods
+from geo.categories import read_category_map
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.format import number
@@ -22,6 +23,7 @@ from geo.ingest import demo
 from geo.ingest.importer import import_file
 from geo.ingest.parsing import ReadLimits, incident_file_kind, sha256_of
 from geo.store import accounts, jobs, queries
+from geo.store import categories as store_categories
 from geo.store.backup import backup, restore
 from geo.store.models import make_engine, upgrade
 from geo.store.queries import load_areas
@@ -182,10 +184,41 @@ def register(app: Flask) -> None:
                                               "VN2000:105.75.")
     @click.option("--user", default="", help="Who imports (kept with the batch).")
     @click.option("--rejects-out", default=None, help="Where to write the rejected rows (CSV).")
-    def import_incidents(file, source, mapping, crs, user, rejects_out):
+    @click.option("--categories", "categories_file", default=None, type=click.Path(exists=True, dir_okay=False),
+                  help="The source's label mapping (CSV with columns label,category, or YAML label: category); "
+                       "remembered for its next imports.")
+    def import_incidents(file, source, mapping, crs, user, rejects_out, categories_file):
         """Import incidents from a CSV, XLSX or GeoJSON file."""
         run_import(app, eng(), file, source=source, mapping=mapping, crs=crs, user=user,
-                   rejects_out=rejects_out)
+                   rejects_out=rejects_out, categories_file=categories_file)
+
+    @app.cli.command("set-category-map")
+    @click.argument("source")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    def set_category_map(source, file):
+        """Remember FILE (CSV label,category or YAML label: category) as the label mapping of SOURCE."""
+        e = eng()
+        try:
+            cmap = read_category_map(file, store_categories.catalogue(e))
+            with e.begin() as conn:
+                store_categories.set_source_map(conn, source, cmap)
+                accounts.record(conn, "category_map", source, {"labels": len(cmap), "file": Path(file).name},
+                                by=accounts.COMMAND_LINE)
+        except InputError as exc:
+            fail(exc)
+        click.echo(_("Label mapping of %(source)s stored: %(n)s labels. Stored incidents keep their category "
+                     "until: flask --app server refile-categories %(source)s", source=source, n=number(len(cmap))))
+
+    @app.cli.command("refile-categories")
+    @click.argument("source")
+    def refile_categories(source):
+        """File the stored incidents of SOURCE again under its current label mapping."""
+        try:
+            moved = store_categories.refile(eng(), source, by=accounts.COMMAND_LINE)
+        except InputError as exc:
+            fail(exc)
+        click.echo(_("%(n)s incidents of %(source)s were filed again under the current mapping.",
+                     n=number(moved), source=source))
 
     @app.cli.command("worker")
     @click.option("--idle-exit", type=float, default=None,
@@ -246,11 +279,13 @@ def register(app: Flask) -> None:
         click.echo(_("Wrote %(n)s areas to %(out)s.", n=number(len(gdf)), out=out))
 
 
-def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
+def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, categories_file=None):
     """The import command's body: progress bar, counts, rejected-rows report, exit status."""
 
     try:  # the checks of the web upload: the type from the content, ZIP traversal and bombs
         incident_file_kind(Path(file), Path(file).name)
+        category_map = (read_category_map(categories_file, store_categories.catalogue(eng))
+                        if categories_file else None)
     except InputError as exc:
         fail(exc)
     pairs = {}
@@ -268,7 +303,7 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
             result = import_file(eng, file, source=source, mapping=pairs or None, crs=crs,
                                  imported_by=user, progress=progress,
                                  tolerance_m=app.config["JOIN_TOLERANCE_M"],
-                                 limits=ReadLimits.from_config(app.config))
+                                 limits=ReadLimits.from_config(app.config), category_map=category_map)
         except InputError as exc:
             res = getattr(exc, "result", None)
             bar.render_finish()
@@ -278,6 +313,10 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out):
             fail(exc)
     for w in result.warnings:
         click.secho(_("Warning: %(w)s", w=w), fg="yellow")
+    if result.unknown_categories is not None and len(result.unknown_categories) > 20:
+        click.echo(_("Labels filed as 'Khác' (other):"))  # the warning names the first 20; here all
+        for r in result.unknown_categories.itertuples():
+            click.echo(f"  {r.label}\t{number(int(r.count))}")
     click.echo(_("Accepted %(a)s, updated %(u)s, rejected %(r)s (batch %(b)s).", a=number(result.accepted),
                  u=number(result.updated), r=number(result.rejected), b=result.batch_id))
     total = result.accepted + result.updated

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import geopandas as gpd
 import pandas as pd
 import pytest
 from alembic import command
 from flask import Flask
-from pyproj import Transformer
 from sqlalchemy import inspect, text
 
 from geo import analysis
@@ -22,9 +20,8 @@ from geo.store import categories as cs
 from geo.store.models import alembic_config
 from geo.store.queries import area_counts, day_rows
 from tests.conftest import NOW
+from tests.data.make_vancouver_sample import AREAS, points_in_areas, vancouver_sample
 
-VPD = "/work/shared/data/vancouver/vancouver_vpd/crimedata_csv_AllNeighbourhoods_{}.csv"
-AREAS = "/work/shared/data/vancouver/boundaries/vancouver_local_area_boundary.geojson"
 
 # The built-ins, written out by hand: code, Vietnamese label, English label.
 BUILTINS = [
@@ -64,17 +61,6 @@ def english():
     return app.app_context()
 
 
-def vancouver_sample(year: int, n: int, seed: int) -> pd.DataFrame:
-    """``n`` rows of a VPD year with usable coordinates: id, a date-and-time column, the label and
-    lon/lat converted from UTM 10N (EPSG:26910)."""
-    df = pd.read_csv(VPD.format(year))
-    df = df[(df["X"] > 0) & df["Y"].notna()].sample(n, random_state=seed).reset_index(drop=True)
-    lon, lat = Transformer.from_crs("EPSG:26910", "EPSG:4326", always_xy=True).transform(df["X"], df["Y"])
-    when = pd.to_datetime(dict(year=df.YEAR, month=df.MONTH, day=df.DAY, hour=df.HOUR, minute=df.MINUTE))
-    return pd.DataFrame({"id": [f"vpd-{year}-{i}" for i in range(n)], "date": when.dt.strftime("%Y-%m-%d %H:%M"),
-                         "type": df["TYPE"], "lon": lon, "lat": lat})
-
-
 @pytest.fixture
 def vancouver(engine):
     """The engine with the Vancouver local areas as boundary version ``vancouver``."""
@@ -100,13 +86,6 @@ def stored_counts(engine, source: str) -> dict:
     with engine.connect() as conn:
         return dict(conn.execute(text("SELECT category, COUNT(*) FROM incident WHERE source = :s GROUP BY category"),
                                  {"s": source}).all())
-
-
-def points_in_areas(sample: pd.DataFrame) -> pd.DataFrame:
-    """The sample's points with the code of the local area they lie in (geopandas, independently of the store)."""
-    pts = gpd.GeoDataFrame(sample, geometry=gpd.points_from_xy(sample["lon"], sample["lat"]), crs="EPSG:4326")
-    areas = gpd.read_file(AREAS)[["mapid", "geometry"]]
-    return gpd.sjoin(pts, areas, predicate="within", how="inner")
 
 
 # --------------------------------------------------------------------------- built-ins and migration

@@ -220,7 +220,7 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "home.home": ["/"], "home.healthz": ["/healthz"],
         "auth.account": ["/account"], "auth.change_password": ["/account/password"], "auth.login": ["/login"],
         "admin.audit_page": ["/admin/audit"], "admin.import_page": ["/admin/import"],
-        "admin.users_page": ["/admin/users"],
+        "admin.users_page": ["/admin/users"], "categories.categories_page": ["/admin/categories"],
         "admin.rejected_csv": [f"/admin/import/{ids['batch_id']}/rejected.csv", "/admin/import/99999/rejected.csv"],
         "api.areas": ["/api/v1/areas?start=2024-13-01&end=2024-12-31",
                       "/api/v1/areas?start=2024-01-01&end=2024-12-31&boundary=nowhere",
