@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from contextlib import nullcontext
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -25,18 +26,7 @@ _lock = threading.Lock()
 
 
 def _connect(engine_or_conn):
-    return engine_or_conn.connect() if isinstance(engine_or_conn, Engine) else _Same(engine_or_conn)
-
-
-class _Same:
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        return self.conn
-
-    def __exit__(self, *a):
-        return False
+    return engine_or_conn.connect() if isinstance(engine_or_conn, Engine) else nullcontext(engine_or_conn)
 
 
 def catalogue(engine_or_conn) -> Catalogue:
