@@ -20,7 +20,7 @@ import web
 from geo.errors import InputError
 from geo.resources import INSTALLED, ROOT, resource
 from geo.store import jobs
-from web import admin, api, args, auth, boundaries, cli, committee, home, maps, responses
+from web import admin, api, args, auth, boundaries, categories, cli, committee, home, maps, responses
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,7 @@ def create_app(config: dict | None = None) -> Flask:
     auth.init_app(app)
     admin.init_app(app)
     boundaries.init_app(app)
+    categories.init_app(app)
     app.register_blueprint(home.pages)
     app.register_blueprint(maps.pages)
     app.register_blueprint(api.api, url_prefix="/api/v1")

@@ -41,8 +41,8 @@ from clustering.ranking import rank_areas
 from clustering.rates import HARM_WEIGHTS, rates
 from geo import format as fmt
 from geo import periods as pr
-from geo.categories import label
 from geo.errors import InputError
+from geo.store.categories import catalogue
 from geo.store.queries import day_rows, load_areas, period_query
 
 CACHE_SIZE = 64
@@ -55,7 +55,8 @@ _versions: ContextVar[dict | None] = ContextVar("data_versions", default=None)
 
 
 def data_version(engine: Engine) -> tuple:
-    """Changes whenever incidents or boundaries change: the newest import and boundary load.
+    """Changes whenever incidents, boundaries or categories change: the newest import (re-filing
+    counts as one) and boundary load, and the newest change of a category or its groups.
     Inside :func:`one_data_version` it is read from the store once."""
     seen = _versions.get()
     if seen is not None and str(engine.url) in seen:
@@ -63,7 +64,7 @@ def data_version(engine: Engine) -> tuple:
     with engine.connect() as conn:
         version = tuple(conn.execute(text(
             "SELECT (SELECT MAX(id) FROM import_batch), (SELECT MAX(id) FROM boundary_version), "
-            "(SELECT COUNT(*) FROM boundary_version)")).one())
+            "(SELECT COUNT(*) FROM boundary_version), (SELECT MAX(changed_at) FROM category)")).one())
     if seen is not None:
         seen[str(engine.url)] = version
     return version
@@ -120,7 +121,7 @@ def _period_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, 
            f"{join} area a ON a.id = ia.area_id "
            "WHERE i.local_date >= :start AND i.local_date <= :end ")
     return period_query(engine, sql, "i.category", group_by, boundary=boundary, start=start, end=end,
-                        categories=categories)
+                        categories=categories, raw_column="i.category_raw")
 
 
 def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
@@ -509,13 +510,14 @@ def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end
     cmp, _ = compare_wards(engine, boundary=boundary, start=start, end=end, categories=categories)
     row = cmp.set_index("code").loc[code]
     cleared = mine["cleared"].astype("boolean")
+    cat = catalogue(engine)
     return {
         "code": code, "name": wards.at[code, "name"], "parent_name": wards.at[code, "parent_name"],
         "count": int(len(mine)),
         "months": [{"month": k, "label": p.label(), "count": int(monthly[k])}
                    for k, p in zip(month_keys, months)],
         "categories": {k: int(v) for k, v in mine["category"].value_counts().items()},
-        "category_labels": {k: {"vi": label(k, "vi"), "en": label(k, "en")} for k in mine["category"].unique()},
+        "category_labels": {k: {"vi": cat.label(k, "vi"), "en": cat.label(k, "en")} for k in mine["category"].unique()},
         "clearance_rate": None if cleared.notna().sum() == 0 else float(cleared.fillna(False).mean()),
         "compare": _plain({**{k: row[k] for k in ("count", "base_count", "change_pct", "p_value", "q_value",
                                                   "change_class")},

@@ -2,9 +2,27 @@
 
 Codes are stable ASCII identifiers stored with each incident. ``GROUPS`` are
 the groupings the reports use ("tội phạm đường phố" = street crime).
+``CATEGORIES`` and ``GROUPS`` are the built-ins as shipped; the store keeps the
+categories users add and the groups' membership (:mod:`geo.store.categories`), and
+:class:`Catalogue` is what everything that lists, labels or expands categories reads.
+
+A selection of categories (the ``categories`` argument of the analyses) may also hold
+raw labels of the files, written ``raw:<label>`` (:func:`raw_terms`): the incidents whose
+original label is one of them.
 """
 from __future__ import annotations
 
+import io
+import re
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from geo.errors import InputError
+from geo.format import gettext as _
+from geo.format import number
 from geo.names import fold
 
 # code: (Vietnamese label, English label, extra spellings seen in files)
@@ -63,13 +81,184 @@ SEVERITY_LOOKUP = _lookup(SEVERITY)
 
 
 def label(code: str, lang: str = "vi") -> str:
-    vi, en, _ = CATEGORIES.get(code) or GROUPS.get(code) or (code, code, ())
-    return vi if lang == "vi" else en
+    """The label of a built-in category or a group (user categories: :meth:`Catalogue.label`)."""
+    return BUILTIN.label(code, lang)
 
 
 def expand(codes_or_groups) -> list[str]:
-    """Category codes for a mix of category and group codes."""
+    """Built-in category codes for a mix of category and group codes."""
+    return BUILTIN.expand(codes_or_groups)
+
+
+# --------------------------------------------------------------------------- raw labels
+
+RAW = "raw:"
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def normalise_raw(text) -> str | None:
+    """A file's label as stored and matched: NFC, runs of white space as one space, trimmed."""
+    if text is None:
+        return None
+    s = " ".join(unicodedata.normalize("NFC", str(text)).split())
+    return s or None
+
+
+def raw_terms(labels) -> tuple[str, ...]:
+    """Raw labels as members of a category selection: ``("raw:Mischief", …)``."""
+    return tuple(RAW + s for s in sorted({normalise_raw(v) for v in labels} - {None}))
+
+
+def split_selection(items) -> tuple[list[str], list[str]]:
+    """``(category or group codes, raw labels)`` of a selection."""
+    items = list(items or [])
+    return ([c for c in items if not c.startswith(RAW)],
+            [c[len(RAW):] for c in items if c.startswith(RAW)])
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+class Catalogue:
+    """The categories of a store: codes, labels in both languages, the groups' members and the
+    lookup from a file's label to a code (a source's own mapping first, then the labels and
+    spellings of every category, folded with :func:`geo.names.fold`).
+
+    >>> cat = Catalogue({"theft_vehicle": ("Trộm xe", "Theft of vehicle")}, {"duong_pho": ("theft_vehicle",)})
+    >>> cat.label("theft_vehicle", "en"), cat.expand(["duong_pho"]), cat.lookup("TRỘM XE")
+    ('Theft of vehicle', ['theft_vehicle'], 'theft_vehicle')
+    """
+
+    def __init__(self, categories: dict[str, tuple[str, str]], groups: dict[str, tuple[str, ...]],
+                 source_map: dict[str, str] | None = None):
+        self.categories = dict(categories)
+        self.groups = {g: tuple(groups.get(g, ())) for g in GROUPS}
+        self.source_map = dict(source_map or {})
+        self._labels: dict[str, str] = {}
+        for code, (vi, en) in self.categories.items():  # built-ins keep their shipped spellings too
+            extra = (CATEGORIES[code][0], CATEGORIES[code][1], *CATEGORIES[code][2]) if code in CATEGORIES else ()
+            for text in (code, vi, en, *extra):
+                self._labels.setdefault(fold(text), code)
+
+    def with_source_map(self, source_map: dict[str, str]) -> Catalogue:
+        """This catalogue with a source's mapping (folded label → code) looked up first."""
+        return Catalogue(self.categories, self.groups, source_map)
+
+    def builtin(self, code: str) -> bool:
+        return code in CATEGORIES
+
+    def label(self, code: str, lang: str = "vi") -> str:
+        vi, en = self.categories.get(code) or GROUPS.get(code, (code, code))[:2]
+        return vi if lang == "vi" else en
+
+    def expand(self, codes_or_groups) -> list[str]:
+        """Category codes for a mix of category and group codes."""
+        out = []
+        for c in codes_or_groups:
+            out.extend(self.groups[c] if c in self.groups else [c])
+        return sorted(set(out))
+
+    def check(self, selection) -> list[str]:
+        """Category codes of a selection of category and group codes (raw labels are left out);
+        an unknown code is an error."""
+        codes, _raw = split_selection(selection)
+        unknown = [c for c in codes if c not in self.categories and c not in self.groups]
+        if unknown:
+            raise InputError(_("`category` has unknown code(s) %(codes)s; allowed: %(allowed)s.",
+                               codes=", ".join(map(repr, unknown)),
+                               allowed=", ".join(list(self.categories) + list(self.groups))))
+        return self.expand(codes)
+
+    def lookup(self, raw_label) -> str | None:
+        """The code a file's label is filed under, or None (the import files it as "khac")."""
+        key = fold(raw_label)
+        return self.source_map.get(key) or self._labels.get(key)
+
+    def label_owner(self, text: str) -> str | None:
+        """The category whose code, label or spelling folds like ``text`` (None when none does)."""
+        return self._labels.get(fold(text))
+
+    def choices(self, lang: str) -> list[tuple[str, str]]:
+        """``(code, label)`` of the groups, then of the categories (user ones after the built-ins)."""
+        return ([(g, self.label(g, lang)) for g in self.groups]
+                + [(c, self.label(c, lang)) for c in self.categories])
+
+
+BUILTIN = Catalogue({c: (vi, en) for c, (vi, en, _x) in CATEGORIES.items()},
+                    {g: members for g, (_v, _e, members) in GROUPS.items()})
+
+
+def read_category_map(path: str | Path, catalogue: Catalogue, *, display_name: str | None = None) -> dict[str, str]:
+    """A source's label mapping from a small CSV (columns ``label``, ``category``) or YAML
+    (``label: category``) file, as {label: code}. An unknown code, a blank cell or a label given
+    twice with two codes is an error naming the line."""
+    path = Path(path)
+    name = display_name or path.name
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        pairs = _yaml_pairs(text, name)
+    else:
+        pairs = _csv_pairs(text, name)
+    out: dict[str, str] = {}
+    folded: dict[str, tuple[str, int]] = {}
+    for line, raw, code in pairs:
+        raw, code = normalise_raw(raw), (normalise_raw(code) or "")
+        if raw is None or not code:
+            raise InputError(_("%(name)s, line %(line)s: a label and a category code are both needed; "
+                               "fill in the line or delete it.", name=name, line=line))
+        if code not in catalogue.categories:
+            raise InputError(_("%(name)s, line %(line)s: %(code)r is not a category code; use one of "
+                               "%(allowed)s, or add the category first.", name=name, line=line, code=code,
+                               allowed=", ".join(catalogue.categories)))
+        key = fold(raw)
+        if key in folded and out[folded[key][0]] != code:
+            raise InputError(_("%(name)s, line %(line)s: the label %(label)r was already given on line "
+                               "%(first)s with another category; keep one of the two lines.", name=name,
+                               line=line, label=raw, first=folded[key][1]))
+        folded.setdefault(key, (raw, line))
+        out[folded[key][0]] = code
+    if not out:
+        raise InputError(_("%(name)s: no label mapping found; write one line per label: label,category.",
+                           name=name))
+    return out
+
+
+def _csv_pairs(text: str, name: str) -> list[tuple[int, str, str]]:
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(_("%(name)s: not a readable CSV file (%(error)s); write one line per label: "
+                           "label,category.", name=name, error=str(exc).strip()[:200])) from None
+    df.columns = [fold(c) for c in df.columns]
+    if not {"label", "category"} <= set(df.columns):
+        raise InputError(_("%(name)s: the first line must name the columns label and category; it has %(cols)s.",
+                           name=name, cols=", ".join(df.columns) or "—"))
+    # data lines are numbered from 2 (line 1 is the header)
+    return [(i + 2, r.label, r.category) for i, r in enumerate(df[["label", "category"]].itertuples())]
+
+
+def _yaml_pairs(text: str, name: str) -> list[tuple[int, str, str]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise InputError(_("%(name)s: not a readable YAML file (%(error)s); write one line per label: "
+                           "'label: category'.", name=name, error=str(exc).strip()[:200])) from None
+    if node is None or not isinstance(node, yaml.MappingNode):
+        raise InputError(_("%(name)s: no label mapping found; write one line per label: label,category.",
+                           name=name))
     out = []
-    for c in codes_or_groups:
-        out.extend(GROUPS[c][2] if c in GROUPS else [c])
-    return sorted(set(out))
+    for key, value in node.value:  # the composed nodes keep their line (0-based)
+        if not isinstance(key, yaml.ScalarNode) or not isinstance(value, yaml.ScalarNode):
+            raise InputError(_("%(name)s, line %(line)s: expected 'label: category'.", name=name,
+                               line=key.start_mark.line + 1))
+        out.append((key.start_mark.line + 1, key.value, value.value))
+    return out
+
+
+def unknown_message(unknown: pd.DataFrame, *, first: int = 20) -> str:
+    """The warning about labels filed as "Khác": how many rows, and the first labels with their counts."""
+    shown = ", ".join(f"{r.label!r} ({number(int(r.count))})" for r in unknown.head(first).itertuples())
+    more = len(unknown) - first
+    if more > 0:
+        shown += " " + _("and %(n)s more", n=number(more))
+    return _("%(n)s rows have a category that is not in the list and were filed as 'Khác' (other): %(shown)s",
+             n=number(int(unknown["count"].sum())), shown=shown)

@@ -9,8 +9,9 @@ from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, get_locale
 
 from geo import analysis, format
-from geo.categories import label
+from geo.categories import Catalogue
 from geo.resources import resource
+from geo.store.categories import catalogue
 from geo.store.models import make_engine
 
 
@@ -21,6 +22,19 @@ def engine():
     if eng is None:
         eng = app.extensions["hotspot_engine"] = make_engine(app.config["DATABASE_URL"])
     return eng
+
+
+def current_categories() -> Catalogue:
+    """The store's categories, read once per request (:func:`forget_categories` after a change)."""
+    if not has_request_context():
+        return catalogue(engine())
+    if "catalogue" not in g:
+        g.catalogue = catalogue(engine())
+    return g.catalogue
+
+
+def forget_categories() -> None:
+    g.pop("catalogue", None)
 
 
 def select_locale() -> str:
@@ -40,7 +54,7 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, default_translation_directories=str(resource("translations")))
     app.jinja_env.globals.update(
         number=format.number, percent=format.percent, date=format.date, missing=format.MISSING,
-        get_locale=get_locale, category_label=lambda code: label(code, format.current_locale()),
+        get_locale=get_locale, category_label=lambda code: current_categories().label(code, format.current_locale()),
         lang_url=lambda lang: request.path + "?" + urlencode(
             [*((k, v) for k, v in request.args.items(multi=True) if k != "lang"), ("lang", lang)]))
 

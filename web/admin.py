@@ -19,15 +19,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from geo import format
 from geo.errors import InputError
 from geo.ingest.importer import import_file, preview, rejects_file
 from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, split_header
 from geo.render.exports import csv_bytes
 from geo.store import accounts
 from geo.store.accounts import ROLES
+from geo.store.categories import source_map
 from geo.store.queries import import_batches, rejected_rows
+from web import current_categories
 from web import engine as _engine
 from web.auth import actor, audit, role_required
+from web.categories import uploaded_map
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -42,6 +46,9 @@ ACTION_LABELS = {
     "programme_status": _l("Programme status recorded"), "committee_report": _l("Report downloaded"),
     "boundary_load": _l("Boundary version loaded"), "boundary_replace": _l("Boundary version replaced"),
     "boundary_delete": _l("Boundary version removed"),
+    "category_add": _l("Category added"), "category_rename": _l("Category renamed"),
+    "category_groups": _l("Category report groups changed"), "category_remove": _l("Category removed"),
+    "category_map": _l("Label mapping stored"), "category_refile": _l("Incidents filed again"),
 }
 
 
@@ -63,7 +70,8 @@ def import_page():
         elif not source:
             error = _("Name the source of the file (e.g. the police unit).")
         else:
-            staged, error = _stage_upload(upload, source, request.form.get("crs") or None)
+            staged, error = _stage_upload(upload, source, request.form.get("crs") or None,
+                                          request.files.get("categories"))
             if staged:
                 return _preview_page(staged)
     return render_template("admin/import.html", result=None, error=error, batches=import_batches(engine())), \
@@ -84,13 +92,15 @@ def import_confirm():
         _discard(staged)
         return redirect(url_for("admin.import_page"))
     mapping, ignore, error = _form_mapping(staged)
+    category_map = _form_categories(staged)
     if error or action != "import":
-        return _preview_page(staged, mapping, ignore, error)
+        return _preview_page(staged, mapping, ignore, error, category_map)
     try:
         result = import_file(engine(), staged["path"], source=staged["source"], crs=staged["crs"],
                              mapping=mapping, ignore=ignore, imported_by=current_user.username,
                              display_name=staged["name"], tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
-                             limits=ReadLimits.from_config(current_app.config), tz=current_app.config["TIMEZONE"])
+                             limits=ReadLimits.from_config(current_app.config), tz=current_app.config["TIMEZONE"],
+                             category_map=category_map)
     except InputError as exc:
         audit("import_failed", staged["name"], {"source": staged["source"], "error": str(exc)})
         _discard(staged)
@@ -100,6 +110,8 @@ def import_confirm():
     audit("import", staged["name"], {"source": staged["source"], "batch": result.batch_id,
                                      "accepted": result.accepted, "updated": result.updated,
                                      "rejected": result.rejected})
+    if category_map is not None:
+        audit("category_map", staged["source"], {"labels": len(category_map), "file": staged["name"]})
     return render_template("admin/import.html", result=result, error=None, batches=import_batches(engine()))
 
 
@@ -113,20 +125,23 @@ def _upload_dir() -> Path:
     return folder
 
 
-def _stage_upload(upload, source, crs):
-    """Keep the upload in the private folder under a random token bound to the session."""
+def _stage_upload(upload, source, crs, category_file=None):
+    """Keep the upload in the private folder under a random token bound to the session, with the
+    source's label mapping file when one is given (read now, so that a bad one is said at once)."""
     name = Path(upload.filename).name[:200]
     token = secrets.token_urlsafe(24)
     tmp = _upload_dir() / f"{token}.upload"
     upload.save(tmp)
     try:
+        category_map = uploaded_map(category_file)
         kind = incident_file_kind(tmp, name)
     except InputError as exc:
         tmp.unlink(missing_ok=True)
         audit("import_failed", name, {"source": source, "error": str(exc)})
         return None, str(exc)
     path = tmp.rename(tmp.with_suffix("." + {"xlsx": "xlsx", "geojson": "geojson"}.get(kind, "csv")))
-    meta = {"name": name, "source": source, "crs": crs, "user": current_user.username, "file": path.name}
+    meta = {"name": name, "source": source, "crs": crs, "user": current_user.username, "file": path.name,
+            "category_map": category_map}
     (_upload_dir() / f"{token}.json").write_text(json.dumps(meta), encoding="utf-8")
     session["import_upload"] = token
     return {**meta, "token": token, "path": path}, None
@@ -179,9 +194,35 @@ def _form_mapping(staged):
     return mapping or None, ignore, None
 
 
-def _preview_page(staged, mapping=None, ignore=(), error=None):
+def _form_categories(staged):
+    """The source's label mapping for this import: the uploaded file's (or else the remembered one),
+    with the categories chosen on the preview for the labels not in the list; None when neither."""
+    labels = json.loads(request.form.get("labels") or "[]")
+    chosen = {}
+    for i, label in enumerate(labels):
+        code = request.form.get(f"cat_{i}", "")
+        if code:
+            if code not in current_categories().categories:
+                raise InputError(_("Unknown category %(code)r for the label %(label)r.", code=code[:40],
+                                   label=label[:200]))
+            chosen[label] = code
+    base = staged.get("category_map")
+    if not chosen:
+        return base
+    if base is None:
+        with engine().connect() as conn:
+            base = source_map(conn, staged["source"])
+    staged["category_map"] = {**base, **chosen}  # kept with the upload for the next check or the import
+    meta = {k: v for k, v in staged.items() if k not in ("token", "path")}
+    (_upload_dir() / f"{staged['token']}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return staged["category_map"]
+
+
+def _preview_page(staged, mapping=None, ignore=(), error=None, category_map=None):
+    category_map = staged.get("category_map") if category_map is None else category_map
     try:
         p = preview(engine(), staged["path"], mapping=mapping, ignore=ignore, crs=staged["crs"],
+                    source=staged["source"], category_map=category_map,
                     tz=current_app.config["TIMEZONE"], limits=ReadLimits.from_config(current_app.config),
                     display_name=staged["name"], tolerance_m=current_app.config["JOIN_TOLERANCE_M"],
                     check_rows=current_app.config["IMPORT_PREVIEW_ROWS"])
@@ -192,6 +233,8 @@ def _preview_page(staged, mapping=None, ignore=(), error=None):
                                    batches=import_batches(engine())), 400
         p, error = None, str(exc)
     return render_template("admin/import_preview.html", p=p, staged=staged, error=error, fields=FIELD_LABELS,
+                           categories=[(c, current_categories().label(c, format.current_locale()))
+                                       for c in current_categories().categories],
                            headers=[h for h, _f, _c in p.headers] if p else json.loads(request.form.get("headers") or "[]"),
                            tz=current_app.config["TIMEZONE"]), (400 if error else 200)
 

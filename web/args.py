@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
+from geo.categories import normalise_raw, raw_terms
 from geo.errors import InputError
 from geo.format import number
 from geo.methods import METHODS, Param
@@ -50,7 +51,7 @@ def check_range(start: dt.date, end: dt.date) -> None:
 
 def area_query_args() -> dict:
     """The query parameters every area endpoint shares: boundary, start and end (or a named
-    ``period`` such as ``2024-Q1``, ``2024-H1:stat``, ``2024``), category."""
+    ``period`` such as ``2024-Q1``, ``2024-H1:stat``, ``2024``), category, raw labels (``raw=``, repeatable)."""
 
     boundary = request.args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"]
     spec = request.args.get("period")
@@ -61,8 +62,25 @@ def area_query_args() -> dict:
         start = date_arg("start")
         end = date_arg("end")
     check_range(start, end)
-    cats = [c for c in (request.args.get("category") or "").split(",") if c]
+    cats = [c for c in (request.args.get("category") or "").split(",") if c] + list(raw_terms(raw_arg()))
     return dict(boundary=boundary, start=start, end=end, categories=cats)
+
+
+RAW_MAX = 50
+
+
+def raw_arg() -> tuple[str, ...]:
+    """The raw labels of ``raw=`` (repeatable; the files' own category labels, matched exactly after
+    normalising Unicode and white space), sorted."""
+    values = sorted({v for v in (normalise_raw(x) for x in request.args.getlist("raw")) if v})
+    if len(values) > RAW_MAX:
+        raise InputError(_("`raw` names %(n)s labels; choose at most %(max)s.", n=number(len(values)),
+                           max=number(RAW_MAX)))
+    long = [v for v in values if len(v) > 200]
+    if long:
+        raise InputError(_("`raw` was %(value)s: longer than %(max)s characters.", value=repr(long[0][:40] + "…"),
+                           max=number(200)))
+    return tuple(values)
 
 
 def _number(p: Param, raw: str):

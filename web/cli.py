@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from geo import methods
-from geo.categories import label
+from geo.categories import read_category_map
 from geo.errors import InputError
 from geo.format import current_locale, number
 from geo.format import gettext as _
@@ -23,6 +23,7 @@ from geo.ingest import demo
 from geo.ingest.importer import import_file, preview
 from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, sha256_of
 from geo.store import accounts, jobs, queries
+from geo.store import categories as store_categories
 from geo.store.backup import backup, restore
 from geo.store.models import make_engine, upgrade
 from geo.store.queries import load_areas
@@ -188,10 +189,41 @@ def register(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True,
                   help="Show the columns, the first rows as read and the problems; write nothing. Exit status 0 "
                        "when the file would import, 1 otherwise.")
-    def import_incidents(file, source, mapping, crs, user, rejects_out, dry_run):
+    @click.option("--categories", "categories_file", default=None, type=click.Path(exists=True, dir_okay=False),
+                  help="The source's label mapping (CSV with columns label,category, or YAML label: category); "
+                       "remembered for its next imports.")
+    def import_incidents(file, source, mapping, crs, user, rejects_out, dry_run, categories_file):
         """Import incidents from a CSV, XLSX or GeoJSON file."""
         run_import(app, eng(), file, source=source, mapping=mapping, crs=crs, user=user,
-                   rejects_out=rejects_out, dry_run=dry_run)
+                   rejects_out=rejects_out, dry_run=dry_run, categories_file=categories_file)
+
+    @app.cli.command("set-category-map")
+    @click.argument("source")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    def set_category_map(source, file):
+        """Remember FILE (CSV label,category or YAML label: category) as the label mapping of SOURCE."""
+        e = eng()
+        try:
+            cmap = read_category_map(file, store_categories.catalogue(e))
+            with e.begin() as conn:
+                store_categories.set_source_map(conn, source, cmap)
+                accounts.record(conn, "category_map", source, {"labels": len(cmap), "file": Path(file).name},
+                                by=accounts.COMMAND_LINE)
+        except InputError as exc:
+            fail(exc)
+        click.echo(_("Label mapping of %(source)s stored: %(n)s labels. Stored incidents keep their category "
+                     "until: flask --app server refile-categories %(source)s", source=source, n=number(len(cmap))))
+
+    @app.cli.command("refile-categories")
+    @click.argument("source")
+    def refile_categories(source):
+        """File the stored incidents of SOURCE again under its current label mapping."""
+        try:
+            moved = store_categories.refile(eng(), source, by=accounts.COMMAND_LINE)
+        except InputError as exc:
+            fail(exc)
+        click.echo(_("%(n)s incidents of %(source)s were filed again under the current mapping.",
+                     n=number(moved), source=source))
 
     @app.cli.command("worker")
     @click.option("--idle-exit", type=float, default=None,
@@ -252,12 +284,14 @@ def register(app: Flask) -> None:
         click.echo(_("Wrote %(n)s areas to %(out)s.", n=number(len(gdf)), out=out))
 
 
-def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, dry_run=False):
+def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, dry_run=False, categories_file=None):
     """The import command's body: progress bar, counts, rejected-rows report, exit status
     (``dry_run``: :func:`geo.ingest.importer.preview` of every row, printed; nothing written)."""
 
     try:  # the checks of the web upload: the type from the content, ZIP traversal and bombs
         incident_file_kind(Path(file), Path(file).name)
+        category_map = (read_category_map(categories_file, store_categories.catalogue(eng))
+                        if categories_file else None)
     except InputError as exc:
         fail(exc)
     pairs = {}
@@ -269,10 +303,11 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, dry_r
     if dry_run:
         try:
             p = preview(eng, file, mapping=pairs or None, crs=crs, tz=app.config["TIMEZONE"], check_rows=None,
-                        limits=ReadLimits.from_config(app.config), tolerance_m=app.config["JOIN_TOLERANCE_M"])
+                        limits=ReadLimits.from_config(app.config), tolerance_m=app.config["JOIN_TOLERANCE_M"],
+                        source=source, category_map=category_map)
         except InputError as exc:
             fail(exc)
-        _print_preview(p)
+        _print_preview(p, store_categories.catalogue(eng))
         sys.exit(0 if p.would_import else 1)
     stages = ["read", "validate", "join", "write", "aggregate", "done"]
     with click.progressbar(length=len(stages), label=_("Importing %(file)s", file=Path(file).name),
@@ -283,7 +318,7 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, dry_r
             result = import_file(eng, file, source=source, mapping=pairs or None, crs=crs,
                                  imported_by=user, progress=progress, tz=app.config["TIMEZONE"],
                                  tolerance_m=app.config["JOIN_TOLERANCE_M"],
-                                 limits=ReadLimits.from_config(app.config))
+                                 limits=ReadLimits.from_config(app.config), category_map=category_map)
         except InputError as exc:
             res = getattr(exc, "result", None)
             bar.render_finish()
@@ -293,6 +328,10 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, dry_r
             fail(exc)
     for w in result.warnings:
         click.secho(_("Warning: %(w)s", w=w), fg="yellow")
+    if result.unknown_categories is not None and len(result.unknown_categories) > 20:
+        click.echo(_("Labels filed as 'Khác' (other):"))  # the warning names the first 20; here all
+        for r in result.unknown_categories.itertuples():
+            click.echo(f"  {r.label}\t{number(int(r.count))}")
     click.echo(_("Accepted %(a)s, updated %(u)s, rejected %(r)s (batch %(b)s).", a=number(result.accepted),
                  u=number(result.updated), r=number(result.rejected), b=result.batch_id))
     total = result.accepted + result.updated
@@ -315,7 +354,7 @@ def _write_rejects(app, result, rejects_out) -> str:
     return str(path)
 
 
-def _print_preview(p) -> None:
+def _print_preview(p, categories) -> None:
     """A dry run's report: the columns, the first rows as read, the problems, the warnings."""
     click.echo(_("Columns of %(name)s:", name=p.file_name))
     for header, field, crs in p.headers:
@@ -327,7 +366,7 @@ def _print_preview(p) -> None:
     table = [[_("Row"), _("Date and time"), _("Longitude"), _("Latitude"), _("Category"), _("Ward")]]
     for r in p.sample.itertuples():
         table.append([str(r.row), r.local.strftime("%d/%m/%Y %H:%M"), f"{r.lon:.6f}" if r.lon == r.lon else "",
-                      f"{r.lat:.6f}" if r.lat == r.lat else "", label(r.category, current_locale()), r.ward or ""])
+                      f"{r.lat:.6f}" if r.lat == r.lat else "", categories.label(r.category, current_locale()), r.ward or ""])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))

@@ -21,7 +21,6 @@ from flask_login import current_user
 
 from geo import analysis, disclosure, format
 from geo import periods as pr
-from geo.categories import label
 from geo.committee import areas, assessments, candidates, plans
 from geo.committee import flags as fl
 from geo.committee import programmes as pg
@@ -31,10 +30,11 @@ from geo.render import maps
 from geo.render.maps import parts as map_parts
 from geo.render.palette import CHANGE_COLOURS
 from geo.store.queries import versions
+from web import current_categories as _categories
 from web import engine as _engine
 from web.args import choice_arg
 from web.auth import audit, role_required
-from web.maps import boundary_choices, category_choices, data_span, period_choices, read_filters
+from web.maps import boundary_choices, category_choices, data_span, period_choices, raw_choices, read_filters
 from web.maps import lang as _lang
 from web.responses import published_minimum
 
@@ -104,7 +104,7 @@ def _helpers() -> dict:
 
 
 def _category(code: str) -> str:
-    return label(code, lang())
+    return _categories().label(code, lang())
 
 
 def _render(template: str, **context):
@@ -379,7 +379,7 @@ def _report_texts(rep: rp.Report, f) -> dict:
     title = _("Crime situation against the same period last year")
     district = dict(rp.districts(engine(), f.boundary)).get(rep.district, "")
     where = ", ".join(x for x in [f.boundary, district] if x)
-    filters = "; ".join([where, _category(f.category) if f.category else _("All categories")])
+    filters = "; ".join([where, _category(f.category) if f.category else _("All categories"), *f.raw])
     return {"title": title, "period": rep.period.label(l, with_dates=True), "base": rep.base.label(l, with_dates=True),
             "filters": filters, "generated": format.date(dt.datetime.now(pr.TZ).date())}
 
@@ -425,7 +425,7 @@ def report():
                    unit_columns=[c for c in _unit_columns(level) if c[0] not in ("q_value",)],
                    category_columns=_category_columns(), texts=_report_texts(rep, f) if rep else None,
                    total_text=_total_text(rep) if rep else "", periods=period_choices(data_span()),
-                   categories=category_choices(), boundaries=boundary_choices(),
+                   categories=category_choices(), raw_labels=raw_choices(), boundaries=boundary_choices(),
                    districts=rp.districts(engine(), f.boundary),
                    query=_report_query(f, level, district), formats=REPORT_FORMATS)
 

@@ -23,16 +23,17 @@ from geo import analysis, disclosure, methods
 from geo import periods as pr
 from geo.analysis import cached
 from geo.analysis import data_span as span
-from geo.categories import CATEGORIES, GROUPS, label
+from geo.categories import raw_terms
 from geo.disclosure import labelled
 from geo.errors import InputError
 from geo.render import exports
 from geo.render import layers as maps_pages
 from geo.render.layers import View
 from geo.render.maps import parts
-from geo.store.queries import versions
+from geo.store.queries import raw_labels, versions
+from web import current_categories as _categories
 from web import engine as _engine
-from web.args import check_range, choice_arg, date_arg, from_params, param_value, period_arg, to_params
+from web.args import check_range, choice_arg, date_arg, from_params, param_value, period_arg, raw_arg, to_params
 from web.auth import audit
 from web.responses import job_failure, published_minimum, run_budgeted
 
@@ -54,18 +55,21 @@ class Filters:
     end: dt.date
     category: str
     label: str
+    raw: tuple = ()  # the files' own labels (exact, after normalise_raw)
 
     @property
     def categories(self) -> tuple:
-        return (self.category,) if self.category else ()
+        """The selection of the analyses: the category or group, and the raw labels as ``raw:…``."""
+        return ((self.category,) if self.category else ()) + raw_terms(self.raw)
 
     def query(self, **extra) -> dict:
         """The query string of these filters (for links, the map script and exports)."""
-        q = {"boundary": self.boundary, "period": self.period, "cut": self.cut, "category": self.category}
+        q = {"boundary": self.boundary, "period": self.period, "cut": self.cut, "category": self.category,
+             "raw": list(self.raw)}
         if self.period == "custom":
             q.update(start=self.start.isoformat(), end=self.end.isoformat())
         q.update({k: v for k, v in extra.items() if v not in (None, "")})
-        return {k: v for k, v in q.items() if v not in (None, "")}
+        return {k: v for k, v in q.items() if v not in (None, "", [])}
 
 
 def engine():
@@ -95,9 +99,17 @@ def read_filters() -> Filters:
     else:
         p = period_arg(period + (":stat" if cut == "stat" and ":" not in period else ""))
     category = args.get("category") or ""
-    if category and category not in CATEGORIES and category not in GROUPS:
+    cat = _categories()
+    if category and category not in cat.categories and category not in cat.groups:
         raise InputError(_("`category` was %(value)s: not a known category or group.", value=repr(category)))
-    return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True))
+    return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True),
+                   raw_arg())
+
+
+def raw_choices() -> list[str]:
+    """The raw labels the filter form offers: those of at least the user's smallest published count."""
+    minimum = published_minimum() or 1
+    return [lab for lab, n in cached("raw-labels", engine(), {}, lambda: raw_labels(engine())) if n >= minimum]
 
 
 def period_choices(span) -> list[tuple[str, str]]:
@@ -115,9 +127,7 @@ def period_choices(span) -> list[tuple[str, str]]:
 
 
 def category_choices() -> list[tuple[str, str]]:
-    groups = [(c, label(c, lang())) for c in GROUPS]
-    cats = [(c, label(c, lang())) for c in CATEGORIES]
-    return groups + cats
+    return _categories().choices(lang())
 
 
 def boundary_choices() -> list[tuple[str, str]]:
@@ -140,7 +150,7 @@ def form_params(page: str, args: dict) -> list[tuple]:
 def common_context(page: str, f: Filters, args: dict) -> dict:
     span, set_here = data_span(), given(args)
     return dict(page=page, f=f, periods=period_choices(span), categories=category_choices(),
-                boundaries=boundary_choices(), span=span, lang=lang(), given=set_here,
+                raw_labels=raw_choices(), boundaries=boundary_choices(), span=span, lang=lang(), given=set_here,
                 form_params=form_params(page, args),
                 script_url=url_for("maps.map_script", page=page, **f.query(**set_here)), **_query_values(args))
 
@@ -317,7 +327,7 @@ def export(page, fmt):
                           scheme=view.png.get("scheme", "natural_breaks"), cmap=view.png.get("cmap", "YlOrRd"))
     if fmt == "png":
         return _download(png, f"{stem}.png", "image/png")
-    filters = ", ".join(x for x in [f.boundary, dict(category_choices()).get(f.category, "")] if x)
+    filters = ", ".join(x for x in [f.boundary, dict(category_choices()).get(f.category, ""), *f.raw] if x)
     pdf = exports.report_pdf(title=view.png["title"], period_text=f.label, filters_text=filters, map_png=png,
                              table=table, table_columns=columns, notes=[_attribution()], lang=lang())
     return _download(pdf, f"{stem}.pdf", "application/pdf")

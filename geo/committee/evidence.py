@@ -48,7 +48,7 @@ def incidents_inside(engine: Engine, area: Area, start: dt.date, end: dt.date,
     coordinates lie inside its polygon (its border included), and those placed only by
     ward whose ward in the area's boundary version is the area's ward (or, for a spot or
     polygon, lies at least half inside it)."""
-    cats = check_categories(list(categories))
+    cats = check_categories(engine, list(categories))
     x0, y0, x1, y1 = area.geometry.bounds
     codes = _given_codes(engine, area)
     sql = ("SELECT i.id, i.local_date, i.category, i.cleared, i.lon, i.lat, a.code FROM incident i "

@@ -74,7 +74,7 @@ def create_plan(engine: Engine, *, year, level: str, boundary: str, unit_code: s
     level = check.choice(level, "level", LEVELS)
     cut = check.cut(cut)
     cats = [c for c in categories if c]
-    check_categories(cats)
+    check_categories(engine, cats)
     wards = analysis._ward_frame(engine, boundary)
     unit_code = check.text(unit_code, "unit_code", required=False, max_len=32)
     if level == "city":

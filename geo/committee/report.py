@@ -24,11 +24,11 @@ from sqlalchemy.engine import Engine
 from clustering.compare import city_total, compare_counts
 from geo import analysis, format
 from geo import periods as pr
-from geo.categories import label as category_label
 from geo.committee import _checks as check
 from geo.errors import InputError
 from geo.render import exports
 from geo.render.exports import xlsx_cell
+from geo.store.categories import catalogue
 from geo.store.queries import check_categories
 
 
@@ -48,10 +48,6 @@ class Report:
     detail: pd.DataFrame
     total: dict
     meta: dict = field(default_factory=dict)
-
-
-def _category(code: str) -> str:
-    return category_label(code, format.current_locale())
 
 
 def _in_words(frame: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +105,12 @@ def report(engine: Engine, *, boundary: str, period: pr.Period, categories: Sequ
     """
     level = check.choice(level, "level", ("ward", "district"))
     cats = list(categories)
-    check_categories(cats)
+    check_categories(engine, cats)
+    labels = catalogue(engine)
+
+    def _category(code: str) -> str:
+        return labels.label(code, format.current_locale())
+
     base = period.same_period_last_year()
     wards = analysis._ward_frame(engine, boundary)
     parents = wards["parent_code"].dropna().unique()

@@ -25,10 +25,21 @@ from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import N_, gettext
 from geo.ingest.join import assign_wards, point_tree
-from geo.ingest.parsing import (GEOM_LAT, GEOM_LON, REJECT_REASONS_HEADER, REJECT_ROW_HEADER, RawTable, ReadLimits,
-                                read_table, sha256_of, split_header, strip_formula_guard)
+from geo.ingest.parsing import (
+    GEOM_LAT,
+    GEOM_LON,
+    REJECT_REASONS_HEADER,
+    REJECT_ROW_HEADER,
+    RawTable,
+    ReadLimits,
+    read_table,
+    sha256_of,
+    split_header,
+    strip_formula_guard,
+)
 from geo.ingest.validate import DEFAULT_TZ, Extent, Validated, WardIndex, validate
 from geo.render.exports import csv_bytes, xlsx_cell
+from geo.store.categories import for_source, set_source_map
 from geo.store.models import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
 from geo.store.queries import load_areas
 
@@ -48,6 +59,7 @@ class ImportResult:
     rejects: pd.DataFrame | None = None  # row, column, value, reason: one line per problem
     rejected_table: pd.DataFrame | None = None  # the rejected rows as they were in the file (rejects_table)
     layout: dict = field(default_factory=dict)  # how the file was written (RawTable.layout)
+    unknown_categories: pd.DataFrame | None = None  # labels filed as "khac": label, count
 
     @property
     def rejects_csv(self) -> str:
@@ -373,10 +385,14 @@ INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", 
 def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict | None = None,
                 crs: str | None = None, imported_by: str = "", tolerance_m: float = 50.0,
                 display_name: str | None = None, progress=None, now: dt.datetime | None = None,
-                limits: ReadLimits | None = None, tz: str = DEFAULT_TZ, ignore=()) -> ImportResult:
+                limits: ReadLimits | None = None, tz: str = DEFAULT_TZ, ignore=(),
+                category_map: dict[str, str] | None = None) -> ImportResult:
     """Import one incident file. See the module docstring. ``mapping`` (field -> header) and
     ``ignore`` (headers not to use) correct the recognised columns; ``tz`` is the time zone of
     times without an offset (TIMEZONE).
+
+    Labels are filed by ``category_map`` ({label: code}, remembered for the source's next
+    imports) or else the source's remembered mapping, then by the categories' labels, else "khac".
 
     Raises :class:`InputError` (and changes nothing) when the file cannot be
     read or no row is acceptable; the error carries the rejected rows as
@@ -394,12 +410,14 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     digest = sha256_of(path)
     with engine.connect() as conn:
         versions = load_versions(conn)
+        categories = for_source(conn, source, category_map)
     step("validate")
-    checked = validate(raw, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs, now=now, tz=tz)
+    checked = validate(raw, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs, now=now, tz=tz,
+                       categories=categories)
     rows = checked.rows
     result = ImportResult(None, name, rejected=checked.rejects["row"].nunique(), warnings=checked.warnings,
                           rejects=checked.rejects, rejected_table=rejects_table(raw, checked.rejects),
-                          layout=raw.layout)
+                          layout=raw.layout, unknown_categories=checked.unknown_categories)
     raw.original = None  # only the rejected rows' cells are kept
     if rows.empty:
         first = checked.rejects.iloc[0] if len(checked.rejects) else None
@@ -433,6 +451,8 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
             frame = _incident_frame(rows, source, ids, batch_id, conn)
             _write_incidents(conn, frame, is_new)
             _insert_areas(conn, ids, joined)
+            if category_map is not None:
+                set_source_map(conn, source, category_map)
             if in_db:
                 for v in versions:
                     counts = _join_in_database(conn, v.id, tolerance_m, batch_id=batch_id)
@@ -548,6 +568,7 @@ class Preview:
     problems: pd.DataFrame  # reason, column, rows (count), first (the first row numbers)
     rejects: pd.DataFrame  # the first problem lines (row, column, value, reason)
     warnings: list
+    unknown_categories: pd.DataFrame  # labels among the checked rows that would be filed as "khac": label, count
 
     @property
     def accepted(self) -> int:
@@ -561,21 +582,23 @@ class Preview:
 def preview(engine: Engine, path: str | Path, *, mapping: dict | None = None, ignore=(), crs: str | None = None,
             tz: str = DEFAULT_TZ, limits: ReadLimits | None = None, display_name: str | None = None,
             check_rows: int | None = PREVIEW_CHECK_ROWS, now: dt.datetime | None = None,
-            tolerance_m: float = 50.0) -> Preview:
+            tolerance_m: float = 50.0, source: str = "", category_map: dict[str, str] | None = None) -> Preview:
     """Read ``path`` as :func:`import_file` would and validate its first ``check_rows`` rows (every row
-    when None); nothing is written. Raises :class:`InputError` when the file cannot be read."""
+    when None); nothing is written. Labels are filed as :func:`import_file` files them for ``source``.
+    Raises :class:`InputError` when the file cannot be read."""
     path = Path(path)
     name = display_name or path.name
     raw = read_table(path, mapping=mapping, display_name=name, limits=limits, ignore=ignore)
     with engine.connect() as conn:
         versions = load_versions(conn)
+        categories = for_source(conn, source, category_map)
     head = raw
     if check_rows is not None and len(raw.frame) > check_rows:
         head = RawTable(raw.frame.iloc[:check_rows].reset_index(drop=True), raw.columns, raw.unknown, raw.name,
                         raw.crs, raw.limits, raw.original, raw.layout)
         head.crs_conflict = raw.crs_conflict
     checked: Validated = validate(head, extent=_extent(versions), wards=_ward_indexes(versions), crs=crs,
-                                  now=now, tz=tz)
+                                  now=now, tz=tz, categories=categories)
     rows = checked.rows.head(PREVIEW_ROWS)
     joined = join_rows(versions, rows["lon"], rows["lat"], rows["given_version_id"], rows["given_area_id"],
                        tolerance_m=tolerance_m)
@@ -596,4 +619,4 @@ def preview(engine: Engine, path: str | Path, *, mapping: dict | None = None, ig
     headers = [(h, next((f for f, c in raw.columns.items() if c == h), None), split_header(h)[1])
                for h in raw.original.columns if h not in (GEOM_LON, GEOM_LAT)]
     return Preview(name, headers, crs or raw.crs, len(raw.frame), len(head.frame), int(rej["row"].nunique()),
-                   sample, problems, rej.head(50), checked.warnings)
+                   sample, problems, rej.head(50), checked.warnings, checked.unknown_categories)

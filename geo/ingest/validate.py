@@ -21,7 +21,7 @@ from pyproj import CRS, Transformer
 from pyproj.crs import ProjectedCRS
 from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 
-from geo.categories import CATEGORY_LOOKUP, SEVERITY_LOOKUP
+from geo.categories import BUILTIN, SEVERITY_LOOKUP, Catalogue, normalise_raw, unknown_message
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.format import number
@@ -90,6 +90,8 @@ class Validated:
     rows: pd.DataFrame
     rejects: pd.DataFrame
     warnings: list[str]
+    # the labels filed as "khac" with their rows (columns label, count), most frequent first
+    unknown_categories: pd.DataFrame | None = None
 
 
 REJECT_COLUMNS = ["row", "column", "value", "reason"]
@@ -370,10 +372,11 @@ def _in_vn(lon, lat):
 # --------------------------------------------------------------------------- the whole table
 
 def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], crs: str | None = None,
-             now: dt.datetime | None = None, tz: str = DEFAULT_TZ) -> Validated:
+             now: dt.datetime | None = None, tz: str = DEFAULT_TZ, categories: Catalogue = BUILTIN) -> Validated:
     """Check and convert every row of ``raw``; see the module docstring. ``crs`` (the user's choice)
     wins over the CRS the file or its headers name; ``tz`` is the time zone of times without an
-    offset (the setting TIMEZONE). Every problem of a row is reported, not only the first."""
+    offset (the setting TIMEZONE); ``categories`` files the labels. Every problem of a row is
+    reported, not only the first."""
     f = raw.frame
     n = len(f)
     rej = _Rejects(raw)
@@ -399,16 +402,14 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     out["local_date"] = local_dates(utc, tz)
 
     # --- category
-    cat_text = _text(f["category"])
+    cat_text = _map_unique(_text(f["category"]), normalise_raw)
     rej.add(cat_text.isna().to_numpy(), "category", _("no category"))
-    cat = _map_unique(cat_text, lambda v: CATEGORY_LOOKUP.get(fold(v)))
-    unknown_cat = cat_text.notna() & cat.isna()
-    if unknown_cat.any():
-        vals = cat_text[unknown_cat & ~pd.Series(rej.bad, index=f.index)].value_counts()
-        if len(vals):
-            shown = ", ".join(f"{v!r} ({c})" for v, c in vals.head(5).items())
-            warnings.append(_("%(n)s rows have a category that is not in the list and were filed as "
-                              "'Khác' (other): %(shown)s", n=number(int(vals.sum())), shown=shown))
+    cat = _map_unique(cat_text, categories.lookup)
+    unknown_cat = (cat_text.notna() & cat.isna()).to_numpy() & ~rej.bad
+    unknown = (cat_text[unknown_cat].value_counts().rename_axis("label").reset_index(name="count")
+               .sort_values(["count", "label"], ascending=[False, True], kind="stable").reset_index(drop=True))
+    if len(unknown):
+        warnings.append(unknown_message(unknown))
     out["category"] = cat.fillna("khac")
     out["category_raw"] = cat_text
 
@@ -469,7 +470,8 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
         warnings.append(_("Columns not used: %(columns)s", columns=", ".join(raw.unknown)))
     out["_row"] = f["_row"]
     keep = ~rej.bad
-    return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings)
+    return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings,
+                     unknown_categories=unknown)
 
 
 # Fields the store keeps in columns of a fixed width (geo.store.Incident): longer text is refused

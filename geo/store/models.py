@@ -203,11 +203,13 @@ class AreaDay(Base):
     n_sev4: Mapped[int] = mapped_column(Integer)
 
 
+# the columns are named as in area_day, so that a query can read it as a derived table (geo.store.queries)
 AREA_DAY_SELECT = (
-    "SELECT ia.version_id, i.local_date, ia.area_id, i.category, COUNT(*), "
-    "SUM(CASE WHEN i.cleared THEN 1 ELSE 0 END), SUM(CASE WHEN i.severity = 1 THEN 1 ELSE 0 END), "
-    "SUM(CASE WHEN i.severity = 2 THEN 1 ELSE 0 END), SUM(CASE WHEN i.severity = 3 THEN 1 ELSE 0 END), "
-    "SUM(CASE WHEN i.severity = 4 THEN 1 ELSE 0 END) "
+    "SELECT ia.version_id AS version_id, i.local_date AS local_date, ia.area_id AS area_id, "
+    "i.category AS category, COUNT(*) AS n, SUM(CASE WHEN i.cleared THEN 1 ELSE 0 END) AS n_cleared, "
+    "SUM(CASE WHEN i.severity = 1 THEN 1 ELSE 0 END) AS n_sev1, SUM(CASE WHEN i.severity = 2 THEN 1 ELSE 0 END) "
+    "AS n_sev2, SUM(CASE WHEN i.severity = 3 THEN 1 ELSE 0 END) AS n_sev3, "
+    "SUM(CASE WHEN i.severity = 4 THEN 1 ELSE 0 END) AS n_sev4 "
     "FROM incident i JOIN incident_area ia ON ia.incident_id = i.id ")
 
 
@@ -227,6 +229,39 @@ def refresh_area_day(conn, *, version_id: int | None = None, start=None, end=Non
     conn.execute(text("INSERT INTO area_day (version_id, local_date, area_id, category, n, n_cleared, n_sev1, "
                       "n_sev2, n_sev3, n_sev4) " + AREA_DAY_SELECT + src
                       + " GROUP BY ia.version_id, i.local_date, ia.area_id, i.category"), params)
+
+
+class Category(Base):
+    """A crime category: the built-ins (seeded by the migration, never removed) and the ones users add.
+    ``changed_at`` moves on every change of the category or its groups, so caches see it."""
+
+    __tablename__ = "category"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    label_vi: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str] = mapped_column(String(200))
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CategoryGroup(Base):
+    """A category's membership of a report group (the groups are the built-in ones of geo.categories)."""
+
+    __tablename__ = "category_group"
+
+    group_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    category: Mapped[str] = mapped_column(ForeignKey("category.code", ondelete="CASCADE"), primary_key=True)
+
+
+class SourceCategoryMap(Base):
+    """A source's own labels and the category each is filed under, remembered for its next imports."""
+
+    __tablename__ = "source_category_map"
+
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    label_folded: Mapped[str] = mapped_column(String(200), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200))  # as the file wrote it
+    category: Mapped[str] = mapped_column(ForeignKey("category.code"))
 
 
 class User(Base):

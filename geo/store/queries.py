@@ -10,10 +10,11 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from geo.categories import CATEGORIES, GROUPS, expand
+from geo.categories import split_selection
 from geo.errors import InputError
 from geo.format import gettext as _
-from geo.store.models import Area, BoundaryVersion, ImportBatch
+from geo.store.categories import catalogue
+from geo.store.models import AREA_DAY_SELECT, Area, BoundaryVersion, ImportBatch
 
 WGS84 = "EPSG:4326"
 
@@ -54,26 +55,29 @@ def versions(engine: Engine) -> list[BoundaryVersion]:
     return out
 
 
-def check_categories(categories: list[str]) -> list[str]:
-    """Category codes for a list of category or group codes; unknown codes are an error."""
-    unknown = [c for c in categories if c not in CATEGORIES and c not in GROUPS]
-    if unknown:
-        raise InputError(_("`category` has unknown code(s) %(codes)s; allowed: %(allowed)s.",
-                           codes=", ".join(map(repr, unknown)), allowed=", ".join(list(CATEGORIES) + list(GROUPS))))
-    return expand(categories)
+def check_categories(engine: Engine, categories: list[str]) -> list[str]:
+    """Category codes for a list of category or group codes (and raw labels, ``raw:…``, which are
+    left out); unknown codes are an error."""
+    return catalogue(engine).check(categories)
 
 
 def period_query(engine: Engine, sql: str, category_column: str, group_by: str, *, boundary: str,
-                 start: dt.date, end: dt.date, categories) -> list:
-    """Run ``sql`` (a SELECT … WHERE with the parameters :boundary, :start and :end) with the
-    category filter and the GROUP BY added; returns the rows."""
-    cats = check_categories(categories or [])
-    sql += (f"AND {category_column} IN :cats " if cats else "") + (f"GROUP BY {group_by}" if group_by else "")
+                 start: dt.date, end: dt.date, categories, raw_column: str | None = None) -> list:
+    """Run ``sql`` (a SELECT … WHERE with the parameters :boundary, :start and :end, and :raws when
+    it filters raw labels itself) with the category filter (and the raw-label filter on
+    ``raw_column``) and the GROUP BY added; returns the rows."""
+    cats = check_categories(engine, categories or [])
+    _codes, raws = split_selection(categories)
+    sql += (f"AND {category_column} IN :cats " if cats else "") + (
+        f"AND {raw_column} IN :raws " if raws and raw_column else "") + (f"GROUP BY {group_by}" if group_by else "")
     stmt = text(sql)
     params = {"boundary": boundary, "start": start, "end": end}
     if cats:
         stmt = stmt.bindparams(bindparam("cats", expanding=True))
         params["cats"] = cats
+    if raws:
+        stmt = stmt.bindparams(bindparam("raws", expanding=True))
+        params["raws"] = raws
     with engine.connect() as conn:
         return conn.execute(stmt, params).all()
 
@@ -81,12 +85,30 @@ def period_query(engine: Engine, sql: str, category_column: str, group_by: str, 
 def day_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end: dt.date, categories,
              group_by: str) -> list:
     """Rows of ``SELECT <select>`` over the per unit, day and category aggregates ``d`` of
-    ``boundary`` in [start, end], with the unit ``a``: pages never scan the raw incidents."""
-    sql = (f"SELECT {select} FROM area_day d JOIN area a ON a.id = d.area_id "
-           "WHERE d.version_id = (SELECT id FROM boundary_version WHERE name = :boundary) "
-           "AND d.local_date >= :start AND d.local_date <= :end ")
+    ``boundary`` in [start, end], with the unit ``a``: pages never scan the raw incidents.
+
+    The aggregates do not keep the files' labels, so a selection with raw labels (``raw:…``) counts
+    the incidents of the period with those labels into the same columns instead (a scan of the
+    period's incidents by the local-date index: slower, see the README)."""
+    version = "(SELECT id FROM boundary_version WHERE name = :boundary)"
+    if split_selection(categories)[1]:
+        source = (f"({AREA_DAY_SELECT} WHERE ia.version_id = {version} AND i.local_date >= :start "
+                  "AND i.local_date <= :end AND i.category_raw IN :raws "
+                  "GROUP BY ia.version_id, i.local_date, ia.area_id, i.category) d")
+    else:
+        source = "area_day d"
+    sql = (f"SELECT {select} FROM {source} JOIN area a ON a.id = d.area_id "
+           f"WHERE d.version_id = {version} AND d.local_date >= :start AND d.local_date <= :end ")
     return period_query(engine, sql, "d.category", group_by, boundary=boundary, start=start, end=end,
                         categories=categories)
+
+
+def raw_labels(engine: Engine, limit: int = 500) -> list[tuple[str, int]]:
+    """The files' own category labels with their incidents, most frequent first."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT category_raw, COUNT(*) FROM incident WHERE category_raw IS NOT NULL GROUP BY category_raw "
+            "ORDER BY COUNT(*) DESC, category_raw LIMIT :n"), {"n": limit}).all()]
 
 
 def counts_by_area(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,

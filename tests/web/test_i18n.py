@@ -220,7 +220,7 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "home.home": ["/"], "home.healthz": ["/healthz"],
         "auth.account": ["/account"], "auth.change_password": ["/account/password"], "auth.login": ["/login"],
         "admin.audit_page": ["/admin/audit"], "admin.import_page": ["/admin/import"],
-        "admin.users_page": ["/admin/users"],
+        "admin.users_page": ["/admin/users"], "categories.categories_page": ["/admin/categories"],
         "boundaries.index": ["/admin/boundaries"], "boundaries.fields": ["/admin/boundaries/fields"],
         "boundaries.preview": ["/admin/boundaries/preview.geojson"],
         "boundaries.delete": ["/admin/boundaries/hcmc-2019/delete", "/admin/boundaries/hcmc-2025/delete",

@@ -22,7 +22,7 @@ ACCESS = {
     "api.ward": "viewer", "api.job_status": "viewer",
     "maps.map_page": "viewer", "maps.map_script": "viewer", "maps.export": "viewer",
     "admin.import_page": "analyst", "admin.import_confirm": "analyst", "admin.rejected_csv": "analyst", "admin.audit_page": "admin",
-    "admin.users_page": "admin",
+    "admin.users_page": "admin", "categories.categories_page": "admin", "categories.categories_change": "admin",
     "boundaries.index": "analyst", "boundaries.fields": "analyst", "boundaries.preview": "analyst",
     "boundaries.delete": "analyst",
     "committee.index": "viewer", "committee.plan": "viewer", "committee.area": "viewer",
