@@ -16,16 +16,18 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from sqlalchemy import text
 
 from geo.errors import InputError
 from geo.ingest import shipped
 from geo.ingest.parsing import sha256_of
+from geo.store.accounts import create_user
 from geo.store.models import make_engine, upgrade
 from geo.store.queries import load_areas
 from server import create_app
-from tests.conftest import SHARED_BOUNDARIES, table_counts
+from tests.conftest import PASSWORD, SHARED_BOUNDARIES, signed_in, table_counts
 
 REPO = "thanglequoc/vietnamese-provinces-database"
 COMMIT = "cd58063299585146ded3981f2272946ef19ced54"
@@ -231,3 +233,41 @@ def test_registry_lists_the_national_sets_with_their_upstream_recipes():
     assert "upstream" not in sets["hcmc-2019"]  # bundle only
     files = shipped.upstream_manifest(REPO, COMMIT)
     assert len(files) == 3321 + 1 and UNIT_LIST in files
+
+
+def test_an_empty_store_says_the_online_and_the_offline_command(tmp_path):
+    app = make_app(tmp_path, BOUNDARY_SETS="haiphong-2025")
+    create_user(make_engine(app.config["DATABASE_URL"]), "analyst", "analyst", password=PASSWORD)
+    client = signed_in(app)
+    html = client.get("/").get_data(as_text=True)
+    row = html[html.index('id="no-boundaries"'):html.index("</tr>", html.index('id="no-boundaries"'))]
+    assert "BOUNDARY_SETS (haiphong-2025)" in row
+    assert "<code>flask --app server load-shipped-boundaries</code>" in row
+    assert "<code>flask --app server load-boundaries-bundle FILE.zip</code>" in row
+    assert "make run" not in row
+    res = client.get("/api/v1/areas?start=2025-01-01&end=2025-12-31")
+    assert res.status_code == 400
+    msg = res.get_json()["error"]
+    assert msg.startswith("Không có phiên bản ranh giới 'haiphong-2025' trong kho dữ liệu.")
+    assert "load-shipped-boundaries --sets TÊN" in msg and "load-boundaries-bundle FILE.zip" in msg
+
+
+def test_demo_data_fills_the_loaded_set_when_it_is_not_hồ_chí_minh_city(tmp_path):
+    app = make_app(tmp_path, BOUNDARY_SOURCE_DIR=str(SHARED_BOUNDARIES), BOUNDARY_SETS="haiphong-2025",
+                   DEMO_INCIDENTS=3000)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["load-shipped-boundaries"]).exit_code == 0
+    res = runner.invoke(args=["demo-data"])
+    assert res.exit_code == 0, res.output
+    made = Path(app.instance_path) / "demo" / "demo_incidents_haiphong-2025_3000_138.csv"
+    try:
+        records = pd.read_csv(made, encoding="utf-8-sig")
+    finally:
+        made.unlink()
+        (made.parent / "demo_truth_haiphong-2025_3000_138.csv").unlink()
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(records["Kinh độ"], records["Vĩ độ"]), crs="EPSG:4326")
+    wards = gpd.read_file(SHARED_BOUNDARIES / "haiphong_wards_2025.geojson")
+    inside = gpd.sjoin(points, wards, predicate="within", how="left")
+    assert len(records) == 3000 and inside["code"].notna().all()  # every incident in a Hải Phòng unit
+    with make_engine(app.config["DATABASE_URL"]).connect() as conn:
+        assert conn.execute(text("SELECT COUNT(DISTINCT incident_id) FROM incident_area")).scalar() == 3000
