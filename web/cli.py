@@ -261,8 +261,8 @@ def register(app: Flask) -> None:
             records, truth = demo.generate(wards, n=n, seed=seed)
             demo.write_csv(records, path)
             truth.to_csv(out_dir / f"demo_truth_{stem}.csv", index=False)
-        run_import(app, e, str(path), source="demo", mapping=(), crs=None, user="demo",
-                   rejects_out=None)
+        run_import(app, e, str(path), source="demo" if boundary == "hcmc-2025" else f"demo-{boundary}",
+                   mapping=(), crs=None, user="demo", rejects_out=None)
 
     @app.cli.command("methods")
     def methods_cmd():
