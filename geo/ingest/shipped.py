@@ -158,6 +158,8 @@ def _download(up: dict, files: dict[str, str], need: list[str], cache: Path, mir
     fetcher = pooch.create(path=root, base_url="", retry_if_failed=2,
                            registry={p: "sha256:" + files[p] for p in need},
                            urls={p: upstream_url(up, p, mirror_url) for p in need})
+    for folder in {(root / p).parent for p in need}:  # pooch's own makedirs races between threads
+        folder.mkdir(parents=True, exist_ok=True)
     done = [0]
 
     def one(p):
