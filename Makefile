@@ -40,7 +40,10 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-# Creates the SQLite store, loads the shipped ward boundaries and the demo incidents.
+# Creates the SQLite store, loads the shipped ward boundaries and the demo incidents. The settings
+# come from the environment: `BOUNDARY_SETS=haiphong-2025 make run` (or `make run BOUNDARY_SETS=…`)
+# loads and serves those sets; a set not in BOUNDARY_SOURCE_DIR is rebuilt from its upstream files
+# once (BOUNDARY_MIRROR_URL for an internal mirror) and kept in instance/boundaries.
 data: venv
 	$(FLASK) init-db
 	$(FLASK) load-shipped-boundaries

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 import web
 from geo.errors import InputError
+from geo.ingest import shipped
 from geo.resources import INSTALLED, ROOT, resource
 from geo.store import jobs
 from web import admin, api, args, auth, boundaries, categories, cli, committee, home, maps, responses
@@ -36,7 +37,7 @@ SETTINGS = [
     Setting("BOUNDARY_SOURCE_DIR", None,
             "Folder holding the prepared boundary files named in data/boundaries/registry.json; default: "
             "../shared/data/boundaries beside a source checkout, instance/boundaries in an installed service"),
-    Setting("DEFAULT_BOUNDARY", "hcmc-2025", "Boundary version shown when none is chosen"),
+    Setting("DEFAULT_BOUNDARY", None, "Boundary version shown when none is chosen; default: the first of BOUNDARY_SETS"),
     Setting("JOIN_TOLERANCE_M", 50.0,
             "A point in no ward but this close (metres) to one is counted in the nearest. Distances and "
             "areas are measured in the UTM zone of the data (48N for HCMC and Hà Nội), chosen by "
@@ -86,6 +87,15 @@ SETTINGS = [
             "Time zone (IANA name) of imported times written without an offset; the import's local dates"),
     Setting("IMPORT_PREVIEW_ROWS", 5_000,
             "Rows of an uploaded file checked for the import page's preview (the import checks every row)"),
+    Setting("BOUNDARY_SETS", "hcmc-2025",
+            "Shipped boundary sets load-shipped-boundaries loads (comma-separated names of "
+            "data/boundaries/registry.json, or all); a crosswalk loads when both its sets do"),
+    Setting("BOUNDARY_MIRROR_URL", "",
+            "Internal mirror of the upstream boundary repositories: files are fetched from "
+            "URL/{repo}/{commit}/{path}; empty: raw.githubusercontent.com"),
+    Setting("BOUNDARY_CACHE_DIR", None,
+            "Folder where rebuilt and bundled boundary files and their upstream downloads are kept; "
+            "default: instance/boundaries"),
 ]
 
 
@@ -123,6 +133,11 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config["BOUNDARY_SOURCE_DIR"]:
         app.config["BOUNDARY_SOURCE_DIR"] = str(Path(app.instance_path) / "boundaries" if INSTALLED
                                                 else ROOT.parent / "shared" / "data" / "boundaries")
+    if not app.config["BOUNDARY_CACHE_DIR"]:
+        app.config["BOUNDARY_CACHE_DIR"] = str(Path(app.instance_path) / "boundaries")
+    if not app.config["DEFAULT_BOUNDARY"]:
+        first = str(app.config["BOUNDARY_SETS"]).split(",")[0].strip()
+        app.config["DEFAULT_BOUNDARY"] = first if first not in ("all", "") else shipped.registry()["sets"][0]["name"]
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     _check_timezone(app.config["TIMEZONE"])

@@ -14,6 +14,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 SHIPPED = ["templates", "static", "translations", "migrations", "data/boundaries/registry.json",
+           "data/boundaries/upstream",
            "data/common_passwords.txt", "data/common_passwords.LICENSE"]
 
 

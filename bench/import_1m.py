@@ -29,7 +29,7 @@ VERSIONS = ("hcmc-2025", "hcmc-2019")
 
 
 def make_store(path: Path) -> None:
-    from geo.ingest.boundaries import load_shipped
+    from geo.ingest.shipped import load_shipped
     from geo.store.models import make_engine, upgrade
 
     url = f"sqlite:///{path}"

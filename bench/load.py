@@ -32,8 +32,8 @@ BOUNDARIES = ROOT.parent / "shared" / "data" / "boundaries"
 
 def build_store(workdir: Path, rows: int) -> Path:
     from geo.ingest import demo
-    from geo.ingest.boundaries import load_shipped
     from geo.ingest.importer import import_file
+    from geo.ingest.shipped import load_shipped
     from geo.store.accounts import create_user, new_token
     from geo.store.models import make_engine, upgrade
     from geo.store.queries import load_areas

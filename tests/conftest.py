@@ -53,13 +53,13 @@ def store_template(tmp_path_factory) -> Path:
 
 def _fill_template(url: str) -> None:
     """Schema, the three shipped boundary sets and one account per role."""
-    from geo.ingest.boundaries import load_shipped
+    from geo.ingest.shipped import load_shipped
     from geo.store.accounts import ROLES, create_user
     from geo.store.models import make_engine, upgrade
 
     upgrade(url)
     eng = make_engine(url)
-    load_shipped(eng, SHARED_BOUNDARIES)
+    load_shipped(eng, SHARED_BOUNDARIES, names=["hcmc-2025", "hcmc-2019", "hanoi-2025"])
     for role in ROLES:
         create_user(eng, role, role, password=PASSWORD)
     eng.dispose()

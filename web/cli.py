@@ -19,7 +19,7 @@ from geo.errors import InputError
 from geo.format import current_locale, number
 from geo.format import gettext as _
 from geo.ingest import boundaries as gb
-from geo.ingest import demo
+from geo.ingest import demo, shipped
 from geo.ingest.importer import import_file, preview
 from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, sha256_of
 from geo.store import accounts, jobs, queries
@@ -120,12 +120,52 @@ def register(app: Flask) -> None:
             fail(exc)
         click.echo(_("Store restored."))
 
+    def boundary_places():
+        return dict(source_dir=app.config["BOUNDARY_SOURCE_DIR"], cache_dir=app.config["BOUNDARY_CACHE_DIR"],
+                    mirror_url=app.config["BOUNDARY_MIRROR_URL"] or None)
+
     @app.cli.command("load-shipped-boundaries")
     @click.option("--source-dir", default=None, help="Folder with the prepared files (BOUNDARY_SOURCE_DIR).")
-    def load_shipped(source_dir):
-        """Load the boundary sets named in data/boundaries/registry.json (hash-checked)."""
+    @click.option("--sets", default=None, help="Comma-separated set names, or all (BOUNDARY_SETS).")
+    @click.option("--manifest", default=None, type=click.Path(exists=True, dir_okay=False),
+                  help="Upstream manifest to check downloads against instead of the pinned one "
+                       "(data/boundaries/upstream/), for a mirror of another snapshot.")
+    def load_shipped(source_dir, sets, manifest):
+        """Load the chosen boundary sets of data/boundaries/registry.json (hash-checked; rebuilt from
+        upstream when no prepared file is at hand)."""
+        places = boundary_places() | ({"source_dir": source_dir} if source_dir else {})
         try:
-            loaded = gb.load_shipped(eng(), source_dir or app.config["BOUNDARY_SOURCE_DIR"])
+            loaded = shipped.load_shipped(eng(), names=shipped.set_names(sets or app.config["BOUNDARY_SETS"]),
+                                          manifest=manifest, progress=click.echo, **places)
+        except InputError as exc:
+            fail(exc)
+        click.echo(_("Loaded: %(names)s", names=", ".join(loaded)) if loaded else _("Boundary sets already loaded."))
+
+    @app.cli.command("export-boundaries")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.option("--sets", default=None,
+                  help="Comma-separated set names, or all; default: the shipped sets in the store.")
+    def export_boundaries(file, sets):
+        """Write the prepared files of boundary sets and their manifest into FILE.zip, for a machine offline."""
+        try:
+            if sets:
+                names = shipped.set_names(sets)
+            else:
+                have = {v.name for v in queries.versions(eng())}
+                names = [n for n in shipped.set_names("all") if n in have] or shipped.set_names(
+                    app.config["BOUNDARY_SETS"])
+            files = shipped.export_bundle(file, names, progress=click.echo, **boundary_places())
+        except InputError as exc:
+            fail(exc)
+        click.echo(_("Wrote %(files)s to %(out)s. Load it with: flask --app server load-boundaries-bundle %(out)s",
+                     files=", ".join(files), out=file))
+
+    @app.cli.command("load-boundaries-bundle")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    def load_bundle(file):
+        """Load the boundary sets of a bundle made by export-boundaries (every file hash-checked first)."""
+        try:
+            loaded = shipped.load_bundle(eng(), file, cache_dir=app.config["BOUNDARY_CACHE_DIR"])
         except InputError as exc:
             fail(exc)
         click.echo(_("Loaded: %(names)s", names=", ".join(loaded)) if loaded else _("Boundary sets already loaded."))
@@ -242,23 +282,25 @@ def register(app: Flask) -> None:
     @click.option("-n", "count", default=None, type=int, help="Number of incidents (DEMO_INCIDENTS).")
     @click.option("--seed", default=138, show_default=True)
     def demo_data(count, seed):
-        """Create and import the synthetic demo incidents (HCMC, 2023-2025)."""
+        """Create and import the synthetic demo incidents (2023-2025) in the DEFAULT_BOUNDARY set."""
 
         n = count or app.config["DEMO_INCIDENTS"]
+        boundary = app.config["DEFAULT_BOUNDARY"]
         out_dir = Path(app.instance_path) / "demo"
         out_dir.mkdir(exist_ok=True)
-        path = out_dir / f"demo_incidents_{n}_{seed}.csv"
+        stem = f"{n}_{seed}" if boundary == "hcmc-2025" else f"{boundary}_{n}_{seed}"
+        path = out_dir / f"demo_incidents_{stem}.csv"
         e = eng()
         if not path.exists():
             try:
-                wards = load_areas(e, "hcmc-2025")
+                wards = load_areas(e, boundary)
             except InputError as exc:
                 fail(exc)
             records, truth = demo.generate(wards, n=n, seed=seed)
             demo.write_csv(records, path)
-            truth.to_csv(out_dir / f"demo_truth_{n}_{seed}.csv", index=False)
-        run_import(app, e, str(path), source="demo", mapping=(), crs=None, user="demo",
-                   rejects_out=None)
+            truth.to_csv(out_dir / f"demo_truth_{stem}.csv", index=False)
+        run_import(app, e, str(path), source="demo" if boundary == "hcmc-2025" else f"demo-{boundary}",
+                   mapping=(), crs=None, user="demo", rejects_out=None)
 
     @app.cli.command("methods")
     def methods_cmd():

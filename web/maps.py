@@ -33,7 +33,16 @@ from geo.render.maps import parts
 from geo.store.queries import raw_labels, versions
 from web import current_categories as _categories
 from web import engine as _engine
-from web.args import check_range, choice_arg, date_arg, from_params, param_value, period_arg, raw_arg, to_params
+from web.args import (
+    check_range,
+    choice_arg,
+    date_arg,
+    from_params,
+    param_value,
+    period_arg,
+    raw_arg,
+    to_params,
+)
 from web.auth import audit
 from web.responses import job_failure, published_minimum, run_budgeted
 

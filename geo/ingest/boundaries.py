@@ -1,10 +1,8 @@
-"""Ward boundaries: the shipped registry, user layers, versions in the store, crosswalks."""
+"""Ward boundaries: user layers, versions in the store, crosswalks (the shipped sets: geo.ingest.shipped)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,51 +18,20 @@ from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.ingest.importer import join_all_incidents
-from geo.ingest.parsing import sha256_of
 from geo.names import fold
-from geo.resources import resource
-from geo.store.models import (Area, BoundaryVersion, CommitteeArea, CommitteePlan, Crosswalk, Incident,
-                              ProgrammeStatus, check_widths)
-from geo.store.queries import WGS84, versions
+from geo.store.models import (
+    Area,
+    BoundaryVersion,
+    CommitteeArea,
+    CommitteePlan,
+    Crosswalk,
+    Incident,
+    ProgrammeStatus,
+    check_widths,
+)
+from geo.store.queries import WGS84
 
-REGISTRY_DIR = resource("data", "boundaries")
-REGISTRY_FILE = REGISTRY_DIR / "registry.json"
 AREA_COLUMNS = ["code", "name", "parent_code", "parent_name", "level", "population"]
-
-
-def registry() -> dict:
-    return json.loads(REGISTRY_FILE.read_text(encoding="utf-8"))
-
-
-def fetch_shipped(source_dir: str | Path, dest_dir: str | Path = REGISTRY_DIR) -> list[Path]:
-    """Copy every file of the registry from ``source_dir`` into ``dest_dir``, checking hashes.
-
-    A file already in ``dest_dir`` with the right hash is kept. Raises
-    :class:`InputError` naming the file when one is missing or differs.
-    """
-    source_dir, dest_dir = Path(source_dir), Path(dest_dir)
-    reg = registry()
-    out = []
-    for entry in reg["sets"] + reg["crosswalks"]:
-        dest = dest_dir / entry["file"]
-        if dest.exists() and sha256_of(dest) == entry["sha256"]:
-            out.append(dest)
-            continue
-        src = source_dir / entry["file"]
-        if not src.exists():
-            raise InputError(_(
-                "Boundary file %(file)s not found in %(folder)s. Set BOUNDARY_SOURCE_DIR to the folder that "
-                "holds the prepared boundary files (see data/boundaries/registry.json for each file's source "
-                "and sha256).", file=entry["file"], folder=source_dir))
-        digest = sha256_of(src)
-        if digest != entry["sha256"]:
-            raise InputError(_("%(file)s: sha256 is %(digest)s, expected %(expected)s; the file is not the "
-                               "registered version.", file=src, digest=digest, expected=entry["sha256"]))
-        tmp = dest.with_suffix(dest.suffix + ".part")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dest)
-        out.append(dest)
-    return out
 
 
 # --------------------------------------------------------------------------- reading layers
@@ -585,26 +552,3 @@ def save_crosswalk(engine: Engine, path: str | Path, old: str, new: str, *, disp
                  new_code=r.new_code, area_share=float(r.area_share))
             for r in df.itertuples(index=False)])
     return len(df)
-
-
-def load_shipped(engine: Engine, source_dir: str | Path, *, names: list[str] | None = None) -> list[str]:
-    """Fetch (hash-checked) and store every shipped set not yet in the store; returns the names loaded."""
-    fetch_shipped(source_dir)
-    reg = registry()
-    have = {v.name for v in versions(engine)}
-    loaded = []
-    for entry in reg["sets"]:
-        if entry["name"] in have or (names and entry["name"] not in names):
-            continue
-        path = REGISTRY_DIR / entry["file"]
-        areas = read_layer(path, FieldMap.from_dict(entry["fields"]))
-        save_version(engine, areas, entry["name"], title=entry["title"],
-                     valid_from=entry["valid_from"], valid_to=entry["valid_to"],
-                     source=entry["source"], licence=entry["licence"],
-                     attribution=entry["attribution"], sha256=entry["sha256"])
-        loaded.append(entry["name"])
-    have |= set(loaded)
-    for cw in reg["crosswalks"]:
-        if cw["old"] in have and cw["new"] in have and (cw["old"] in loaded or cw["new"] in loaded):
-            save_crosswalk(engine, REGISTRY_DIR / cw["file"], cw["old"], cw["new"])
-    return loaded

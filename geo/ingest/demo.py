@@ -1,4 +1,4 @@
-"""Seeded generator of SYNTHETIC incident records for Hồ Chí Minh City.
+"""Seeded generator of SYNTHETIC incident records for Hồ Chí Minh City (or another loaded set).
 
 The records look like an export from a police case register (Vietnamese
 headers, local time, WGS 84 coordinates) so the importer, the maps and the
@@ -25,11 +25,16 @@ What is simulated:
   put many incidents at exactly one address (a market, a bar street), and two
   sit on the border between two wards. :func:`generate` returns them as the
   ``truth`` table so that detection methods can be scored.
+
+Given another city's units (Hải Phòng, Huế, …), the same model is laid around that city's centre
+(:func:`centre_of`: the unit with the most neighbours within ``DENSE_RADIUS_KM``, i.e. the dense
+urban core) and the planted spots keep their offsets from Chợ Bến Thành, under neutral names.
+Hồ Chí Minh City's records are unchanged by this.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -47,6 +52,8 @@ CORE_RADIUS_KM = 25.0
 OUTSIDE_CORE_SHARE = 0.05
 # Wards farther than this from the centre (the Côn Đảo islands) get nothing.
 MAX_RADIUS_KM = 150.0
+# Another city's centre: the unit with the most unit centres within this distance.
+DENSE_RADIUS_KM = 3.0
 
 ID_PREFIX = "DEMO-"
 DESCRIPTION_PREFIX = "[Dữ liệu mô phỏng]"
@@ -220,21 +227,45 @@ def _deg_per_m(lat: float) -> tuple[float, float]:
     return 1.0 / (_M_PER_DEG * np.cos(np.radians(lat))), 1.0 / _M_PER_DEG
 
 
-def _km_from_centre(lon, lat) -> np.ndarray:
-    dx = (np.asarray(lon) - CENTRE_LON) * _M_PER_DEG * np.cos(np.radians(CENTRE_LAT))
-    dy = (np.asarray(lat) - CENTRE_LAT) * _M_PER_DEG
+def _km_from_centre(lon, lat, centre: tuple[float, float] = (CENTRE_LON, CENTRE_LAT)) -> np.ndarray:
+    dx = (np.asarray(lon) - centre[0]) * _M_PER_DEG * np.cos(np.radians(centre[1]))
+    dy = (np.asarray(lat) - centre[1]) * _M_PER_DEG
     return np.hypot(dx, dy) / 1000.0
+
+
+def centre_of(wards: gpd.GeoDataFrame) -> tuple[float, float]:
+    """Where the city's core is: Chợ Bến Thành when a unit holds it, else the densest unit's centre."""
+    if wards.crs is not None and not wards.crs.equals("EPSG:4326"):
+        wards = wards.to_crs("EPSG:4326")
+    geoms = np.asarray(wards.geometry.values)
+    if shapely.contains_xy(geoms, CENTRE_LON, CENTRE_LAT).any():
+        return CENTRE_LON, CENTRE_LAT
+    pts = shapely.point_on_surface(geoms)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    near = [(np.count_nonzero(_km_from_centre(x, y, (x[i], y[i])) <= DENSE_RADIUS_KM), -i) for i in range(len(x))]
+    i = -max(near)[1]
+    return float(round(x[i], 6)), float(round(y[i], 6))
+
+
+def hotspots_at(centre: tuple[float, float]) -> tuple[Hotspot, ...]:
+    """:data:`HOTSPOTS` moved with their offsets from Chợ Bến Thành to ``centre``, with neutral names."""
+    if centre == (CENTRE_LON, CENTRE_LAT):
+        return HOTSPOTS
+    dx, dy = centre[0] - CENTRE_LON, centre[1] - CENTRE_LAT
+    return tuple(replace(h, name=f"Điểm nóng mô phỏng {i}", lon=round(h.lon + dx, 6), lat=round(h.lat + dy, 6),
+                         anchors=tuple((round(x + dx, 6), round(y + dy, 6), w) for x, y, w in h.anchors))
+                 for i, h in enumerate(HOTSPOTS, 1))
 
 
 class _Wards:
     """The eligible wards, prepared for fast point-in-polygon tests."""
 
-    def __init__(self, wards: gpd.GeoDataFrame):
+    def __init__(self, wards: gpd.GeoDataFrame, centre: tuple[float, float] = (CENTRE_LON, CENTRE_LAT)):
         if wards.crs is not None and not wards.crs.equals("EPSG:4326"):
             wards = wards.to_crs("EPSG:4326")
         geoms = np.asarray(wards.geometry.values)
         cent = shapely.centroid(geoms)
-        dist = _km_from_centre(shapely.get_x(cent), shapely.get_y(cent))
+        dist = _km_from_centre(shapely.get_x(cent), shapely.get_y(cent), centre)
         names = wards["name"].astype(str).to_numpy()
         keep = (dist <= MAX_RADIUS_KM) & ~shapely.is_empty(geoms)
         keep &= np.array(["Côn Đảo" not in nm for nm in names], dtype=bool)
@@ -317,7 +348,7 @@ def generate(wards: gpd.GeoDataFrame, *, n: int = 60_000, start: dt.date = dt.da
     """Generate ``n`` synthetic incidents between ``start`` and ``end`` (inclusive).
 
     ``wards`` is the Hồ Chí Minh City 2025 ward layer (columns ``code``,
-    ``name`` and a geometry, EPSG:4326). Returns ``(records, truth)``:
+    ``name`` and a geometry, EPSG:4326), or another city's units (see the module docstring). Returns ``(records, truth)``:
     ``records`` has the Vietnamese column headers of :data:`COLUMNS`, sorted
     by time; ``truth`` has one row per planted hot spot (:data:`TRUTH_COLUMNS`).
     Incidents of a spot are those drawn around its centre (``lon``, ``lat``,
@@ -334,7 +365,8 @@ def _generate(wards, *, n, start, end, seed) -> tuple[pd.DataFrame, pd.DataFrame
         raise ValueError("end must not be before start")
     n = int(n)
     rng = np.random.default_rng(seed)
-    W = _Wards(wards)
+    centre = centre_of(wards)
+    W = _Wards(wards, centre)
     if not len(W.geoms):
         raise ValueError("no usable ward geometry")
 
@@ -345,7 +377,7 @@ def _generate(wards, *, n, start, end, seed) -> tuple[pd.DataFrame, pd.DataFrame
 
     # --- planted hot spots -------------------------------------------------
     spots: list[tuple[Hotspot, dt.date, dt.date, np.ndarray]] = []
-    for h in HOTSPOTS:
+    for h in hotspots_at(centre):
         # Active window, snapped to whole months.
         s = (start + dt.timedelta(days=round(h.start_frac * span))).replace(day=1) if h.start_frac > 0 else start
         e = (start + dt.timedelta(days=round(h.end_frac * span))).replace(day=1) - dt.timedelta(days=1) \

@@ -31,7 +31,10 @@ def load_areas(engine_or_conn, version: str | int) -> gpd.GeoDataFrame:
             "area_id", "code", "name", "parent_code", "parent_name", "level", "population",
             "area_km2", "geom_wkb"])
     if df.empty:
-        raise InputError(_("No boundary version %(version)r in the store.", version=version))
+        raise InputError(_("No boundary version %(version)r in the store. A shipped set is loaded with: "
+                           "flask --app server load-shipped-boundaries --sets NAME (without the Internet: "
+                           "flask --app server load-boundaries-bundle FILE.zip); a layer of your own with: "
+                           "flask --app server load-boundaries FILE --name NAME.", version=version))
     geom = shapely.from_wkb(df.pop("geom_wkb").to_numpy())
     return gpd.GeoDataFrame(df, geometry=geom, crs=WGS84)
 

@@ -12,13 +12,14 @@ from sqlalchemy import text
 
 from geo.errors import InputError
 from geo.ingest import boundaries as gb
+from geo.ingest import shipped
 from geo.ingest.parsing import sha256_of
 from geo.store.queries import load_areas
 from tests.conftest import SHARED_BOUNDARIES, table_counts
 
 
 def test_registry_hashes_match_the_source_files():
-    reg = gb.registry()
+    reg = shipped.registry()
     for entry in reg["sets"] + reg["crosswalks"]:
         assert sha256_of(SHARED_BOUNDARIES / entry["file"]) == entry["sha256"], entry["file"]
 
@@ -31,7 +32,7 @@ def test_shipped_sets_load_with_right_counts_and_valid_geometry(engine, name, co
     assert shapely.is_valid(areas.geometry.values).all()
     assert (areas.geometry.geom_type == "MultiPolygon").all()
     # the stored area equals an independent computation in UTM 48N
-    src = gpd.read_file(SHARED_BOUNDARIES / gb.registry()["sets"][[s["name"] for s in gb.registry()["sets"]].index(name)]["file"])
+    src = gpd.read_file(SHARED_BOUNDARIES / shipped.registry()["sets"][[s["name"] for s in shipped.registry()["sets"]].index(name)]["file"])
     km2 = src.to_crs(32648).set_index("code").area / 1e6
     np.testing.assert_allclose(areas.set_index("code")["area_km2"], km2.loc[areas["code"]], rtol=1e-3)
 
@@ -54,18 +55,6 @@ def test_crosswalk_loaded(engine):
     # Phường Gò Vấp (2025) takes most of the old Phường 10 and 17 of Gò Vấp
     old = load_areas(engine, "hcmc-2019").set_index("code")
     assert sorted(old.loc[c, "name"] for c in go_vap) == ["Phường 10", "Phường 17"]
-
-
-def test_fetch_shipped_refuses_a_changed_file(tmp_path):
-    src, dest = tmp_path / "src", tmp_path / "dest"
-    src.mkdir(), dest.mkdir()
-    for entry in gb.registry()["sets"] + gb.registry()["crosswalks"]:
-        (src / entry["file"]).write_bytes((SHARED_BOUNDARIES / entry["file"]).read_bytes())
-    (src / "hcmc_wards_2019.geojson").write_bytes(b"{}")
-    with pytest.raises(InputError, match=r"hcmc_wards_2019.geojson: sha256 là 44136fa.*cần là 175fbb2d"):
-        gb.fetch_shipped(src, dest)
-    with pytest.raises(InputError, match="Không tìm thấy tệp ranh giới .* trong .*nowhere. Hãy đặt BOUNDARY_SOURCE_DIR"):
-        gb.fetch_shipped(tmp_path / "nowhere", tmp_path / "dest2")
 
 
 def _layer(tmp_path, features, name="layer.geojson", crs=None):
