@@ -9,8 +9,8 @@ Two ways of cutting a period are in use:
   month before the period's first month to the 14th of its last month
   (Quý I/2024 = 15/12/2023 – 14/03/2024; Năm 2024 = 15/12/2023 – 14/12/2024).
 
-Dates are :class:`datetime.date` in local time (Asia/Ho_Chi_Minh, UTC+7, no
-daylight saving) and ranges are inclusive: ``[start, end]``. Time stamps are
+Dates are :class:`datetime.date` in local time (:func:`zone`: the setting TIMEZONE,
+Asia/Ho_Chi_Minh, UTC+7, unless set) and ranges are inclusive: ``[start, end]``. Time stamps are
 converted to local dates with :func:`local_date` before they are compared.
 
 Periods are written in URLs as short specs (:func:`parse_period`,
@@ -39,11 +39,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
+
 from geo.errors import InputError
 from geo.format import N_, date_range, gettext
 from geo.format import date as format_date
 
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+def zone() -> ZoneInfo:
+    """The local time zone: the setting TIMEZONE of the running app, else Asia/Ho_Chi_Minh."""
+    return ZoneInfo(current_app.config.get("TIMEZONE") or DEFAULT_TIMEZONE if has_app_context()
+                    else DEFAULT_TIMEZONE)
 
 #: Named kinds, with the number of months each spans.
 KIND_MONTHS = {"month": 1, "quarter": 3, "6months": 6, "9months": 9, "year": 12}
@@ -79,7 +87,7 @@ YEAR_LABEL = N_("Year %(year)s")
 # --------------------------------------------------------------------------- dates
 
 def local_date(value) -> date:
-    """The local (Asia/Ho_Chi_Minh) calendar date of a date, datetime or pandas Timestamp.
+    """The local (:func:`zone`) calendar date of a date, datetime or pandas Timestamp.
 
     Aware time stamps are converted to local time first; naive ones are taken
     as local already.
@@ -89,7 +97,7 @@ def local_date(value) -> date:
     """
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(TZ)
+            value = value.astimezone(zone())
         return date(value.year, value.month, value.day)
     if isinstance(value, date):
         return value
@@ -223,8 +231,9 @@ class Period:
 
     def utc_bounds(self) -> tuple[datetime, datetime]:
         """``[from, to)`` in UTC: local midnight of ``start`` and of the day after ``end``."""
-        lo = datetime.combine(self.start, time(0), TZ).astimezone(timezone.utc)
-        hi = datetime.combine(self.end + timedelta(days=1), time(0), TZ).astimezone(timezone.utc)
+        tz = zone()
+        lo = datetime.combine(self.start, time(0), tz).astimezone(timezone.utc)
+        hi = datetime.combine(self.end + timedelta(days=1), time(0), tz).astimezone(timezone.utc)
         return lo, hi
 
     def tet_days(self) -> list[date]:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from geo import methods
 from geo.categories import read_category_map
 from geo.errors import InputError
-from geo.format import current_locale, number
+from geo.format import current_locale, date, number
 from geo.format import gettext as _
 from geo.ingest import boundaries as gb
 from geo.ingest import demo, shipped
@@ -299,8 +299,13 @@ def register(app: Flask) -> None:
             records, truth = demo.generate(wards, n=n, seed=seed)
             demo.write_csv(records, path)
             truth.to_csv(out_dir / f"demo_truth_{stem}.csv", index=False)
-        run_import(app, e, str(path), source="demo" if boundary == "hcmc-2025" else f"demo-{boundary}",
-                   mapping=(), crs=None, user="demo", rejects_out=None)
+        source = "demo" if boundary == "hcmc-2025" else f"demo-{boundary}"
+        done = queries.finished_import(e, source, sha256_of(path))
+        if done is not None:  # a second `make run` starts at once
+            click.echo(_("Demo incidents already imported (batch %(b)s, %(when)s).", b=done.id,
+                         when=date(done.finished_at)))
+            return
+        run_import(app, e, str(path), source=source, mapping=(), crs=None, user="demo", rejects_out=None)
 
     @app.cli.command("methods")
     def methods_cmd():

@@ -92,7 +92,7 @@ def _when(d) -> str:
     if d is None:
         return ""
     if isinstance(d, dt.datetime):  # stored in UTC (SQLite gives it back without the zone)
-        d = (d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).astimezone(pr.TZ)
+        d = (d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).astimezone(pr.zone())
         return f"{format.date(d)} {d:%H:%M}"
     return format.date(d)
 
@@ -381,7 +381,7 @@ def _report_texts(rep: rp.Report, f) -> dict:
     where = ", ".join(x for x in [f.boundary, district] if x)
     filters = "; ".join([where, _category(f.category) if f.category else _("All categories"), *f.raw])
     return {"title": title, "period": rep.period.label(l, with_dates=True), "base": rep.base.label(l, with_dates=True),
-            "filters": filters, "generated": format.date(dt.datetime.now(pr.TZ).date())}
+            "filters": filters, "generated": format.date(dt.datetime.now(pr.zone()).date())}
 
 
 def _published(rep: rp.Report) -> rp.Report:

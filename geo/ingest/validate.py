@@ -27,8 +27,9 @@ from geo.format import gettext as _
 from geo.format import number
 from geo.ingest.parsing import FIELD_LABELS, RawTable
 from geo.names import fold, fold_unit, strip_unit_type
+from geo.periods import DEFAULT_TIMEZONE
 
-DEFAULT_TZ = "Asia/Ho_Chi_Minh"  # the setting TIMEZONE: the time zone of times without an offset
+DEFAULT_TZ = DEFAULT_TIMEZONE  # the setting TIMEZONE: the time zone of times without an offset
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 EARLIEST = pd.Timestamp("1900-01-01")  # older dates are typing errors in incident records
 VN_LON, VN_LAT = (100.0, 118.0), (6.0, 24.5)  # generous box around Viet Nam and its islands

@@ -22,7 +22,6 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import matplotlib
 
@@ -47,6 +46,7 @@ from scipy.sparse.csgraph import connected_components
 
 from clustering.projection import to_metric
 from geo.format import LOCALES, MISSING, N_, date, gettext, number
+from geo.periods import zone
 from geo.render import palette
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 FONT = "DejaVu Sans"
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 A4_PORTRAIT = (8.27, 11.69)        # inches (210 × 297 mm)
 #: Text cells starting with one of these are run as formulas by spreadsheets (OWASP "CSV
 #: injection"; the full-width forms are turned into the ASCII ones by some spreadsheets).
@@ -730,7 +729,7 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
     if not table_columns:
         raise ValueError("table_columns must name at least one column")
     if generated is None:
-        generated = dt.datetime.now(LOCAL_TZ).date()
+        generated = dt.datetime.now(zone()).date()
     image = imread(io.BytesIO(map_png), format="png")
 
     W, H = A4_PORTRAIT

@@ -3,8 +3,8 @@
 SQLite (a file under ``instance/``) is the embedded default; any SQLAlchemy URL
 (``DATABASE_URL``) selects another database. Geometries are kept as WKB in a
 plain binary column so that the same schema runs on SQLite and PostgreSQL;
-times are kept in UTC together with the local (Asia/Ho_Chi_Minh) date that
-period filters use.
+times are kept in UTC together with the local date (in TIMEZONE, the import's
+setting) that period filters use.
 """
 from __future__ import annotations
 
@@ -36,8 +36,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from geo import format
 from geo.errors import InputError
 from geo.resources import resource
-
-LOCAL_TZ = "Asia/Ho_Chi_Minh"
 
 
 def utcnow() -> dt.datetime:

@@ -172,6 +172,15 @@ def import_batches(engine: Engine, limit: int = 20) -> list:
                             .order_by(ImportBatch.id.desc()).limit(limit)).all()
 
 
+def finished_import(engine: Engine, source: str, sha256: str):
+    """``(id, finished_at)`` of the newest finished import of the file ``sha256`` from ``source``, or None."""
+    with engine.connect() as conn:
+        return conn.execute(select(ImportBatch.id, ImportBatch.finished_at)
+                            .where(ImportBatch.source == source, ImportBatch.sha256 == sha256,
+                                   ImportBatch.status == "done")
+                            .order_by(ImportBatch.id.desc()).limit(1)).first()
+
+
 def rejected_rows(engine: Engine, batch_id: int):
     """``(file_name, rejected_csv, rejected_format)`` of an import, or None when there is no such import."""
     with engine.connect() as conn:

@@ -345,3 +345,17 @@ def test_format_change(x, vi, en):
 def test_format_number(x, digits, vi, en):
     assert number(x, digits, locale="vi") == vi
     assert number(x, digits, locale="en") == en
+
+
+def test_local_dates_follow_the_timezone_setting():
+    """Inside an app, local dates and period bounds are in TIMEZONE (Tokyo: UTC+9, not +7)."""
+    q1 = parse_period("2024-Q1")
+    assert q1.utc_bounds()[0] == datetime(2023, 12, 31, 17, tzinfo=timezone.utc)  # Asia/Ho_Chi_Minh
+    app = Flask(__name__)
+    app.config["TIMEZONE"] = "Asia/Tokyo"
+    with app.app_context():
+        assert q1.utc_bounds() == (datetime(2023, 12, 31, 15, tzinfo=timezone.utc),
+                                   datetime(2024, 3, 31, 15, tzinfo=timezone.utc))
+        # 15:30 UTC on 31/03 is already 1 April in Tokyo, still 31 March in Hồ Chí Minh City
+        assert local_date(datetime(2024, 3, 31, 15, 30, tzinfo=timezone.utc)) == date(2024, 4, 1)
+    assert local_date(datetime(2024, 3, 31, 15, 30, tzinfo=timezone.utc)) == date(2024, 3, 31)

@@ -9,6 +9,7 @@ import re
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
@@ -144,3 +145,37 @@ def test_a_large_file_is_previewed_on_its_first_rows_and_imported_whole(analyst,
     assert "không phải số" not in html  # row 7 is past the rows checked
     res = analyst.post("/admin/import/confirm", data={**form_of(html), "action": "import"})
     assert "Đã nhận 7, cập nhật 0, từ chối 1." in res.get_data(as_text=True)
+
+
+def test_labels_not_in_the_list_are_filed_on_the_preview_and_remembered(analyst, app, engine, tmp_path):
+    """Each label the categories do not know gets a choice on the preview; the choice files the rows and
+    is remembered for the source's next file (counts compared with an independent pandas count)."""
+    rows = pd.DataFrame({
+        "Mã vụ": [f"L{i:02d}" for i in range(9)],
+        "Ngày xảy ra": ["05/03/2024 10:00"] * 9,
+        "Loại": ["Theft from Vehicle"] * 4 + ["Mischief"] * 3 + ["Trộm cắp tài sản"] * 2,
+        "Kinh độ": [106.6535] * 9, "Vĩ độ": [10.7768] * 9,
+    })
+    path = tmp_path / "labels.csv"
+    rows.to_csv(path, index=False)
+    html = upload(analyst, path, source="vpd-sample").get_data(as_text=True)
+    table = html[html.index('id="preview-labels"'):]
+    labels = json.loads(re.search(r'name="labels" value="([^"]+)"', html).group(1).replace("&#34;", '"'))
+    assert labels == ["Theft from Vehicle", "Mischief"]  # most frequent first; the known label is not asked
+    assert re.search(r"<td>Theft from Vehicle</td><td class=\"num\">4</td>", table)
+    form = {**form_of(html), "labels": json.dumps(labels), "cat_0": "trom_cap_tai_san", "cat_1": ""}
+    html = analyst.post("/admin/import/confirm", data={**form, "action": "import"}).get_data(as_text=True)
+    assert "Đã nhận 9, cập nhật 0, từ chối 0." in html
+    expected = rows["Loại"].map({"Theft from Vehicle": "trom_cap_tai_san", "Mischief": "khac",
+                                 "Trộm cắp tài sản": "trom_cap_tai_san"}).value_counts().to_dict()
+    with engine.connect() as conn:
+        got = dict(conn.execute(text("SELECT category, count(*) FROM incident WHERE source = 'vpd-sample' "
+                                     "GROUP BY category")).all())
+        remembered = dict(conn.execute(text("SELECT label, category FROM source_category_map "
+                                            "WHERE source = 'vpd-sample'")).all())
+    assert got == expected == {"trom_cap_tai_san": 6, "khac": 3}
+    assert remembered == {"Theft from Vehicle": "trom_cap_tai_san"}
+    # the next file of that source: the remembered label is no longer asked
+    html = upload(analyst, path, source="vpd-sample").get_data(as_text=True)
+    labels = json.loads(re.search(r'name="labels" value="([^"]+)"', html).group(1).replace("&#34;", '"'))
+    assert labels == ["Mischief"]

@@ -259,6 +259,8 @@ def test_demo_data_fills_the_loaded_set_when_it_is_not_hồ_chí_minh_city(tmp_p
     assert runner.invoke(args=["load-shipped-boundaries"]).exit_code == 0
     res = runner.invoke(args=["demo-data"])
     assert res.exit_code == 0, res.output
+    again = runner.invoke(args=["demo-data"])  # the second start: nothing is imported again
+    assert again.exit_code == 0 and "Dữ liệu mẫu đã được nhập (lô 1," in again.output, again.output
     made = Path(app.instance_path) / "demo" / "demo_incidents_haiphong-2025_3000_138.csv"
     try:
         records = pd.read_csv(made, encoding="utf-8-sig")
@@ -271,3 +273,4 @@ def test_demo_data_fills_the_loaded_set_when_it_is_not_hồ_chí_minh_city(tmp_p
     assert len(records) == 3000 and inside["code"].notna().all()  # every incident in a Hải Phòng unit
     with make_engine(app.config["DATABASE_URL"]).connect() as conn:
         assert conn.execute(text("SELECT COUNT(DISTINCT incident_id) FROM incident_area")).scalar() == 3000
+        assert conn.execute(text("SELECT COUNT(*) FROM import_batch")).scalar() == 1
