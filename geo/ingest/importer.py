@@ -96,7 +96,10 @@ def rejects_table(raw: RawTable, rejects: pd.DataFrame) -> pd.DataFrame:
     rows = np.unique(rejects["row"].to_numpy(dtype=np.int64)) if len(rejects) else np.array([], dtype=np.int64)
     table = original.iloc[rows - 2].rename(columns={GEOM_LON: "lon", GEOM_LAT: "lat"}).astype(object)
     table = table.where(table.notna(), None).reset_index(drop=True)
-    table = table.map(lambda v: v if v is None or isinstance(v, str) else _cell_text(v))
+    # a NUL byte (a reason to reject the row) cannot be stored in a PostgreSQL text column: the
+    # replacement character marks where it was
+    table = table.map(lambda v: v if v is None
+                      else (v if isinstance(v, str) else _cell_text(v)).replace("\x00", "\ufffd"))
     joined = (rejects["column"].astype(str) + ": " + rejects["reason"].astype(str)).groupby(rejects["row"]).agg("; ".join)
     table[gettext(REJECT_ROW_HEADER)] = rows.astype(object)
     table[gettext(REJECT_REASONS_HEADER)] = joined.reindex(rows).to_numpy(dtype=object)

@@ -334,6 +334,8 @@ def test_nul_bytes_and_huge_fields_reject_their_rows(engine, tmp_path):
     assert len(rej.loc[4, "value"]) == 81  # the report shows the start only
     with engine.connect() as conn:
         assert conn.execute(text("SELECT external_id FROM incident")).scalars().all() == ["V1"]
+        stored = conn.execute(text("SELECT rejected_csv FROM import_batch")).scalar()
+    assert "Chợ\ufffdBến Thành" in stored and "\x00" not in stored  # PostgreSQL text holds no NUL
 
 
 # --------------------------------------------------------------------------- malformed input
