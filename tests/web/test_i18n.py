@@ -168,16 +168,32 @@ def js_strings(code: str) -> str:
     return "\n".join(words)
 
 
+_COMPILED: dict = {}
+
+
+def _matches(text: str, phrases):
+    """``(phrase, match)`` of each phrase found in ``text`` as whole words. A phrase is searched only
+    when every word of it is a word of the text (a necessary condition, so nothing is missed): the
+    crawl reads hundreds of pages against hundreds of phrases."""
+    words = set(re.findall(r"\w+", text))
+    for p in phrases:
+        if p not in _COMPILED:
+            _COMPILED[p] = (set(re.findall(r"\w+", p)), re.compile(r"(?<![\w-])" + re.escape(p) + r"(?![\w-])"))
+        needed, pattern = _COMPILED[p]
+        if needed <= words:
+            m = pattern.search(text)
+            if m:
+                yield p, m
+
+
 def english_in(text: str, phrases: dict[str, str]) -> list[str]:
-    return sorted({msgid for p, msgid in phrases.items()
-                   if re.search(r"(?<![\w-])" + re.escape(p) + r"(?![\w-])", text)})
+    return sorted({phrases[p] for p, _m in _matches(text, phrases)})
 
 
 def english_shown(text: str, phrases: dict[str, str]) -> list[str]:
     """Each English phrase found, with the text around it (to find where it comes from)."""
     out = []
-    for p in phrases:
-        m = re.search(r"(?<![\w-])" + re.escape(p) + r"(?![\w-])", text)
+    for p, m in _matches(text, phrases):
         if m:
             around = " ".join(text[max(0, m.start() - 50):m.end() + 50].split())
             out.append(f"{p!r} in …{around}…")
