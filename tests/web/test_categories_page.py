@@ -12,8 +12,8 @@ from geo.ingest import boundaries as gb
 from geo.ingest.importer import import_file
 from geo.store import categories as cs
 from tests.conftest import NOW, signed_in
-from tests.web.test_import_preview import form_of
 from tests.data.make_vancouver_sample import AREAS, points_in_areas, vancouver_sample
+from tests.web.test_import_preview import form_of
 
 QUERY = "boundary=vancouver&start=2024-01-01&end=2024-12-31"
 
