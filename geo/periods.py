@@ -50,8 +50,9 @@ DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 def zone() -> ZoneInfo:
     """The local time zone: the setting TIMEZONE of the running app, else Asia/Ho_Chi_Minh."""
-    return ZoneInfo(current_app.config.get("TIMEZONE") or DEFAULT_TIMEZONE if has_app_context()
-                    else DEFAULT_TIMEZONE)
+    if not has_app_context():
+        return ZoneInfo(DEFAULT_TIMEZONE)
+    return ZoneInfo(current_app.config.get("TIMEZONE") or DEFAULT_TIMEZONE)
 
 #: Named kinds, with the number of months each spans.
 KIND_MONTHS = {"month": 1, "quarter": 3, "6months": 6, "9months": 9, "year": 12}
