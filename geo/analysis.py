@@ -42,6 +42,7 @@ from clustering.rates import HARM_WEIGHTS, rates
 from geo import format as fmt
 from geo import periods as pr
 from geo.errors import InputError
+from geo.names import display_names
 from geo.store.categories import catalogue
 from geo.store.queries import day_rows, load_areas, period_query
 
@@ -135,7 +136,14 @@ def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
 
 
 def _ward_frame(engine: Engine, boundary: str) -> gpd.GeoDataFrame:
-    return cached("areas", engine, {"b": boundary}, lambda: load_areas(engine, boundary).set_index("code", drop=False))
+    """The units of ``boundary`` by code; ``name`` carries the parent where names repeat
+    ("Phường 7 (Gò Vấp)", :func:`geo.names.display_names`), so every page, table and report
+    tells them apart."""
+    def make():
+        frame = load_areas(engine, boundary).set_index("code", drop=False)
+        frame["name"] = display_names(frame["name"], frame["parent_name"])
+        return frame
+    return cached("areas", engine, {"b": boundary}, make)
 
 
 def _weights(engine: Engine, boundary: str):

@@ -45,3 +45,27 @@ def strip_unit_type(folded: str) -> str:
         if folded.startswith(p):
             return folded[len(p):]
     return folded
+
+
+_PARENT_PREFIX = re.compile(r"^(Quận|Huyện|Thị xã|Thành phố|Thị trấn|District|Town|City)\s+", re.IGNORECASE)
+
+
+def display_names(names, parents) -> list[str]:
+    """Unit names people can tell apart: a name that repeats among ``names`` gets its parent,
+    without the parent's unit word ("Phường 7 (Gò Vấp)"); unique names stay as they are.
+
+    >>> display_names(["Phường 7", "Phường 7", "Bến Thành"], ["Quận Gò Vấp", "Quận 3", "Quận 1"])
+    ['Phường 7 (Gò Vấp)', 'Phường 7 (3)', 'Bến Thành']
+    """
+    names, parents = list(names), list(parents)
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[fold(n)] = seen.get(fold(n), 0) + 1
+    out = []
+    for n, p in zip(names, parents):
+        if seen[fold(n)] > 1 and isinstance(p, str) and p.strip():
+            short = _PARENT_PREFIX.sub("", p.strip())
+            out.append(f"{n} ({short})")
+        else:
+            out.append(n)
+    return out

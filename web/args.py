@@ -83,6 +83,23 @@ def raw_arg() -> tuple[str, ...]:
     return tuple(values)
 
 
+UNITS_MAX = 500
+
+
+def unit_arg(known) -> tuple[str, ...]:
+    """The unit codes of ``unit=`` (repeatable): the units a page or report is limited to, in
+    the order given, each one of ``known`` (the codes of the boundary version); () for all."""
+    values = tuple(dict.fromkeys(v.strip() for v in request.args.getlist("unit") if v.strip()))
+    if len(values) > UNITS_MAX:
+        raise InputError(_("`unit` names %(n)s units; choose at most %(max)s.", n=number(len(values)),
+                           max=number(UNITS_MAX)))
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise InputError(_("`unit` was %(value)s: no unit of the chosen boundary version has that code.",
+                           value=repr(unknown[0][:40])))
+    return values
+
+
 def _number(p: Param, raw: str):
     try:
         value = int(raw) if p.kind == "int" else float(raw)

@@ -42,6 +42,7 @@ from web.args import (
     period_arg,
     raw_arg,
     to_params,
+    unit_arg,
 )
 from web.auth import audit
 from web.responses import job_failure, published_minimum, run_budgeted
@@ -65,6 +66,7 @@ class Filters:
     category: str
     label: str
     raw: tuple = ()  # the files' own labels (exact, after normalise_raw)
+    units: tuple = ()  # the unit codes the page is limited to; () for the whole version
 
     @property
     def categories(self) -> tuple:
@@ -74,7 +76,7 @@ class Filters:
     def query(self, **extra) -> dict:
         """The query string of these filters (for links, the map script and exports)."""
         q = {"boundary": self.boundary, "period": self.period, "cut": self.cut, "category": self.category,
-             "raw": list(self.raw)}
+             "raw": list(self.raw), "unit": list(self.units)}
         if self.period == "custom":
             q.update(start=self.start.isoformat(), end=self.end.isoformat())
         q.update({k: v for k, v in extra.items() if v not in (None, "")})
@@ -112,7 +114,7 @@ def read_filters() -> Filters:
     if category and category not in cat.categories and category not in cat.groups:
         raise InputError(_("`category` was %(value)s: not a known category or group.", value=repr(category)))
     return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True),
-                   raw_arg())
+                   raw_arg(), unit_arg(set(analysis._ward_frame(engine(), boundary).index)))
 
 
 def raw_choices() -> list[str]:

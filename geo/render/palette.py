@@ -18,6 +18,7 @@ import warnings
 
 import mapclassify
 import numpy as np
+import pandas as pd
 from branca.utilities import color_brewer
 
 from geo.errors import InputError
@@ -83,6 +84,29 @@ _FAMILY_COLOURS = {"gi": GI_COLOURS, "lisa": LISA_COLOURS, "change": CHANGE_COLO
 #: family -> code -> (label msgid, colour): one place for what a class is called and how it is drawn.
 CLASSES = {f: {c: (msg, _FAMILY_COLOURS[f][c]) for c, msg in labels.items()} for f, labels in LABELS.items()}
 _ALL_LABELS = {c: msg for labels in LABELS.values() for c, msg in labels.items()}
+
+
+#: The reading order of the change classes: what a committee must act on first.
+CHANGE_ORDER = {"significant_increase": 0, "significant_decrease": 1, "no_significant_change": 2}
+
+
+def answer_order(frame: pd.DataFrame, change: str = "change") -> pd.DataFrame:
+    """``frame`` (rows with ``change_class`` and a ``change`` column) in the order a report reads:
+    significant increases, then significant decreases, then the rest, each by the size of the
+    change (largest first), then by code. Rows without a class (suppressed) come last.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"code": list("abcde"), "change": [3, -9, 40, 12, -2],
+    ...                   "change_class": ["no_significant_change", "significant_decrease",
+    ...                                    "significant_increase", "significant_increase", None]})
+    >>> answer_order(t)["code"].tolist()
+    ['c', 'd', 'b', 'a', 'e']
+    """
+    key = pd.DataFrame({"cls": frame["change_class"].map(CHANGE_ORDER).fillna(3).to_numpy(),
+                        "size": -pd.to_numeric(frame[change], errors="coerce").abs().fillna(-1).to_numpy(),
+                        "code": frame["code"].astype(str).to_numpy() if "code" in frame else 0},
+                       index=frame.index)
+    return frame.loc[key.sort_values(["cls", "size", "code"], kind="stable").index]
 
 
 def label(code, locale: str | None = None) -> str | None:
