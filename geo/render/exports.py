@@ -140,15 +140,17 @@ def xlsx_cell(ws, row: int, column: int, value):
     return cell
 
 
-def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = None) -> bytes:
-    """``df`` as CSV for Excel: UTF-8 with BOM, comma separated, CRLF line ends.
+def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = None, excel: bool = False) -> bytes:
+    """``df`` as CSV: UTF-8 with BOM, CRLF line ends; comma separated with decimal points (for
+    programs and QGIS), or with ``excel`` semicolon separated with decimal commas, as Excel
+    set to Vietnamese reads it.
 
     ``columns`` picks and orders the fields and names their headers (``[(field, header), …]``);
     without it every column is written under its own name, except the geometry of a
     GeoDataFrame (name it in ``columns`` to get WKT). Text cells and headers that begin with
     ``= + - @``, a tab or a carriage return get a leading ``'`` so spreadsheets show them
     instead of running them; numbers (numeric columns) are written as they are, negative or
-    not. Missing values are empty cells; decimals use a dot.
+    not. Missing values are empty cells.
     """
     if columns is None:
         skip = {df.active_geometry_name} if isinstance(df, gpd.GeoDataFrame) else set()
@@ -170,7 +172,8 @@ def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = N
         else:                                    # numbers, booleans, dates: written as they are
             out[i] = col.reset_index(drop=True)
     out.columns = [safe_cell(str(h)) for _f, h in columns]
-    text = out.to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    text = out.to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL,
+                      sep=";" if excel else ",", decimal="," if excel else ".")
     return text.encode("utf-8-sig")
 
 
