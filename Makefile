@@ -59,8 +59,9 @@ WORKERS ?= 4
 serve: data
 	$(BIN)/gunicorn -w $(WORKERS) -b $(HOST):$(PORT) --timeout 120 'server:create_app()'
 
+# The suite runs on every core (pytest-xdist) and prints its ten slowest tests.
 test: venv system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --durations=10
 
 bench: venv
 	$(BIN)/python bench/run_all.py

@@ -9,6 +9,7 @@ from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+STATE_TIMEOUT_MS = 180_000
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -38,6 +39,10 @@ def browser():
 def page(browser):
     """A page that records console errors and refuses every request that leaves 127.0.0.1."""
     context = browser.new_context(locale="vi-VN")
+    # Tests wait for a state (a selector, a load event), not for a clock: the bound is generous so
+    # that a busy machine (the suite runs on every core) only makes them slower, never failing.
+    context.set_default_timeout(STATE_TIMEOUT_MS)
+    context.set_default_navigation_timeout(STATE_TIMEOUT_MS)
     pg = context.new_page()
     pg.console_errors = []
     pg.foreign_requests = []
