@@ -403,8 +403,8 @@ def _two_columns(document, widths_mm: tuple[float, float]):
     t = document.add_table(rows=1, cols=2)          # the default table style has no borders
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
     t.autofit = False
-    for cell, w in zip(t.rows[0].cells, widths_mm):
-        cell.width = Mm(w)
+    for column, cell, w in zip(t.columns, t.rows[0].cells, widths_mm):
+        column.width = cell.width = Mm(w)          # the grid (LibreOffice) and the cell (Word)
     return t.rows[0].cells
 
 
@@ -449,7 +449,9 @@ def docx(doc: Document) -> bytes:
     section = d.sections[0]
     _set_page(section, False)
     section.different_first_page_header_footer = True      # no number on page 1
-    _page_field(_para(section.header, align=WD_ALIGN_PARAGRAPH.CENTER))
+    number_line = section.header.paragraphs[0]
+    number_line.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _page_field(number_line)
     width_mm = 210 - (MARGINS["left"] + MARGINS["right"]) / mm
     left_mm, right_mm = width_mm * 0.42, width_mm * 0.58
 
@@ -513,6 +515,8 @@ def docx(doc: Document) -> bytes:
         total_mm = (297 if table.landscape else 210) - (m["left"] + m["right"]) / mm
         _register_fonts()                     # the PDF's font metrics size the columns
         widths = _column_widths(table, total_mm * mm)
+        for column, w in zip(t.columns, widths):
+            column.width = Pt(w)
         for cells, texts, r in zip((row.cells for row in t.rows), [[h for h, _k in table.columns], *table.rows],
                                    range(-1, len(table.rows))):
             for c, (cell, text, (_h, kind)) in enumerate(zip(cells, texts, table.columns)):
