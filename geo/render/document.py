@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape
 import docx as python_docx
 import matplotlib
 from docx.enum.section import WD_ORIENT, WD_SECTION
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
 from docx.oxml import OxmlElement
@@ -225,14 +226,26 @@ def _pdf_table(table: Table, width: float, st: dict) -> LongTable:
     widths = _column_widths(table, width)
     bold_cell = ParagraphStyle("cell_bold", parent=st["cell"], fontName=f"{SERIF}-Bold")
     bold_num = ParagraphStyle("cell_num_bold", parent=st["cell_num"], fontName=f"{SERIF}-Bold")
+    pad = 6                                                     # left + right padding
     data = [[Paragraph(_markup(h), st["cell_head"]) for h, _k in table.columns]]
     for r, row in enumerate(table.rows):
         strong = r in table.bold
-        data.append([Paragraph(_markup(cell), (bold_num if strong else st["cell_num"]) if kind == "num"
-                               else (bold_cell if strong else st["cell"]))
-                     for cell, (_h, kind) in zip(row, table.columns)])
+        font = bold_cell.fontName if strong else SERIF
+        cells = []
+        for cell, (_h, kind), w in zip(row, table.columns, widths):
+            text = _clean(cell)
+            if "\n" not in text and pdfmetrics.stringWidth(text, font, TABLE_PT) <= w - pad:
+                cells.append(text)        # fits one line: drawn as it is, without markup (and faster)
+            else:                         # wraps: a Paragraph, escaped
+                cells.append(Paragraph(_markup(text), (bold_num if strong else st["cell_num"]) if kind == "num"
+                                       else (bold_cell if strong else st["cell"])))
+        data.append(cells)
     out = LongTable(data, colWidths=widths, repeatRows=1, hAlign="CENTER")
-    out.setStyle(TableStyle([
+    style = [("FONT", (0, 1), (-1, -1), SERIF, TABLE_PT, TABLE_PT * 1.22)]
+    style += [("ALIGN", (c, 1), (c, -1), "RIGHT") for c, (_h, kind) in enumerate(table.columns) if kind == "num"]
+    style += [("FONTNAME", (0, 1 + r), (-1, 1 + r), bold_cell.fontName) for r in sorted(table.bold)
+              if 0 <= r < len(table.rows)]
+    out.setStyle(TableStyle(style + [
         ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.92, 0.92)),
@@ -361,7 +374,10 @@ def pdf(doc: Document) -> bytes:
 
 def _run(paragraph, text: str, *, bold=False, italic=False, size: float | None = None):
     run = paragraph.add_run(_clean(text))
-    run.bold, run.italic = bold or None, italic or None
+    if bold:
+        run.bold = True
+    if italic:
+        run.italic = True
     if size:
         run.font.size = Pt(size)
     return run
@@ -503,6 +519,13 @@ def docx(doc: Document) -> bytes:
         _para(right, line, align=centre, bold=True)
 
     # ---- appendices, each a new section (landscape or not)
+    cell_styles = {}                 # one paragraph style per kind of cell: quicker than formatting each
+    for key, name, align in (("head", "Tiêu đề bảng", WD_ALIGN_PARAGRAPH.CENTER),
+                             ("text", "Ô bảng", WD_ALIGN_PARAGRAPH.LEFT), ("num", "Ô bảng số", WD_ALIGN_PARAGRAPH.RIGHT)):
+        style = cell_styles[key] = d.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = normal
+        style.font.size = Pt(TABLE_PT)
+        style.paragraph_format.alignment = align
     for table in doc.tables:
         sec = d.add_section(WD_SECTION.NEW_PAGE)
         _set_page(sec, table.landscape)
@@ -517,13 +540,15 @@ def docx(doc: Document) -> bytes:
         widths = _column_widths(table, total_mm * mm)
         for column, w in zip(t.columns, widths):
             column.width = Pt(w)
-        for cells, texts, r in zip((row.cells for row in t.rows), [[h for h, _k in table.columns], *table.rows],
-                                   range(-1, len(table.rows))):
+        grid = t._cells             # all cells in one pass (``row.cells`` walks the whole table each time)
+        n = len(table.columns)
+        for cells, texts, r in zip((grid[i:i + n] for i in range(0, len(grid), n)),
+                                   [[h for h, _k in table.columns], *table.rows], range(-1, len(table.rows))):
             for c, (cell, text, (_h, kind)) in enumerate(zip(cells, texts, table.columns)):
                 cell.width = Pt(widths[c])
                 p = cell.paragraphs[0]
-                _run(p, text, bold=r < 0 or r in table.bold, size=TABLE_PT)
-                p.alignment = centre if r < 0 else WD_ALIGN_PARAGRAPH.RIGHT if kind == "num" else WD_ALIGN_PARAGRAPH.LEFT
+                p._p.style = cell_styles["head" if r < 0 else kind].style_id    # (``p.style =`` looks it up by name)
+                _run(p, text, bold=r < 0 or r in table.bold)
         if table.note:
             _para(d, table.note, italic=True, size=11).paragraph_format.space_before = Pt(6)
 

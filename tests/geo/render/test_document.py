@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 from docx.enum.section import WD_ORIENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from matplotlib.image import imread
 
@@ -209,7 +210,9 @@ def test_docx_same_content_editable():
     assert [c.text for c in last] == ["", "Tổng cộng", TOTAL, "giảm 8,4%"]
     assert all(run.bold for c in last for run in c.paragraphs[0].runs if run.text)
     assert not any(run.bold for run in wards.rows[5].cells[1].paragraphs[0].runs)
-    assert wards.rows[5].cells[2].paragraphs[0].alignment == 2          # numbers right-aligned
+    number_cell = wards.rows[5].cells[2].paragraphs[0]
+    assert WD_ALIGN_PARAGRAPH.RIGHT in (number_cell.alignment, number_cell.style.paragraph_format.alignment)
+    assert number_cell.style.font.size.pt == D.TABLE_PT
     # sections: the letter, appendix 1 (portrait), appendix 2 (landscape)
     orient = [(s.orientation, s.page_width > s.page_height) for s in d.sections]
     assert orient == [(WD_ORIENT.PORTRAIT, False), (WD_ORIENT.PORTRAIT, False), (WD_ORIENT.LANDSCAPE, True)]
