@@ -6,7 +6,10 @@ tiêu ngữ and the place and date on the right), the title, the body, the figur
 "Nơi nhận" and the signature block, then the appendices (tables), each on a new page.
 :func:`pdf` lays it out with reportlab (A4, as many pages as needed, no row ever dropped, the
 table header repeated on every page, landscape pages for wide tables, page numbers from page
-2 on); :func:`docx` writes the same content with python-docx, so a clerk can edit it.
+2 on, a heading kept with its text, the signature block never alone on a page, a figure
+shrunk a little rather than leave a page half empty); :func:`docx` writes the same content
+with python-docx, so a clerk can edit it (Word sections for the landscape appendices, the
+table header row repeated, the same keep-together rules).
 
 The texts come already formatted (``geo.format``) and are data: they go into reportlab's
 Paragraph markup escaped, and into Word as plain runs. The only fixed words (quốc hiệu, tiêu
@@ -36,7 +39,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import (BaseDocTemplate, Frame, HRFlowable, Image, KeepTogether, LongTable,
+from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, HRFlowable, KeepTogether, LongTable,
                                 NextPageTemplate, PageBreak, PageTemplate, Paragraph, Spacer, TableStyle)
 from reportlab.platypus import Table as Grid     # ``Table`` is this module's appendix
 
@@ -159,7 +162,7 @@ def _styles() -> dict[str, ParagraphStyle]:
     return {
         "para": s("para", alignment=TA_JUSTIFY, firstLineIndent=10 * mm, spaceAfter=6),
         "heading": s("heading", fontName=bold, alignment=TA_JUSTIFY, firstLineIndent=10 * mm,
-                     spaceBefore=6, spaceAfter=6),
+                     spaceBefore=6, spaceAfter=6, keepWithNext=1),
         "head_left": s("head_left", fontSize=12.5, leading=15.5, alignment=TA_CENTER),
         "head_left_bold": s("head_left_bold", fontName=bold, fontSize=12.5, leading=15.5, alignment=TA_CENTER),
         "number": s("number", alignment=TA_CENTER),
@@ -255,6 +258,36 @@ def _pdf_table(table: Table, width: float, st: dict) -> LongTable:
     return out
 
 
+class _Figure(Flowable):
+    """A picture at the text width with its caption under it, never taller than 80 % of the
+    page. Where less room is left on the page, it shrinks (to 60 % at the least) to end that
+    page rather than leave it half empty; with even less room it starts the next page whole."""
+
+    GAP = 4
+
+    def __init__(self, png: bytes, caption: Paragraph | None, frame_height: float):
+        super().__init__()
+        self.image = ImageReader(io.BytesIO(png))
+        self.caption, self.frame_height = caption, frame_height
+
+    def wrap(self, avail_width, avail_height):
+        iw, ih = self.image.getSize()
+        cap = self.caption.wrap(avail_width, avail_height)[1] if self.caption else 0
+        h = min(avail_width * ih / iw, self.frame_height * 0.8)
+        room = avail_height - cap - 2 * self.GAP
+        if h > room >= 0.6 * h:
+            h = room
+        self.img_w, self.img_h, self.cap_h = h * iw / ih, h, cap
+        self.width = avail_width
+        return avail_width, h + cap + 2 * self.GAP
+
+    def draw(self):
+        self.canv.drawImage(self.image, (self.width - self.img_w) / 2, self.cap_h + self.GAP, self.img_w,
+                            self.img_h, mask="auto")
+        if self.caption:
+            self.caption.drawOn(self.canv, 0, 0)
+
+
 def _page_number(canvas, doc) -> None:
     """The page number, centred in the top margin, from page 2 on (the decree's place for it)."""
     n = canvas.getPageNumber()
@@ -337,17 +370,7 @@ def pdf(doc: Document) -> bytes:
         else:
             story.append(Paragraph(_markup(text), st[kind]))
     for png, caption in doc.figures:
-        reader = ImageReader(io.BytesIO(png))
-        iw, ih = reader.getSize()
-        w = width
-        h = w * ih / iw
-        if h > height * 0.8:                      # room for the caption on the same page
-            h = height * 0.8
-            w = h * iw / ih
-        parts = [Spacer(1, 4), Image(io.BytesIO(png), width=w, height=h)]
-        if caption:
-            parts.append(Paragraph(_markup(caption), st["caption"]))
-        story.append(KeepTogether(parts))
+        story.append(_Figure(png, Paragraph(_markup(caption), st["caption"]) if caption else None, height))
 
     # ---- Nơi nhận | signature block
     recipients = [Paragraph(_markup(words["recipients"]), st["recipients_head"])]
@@ -356,7 +379,9 @@ def pdf(doc: Document) -> bytes:
     sign = Grid([[recipients, signer or [Spacer(1, 1)]]], colWidths=[width * 0.45, width * 0.55])
     sign.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
-    story += [Spacer(1, 6 * mm), KeepTogether([sign])]
+    # the signature never stands alone on a page: the last paragraph or figure goes with it
+    last = [story.pop()] if doc.body or doc.figures else []
+    story.append(KeepTogether([*last, Spacer(1, 6 * mm), sign]))
 
     # ---- appendices, each from a new page
     for table in doc.tables:
@@ -445,11 +470,11 @@ def _set_page(section, landscape_page: bool) -> None:
     section.header_distance = Mm(8)
 
 
-def _repeat_header(row) -> None:
-    trpr = row._tr.get_or_add_trPr()
-    flag = OxmlElement("w:tblHeader")
+def _row_flag(tr, tag: str) -> None:
+    """Switch on a row property: ``w:tblHeader`` (repeated on every page), ``w:cantSplit``."""
+    flag = OxmlElement(tag)
     flag.set(qn("w:val"), "true")
-    trpr.append(flag)
+    tr.get_or_add_trPr().append(flag)
 
 
 def docx(doc: Document) -> bytes:
@@ -498,20 +523,26 @@ def docx(doc: Document) -> bytes:
         _para(d, doc.subtitle, align=centre, bold=True, size=13.5)
     if doc.title or doc.subtitle:
         _rule_under(_para(d, "", after=10), width_mm / 25.4 * 72, 40 / 25.4 * 72)
-    for kind, text in doc.body:
-        _para(d, ("- " if kind == "bullet" else "") + text, align=WD_ALIGN_PARAGRAPH.JUSTIFY,
-              bold=kind == "heading", indent=True, after=6)
-    for png, caption in doc.figures:
+    for i, (kind, text) in enumerate(doc.body):
+        p = _para(d, ("- " if kind == "bullet" else "") + text, align=WD_ALIGN_PARAGRAPH.JUSTIFY,
+                  bold=kind == "heading", indent=True, after=6)
+        # a heading stays with its text, the last paragraph with the signature
+        p.paragraph_format.keep_with_next = kind == "heading" or (i == len(doc.body) - 1 and not doc.figures)
+    for i, (png, caption) in enumerate(doc.figures):
         d.add_picture(io.BytesIO(png), width=Mm(width_mm))
-        d.paragraphs[-1].alignment = centre
+        picture = d.paragraphs[-1]
+        picture.alignment = centre
+        picture.paragraph_format.keep_with_next = bool(caption) or i == len(doc.figures) - 1
         if caption:
-            _para(d, caption, align=centre, italic=True, size=12, after=8)
+            p = _para(d, caption, align=centre, italic=True, size=12, after=8)
+            p.paragraph_format.keep_with_next = i == len(doc.figures) - 1
 
     # ---- Nơi nhận | signature block
-    _para(d, "")
+    _para(d, "").paragraph_format.keep_with_next = True
     left, right = _two_columns(d, (width_mm * 0.45, width_mm * 0.55))
     left.paragraphs[0]._p.getparent().remove(left.paragraphs[0]._p)
     right.paragraphs[0]._p.getparent().remove(right.paragraphs[0]._p)
+    _row_flag(left._tc.getparent(), "w:cantSplit")            # the signature block on one page
     _para(left, words["recipients"], bold=True, italic=True, size=12)
     for line in doc.recipients:
         _para(left, line, size=11)
@@ -533,7 +564,7 @@ def docx(doc: Document) -> bytes:
         _para(d, table.title, align=centre, bold=True, size=13.5, after=8)
         t = d.add_table(rows=1 + len(table.rows), cols=len(table.columns), style="Table Grid")
         t.alignment = WD_TABLE_ALIGNMENT.CENTER
-        _repeat_header(t.rows[0])
+        _row_flag(t.rows[0]._tr, "w:tblHeader")
         m = MARGINS_LANDSCAPE if table.landscape else MARGINS
         total_mm = (297 if table.landscape else 210) - (m["left"] + m["right"]) / mm
         _register_fonts()                     # the PDF's font metrics size the columns

@@ -164,6 +164,18 @@ def test_pdf_in_english_has_the_english_fixed_words(tmp_path):
     assert "CỘNG HÒA" not in flat and "Nơi nhận" not in flat
 
 
+def test_signature_never_stands_alone(tmp_path):
+    for pages in (1, 2, 3):                          # bodies ending at different places on a page
+        doc = make_document()
+        doc.figures, doc.tables = [], []
+        doc.body = doc.body[:3] * (14 * pages) + [("para", "Đoạn cuối của báo cáo.")]
+        path = tmp_path / f"long{pages}.pdf"
+        path.write_bytes(D.pdf(doc))
+        texts = _page_texts(path)
+        signed = [p for p in texts if "Nguyễn Văn A" in p]
+        assert len(signed) == 1 and "Đoạn cuối của báo cáo." in signed[0] and "Nơi nhận:" in signed[0]
+
+
 def test_bad_parts_are_refused():
     doc = make_document()
     doc.tables[0].rows[3] = ["1", "Phường 1"]
