@@ -243,7 +243,8 @@ def _pdf_table(table: Table, width: float, st: dict) -> LongTable:
                 cells.append(Paragraph(_markup(text), (bold_num if strong else st["cell_num"]) if kind == "num"
                                        else (bold_cell if strong else st["cell"])))
         data.append(cells)
-    out = LongTable(data, colWidths=widths, repeatRows=1, hAlign="CENTER")
+    # splitInRow: a row taller than a page (a very long cell) goes on over the page break
+    out = LongTable(data, colWidths=widths, repeatRows=1, hAlign="CENTER", splitInRow=1)
     style = [("FONT", (0, 1), (-1, -1), SERIF, TABLE_PT, TABLE_PT * 1.22)]
     style += [("ALIGN", (c, 1), (c, -1), "RIGHT") for c, (_h, kind) in enumerate(table.columns) if kind == "num"]
     style += [("FONTNAME", (0, 1 + r), (-1, 1 + r), bold_cell.fontName) for r in sorted(table.bold)

@@ -176,6 +176,17 @@ def test_signature_never_stands_alone(tmp_path):
         assert len(signed) == 1 and "Đoạn cuối của báo cáo." in signed[0] and "Nơi nhận:" in signed[0]
 
 
+def test_a_cell_longer_than_a_page_goes_on_over_the_break(tmp_path):
+    long = " ".join(f"ý{i}" for i in range(3000))
+    t = D.Table("Phụ lục 1. Ghi chú", [("Nội dung", "text"), ("Số vụ", "num")],
+                [["đầu", "1"], [long, "2"], ["cuối", "3"]])
+    path = tmp_path / "tall.pdf"
+    path.write_bytes(D.pdf(D.Document(issuer="BAN CHỈ ĐẠO 138", tables=[t])))
+    words = _run("pdftotext", str(path), "-").split()
+    assert [w for w in words if w.startswith("ý")] == long.split()      # every word, once, in order
+    assert "đầu" in words and "cuối" in words and _pages(path) > 3
+
+
 def test_bad_parts_are_refused():
     doc = make_document()
     doc.tables[0].rows[3] = ["1", "Phường 1"]
