@@ -13,6 +13,7 @@ from geo.errors import InputError
 from geo.format import number
 from geo.methods import METHODS, Param
 from geo.periods import parse_period
+from geo.scope import check_former
 
 PERIOD_KEYS = ("boundary", "start", "end", "categories")
 
@@ -98,6 +99,14 @@ def unit_arg(known) -> tuple[str, ...]:
         raise InputError(_("`unit` was %(value)s: no unit of the chosen boundary version has that code.",
                            value=repr(unknown[0][:40])))
     return values
+
+
+def former_arg(engine, boundary: str) -> str:
+    """The former district of ``former=`` ("hcmc-2019:764"), checked by :func:`geo.scope.check_former`; "" for none."""
+    value = (request.args.get("former") or "").strip()
+    if value:
+        check_former(engine, boundary, value)
+    return value
 
 
 def _number(p: Param, raw: str):
