@@ -151,9 +151,10 @@ def choices(engine: Engine, boundary: str, locale: str | None = None) -> list[tu
 
 def unit_choices(engine: Engine, boundary: str) -> list[tuple[str, str, str]]:
     """``(code, name, folded name)`` of every unit of ``boundary``, by name: the name carries the
-    parent where names repeat; the folded form (no diacritics) is what the search box matches."""
+    parent where names repeat; the folded name (no diacritics) is what the search box matches
+    (not the parent's name, whose "Thành phố" would match every "thanh")."""
     frame = analysis._ward_frame(engine, boundary)
-    rows = [(c, n, fold(f"{n} {p or ''}")) for c, n, p in zip(frame["code"], frame["name"], frame["parent_name"])]
+    rows = [(c, n, fold(n)) for c, n in zip(frame["code"], frame["name"])]
     return sorted(rows, key=lambda r: _natural(r[1]))
 
 

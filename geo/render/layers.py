@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from clustering.compare import city_total
 from clustering.projection import metric_crs_for
 from geo import analysis, disclosure, errors
 from geo import format as fmt
@@ -331,7 +332,7 @@ def _compare(engine, f, args, new_map, lang):
             ("p_value", "p", True), ("q_value", "q", True),
             ("change_label", _("Result", lang), False)]
     table["change_label"] = [palette.label(c, lang) for c in table["change_class"]]
-    total = meta["total"]
+    total = _selection_total(f, layer, meta)
     base = pr.custom(*[dt.date.fromisoformat(d) for d in meta["base_period"]])
     if f.period != "custom" and not args.get("base_start"):  # cùng kỳ of a named period keeps its name
         base = pr.parse_period(f.period + (":stat" if f.cut == "stat" else "")).same_period_last_year()
@@ -395,6 +396,19 @@ def _trends(engine, f, args, new_map, lang):
                 table_title=title, meta={"bins": gdf.attrs["bins"]},
                 png={"column": "trend", "title": title,
                      "categorical": _categorical("emerging", lang, present)})
+
+
+def _selection_total(f, layer, meta) -> dict:
+    """The total line of the compare page: the whole version's (meta), or with a selection the exact
+    test of the selected units added up (the same test, over their counts)."""
+    total = meta["total"]
+    if not f.units or total.get("suppressed") or layer[["count", "base_count"]].isna().any().any():
+        return total
+    days = [(dt.date.fromisoformat(b) - dt.date.fromisoformat(a)).days + 1 for a, b in
+            (meta["period"], meta["base_period"])]
+    row = city_total(layer[["code", "count"]], layer[["code", "base_count"]].rename(columns={"base_count": "count"}),
+                     t_current_days=days[0], t_base_days=days[1]).iloc[0]
+    return dict(total, count=int(row["count"]), base_count=int(row["base_count"]), p_value=float(row["p_value"]))
 
 
 def _reranked(gdf):
