@@ -83,7 +83,11 @@ class Filters:
         q.update({"former": self.former} if self.former else {"unit": list(self.units)})
         if self.period == "custom":
             q.update(start=self.start.isoformat(), end=self.end.isoformat())
-        q.update({k: v for k, v in extra.items() if v not in (None, "")})
+        for k, v in extra.items():
+            if v in (None, ""):
+                continue
+            # the complex page's own ``unit`` (ward or spot) goes beside the unit codes, not over them
+            q[k] = q.get(k, []) + [v] if k == "unit" and isinstance(q.get(k), list) else v
         return {k: v for k, v in q.items() if v not in (None, "", [])}
 
     def scope_choices(self) -> dict:

@@ -108,6 +108,18 @@ def test_every_map_page_draws_only_the_selection(client, page):
         assert sorted(ranks) == list(range(1, len(units) + 1))
 
 
+def test_the_complex_pages_own_unit_choice_and_unit_codes_share_the_argument(client):
+    a, b = _go_vap_2025()[:2]
+    res = client.get(f"/map/complex?{Q}&unit={a}&unit={b}&unit=ward")
+    assert res.status_code == 200, res.get_data(as_text=True)[:400]
+    rows = _table(res.get_data(as_text=True))
+    assert [r[0] for r in rows] == ["1", "2"]
+    html = res.get_data(as_text=True)
+    assert 'value="ward" selected' in html
+    script = re.search(r'<script src="(/maps/complex\.js\?[^"]+)"', html).group(1).replace("&amp;", "&")
+    assert f"unit={a}&unit={b}&unit=ward" in script
+
+
 @pytest.mark.parametrize("page", ["overview", "complex"])
 def test_same_named_wards_are_told_apart(client, page):
     layer = json.loads(client.get(f"/export/{page}.geojson?boundary=hcmc-2019&period=2025").get_data())
