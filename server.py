@@ -18,6 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 import web
 from geo.errors import InputError
+from geo.errors import message as error_message
+from geo.format import N_
 from geo.ingest import shipped
 from geo.resources import INSTALLED, ROOT, resource
 from geo.store import jobs
@@ -188,17 +190,31 @@ def _store_down(exc):
     return current_app.jinja_env.get_template("unavailable.html").render(message=message), 503
 
 
+#: The words of an HTTP error raised without a description of its own (werkzeug's are English).
+HTTP_MESSAGES = {400: N_("The request is not valid; check the address or the form."),
+                 403: N_("You may not open this page; ask the administrator for the role it needs."),
+                 404: N_("Nothing is at this address; check it, or start from the home page."),
+                 405: N_("This address does not take this kind of request."),
+                 413: N_("The file is too large."),
+                 429: N_("Too many requests; wait a moment and try again.")}
+
+
 def _http_error(exc):
     """HTTP errors as JSON for the API and as a page in the user's language elsewhere."""
+    message = exc.description
+    if message == type(exc).description:  # werkzeug's own English words: ours instead
+        message = _(HTTP_MESSAGES.get(exc.code, N_("The request could not be answered.")))
     if request.path.startswith("/api/"):
-        return jsonify(error=exc.description), exc.code
-    return render_template("error.html", message=exc.description, code=exc.code), exc.code
+        return jsonify(error=message), exc.code
+    return render_template("error.html", message=message, code=exc.code), exc.code
 
 
 def _input_error(exc):
+    """Bad input: its message in the reader's language (a statistic's is translated here)."""
+    text = error_message(exc)
     if request.path.startswith("/api/"):
-        return jsonify(error=str(exc)), 400
-    return render_template("error.html", message=str(exc)), 400
+        return jsonify(error=text), 400
+    return render_template("error.html", message=text), 400
 
 
 if __name__ == "__main__":

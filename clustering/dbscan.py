@@ -37,7 +37,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .errors import InputError
+from .errors import InputError, N_
 from .projection import WGS84, metric_points
 from .projection import rows_text as _rows
 
@@ -66,8 +66,9 @@ def _check_param(name, value):
           and np.isfinite(value) and (value >= low if inclusive else value > low))
     if not ok:
         bound = f">= {low}" if inclusive else f"> {low}"
-        what = "an integer" if kind is numbers.Integral else "a number"
-        raise InputError(f"`{name}` was {value!r} but must be {what} {bound}.")
+        text = (N_("`%(name)s` was %(value)s but must be a whole number %(bound)s.") if kind is numbers.Integral
+                else N_("`%(name)s` was %(value)s but must be a number %(bound)s."))
+        raise InputError(text, name=name, value=repr(value), bound=bound)
     return value
 
 
@@ -100,9 +101,9 @@ def _check_coordinates(X, name="X", index=None):
 
 def _check_enough(total_weight, n, min_samples, name):
     if total_weight < min_samples:
-        raise InputError(
-            f"`{name}` has {n} points (total weight {total_weight:g}) but min_samples={min_samples}, "
-            f"so no cluster can form; lower `min_samples` or pass more points.")
+        raise InputError(N_("`%(name)s` has %(n)s points (total weight %(weight)s) but min_samples=%(min_samples)s, "
+                            "so no cluster can form; lower `min_samples` or pass more points."),
+                         name=name, n=n, weight=f"{total_weight:g}", min_samples=min_samples)
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,8 +148,9 @@ class _Grid:
         lo = P.min(axis=0)
         span = float((P.max(axis=0) - lo).max())
         if span > 1e9 * eps:
-            raise InputError(f"`eps_m`={eps:g} is below the precision of coordinates spanning "
-                             f"{span:g} m; use an eps of at least {span * 1e-9:g} m.")
+            raise InputError(N_("`eps_m`=%(eps)s is below the precision of coordinates spanning %(span)s m; "
+                                "use an eps of at least %(need)s m."), eps=f"{eps:g}", span=f"{span:g}",
+                             need=f"{span * 1e-9:g}")
         # Margins: 1e-9 relative for the rounding of squared distances, and
         # 1e-14 * span for the rounding of (x - lo) / side.
         side = eps / np.sqrt(2.0) * (1.0 - 1e-9) - 1e-14 * span

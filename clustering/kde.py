@@ -18,7 +18,7 @@ import shapely
 from pyproj import CRS
 from scipy.signal import fftconvolve
 
-from .errors import InputError
+from .errors import InputError, N_
 from .projection import WGS84, metric_points
 from .projection import rows_text as _rows
 
@@ -48,15 +48,15 @@ def _check_param(name, value):
           and np.isfinite(value) and (value >= low if inclusive else value > low))
     if not ok:
         bound = f">= {low}" if inclusive else f"> {low}"
-        what = "an integer" if kind is numbers.Integral else "a number of metres"
-        extra = " or None" if optional else ""
-        raise InputError(f"`{name}` was {value!r} but must be {what} {bound}{extra}.")
+        text = (N_("`%(name)s` was %(value)s but must be a whole number %(bound)s.") if kind is numbers.Integral
+                else N_("`%(name)s` was %(value)s but must be a number of metres %(bound)s."))
+        raise InputError(text, name=name, value=repr(value), bound=bound + (" or None" if optional else ""))
     return value
 
 
 def _points_xy(points):
     if isinstance(points, gpd.GeoDataFrame) and len(points) == 0:
-        raise InputError("`points` is empty; the density needs at least one incident.")
+        raise InputError(N_("`points` is empty; the density needs at least one incident."))
     xy, crs = metric_points(points)
     bad = ~np.isfinite(xy).all(axis=1)
     if bad.any():
@@ -365,8 +365,8 @@ def kde(points, *, bandwidth_m=None, cell_m=None, kernel="quartic", weights=None
 
     h = float(bandwidth_m) if bandwidth_m is not None else default_bandwidth(xy, w)
     if not h > 0:
-        raise InputError("The default bandwidth is 0 because all incidents are at one place; "
-                         "pass `bandwidth_m` (for example 250).")
+        raise InputError(N_("The default bandwidth is 0 because all incidents are at one place; "
+                            "pass `bandwidth_m` (for example 250)."))
     pad = SUPPORT[kernel] * h
     lo = xy.min(axis=0) - pad
     hi = xy.max(axis=0) + pad
@@ -389,9 +389,10 @@ def kde(points, *, bandwidth_m=None, cell_m=None, kernel="quartic", weights=None
         need = float(np.sqrt(extent[0] * extent[1] / max_cells))
         while np.prod(shape_for(need)) > max_cells:
             need *= 1.01
-        raise InputError(f"`cell_m`={cell:g} gives a grid of {cols} x {rows} = {cols * rows:,} "
-                         f"cells, above max_cells={max_cells:,}; use a cell of at least "
-                         f"{np.ceil(need):.0f} m or raise `max_cells`.")
+        raise InputError(N_("`cell_m`=%(cell)s gives a grid of %(cols)s x %(rows)s = %(cells)s cells, above "
+                            "max_cells=%(max_cells)s; use a cell of at least %(need)s m or raise `max_cells`."),
+                         cell=f"{cell:g}", cols=cols, rows=rows, cells=f"{cols * rows:,}",
+                         max_cells=f"{max_cells:,}", need=f"{np.ceil(need):.0f}")
     xmin, ymax = lo[0], lo[1] + rows * cell
 
     clip_geom = None

@@ -180,7 +180,9 @@ def budgeted_response(name: str, args: dict):
 
 
 def run_api_job(app, params: dict) -> str:
-    return API_BODIES[params["name"]](engine(), from_params(params["args"]), params.get("minimum"))
+    """The job of an API answer, in the language of the request that asked for it."""
+    with app.test_request_context("/api/v1/" + params["name"], query_string={"lang": params.get("lang", "")}):
+        return API_BODIES[params["name"]](engine(), from_params(params["args"]), params.get("minimum"))
 
 
 @api.get("/jobs/<id:job_id>")

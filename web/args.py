@@ -13,6 +13,7 @@ from geo.errors import InputError
 from geo.format import number
 from geo.methods import METHODS, Param
 from geo.periods import parse_period
+from geo.scope import check_former
 
 PERIOD_KEYS = ("boundary", "start", "end", "categories")
 
@@ -86,10 +87,16 @@ def raw_arg() -> tuple[str, ...]:
 UNITS_MAX = 500
 
 
+#: The complex-areas page's own ``unit`` choice (ward or spot) shares the argument's name with the
+#: unit codes; the two are told apart by value (no unit code is a word).
+UNIT_KINDS = METHODS["complex-areas"].param("unit").values
+
+
 def unit_arg(known) -> tuple[str, ...]:
     """The unit codes of ``unit=`` (repeatable): the units a page or report is limited to, in
     the order given, each one of ``known`` (the codes of the boundary version); () for all."""
-    values = tuple(dict.fromkeys(v.strip() for v in request.args.getlist("unit") if v.strip()))
+    values = tuple(dict.fromkeys(v.strip() for v in request.args.getlist("unit")
+                                 if v.strip() and v.strip() not in UNIT_KINDS))
     if len(values) > UNITS_MAX:
         raise InputError(_("`unit` names %(n)s units; choose at most %(max)s.", n=number(len(values)),
                            max=number(UNITS_MAX)))
@@ -98,6 +105,14 @@ def unit_arg(known) -> tuple[str, ...]:
         raise InputError(_("`unit` was %(value)s: no unit of the chosen boundary version has that code.",
                            value=repr(unknown[0][:40])))
     return values
+
+
+def former_arg(engine, boundary: str) -> str:
+    """The former district of ``former=`` ("hcmc-2019:764"), checked by :func:`geo.scope.check_former`; "" for none."""
+    value = (request.args.get("former") or "").strip()
+    if value:
+        check_former(engine, boundary, value)
+    return value
 
 
 def _number(p: Param, raw: str):
@@ -149,7 +164,10 @@ def method_kwargs(method: str) -> dict:
 
 
 def choice_arg(name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = request.args.get(name) or default
+    """The value of ``name`` among ``allowed``; of a repeated argument (``unit=`` also names unit
+    codes) the one that is a choice."""
+    given = [v for v in request.args.getlist(name) if v]
+    value = next((v for v in given if v in allowed), given[0] if given else default)
     if value not in allowed:
         raise InputError(_("`%(name)s` was %(value)s but is expected to be one of %(choices)s.", name=name,
                            value=repr(value), choices=", ".join(allowed)))

@@ -19,7 +19,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from geo import analysis, disclosure, methods
+from geo import analysis, disclosure, methods, scope
 from geo import periods as pr
 from geo.analysis import cached
 from geo.analysis import data_span as span
@@ -37,6 +37,7 @@ from web.args import (
     check_range,
     choice_arg,
     date_arg,
+    former_arg,
     from_params,
     param_value,
     period_arg,
@@ -54,9 +55,9 @@ MEASURES = ("count", "per_km2", "per_10k", "harm")
 SCHEMES = ("natural_breaks", "quantiles")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Filters:
-    """The filters every page shares, read from the query string."""
+    """The filters every page shares, read from the query string (frozen: part of cache keys)."""
 
     boundary: str
     period: str
@@ -67,6 +68,8 @@ class Filters:
     label: str
     raw: tuple = ()  # the files' own labels (exact, after normalise_raw)
     units: tuple = ()  # the unit codes the page is limited to; () for the whole version
+    former: str = ""  # the former district the units came from ("hcmc-2019:764"), for the form and links
+    scope_label: str = ""  # the selection in words (geo.scope.describe), for headings and reports
 
     @property
     def categories(self) -> tuple:
@@ -76,11 +79,20 @@ class Filters:
     def query(self, **extra) -> dict:
         """The query string of these filters (for links, the map script and exports)."""
         q = {"boundary": self.boundary, "period": self.period, "cut": self.cut, "category": self.category,
-             "raw": list(self.raw), "unit": list(self.units)}
+             "raw": list(self.raw)}
+        q.update({"former": self.former} if self.former else {"unit": list(self.units)})
         if self.period == "custom":
             q.update(start=self.start.isoformat(), end=self.end.isoformat())
-        q.update({k: v for k, v in extra.items() if v not in (None, "")})
+        for k, v in extra.items():
+            if v in (None, ""):
+                continue
+            # the complex page's own ``unit`` (ward or spot) goes beside the unit codes, not over them
+            q[k] = q.get(k, []) + [v] if k == "unit" and isinstance(q.get(k), list) else v
         return {k: v for k, v in q.items() if v not in (None, "", [])}
+
+    def scope_choices(self) -> dict:
+        """What the "Area" control offers: the former districts and the units of the version."""
+        return {"former": scope.choices(engine(), self.boundary), "units": scope.unit_choices(engine(), self.boundary)}
 
 
 def engine():
@@ -113,8 +125,11 @@ def read_filters() -> Filters:
     cat = _categories()
     if category and category not in cat.categories and category not in cat.groups:
         raise InputError(_("`category` was %(value)s: not a known category or group.", value=repr(category)))
+    former = former_arg(engine(), boundary)
+    units = (tuple(scope.former_units(engine(), boundary, *scope.parse_former(former))) if former
+             else unit_arg(set(analysis._ward_frame(engine(), boundary).index)))
     return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True),
-                   raw_arg(), unit_arg(set(analysis._ward_frame(engine(), boundary).index)))
+                   raw_arg(), units, former, scope.describe(engine(), boundary, units, former))
 
 
 def raw_choices() -> list[str]:

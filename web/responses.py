@@ -123,6 +123,8 @@ def run_budgeted(kind: str, what: str, args: dict, compute, params: dict, url: s
     if b.mode == "inline":
         return "inline", compute()
     app = current_app._get_current_object()
+    # the job's words (labels, its error message) are in the reader's language: one job per language
+    params = {"lang": str(get_locale() or ""), **params}
     job = jobs.submit(app, engine(), kind, dict(params, url=url or request.full_path.rstrip("?")),
                       analysis.data_version(engine()))
     return {"done": "done", "failed": "failed"}.get(job.status, "pending"), job

@@ -13,8 +13,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from clustering.compare import city_total
 from clustering.projection import metric_crs_for
-from geo import analysis, disclosure
+from geo import analysis, disclosure, errors
 from geo import format as fmt
 from geo import periods as pr
 from geo.format import N_
@@ -140,8 +141,11 @@ def _labels(m, shown, drawn):
 
 
 def _focus(engine, f):
-    """Where the map opens: the wards that hold the period's incidents (an outlying island such as
-    Côn Đảo would otherwise shrink the city to a corner), else the whole boundary version."""
+    """Where the map opens: the selected units (``f.units``); else the wards that hold the period's
+    incidents (an outlying island such as Côn Đảo would otherwise shrink the city to a corner), else
+    the whole boundary version."""
+    if f.units:
+        return analysis._ward_frame(engine, f.boundary).loc[list(f.units)].total_bounds
     counts = analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
                                   categories=list(f.categories))
     busy = counts[counts["count"] > 0]
@@ -156,6 +160,30 @@ def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution, dual=Fal
                          tiles_attribution=tiles_attribution, lang=lang)
 
 
+def _only(f, frame):
+    """The rows of a unit table (a ``code`` column) that the page is limited to (``f.units``);
+    all rows for the whole version. The statistics stay those of the whole version."""
+    return frame[frame["code"].isin(f.units)] if f.units else frame
+
+
+def _touching(f, spots):
+    """The spots with an incident in the selected units (``ward_codes``: "a,b"); all without a selection."""
+    if not f.units or spots is None or "ward_codes" not in spots.columns:
+        return spots
+    chosen = set(f.units)
+    return spots[[bool(chosen & set(str(c).split(","))) for c in spots["ward_codes"]]]
+
+
+def _clipped(engine, f, frame):
+    """``frame``'s geometries clipped to the selected units (all of them without a selection)."""
+    if not f.units or frame is None or not len(frame):
+        return frame
+    shape = analysis._ward_frame(engine, f.boundary).loc[list(f.units)].to_crs(frame.crs).union_all()
+    out = frame.copy()
+    out["geometry"] = out.geometry.intersection(shape)
+    return out[~out.geometry.is_empty]
+
+
 def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution="", minimum=None):
     """``minimum``: the figures are those users below analyst may see (:mod:`geo.disclosure`)."""
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
@@ -165,6 +193,9 @@ def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attr
                                                              tiles_attribution, dual), lang)
     view.meta["lang"] = lang
     view.meta["min_count"] = minimum
+    if f.units and page in ("hotspots", "compare", "change", "trends", "complex"):
+        view.meta["scope_note"] = _("The figures of each ward are computed over the whole city, because "
+                                    "neighbouring wards count; only the chosen area is shown.", lang)
     if page == "compare":
         change = _change(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url,
                                                            tiles_attribution), lang)
@@ -180,6 +211,7 @@ def _overview(engine, f, args, new_map, lang):
                                   categories=list(f.categories))
     layer = counts[["code", "name", "parent_name", "count", "per_km2", "per_10k", "harm", "clearance_rate",
                     "geometry"]].reset_index(drop=True)
+    layer = _only(f, layer).reset_index(drop=True)
     if args["minimum"]:
         layer = disclosure.wards(layer, args["minimum"])
     m = new_map()
@@ -210,6 +242,7 @@ def _hotspots(engine, f, args, new_map, lang):
                                permutations=args["permutations"])
     layer = gi[["code", "name", "count", "gi_z", "gi_p", "gi_q", "hotspot", "hotspot_code", "geometry"]] \
         .reset_index(drop=True)
+    layer = _only(f, layer).reset_index(drop=True)
     minimum = args["minimum"]
     if minimum:
         layer = disclosure.wards(layer, minimum)
@@ -230,18 +263,19 @@ def _hotspots(engine, f, args, new_map, lang):
                                        categories=cats)
         surface = analysis.kde_surface(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                        bandwidth_m=args["bandwidth"], cell_m=args["cell"], kernel=args["kernel"])
-        contours = surface.contours()
+        contours = _clipped(engine, f, surface.contours())
         if minimum:
             contours = disclosure.selection_contours(engine, contours, minimum, boundary=f.boundary, start=f.start,
                                                      end=f.end, categories=cats)
         legends.append(maps.contours(m, contours)["legend_html"])
         meta.update(bandwidth_m=surface.bandwidth_m, cell_m=surface.cell_m)
     except analysis.InputError as exc:
-        meta["kde_error"] = str(exc)
+        meta["kde_error"] = errors.message(exc, lang)
     spots = None
     try:
         spots = analysis.dbscan_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                       eps_m=args["eps"], min_samples=args["min_samples"])
+        spots = _touching(f, spots)
         if minimum:
             spots = disclosure.spots(spots, minimum)
         if len(spots):
@@ -249,7 +283,7 @@ def _hotspots(engine, f, args, new_map, lang):
                        tooltip_fields=[("spot_id", "#"), ("count", _("Number of incidents", lang)),
                                        ("categories", _("Main categories", lang))])
     except analysis.InputError as exc:
-        meta["dbscan_error"] = str(exc)
+        meta["dbscan_error"] = errors.message(exc, lang)
     _labels(m, shown, gi_layer)
     table, cols = None, []
     if spots is not None and len(spots):
@@ -276,7 +310,7 @@ def _compare_data(engine, f, args):
 
 def _compare(engine, f, args, new_map, lang):
     gdf, meta = _compare_data(engine, f, args)
-    layer = gdf.reset_index(drop=True)
+    layer = _only(f, gdf).reset_index(drop=True)
     shown = _with_display_geometry(engine, f.boundary, layer)
     dual = new_map(dual=True)
     now_title = _("This period", lang)
@@ -298,7 +332,7 @@ def _compare(engine, f, args, new_map, lang):
             ("p_value", "p", True), ("q_value", "q", True),
             ("change_label", _("Result", lang), False)]
     table["change_label"] = [palette.label(c, lang) for c in table["change_class"]]
-    total = meta["total"]
+    total = _selection_total(f, layer, meta)
     base = pr.custom(*[dt.date.fromisoformat(d) for d in meta["base_period"]])
     if f.period != "custom" and not args.get("base_start"):  # cùng kỳ of a named period keeps its name
         base = pr.parse_period(f.period + (":stat" if f.cut == "stat" else "")).same_period_last_year()
@@ -321,7 +355,7 @@ def _compare(engine, f, args, new_map, lang):
 
 def _change(engine, f, args, new_map, lang):
     gdf, meta = _compare_data(engine, f, args)
-    layer = gdf.reset_index(drop=True)
+    layer = _only(f, gdf).reset_index(drop=True)
     shown = _with_display_geometry(engine, f.boundary, layer)
     m = new_map()
     title = _("Change against the base period", lang)
@@ -341,7 +375,7 @@ def _trends(engine, f, args, new_map, lang):
     if args["minimum"]:
         gdf = disclosure.series(gdf, args["minimum"])
     small = disclosure.label(args["minimum"]) if args["minimum"] else ""
-    layer = gdf.reset_index(drop=True).rename(columns={"pattern": "trend"})
+    layer = _only(f, gdf).reset_index(drop=True).rename(columns={"pattern": "trend"})
     layer = in_words(layer, lang)
     layer["series_text"] = layer["series"].map(lambda s: " ".join(small if v is None else str(int(v)) for v in s))
     m = new_map()
@@ -364,16 +398,38 @@ def _trends(engine, f, args, new_map, lang):
                      "categorical": _categorical("emerging", lang, present)})
 
 
+def _selection_total(f, layer, meta) -> dict:
+    """The total line of the compare page: the whole version's (meta), or with a selection the exact
+    test of the selected units added up (the same test, over their counts)."""
+    total = meta["total"]
+    if not f.units or total.get("suppressed") or layer[["count", "base_count"]].isna().any().any():
+        return total
+    days = [(dt.date.fromisoformat(b) - dt.date.fromisoformat(a)).days + 1 for a, b in
+            (meta["period"], meta["base_period"])]
+    row = city_total(layer[["code", "count"]], layer[["code", "base_count"]].rename(columns={"base_count": "count"}),
+                     t_current_days=days[0], t_base_days=days[1]).iloc[0]
+    return dict(total, count=int(row["count"]), base_count=int(row["base_count"]), p_value=float(row["p_value"]))
+
+
+def _reranked(gdf):
+    """The ranking among the rows kept: ranks 1, 2, … in the order of the whole version's ranks."""
+    out = gdf.sort_values("rank").copy()
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out
+
+
 def _complex(engine, f, args, new_map, lang):
     cats = list(f.categories)
     if args["unit"] == "spot":
         gdf = analysis.complex_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                      eps_m=args["eps"], min_samples=args["min_samples"])
+        gdf = _reranked(_touching(f, gdf))
         if args["minimum"]:
             gdf = disclosure.ranked(disclosure.spots(gdf, args["minimum"]), args["minimum"])
         shown = gdf
     else:
-        gdf = analysis.complex_areas(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats)
+        gdf = _reranked(_only(f, analysis.complex_areas(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                                        categories=cats)))
         if args["minimum"]:
             gdf = disclosure.ranked(gdf, args["minimum"])
         shown = _with_display_geometry(engine, f.boundary, gdf)
@@ -408,7 +464,7 @@ def _forecast(engine, f, args, new_map, lang):
     fc = analysis.forecast(engine, boundary=f.boundary, end=f.end, categories=list(f.categories),
                            method=args["method"])
     wards = fc["wards"].merge(_display(engine, f.boundary)[["code", "geometry"]].reset_index(drop=True), on="code")
-    wards = gpd.GeoDataFrame(wards, geometry="geometry", crs="EPSG:4326")
+    wards = gpd.GeoDataFrame(_only(f, wards), geometry="geometry", crs="EPSG:4326")
     wards["share_pct"] = 100 * wards["share"]
     m = new_map()
     title = _("Next month's forecast: share of incidents (%)", lang)
@@ -416,7 +472,7 @@ def _forecast(engine, f, args, new_map, lang):
                           name=title, number_format=lang,
                           tooltip_fields=[("name", _("Ward/commune", lang)), ("share_pct", "%"),
                                           ("rank", "#")])
-    top = fc["cells"].assign(level="top5")
+    top = _clipped(engine, f, fc["cells"]).assign(level="top5")
     cells_title = _("The %(share)s of the area most at risk", lang, share=fmt.percent(0.05, 0, locale=lang))
     maps.categorical(m, top, "level", [("top5", cells_title, "#49006a")], name=cells_title,
                      legend_title=cells_title, tooltip_fields=[("cells", _("Cells", lang))])

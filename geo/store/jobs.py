@@ -30,7 +30,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from geo.errors import InputError
+from geo.errors import InputError, message
 from geo.store.models import Job, make_engine, utcnow
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ def run(app, engine: Engine, job) -> None:
             result = RUNNERS[job.kind.split(":", 1)[0]](app, json.loads(job.params))
         values.update(status="done", result=result)
     except InputError as exc:  # the parameters do not fit the data: the user's to change
-        values.update(status="failed", error=str(exc) or "error")
+        # in the language of the request that asked (page and API jobs carry it)
+        values.update(status="failed", error=message(exc, json.loads(job.params).get("lang") or None) or "error")
     except Exception:  # a fault: logged for the administrator, the user is told it failed
         log.exception("job %s (%s) failed", job.id, job.kind)
         values.update(status="failed", error="")

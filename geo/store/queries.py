@@ -14,7 +14,7 @@ from geo.categories import split_selection
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.store.categories import catalogue
-from geo.store.models import AREA_DAY_SELECT, Area, BoundaryVersion, ImportBatch
+from geo.store.models import AREA_DAY_SELECT, Area, BoundaryVersion, Crosswalk, ImportBatch
 
 WGS84 = "EPSG:4326"
 
@@ -56,6 +56,17 @@ def versions(engine: Engine) -> list[BoundaryVersion]:
                                                               BoundaryVersion.name)))
         s.expunge_all()
     return out
+
+
+def crosswalk_rows(engine: Engine, old: str, new: str) -> pd.DataFrame:
+    """The stored crosswalk from version ``old`` to ``new``: old_code, new_code, area_share (the
+    share of the old unit's area in the new one); no rows when there is none."""
+    o, n = BoundaryVersion.__table__.alias("o"), BoundaryVersion.__table__.alias("n")
+    stmt = (select(Crosswalk.old_code, Crosswalk.new_code, Crosswalk.area_share)
+            .join(o, o.c.id == Crosswalk.old_version_id).join(n, n.c.id == Crosswalk.new_version_id)
+            .where(o.c.name == old, n.c.name == new))
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=["old_code", "new_code", "area_share"])
 
 
 def check_categories(engine: Engine, categories: list[str]) -> list[str]:
