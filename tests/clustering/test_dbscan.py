@@ -159,7 +159,7 @@ def test_weights_given_to_constructor():
     ({"eps_m": 0}, r"`eps_m` was 0 but must be a number > 0"),
     ({"eps_m": -5.0}, r"`eps_m` was -5.0"),
     ({"eps_m": "250"}, r"`eps_m` was '250'"),
-    ({"min_samples": 0}, r"`min_samples` was 0 but must be an integer >= 1"),
+    ({"min_samples": 0}, r"`min_samples` was 0 but must be a whole number >= 1"),
     ({"min_samples": 2.5}, r"`min_samples` was 2.5"),
 ])
 def test_bad_parameters(params, match):
