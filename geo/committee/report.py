@@ -7,6 +7,7 @@ headers and words the caller passes in. Texts are in the user's language (:mod:`
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 from collections.abc import Sequence
@@ -23,12 +24,14 @@ from sqlalchemy.engine import Engine
 
 from clustering.compare import city_total, compare_counts
 from geo import analysis, format
+from geo.format import N_
 from geo import periods as pr
 from geo.committee import _checks as check
 from geo.errors import InputError
 from geo.render import exports
 from geo.render.exports import xlsx_cell
-from geo.render.palette import answer_order
+from geo.render.document import Document, Table
+from geo.render.palette import CHANGE_COLOURS, answer_order, label
 from geo.store.categories import catalogue
 from geo.store.queries import check_categories
 
@@ -282,10 +285,129 @@ def matrix_frame(units: pd.DataFrame, detail: pd.DataFrame, keys) -> pd.DataFram
     return out
 
 
+# --------------------------------------------------------------------------- tables people read
+
+_ = format.gettext
+
+#: The units table of the page, the XLSX, both CSVs: ``(field, header msgid, kind)``; kind is one of
+#: :data:`NUMBER_FORMATS`. ``p`` and ``q`` are for analysts and files, never the signed document.
+UNIT_COLUMNS = [("stt", N_("No."), "int"), ("code", N_("Code"), "text"), ("name", N_("Ward"), "text"),
+                ("parent_name", N_("District / province"), "text"), ("count", N_("Incidents"), "int"),
+                ("base_count", N_("Same period last year"), "int"), ("change", N_("Change"), "int"),
+                ("change_pct", N_("Change (%)"), "pct"), ("change_text", N_("Against the same period"), "text"),
+                ("p_value", "p", "p"), ("q_value", "q", "p"), ("change_label", N_("Result"), "text"),
+                ("cleared_count", N_("Cleared"), "int"), ("clearance_rate", N_("Clearance rate"), "rate")]
+CATEGORY_COLUMNS = [("stt", N_("No."), "int"), ("category", N_("Code"), "text"), ("label", N_("Category"), "text"),
+                    *UNIT_COLUMNS[4:]]
+DETAIL_COLUMNS = [("unit_code", N_("Code"), "text"), ("unit_name", N_("Ward"), "text"),
+                  ("category", N_("Category code"), "text"), ("label", N_("Category"), "text"), *UNIT_COLUMNS[4:]]
+#: the three figures of each matrix cell
+MATRIX_FIELDS = (("count", N_("Incidents"), "int"), ("base_count", N_("Same period last year"), "int"),
+                 ("change", N_("Change"), "int"))
+#: the matrix of the signed document shows the groups and this many categories (the rest as one column)
+DOCUMENT_CATEGORIES = 8
+
+
+def columns(spec, level: str = "ward", *, analyst: bool = True) -> list[tuple[str, str, str]]:
+    """``spec`` (:data:`UNIT_COLUMNS`, …) with headers in the user's language; the unit header says
+    ward or district; ``analyst=False`` leaves out the p- and q-values."""
+    out = []
+    for f, head, kind in spec:
+        if kind == "p" and not analyst:
+            continue
+        if f in ("name", "unit_name") and level == "district":
+            head = N_("District")
+        if f == "parent_name" and level == "district":
+            continue
+        out.append((f, _(head) if kind != "p" else head, kind))
+    return out
+
+
+def _plain_change(frame: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(frame.drop(columns="geometry") if "geometry" in frame.columns else frame).copy()
+    if "change_class" in out:
+        out["change_label"] = [label(c) for c in out["change_class"]]
+    if "change_pct" in out:
+        out["change_pct"] = [x if isinstance(x, str) else (None if format.missing(x) else round(float(x), 1))
+                             for x in out["change_pct"]]
+    if "clearance_rate" in out:
+        out["clearance_pct"] = [x if isinstance(x, str) else (None if format.missing(x) else round(100 * float(x), 2))
+                                for x in out["clearance_rate"]]
+    return out
+
+
+def _summary_row(row: dict, **extra) -> dict:
+    out = {k: row.get(k) for k in ("count", "base_count", "change", "change_pct", "p_value", "q_value",
+                                   "change_class", "change_text", "cleared_count", "clearance_rate")}
+    return {**out, **extra}
+
+
+def unit_table(rep: Report) -> pd.DataFrame:
+    """The units in the report's order with ``stt``, then the total row (``row_kind`` "total")
+    and the report groups' subtotal rows ("subtotal": "of which …"), with ``change_label`` and
+    ``clearance_pct``: the one table of the page, the XLSX, both CSVs and Phụ lục 1."""
+    units = pd.DataFrame(rep.units.drop(columns="geometry")).assign(row_kind="unit")
+    extra = [_summary_row(rep.total, code="total", name=_("Whole area"), row_kind="total")]
+    extra += [_summary_row(g, code=g["group"], name=_("of which: %(group)s", group=g["label"]), row_kind="subtotal")
+              for g in rep.groups.to_dict("records")]
+    return _plain_change(pd.concat([units, pd.DataFrame(extra)], ignore_index=True))
+
+
+def category_table(rep: Report) -> pd.DataFrame:
+    """The categories in the report's order with ``stt``, then the total row."""
+    cats = pd.DataFrame(rep.by_category).assign(row_kind="category")
+    total = _summary_row(rep.total, category="total", label=_("Total"), row_kind="total")
+    return _plain_change(pd.concat([cats, pd.DataFrame([total])], ignore_index=True))
+
+
+def detail_table(rep: Report) -> pd.DataFrame:
+    return _plain_change(rep.detail)
+
+
+def _key_total(rep: Report, key: str) -> dict:
+    for frame, col in ((rep.groups, "group"), (rep.by_category, "category")):
+        hit = frame[frame[col] == key] if len(frame) else frame
+        if len(hit):
+            return hit.iloc[0].to_dict()
+    return {}
+
+
+def matrix_table(rep: Report, keys=None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The wide unit × category table with its total row, and its ``(key, label)`` columns
+    (``keys`` defaults to all of :attr:`Report.matrix_keys`)."""
+    keys = keys or [(k, lab) for k, lab, _m in rep.matrix_keys]
+    rows = pd.DataFrame(rep.matrix).assign(row_kind="unit")
+    total = {"stt": None, "code": "total", "name": _("Whole area"), "row_kind": "total"}
+    for key, _lab in keys:
+        t = _key_total(rep, key)
+        for f, _h, _k in MATRIX_FIELDS:
+            total[f"{key}|{f}"] = t.get(f)
+    return pd.concat([rows, pd.DataFrame([total])], ignore_index=True), keys
+
+
+def _text(value, kind: str) -> str:
+    """A cell as people read it (geo.format); a suppressed figure ("< 5") as it is."""
+    if isinstance(value, str):
+        return value
+    if format.missing(value):
+        return ""
+    if kind == "int":
+        return format.number(value, 0)
+    if kind == "signed":
+        return ("+" if value > 0 else "") + format.number(value, 0)
+    if kind == "pct":
+        return ("+" if value > 0 else "") + format.number(value, 1)
+    if kind == "rate":
+        return format.percent(value, 2)
+    if kind == "p":
+        return format.number(value, 4)
+    return str(value)
+
+
 # --------------------------------------------------------------------------- report files
 
-#: Rows of the header block of :func:`report_xlsx`; the table header follows a blank row.
-XLSX_HEADER_ROWS = 5
+#: Rows of the header block of :func:`report_xlsx` (title and six facts); the table header follows a blank row.
+XLSX_HEADER_ROWS = 7
 XLSX_TABLE_ROW = XLSX_HEADER_ROWS + 2
 
 
@@ -305,83 +427,257 @@ NUMBER_FORMATS = {"int": "#,##0", "pct": "0.0", "p": "0.0000", "rate": "0.00%", 
 
 
 def report_xlsx(sheets: Sequence[tuple[str, pd.DataFrame, Sequence[tuple[str, str, str]]]], *,
-                title: str, header: Sequence[tuple[str, str]], total: tuple[str, dict] | None = None) -> bytes:
+                title: str, header: Sequence[tuple[str, str]]) -> bytes:
     """An Excel workbook: each sheet starts with ``title`` and the ``header`` lines
-    (``(label, value)``: period, cùng kỳ, generated date, filters), then a blank row,
-    then the table (``columns`` = ``[(field, header, kind)]`` with kind one of
-    :data:`NUMBER_FORMATS`; numbers stay numbers). ``total`` (label, row) ends the
-    first sheet."""
-
-
+    (``(label, value)``: period, cùng kỳ, generated date, boundary, selection, categories), then
+    a blank row, then the table (``columns`` = ``[(field, header, kind)]`` with kind one of
+    :data:`NUMBER_FORMATS`; numbers stay numbers). Rows whose ``row_kind`` is "total" or
+    "subtotal" are bold."""
     wb = Workbook()
     wb.remove(wb.active)
     head_fill = PatternFill("solid", fgColor="7F0000")
-    for s, (name, frame, columns) in enumerate(sheets):
+    for name, frame, cols in sheets:
         ws = wb.create_sheet(name[:31])
         xlsx_cell(ws, 1, 1, title).font = Font(bold=True, size=14, color="7F0000")
-        for i, (label, value) in enumerate(header[:XLSX_HEADER_ROWS - 1], start=2):
-            xlsx_cell(ws, i, 1, label).font = Font(bold=True)
+        for i, (lab, value) in enumerate(header[:XLSX_HEADER_ROWS - 1], start=2):
+            xlsx_cell(ws, i, 1, lab).font = Font(bold=True)
             xlsx_cell(ws, i, 2, value)
         r0 = XLSX_TABLE_ROW
-        for j, (_, head, _) in enumerate(columns, start=1):
+        for j, (_f, head, _k) in enumerate(cols, start=1):
             c = xlsx_cell(ws, r0, j, head)
             c.font = Font(bold=True, color="FFFFFF")
             c.fill = head_fill
             c.alignment = Alignment(wrap_text=True, vertical="top")
-        records = frame[[f for f, _, _ in columns]].to_dict("records") if len(frame) else []
-        rows = [(rec, False) for rec in records]
-        if s == 0 and total is not None:
-            rows.append(({**total[1], columns[0][0]: total[0]}, True))
-        for i, (rec, bold) in enumerate(rows, start=r0 + 1):
-            for j, (f, _, kind) in enumerate(columns, start=1):
+        records = frame.to_dict("records") if len(frame) else []
+        for i, rec in enumerate(records, start=r0 + 1):
+            bold = rec.get("row_kind") in ("total", "subtotal")
+            for j, (f, _h, kind) in enumerate(cols, start=1):
                 c = xlsx_cell(ws, i, j, _cell(rec.get(f)))
-                if kind != "text" and c.value is not None:
+                if kind != "text" and c.value is not None and not isinstance(c.value, str):
                     c.number_format = NUMBER_FORMATS[kind]
                 if bold:
                     c.font = Font(bold=True)
-        for j, (f, head, kind) in enumerate(columns, start=1):
-            width = max([len(str(head)) * 0.6, 10] + [min(len(str(rec.get(f) or "")), 60) for rec in records[:500]])
+        for j, (f, head, _k) in enumerate(cols, start=1):
+            width = max([len(str(head)) * 0.6, 6] + [min(len(str(rec.get(f) or "")), 60) for rec in records[:500]])
             ws.column_dimensions[get_column_letter(j)].width = min(width + 2, 62)
-        ws.freeze_panes = ws.cell(row=r0 + 1, column=2)
+        ws.freeze_panes = ws.cell(row=r0 + 1, column=3)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
-def with_words(frame: pd.DataFrame, change_labels: dict | None = None) -> pd.DataFrame:
-    """A copy of a report table with the columns people read: ``change_label``
-    (``change_labels[change_class]``), ``clearance_text`` ("84,04%") and ``clearance_pct``
-    (84.04); ``change_pct`` rounded to one decimal."""
-    out = pd.DataFrame(frame.drop(columns="geometry") if "geometry" in frame.columns else frame).copy()
-    if "change_class" in out:
-        out["change_label"] = out["change_class"].map(change_labels or {})
-    if "clearance_rate" in out:
-        rate = pd.to_numeric(out["clearance_rate"], errors="coerce")
-        out["clearance_text"] = [format.percent(x, 2) for x in rate]
-        out["clearance_pct"] = (rate * 100).round(2)
-    if "change_pct" in out:
-        out["change_pct"] = pd.to_numeric(out["change_pct"], errors="coerce").round(1)
-    return out
+def xlsx(rep: Report, *, title: str, header: Sequence[tuple[str, str]]) -> bytes:
+    """The workbook of the report: "Theo đơn vị" (with the total and subtotal rows), "Theo loại
+    tội phạm" (with its total), "Ma trận" (unit × category, wide) and "Chi tiết" (the long list)."""
+    mx, keys = matrix_table(rep)
+    mcols = [("stt", _("No."), "int"), ("code", _("Code"), "text"),
+             ("name", _("Ward") if rep.level == "ward" else _("District"), "text")]
+    mcols += [(f"{k}|{f}", f"{lab}: {_(h)}", kind) for k, lab in keys for f, h, kind in MATRIX_FIELDS]
+    return report_xlsx([(_("By unit"), unit_table(rep), columns(UNIT_COLUMNS, rep.level)),
+                        (_("By category"), category_table(rep), columns(CATEGORY_COLUMNS)),
+                        (_("Matrix"), mx, mcols),
+                        (_("Details"), detail_table(rep), columns(DETAIL_COLUMNS, rep.level))],
+                       title=title, header=header)
 
 
-def report_pdf(rep: Report, *, title: str, period_text: str, filters_text: str, map_title: str,
-               classes: dict[str, tuple[str, str]], columns: Sequence[tuple[str, str]], notes: Sequence[str] = (),
-               attribution: str = "") -> bytes:
-    """The one-page A4 report (:func:`geo.render.exports.report_pdf`) with a map of the units
-    coloured by change class (``classes`` = ``{change_class: (label, colour)}``) and the
-    units table (``columns`` = ``[(field, header)]``, fields of :func:`with_words`),
-    busiest units first."""
+def csv_columns(level: str) -> list[tuple[str, str]]:
+    """The CSV columns: those of the units table (the clearance rate in percent), and the kind of row."""
+    cols = [(f, h) for f, h, _k in columns(UNIT_COLUMNS, level) if f != "clearance_rate"]
+    return cols + [("clearance_pct", _("Clearance rate (%)")), ("row_kind", _("Row"))]
+
+
+def report_csv(rep: Report, *, excel: bool = False) -> bytes:
+    """Every row of the units table (units, total, subtotals), machine CSV or, with ``excel``,
+    the CSV for Vietnamese Excel (:func:`geo.render.exports.csv_bytes`)."""
+    table = unit_table(rep)
+    table["row_kind"] = table["row_kind"].map({"unit": _("unit"), "total": _("total"), "subtotal": _("subtotal")})
+    return exports.csv_bytes(table, columns=csv_columns(rep.level), excel=excel)
+
+
+# --------------------------------------------------------------------------- the signed document
+
+@dataclass
+class Texts:
+    """What the document says besides the figures: who issues and signs it, where, and the words
+    of the selection. Settings REPORT_ISSUER … REPORT_RECIPIENTS, CLEARANCE_TARGET,
+    SERIOUS_CLEARANCE_TARGET fill it in the web layer."""
+
+    place: str                       # "trên địa bàn …": the selection in words
+    boundary_title: str
+    categories: str                  # the category filter in words
+    issuer: str = "BAN CHỈ ĐẠO 138"
+    issuer_parent: str = ""
+    town: str = ""                   # the place of the date line ("Gò Vấp"); "" → "……"
+    signer: str = "TM. BAN CHỈ ĐẠO\nTRƯỞNG BAN"
+    recipients: str = "Như trên;Lưu: VT"
+    clearance_target: float = 0.70
+    serious_target: float = 0.90
+    today: dt.date | None = None
+    attribution: str = ""
+
+
+def _moved(count, base) -> str:
+    """"giảm 29 vụ (-7,9%)", "tăng 3 vụ", "không thay đổi": a count against cùng kỳ as reports write it."""
+    if format.missing(count) or format.missing(base) or isinstance(count, str) or isinstance(base, str):
+        return _("against the same period: figures withheld")
+    diff = int(count) - int(base)
+    if diff == 0:
+        return _("unchanged")
+    pct = f" ({_text(100.0 * diff / base, 'pct')}%)" if base else ""
+    words = _("down %(n)s incidents", n=format.number(-diff, 0)) if diff < 0 else \
+        _("up %(n)s incidents", n=format.number(diff, 0))
+    return words + pct
+
+
+def _lower_first(s: str) -> str:
+    return s[:1].lower() + s[1:] if format.current_locale() == "vi" else s
+
+
+def _count(x) -> str:
+    return x if isinstance(x, str) else format.number(x, 0)
+
+
+def summary(rep: Report, place: str) -> str:
+    """The headline, in the seeds' phrasing: social-order crime first, then every incident, then the
+    other groups; "trong đó …"."""
     lang = format.current_locale()
-    table = with_words(rep.units, {c: v[0] for c, v in classes.items()})
-    table = table.sort_values(["count", "code"], ascending=[False, True], kind="stable",
-                              key=lambda c: pd.to_numeric(c, errors="coerce") if c.name == "count" else c)
-    png = exports.map_png(rep.units, "change_class", title=map_title, subtitle=rep.period.label(lang, with_dates=True),
-                          legend_title=map_title, attribution=attribution, lang=lang, categorical=classes)
-    return exports.report_pdf(title=title, period_text=period_text, filters_text=filters_text, map_png=png,
-                              table=table, table_columns=list(columns), notes=list(notes), lang=lang)
+    p = rep.period
+    head = _("In %(period)s (from %(start)s to %(end)s), in %(place)s",
+             period=_lower_first(p.label(lang)) if p.kind != "custom" else _("the period"),
+             start=format.date(p.start), end=format.date(p.end), place=place)
+    groups = {g["group"]: g for g in rep.groups.to_dict("records")}
+    parts = []
+    social = groups.pop("trat_tu_xa_hoi", None)
+    if social is not None:
+        parts.append(_("%(count)s %(what)s, %(moved)s against the same period", count=_count(social["count"]),
+                       what=_("incidents of %(group)s", group=_lower_first(social["label"])),
+                       moved=_moved(social["count"], social["base_count"])))
+        parts.append(_("in all %(count)s incidents, %(moved)s", count=_count(rep.total["count"]),
+                       moved=_moved(rep.total["count"], rep.total["base_count"])))
+    else:
+        parts.append(_("%(count)s %(what)s, %(moved)s against the same period", count=_count(rep.total["count"]),
+                       what=_("incidents"), moved=_moved(rep.total["count"], rep.total["base_count"])))
+    rest = [_("%(group)s %(count)s incidents, %(moved)s", group=_lower_first(g["label"]), count=_count(g["count"]),
+              moved=_moved(g["count"], g["base_count"])) for g in groups.values()]
+    text = head + " " + "; ".join(parts)
+    if rest:
+        text += "; " + _("of which %(rest)s", rest=", ".join(rest))
+    return text + "."
 
 
-def report_csv(rep: Report, columns: Sequence[tuple[str, str]], change_labels: dict | None = None) -> bytes:
-    """The units table as CSV for Excel (:func:`geo.render.exports.csv_bytes`); ``columns`` are
-    ``[(field, header)]`` of :func:`with_words`."""
-    return exports.csv_bytes(with_words(rep.units, change_labels), columns=list(columns))
+def clearance_text(rep: Report, target: float, serious_target: float) -> str:
+    """"Tỷ lệ điều tra khám phá đạt 68,75% (chỉ tiêu 70%, chưa đạt); án rất nghiêm trọng và đặc biệt
+    nghiêm trọng đạt 91,30% (chỉ tiêu 90%, đạt)."""
+    def one(rate, goal):
+        if rate is None or isinstance(rate, str) or format.missing(rate):
+            return format.MISSING
+        met = _("met") if rate >= goal else _("not met")
+        return _("%(rate)s (target %(target)s, %(met)s)", rate=format.percent(rate, 2),
+                 target=format.percent(goal, 0), met=met)
+    t = rep.total
+    return _("The clearance rate reached %(all)s; for very serious and especially serious cases %(serious)s.",
+             all=one(t.get("clearance_rate"), target), serious=one(t.get("serious_clearance_rate"), serious_target))
+
+
+def significant_text(rep: Report) -> str:
+    """The units with a significant increase and those with a significant decrease, by name."""
+    out = []
+    for cls in ("significant_increase", "significant_decrease"):
+        rows = rep.units[rep.units["change_class"] == cls]
+        if len(rows):
+            names = ", ".join(f"{n} ({_text(c, 'signed')} {_('incidents')})" if not isinstance(c, str) else n
+                              for n, c in zip(rows["name"], rows["change"]))
+            out.append(_("%(result)s in: %(units)s.", result=label(cls), units=names))
+    return " ".join(out) or _("No unit changed significantly against the same period.")
+
+
+def method_note(rep: Report, boundary_title: str) -> str:
+    return _("How a change is judged: a unit's count is compared with its count in the same period last year "
+             "by the exact test for two counts (Poisson); a change is \"significant\" when it is too large to be "
+             "chance, after allowing for testing every unit of %(boundary)s at once (false discovery rate 5%%). "
+             "The ward results are those of all units of that version; totals and groups are over the units "
+             "of this report, each tested on its own.", boundary=boundary_title)
+
+
+def place_date(town: str, day: dt.date) -> str:
+    """"Gò Vấp, ngày 15 tháng 6 năm 2025" (days below 10 and months 1–2 with a leading zero, as the
+    decree writes them); no town: "……"."""
+    d = f"{day.day:02d}" if day.day < 10 else str(day.day)
+    m = f"{day.month:02d}" if day.month < 3 else str(day.month)
+    return _("%(place)s, day %(d)s month %(m)s year %(y)s", place=town or "……", d=d, m=m, y=str(day.year))
+
+
+def _doc_rows(frame: pd.DataFrame, cols) -> tuple[list[list[str]], set[int]]:
+    rows = [[_text(r.get(f), kind) for f, _h, kind in cols] for r in frame.to_dict("records")]
+    bold = {i for i, k in enumerate(frame.get("row_kind", pd.Series(dtype=object))) if k in ("total", "subtotal")}
+    return rows, bold
+
+
+def _doc_columns(cols) -> list[tuple[str, str]]:
+    return [(h, "text" if kind == "text" else "num") for _f, h, kind in cols]
+
+
+def document(rep: Report, texts: Texts) -> Document:
+    """The signed report (:class:`geo.render.document.Document`): the header of an administrative
+    document, the body in the seeds' phrasing, the map, the signature, and the appendices: by
+    unit, by category and the unit × category matrix, every row, with STT and the bold total and
+    subtotal rows. No p-values and no codes: names and labels only."""
+    lang = format.current_locale()
+    today = texts.today or dt.datetime.now(pr.zone()).date()
+    base_year = rep.base.year or rep.base.end.year
+    subtitle = _("Crime situation in %(period)s against the same period of %(year)s",
+                 period=_lower_first(rep.period.label(lang)), year=str(base_year))
+    body = [("para", summary(rep, texts.place)),
+            ("para", clearance_text(rep, texts.clearance_target, texts.serious_target)),
+            ("para", significant_text(rep))]
+    shown = rep.units.copy()
+    shown["map_label"] = [f"{n}\n{_count(c)}" for n, c in zip(shown["name"], shown["count"])]
+    classes = {c: (label(c), CHANGE_COLOURS[c]) for c in CHANGE_COLOURS}
+    png = exports.map_png(shown, "change_class", title=_("Change against the same period last year"),
+                          subtitle=rep.period.label(lang, with_dates=True), legend_title=_("Result"),
+                          attribution=texts.attribution, lang=lang, categorical=classes, label_field="map_label")
+    unit_cols = [c for c in columns(UNIT_COLUMNS, rep.level, analyst=False)
+                 if c[0] not in ("code", "change_text")]
+    cat_cols = [c for c in columns(CATEGORY_COLUMNS, analyst=False) if c[0] not in ("category", "change_text")]
+    t1 = Table(_("Appendix 1. By unit"), _doc_columns(unit_cols), *_doc_rows(unit_table(rep), unit_cols),
+               landscape=True, note=method_note(rep, texts.boundary_title))
+    t2 = Table(_("Appendix 2. By category"), _doc_columns(cat_cols), *_doc_rows(category_table(rep), cat_cols),
+               landscape=True)
+    return Document(issuer=texts.issuer.upper(), issuer_parent=texts.issuer_parent.upper(),
+                    number=_("No.:        /BC-BCĐ"), place_date=place_date(texts.town, today),
+                    title=_("REPORT"), subtitle=subtitle + (f" ({texts.place})" if texts.place else ""),
+                    body=body, tables=[t1, t2, _matrix_appendix(rep)],
+                    figures=[(png, _("Change against the same period last year, by unit"))],
+                    recipients=[f"- {r.strip()};" if i < len(texts.recipients.split(";")) - 1 else f"- {r.strip()}."
+                                for i, r in enumerate(texts.recipients.split(";")) if r.strip()],
+                    signer=[*texts.signer.split("\n"), "", "", ""], lang=lang,
+                    properties={"title": subtitle, "author": texts.issuer, "subject": texts.place})
+
+
+def _matrix_appendix(rep: Report) -> Table:
+    """Phụ lục 3: a column per group and category, each cell "count (change)"; beyond
+    :data:`DOCUMENT_CATEGORIES` categories the rest add up to one "other categories" column."""
+    groups = [(k, lab) for k, lab, m in rep.matrix_keys if k in set(rep.groups.get("group", []))]
+    cats = [(k, lab) for k, lab, m in rep.matrix_keys if (k, lab) not in groups]
+    shown, rest = (cats, []) if len(groups) + len(cats) <= 12 else (cats[:DOCUMENT_CATEGORIES], cats[DOCUMENT_CATEGORIES:])
+    mx, keys = matrix_table(rep, groups + shown)
+    if rest:
+        full, _k = matrix_table(rep, rest)
+        for f, _h, _kind in MATRIX_FIELDS:
+            part = full[[f"{k}|{f}" for k, _l in rest]]
+            mx[f"other|{f}"] = [None if r.isna().any() else int(r.sum()) for _i, r in part.iterrows()]
+        keys = keys + [("other", _("Other categories"))]
+
+    def cell(r, key):
+        k, ch = r.get(f"{key}|count"), r.get(f"{key}|change")
+        if isinstance(k, str) or format.missing(k):          # withheld (small counts) or none
+            return _text(k, "int")
+        return f"{_text(k, 'int')} ({_text(ch, 'signed') if not format.missing(ch) else '—'})"
+
+    rows = [[_text(r["stt"], "int"), str(r["name"]), *[cell(r, k) for k, _l in keys]] for r in mx.to_dict("records")]
+    bold = {len(rows) - 1}
+    cols = [(_("No."), "num"), (_("Ward") if rep.level == "ward" else _("District"), "text")]
+    cols += [(lab, "num") for _k, lab in keys]
+    return Table(_("Appendix 3. By unit and category"), cols, rows, bold=bold, landscape=True,
+                 note=_("Each cell: incidents (change against the same period last year)."))
+

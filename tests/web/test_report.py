@@ -124,3 +124,21 @@ def test_go_vap_report_equals_an_independent_count_of_the_raw_file(eng, raw, spe
     order = {"significant_increase": 0, "significant_decrease": 1, "no_significant_change": 2}
     keys = [(order[c], -abs(ch)) for c, ch in zip(rep.units["change_class"], rep.units["change"])]
     assert keys == sorted(keys)
+
+
+def _query(eng, spec: str) -> str:
+    year_part, _sep, cut = spec.partition(":")
+    q = f"boundary=hcmc-2019&period={year_part}&cut={'stat' if cut else 'calendar'}"
+    return q + "".join(f"&unit={c}" for c in _go_vap(eng))
+
+
+def test_smoke_page(demo_app, eng):
+    c = signed_in(demo_app, "analyst")
+    res = c.get(f"/committee/report?{_query(eng, '2025-H1:stat')}")
+    html = res.get_data(as_text=True)
+    assert res.status_code == 200, html[-3000:]
+    open("/tmp/rep/page.html", "w").write(html)
+    for fmt in ("xlsx", "csv", "excel.csv", "pdf", "docx"):
+        res = c.get(f"/committee/report.{fmt}?{_query(eng, '2025-H1:stat')}")
+        assert res.status_code == 200, res.get_data(as_text=True)[-3000:]
+        open(f"/tmp/rep/report.{fmt}", "wb").write(res.data)
