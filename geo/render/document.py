@@ -294,14 +294,14 @@ def pdf(doc: Document) -> bytes:
     issuer_line = max(pdfmetrics.stringWidth(line, issuer_style.fontName, issuer_style.fontSize)
                       for line in issuer.split("\n"))
     left.append(HRFlowable(width=max(issuer_line / 3, 20 * mm), thickness=0.6, color=colors.black,
-                           spaceBefore=1, spaceAfter=6, hAlign="CENTER"))
+                           spaceBefore=3, spaceAfter=6, hAlign="CENTER"))
     if doc.number:
         left.append(Paragraph(_markup(doc.number), st["number"]))
     nation_style = _sized(st["nation"], words["nation"], right_w - 4)
     motto_style = _sized(st["motto"], words["motto"], right_w - 4)
     right = [Paragraph(_markup(words["nation"]), nation_style), Paragraph(_markup(words["motto"]), motto_style),
              HRFlowable(width=pdfmetrics.stringWidth(words["motto"], motto_style.fontName, motto_style.fontSize),
-                        thickness=0.6, color=colors.black, spaceBefore=1, spaceAfter=6, hAlign="CENTER")]
+                        thickness=0.6, color=colors.black, spaceBefore=3, spaceAfter=6, hAlign="CENTER")]
     if doc.place_date:
         right.append(Paragraph(_markup(doc.place_date), st["place_date"]))
     head = Grid([[left, right]], colWidths=[left_w, right_w])

@@ -493,16 +493,72 @@ def _draw_highlight(ax, layer: gpd.GeoDataFrame, colour: str) -> str:
     return kind
 
 
+def _declutter(boxes, occupied=()) -> np.ndarray:
+    """Which of ``boxes`` (rows ``x0, y0, x1, y1``, most important first) to draw: each box that
+    overlaps neither a box kept before it nor one of ``occupied`` (legend, scale bar …).
+
+    Greedy, in the given order: matplotlib has no label placement of its own, and this is the
+    whole of what the maps need (labels stay at their point; a crowded one is left out).
+    """
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    kept = [tuple(b) for b in np.asarray(occupied, dtype=float).reshape(-1, 4)]
+    keep = np.zeros(len(boxes), bool)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        if all(x1 <= a0 or x0 >= a1 or y1 <= b0 or y0 >= b1 for a0, b0, a1, b1 in kept):
+            keep[i] = True
+            kept.append((x0, y0, x1, y1))
+    return keep
+
+
+def _draw_labels(ax, data: gpd.GeoDataFrame, field: str, taken: list) -> int:
+    """Write ``data[field]`` at each unit's representative point, largest units first, leaving
+    out labels that would overlap one already drawn, the boxes in ``taken`` or the map's edge.
+    Returns how many were drawn."""
+    renderer = ax.figure.canvas.get_renderer()
+    ax.apply_aspect()                                # the axes' final place, as drawn
+    order = np.argsort(-data.geometry.area.to_numpy(), kind="stable")
+    points = data.geometry.representative_point()
+    prop = _font(7 if len(data) <= 40 else 6)
+    texts, boxes = [], []
+    for i in order:
+        value, point = data[field].iloc[i], points.iloc[i]
+        if point is None or point.is_empty or value is None or (not isinstance(value, str) and pd.isna(value)):
+            continue
+        label = str(value).strip()
+        if not label:
+            continue
+        t = ax.text(point.x, point.y, label, ha="center", va="center", fontproperties=prop, color="#222222",
+                    zorder=15, path_effects=_halo(2), linespacing=1.05)
+        bb = t.get_window_extent(renderer)
+        texts.append(t)
+        boxes.append((bb.x0 - 1, bb.y0 - 1, bb.x1 + 1, bb.y1 + 1))
+    frame = ax.get_window_extent(renderer)
+    occupied = [(*ax.transData.transform(b.bounds[:2]), *ax.transData.transform(b.bounds[2:])) for b in taken]
+    inside = np.array([b[0] >= frame.x0 and b[1] >= frame.y0 and b[2] <= frame.x1 and b[3] <= frame.y1
+                       for b in boxes], bool)
+    keep = np.zeros(len(boxes), bool)
+    inside = np.flatnonzero(inside)
+    if len(inside):
+        keep[inside] = _declutter(np.asarray(boxes)[inside], occupied)
+    for t, k in zip(texts, keep):
+        if not k:
+            t.remove()
+    return int(keep.sum())
+
+
 def map_figure(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str = "",
                legend_title: str = "", attribution: str = "", lang: str = "vi",
                scheme: str = "natural_breaks", k: int = 5, cmap: str = "YlOrRd",
                categorical: Mapping[str, tuple[str, str]] | None = None,
                highlight: gpd.GeoDataFrame | None = None, highlight_label: str | None = None,
-               size: tuple[float, float] = (8, 8), insets: bool = True) -> Figure:
+               size: tuple[float, float] = (8, 8), insets: bool = True,
+               label_field: str | None = None) -> Figure:
     """The map of :func:`map_png` as a matplotlib Figure (Agg canvas, DejaVu Sans)."""
     text = _t(lang)
     if column not in gdf.columns:
         raise ValueError(f"column {column!r} not in the map layer")
+    if label_field is not None and label_field not in gdf.columns:
+        raise ValueError(f"label_field {label_field!r} not in the map layer")
     if gdf.empty or gdf.geometry.is_empty.all():
         raise ValueError("the map layer has no geometry to draw")
     data = _to_metric(gdf).reset_index(drop=True)
@@ -632,6 +688,8 @@ def map_figure(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str 
         _north_arrow(ax, nx, ny, nw, nh, lang)
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
+        if label_field is not None:                  # the units of the main part (not the insets)
+            _draw_labels(ax, data[main], label_field, taken)
 
         # ---- attribution and CRS
         yy = margin + 0.17 * (len(attribution_lines) - 1)
@@ -648,7 +706,8 @@ def map_png(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str = "
             scheme: str = "natural_breaks", k: int = 5, cmap: str = "YlOrRd",
             categorical: Mapping[str, tuple[str, str]] | None = None,
             highlight: gpd.GeoDataFrame | None = None, highlight_label: str | None = None,
-            dpi: int = 150, size: tuple[float, float] = (8, 8), insets: bool = True) -> bytes:
+            dpi: int = 150, size: tuple[float, float] = (8, 8), insets: bool = True,
+            label_field: str | None = None) -> bytes:
     """A PNG map of ``gdf[column]`` of ``size`` inches at ``dpi`` (RGBA).
 
     Numbers are classed with :func:`choropleth_classes` (``scheme``, ``k``: the limits of the
@@ -663,11 +722,14 @@ def map_png(gdf: gpd.GeoDataFrame, column: str, *, title: str, subtitle: str = "
     scale bar, and ``attribution`` runs along the bottom. With ``insets``, small groups of
     units far from the rest (Côn Đảo for Hồ Chí Minh City since 2025) are moved, at the same
     scale, into a framed box in an empty part of the map instead of shrinking it.
+    With ``label_field``, the text of that column (e.g. "Phường Bến Thành\n123") is written
+    small at each unit's representative point, largest units first, leaving out those that
+    would overlap a label already drawn or the legend, scale bar, north arrow and insets.
     """
     fig = map_figure(gdf, column, title=title, subtitle=subtitle, legend_title=legend_title,
                      attribution=attribution, lang=lang, scheme=scheme, k=k, cmap=cmap,
                      categorical=categorical, highlight=highlight, highlight_label=highlight_label,
-                     size=size, insets=insets)
+                     size=size, insets=insets, label_field=label_field)
     buf = io.BytesIO()
     with _LOCK, matplotlib.rc_context(_RC):
         fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": "hotspot138"})
