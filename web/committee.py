@@ -458,7 +458,7 @@ def report_download(fmt):
     if fmt == "xlsx":
         header = [(_("Period"), texts["period"]), (_("Same period last year"), texts["base"]),
                   (_("Generated on"), texts["generated"]), (_("Boundary version"), texts["boundary"]),
-                  (_("Units"), texts["selection"]), (_("Category"), texts["categories"])]
+                  (_("Units of the report"), texts["selection"]), (_("Category"), texts["categories"])]
         return _download(rp.xlsx(rep, title=texts["title"], header=header), f"{stem}.xlsx",
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     if fmt in ("csv", "excel.csv"):

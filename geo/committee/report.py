@@ -242,7 +242,7 @@ def report(engine: Engine, *, boundary: str, period: pr.Period, categories: Sequ
                                        "change_text", "cleared_count", "clearance_rate"])
     by_size = by_cat.sort_values(["count", "base_count"], ascending=False, kind="stable")["category"].tolist()
     matrix_keys = [(g, lab, m) for g, lab, m in zip(groups["group"], groups["label"], groups["members"])]
-    matrix_keys += [(c, labels.label(c, loc), (c,)) for c in by_size]
+    matrix_keys += [(c, labels.label(c, loc), (c,)) for c in by_size if c not in set(groups["group"])]
     matrix = matrix_frame(table, detail, matrix_keys)
 
     total = city_total(table[["code", "count"]], table[["code", "base_count"]].rename(columns={"base_count": "count"}),
@@ -305,7 +305,7 @@ DETAIL_COLUMNS = [("unit_code", N_("Code"), "text"), ("unit_name", N_("Ward"), "
 MATRIX_FIELDS = (("count", N_("Incidents"), "int"), ("base_count", N_("Same period last year"), "int"),
                  ("change", N_("Change"), "int"))
 #: the matrix of the signed document shows the groups and this many categories (the rest as one column)
-DOCUMENT_CATEGORIES = 8
+DOCUMENT_CATEGORIES = 6
 
 
 def columns(spec, level: str = "ward", *, analyst: bool = True) -> list[tuple[str, str, str]]:
@@ -608,7 +608,8 @@ def place_date(town: str, day: dt.date) -> str:
 
 
 def _doc_rows(frame: pd.DataFrame, cols) -> tuple[list[list[str]], set[int]]:
-    rows = [[_text(r.get(f), kind) for f, _h, kind in cols] for r in frame.to_dict("records")]
+    kinds = ["signed" if f == "change" else kind for f, _h, kind in cols]     # "+232", "-34"
+    rows = [[_text(r.get(f), k) for (f, _h, _k), k in zip(cols, kinds)] for r in frame.to_dict("records")]
     bold = {i for i, k in enumerate(frame.get("row_kind", pd.Series(dtype=object))) if k in ("total", "subtotal")}
     return rows, bold
 
@@ -639,10 +640,12 @@ def document(rep: Report, texts: Texts) -> Document:
     unit_cols = [c for c in columns(UNIT_COLUMNS, rep.level, analyst=False)
                  if c[0] not in ("code", "change_text")]
     cat_cols = [c for c in columns(CATEGORY_COLUMNS, analyst=False) if c[0] not in ("category", "change_text")]
-    t1 = Table(_("Appendix 1. By unit"), _doc_columns(unit_cols), *_doc_rows(unit_table(rep), unit_cols),
-               landscape=True, note=method_note(rep, texts.boundary_title))
+    widths = {"stt": 0.7, "name": 2.6, "parent_name": 1.6, "label": 2.6, "change_label": 2.0}
+    t1 = Table(_("Appendix 1. By ward") if rep.level == "ward" else _("Appendix 1. By district"), _doc_columns(unit_cols), *_doc_rows(unit_table(rep), unit_cols),
+               widths=[widths.get(f, 1.0) for f, _h, _k in unit_cols], landscape=True,
+               note=method_note(rep, texts.boundary_title))
     t2 = Table(_("Appendix 2. By category"), _doc_columns(cat_cols), *_doc_rows(category_table(rep), cat_cols),
-               landscape=True)
+               widths=[widths.get(f, 1.0) for f, _h, _k in cat_cols], landscape=True)
     return Document(issuer=texts.issuer.upper(), issuer_parent=texts.issuer_parent.upper(),
                     number=_("No.:        /BC-BCĐ"), place_date=place_date(texts.town, today),
                     title=_("REPORT"), subtitle=subtitle + (f" ({texts.place})" if texts.place else ""),
@@ -672,12 +675,13 @@ def _matrix_appendix(rep: Report) -> Table:
         k, ch = r.get(f"{key}|count"), r.get(f"{key}|change")
         if isinstance(k, str) or format.missing(k):          # withheld (small counts) or none
             return _text(k, "int")
-        return f"{_text(k, 'int')} ({_text(ch, 'signed') if not format.missing(ch) else '—'})"
+        return f"{_text(k, 'int')}\n({_text(ch, 'signed') if not format.missing(ch) else '—'})"
 
     rows = [[_text(r["stt"], "int"), str(r["name"]), *[cell(r, k) for k, _l in keys]] for r in mx.to_dict("records")]
     bold = {len(rows) - 1}
     cols = [(_("No."), "num"), (_("Ward") if rep.level == "ward" else _("District"), "text")]
     cols += [(lab, "num") for _k, lab in keys]
     return Table(_("Appendix 3. By unit and category"), cols, rows, bold=bold, landscape=True,
+                 widths=[0.7, 2.2] + [1.0] * len(keys),
                  note=_("Each cell: incidents (change against the same period last year)."))
 

@@ -259,7 +259,8 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "committee.plan": [f"/committee/plans/{ids['plan_id']}", "/committee/plans/99999"],
         "committee.area": [f"/committee/areas/{ids['area_id']}"],
         "committee.report": ["/committee/report"],
-        "committee.report_download": ["/committee/report.xlsx", "/committee/report.csv", "/committee/report.pdf"],
+        "committee.report_download": ["/committee/report.xlsx", "/committee/report.csv", "/committee/report.pdf",
+                                      "/committee/report.excel.csv", "/committee/report.docx"],
         "maps.map_page": maps + ["/map/nowhere", f"/map/overview?{Q}&cut=bogus"],
         "maps.map_script": [f"/maps/{p}.js?{Q}" for p in PAGES],
         "maps.export": [f"/export/overview.{fmt}?{Q}" for fmt in ("csv", "png", "pdf")]
