@@ -248,7 +248,7 @@ def _groups(groups: pd.DataFrame, by_category: pd.DataFrame, minimum: int) -> pd
     out = protect(groups, minimum, ["count", "base_count"])
     hidden = set(by_category.loc[by_category["suppressed"].astype(bool), "category"])
     hit = out["suppressed"].to_numpy() | np.array([bool(hidden & set(m)) for m in out["members"]])
-    for c in ("count", "base_count", *CHANGE_DERIVED, *WARD_DERIVED, "change_class"):
+    for c in ("count", "base_count", *CHANGE_DERIVED, *WARD_DERIVED):
         if c in out.columns:
             out[c] = _nulled(out[c], hit)
     out["suppressed"] = hit

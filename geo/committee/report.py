@@ -113,6 +113,9 @@ def _ordered(frame: pd.DataFrame, order: str, key: str = "code") -> pd.DataFrame
 
 def _tested(now: pd.Series, then: pd.Series, period: pr.Period, base: pr.Period, **kw) -> pd.DataFrame:
     keys = now.index.union(then.index)
+    if not len(keys):                                  # nothing in either period
+        return pd.DataFrame(columns=["code", "count", "base_count", "change", "change_pct", "p_value", "q_value",
+                                     "change_class", "change_text"])
     return _in_words(compare_counts(pd.DataFrame({"code": list(keys), "count": now.reindex(keys, fill_value=0).values}),
                                     pd.DataFrame({"code": list(keys), "count": then.reindex(keys, fill_value=0).values}),
                                     t_current_days=period.days, t_base_days=base.days, **kw))
@@ -205,8 +208,7 @@ def report(engine: Engine, *, boundary: str, period: pr.Period, categories: Sequ
     g_now = pd.Series({g: int(c_now["n"].reindex(m).fillna(0).sum()) for g, m in members.items()})
     g_then = pd.Series({g: int(c_then["n"].reindex(m).fillna(0).sum()) for g, m in members.items()})
     keep = [g for g in REPORT_GROUPS if g_now[g] or g_then[g]]
-    groups = _tested(g_now[keep], g_then[keep], period, base, method="none") if keep else \
-        _tested(pd.Series(dtype=int), pd.Series(dtype=int), period, base)
+    groups = _tested(g_now[keep], g_then[keep], period, base, method="none")
     groups = groups.set_index("code").reindex(keep).reset_index().rename(columns={"code": "group"})
     groups.insert(1, "label", [labels.label(g, loc) for g in groups["group"]])
     groups["cleared_count"] = [int(c_now["cleared_n"].reindex(members[g]).fillna(0).sum()) for g in keep]
@@ -347,7 +349,7 @@ def unit_table(rep: Report) -> pd.DataFrame:
     and the report groups' subtotal rows ("subtotal": "of which …"), with ``change_label`` and
     ``clearance_pct``: the one table of the page, the XLSX, both CSVs and Phụ lục 1."""
     units = pd.DataFrame(rep.units.drop(columns="geometry")).assign(row_kind="unit")
-    extra = [_summary_row(rep.total, code="total", name=_("Whole area"), row_kind="total")]
+    extra = [_summary_row(rep.total, code="", name=_("Whole area"), row_kind="total")]
     extra += [_summary_row(g, code=g["group"], name=_("of which: %(group)s", group=g["label"]), row_kind="subtotal")
               for g in rep.groups.to_dict("records")]
     return _plain_change(pd.concat([units, pd.DataFrame(extra)], ignore_index=True))
@@ -356,7 +358,7 @@ def unit_table(rep: Report) -> pd.DataFrame:
 def category_table(rep: Report) -> pd.DataFrame:
     """The categories in the report's order with ``stt``, then the total row."""
     cats = pd.DataFrame(rep.by_category).assign(row_kind="category")
-    total = _summary_row(rep.total, category="total", label=_("Total"), row_kind="total")
+    total = _summary_row(rep.total, category="", label=_("Total"), row_kind="total")
     return _plain_change(pd.concat([cats, pd.DataFrame([total])], ignore_index=True))
 
 
@@ -377,7 +379,7 @@ def matrix_table(rep: Report, keys=None) -> tuple[pd.DataFrame, list[tuple[str, 
     (``keys`` defaults to all of :attr:`Report.matrix_keys`)."""
     keys = keys or [(k, lab) for k, lab, _m in rep.matrix_keys]
     rows = pd.DataFrame(rep.matrix).assign(row_kind="unit")
-    total = {"stt": None, "code": "total", "name": _("Whole area"), "row_kind": "total"}
+    total = {"stt": None, "code": "", "name": _("Whole area"), "row_kind": "total"}
     for key, _lab in keys:
         t = _key_total(rep, key)
         for f, _h, _k in MATRIX_FIELDS:
@@ -490,7 +492,7 @@ def report_csv(rep: Report, *, excel: bool = False) -> bytes:
     """Every row of the units table (units, total, subtotals), machine CSV or, with ``excel``,
     the CSV for Vietnamese Excel (:func:`geo.render.exports.csv_bytes`)."""
     table = unit_table(rep)
-    table["row_kind"] = table["row_kind"].map({"unit": _("unit"), "total": _("total"), "subtotal": _("subtotal")})
+    table["row_kind"] = table["row_kind"].map({"unit": _("Unit"), "total": _("Total"), "subtotal": _("Of which")})
     return exports.csv_bytes(table, columns=csv_columns(rep.level), excel=excel)
 
 
@@ -549,14 +551,14 @@ def summary(rep: Report, place: str) -> str:
     parts = []
     social = groups.pop("trat_tu_xa_hoi", None)
     if social is not None:
-        parts.append(_("%(count)s %(what)s, %(moved)s against the same period", count=_count(social["count"]),
-                       what=_("incidents of %(group)s", group=_lower_first(social["label"])),
+        parts.append(_("%(count)s incidents of %(group)s, %(moved)s against the same period",
+                       count=_count(social["count"]), group=_lower_first(social["label"]),
                        moved=_moved(social["count"], social["base_count"])))
         parts.append(_("in all %(count)s incidents, %(moved)s", count=_count(rep.total["count"]),
                        moved=_moved(rep.total["count"], rep.total["base_count"])))
     else:
-        parts.append(_("%(count)s %(what)s, %(moved)s against the same period", count=_count(rep.total["count"]),
-                       what=_("incidents"), moved=_moved(rep.total["count"], rep.total["base_count"])))
+        parts.append(_("%(count)s incidents, %(moved)s against the same period", count=_count(rep.total["count"]),
+                       moved=_moved(rep.total["count"], rep.total["base_count"])))
     rest = [_("%(group)s %(count)s incidents, %(moved)s", group=_lower_first(g["label"]), count=_count(g["count"]),
               moved=_moved(g["count"], g["base_count"])) for g in groups.values()]
     text = head + " " + "; ".join(parts)
@@ -585,7 +587,7 @@ def significant_text(rep: Report) -> str:
     for cls in ("significant_increase", "significant_decrease"):
         rows = rep.units[rep.units["change_class"] == cls]
         if len(rows):
-            names = ", ".join(f"{n} ({_text(c, 'signed')} {_('incidents')})" if not isinstance(c, str) else n
+            names = ", ".join(f"{n} ({_('%(n)s incidents', n=_text(c, 'signed'))})" if not isinstance(c, str) else n
                               for n, c in zip(rows["name"], rows["change"]))
             out.append(_("%(result)s in: %(units)s.", result=label(cls), units=names))
     return " ".join(out) or _("No unit changed significantly against the same period.")
@@ -668,7 +670,10 @@ def _matrix_appendix(rep: Report) -> Table:
         full, _k = matrix_table(rep, rest)
         for f, _h, _kind in MATRIX_FIELDS:
             part = full[[f"{k}|{f}" for k, _l in rest]]
-            mx[f"other|{f}"] = [None if r.isna().any() else int(r.sum()) for _i, r in part.iterrows()]
+            # a withheld part ("< 5" or null) withholds the sum
+            mx[f"other|{f}"] = [next((v for v in r if isinstance(v, str) or v is None), None)
+                                if any(isinstance(v, str) or v is None for v in r) else int(sum(r))
+                                for r in part.itertuples(index=False)]
         keys = keys + [("other", _("Other categories"))]
 
     def cell(r, key):

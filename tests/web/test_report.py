@@ -358,3 +358,10 @@ def test_viewers_get_groups_and_matrix_suppressed(demo_app, eng):
         "/committee/report?boundary=hcmc-2019&period=2025-Q1" + "".join(f"&unit={c}" for c in _go_vap(eng))
     ).get_data(as_text=True)
     assert "&lt; 5" in html.split('id="report-matrix"')[1] or "dưới 5" in html.split('id="report-matrix"')[1]
+
+
+def test_a_period_without_incidents_says_so_and_the_date_line_reads_as_the_decree_writes_it(eng):
+    with pytest.raises(InputError, match="không có vụ việc nào"):
+        rp.report(eng, boundary="hcmc-2019", period=pr.parse_period("2022-Q1"), units=_go_vap(eng))
+    assert rp.place_date("Gò Vấp", dt.date(2025, 6, 15)) == "Gò Vấp, ngày 15 tháng 6 năm 2025"
+    assert rp.place_date("", dt.date(2025, 2, 5)) == "……, ngày 05 tháng 02 năm 2025"
