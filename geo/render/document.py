@@ -6,7 +6,10 @@ tiêu ngữ and the place and date on the right), the title, the body, the figur
 "Nơi nhận" and the signature block, then the appendices (tables), each on a new page.
 :func:`pdf` lays it out with reportlab (A4, as many pages as needed, no row ever dropped, the
 table header repeated on every page, landscape pages for wide tables, page numbers from page
-2 on); :func:`docx` writes the same content with python-docx, so a clerk can edit it.
+2 on, a heading kept with its text, the signature block never alone on a page, a figure
+shrunk a little rather than leave a page half empty); :func:`docx` writes the same content
+with python-docx, so a clerk can edit it (Word sections for the landscape appendices, the
+table header row repeated, the same keep-together rules).
 
 The texts come already formatted (``geo.format``) and are data: they go into reportlab's
 Paragraph markup escaped, and into Word as plain runs. The only fixed words (quốc hiệu, tiêu
@@ -22,6 +25,7 @@ from xml.sax.saxutils import escape
 import docx as python_docx
 import matplotlib
 from docx.enum.section import WD_ORIENT, WD_SECTION
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
 from docx.oxml import OxmlElement
@@ -35,7 +39,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import (BaseDocTemplate, Frame, HRFlowable, Image, KeepTogether, LongTable,
+from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, HRFlowable, KeepTogether, LongTable,
                                 NextPageTemplate, PageBreak, PageTemplate, Paragraph, Spacer, TableStyle)
 from reportlab.platypus import Table as Grid     # ``Table`` is this module's appendix
 
@@ -158,7 +162,7 @@ def _styles() -> dict[str, ParagraphStyle]:
     return {
         "para": s("para", alignment=TA_JUSTIFY, firstLineIndent=10 * mm, spaceAfter=6),
         "heading": s("heading", fontName=bold, alignment=TA_JUSTIFY, firstLineIndent=10 * mm,
-                     spaceBefore=6, spaceAfter=6),
+                     spaceBefore=6, spaceAfter=6, keepWithNext=1),
         "head_left": s("head_left", fontSize=12.5, leading=15.5, alignment=TA_CENTER),
         "head_left_bold": s("head_left_bold", fontName=bold, fontSize=12.5, leading=15.5, alignment=TA_CENTER),
         "number": s("number", alignment=TA_CENTER),
@@ -225,14 +229,27 @@ def _pdf_table(table: Table, width: float, st: dict) -> LongTable:
     widths = _column_widths(table, width)
     bold_cell = ParagraphStyle("cell_bold", parent=st["cell"], fontName=f"{SERIF}-Bold")
     bold_num = ParagraphStyle("cell_num_bold", parent=st["cell_num"], fontName=f"{SERIF}-Bold")
+    pad = 6                                                     # left + right padding
     data = [[Paragraph(_markup(h), st["cell_head"]) for h, _k in table.columns]]
     for r, row in enumerate(table.rows):
         strong = r in table.bold
-        data.append([Paragraph(_markup(cell), (bold_num if strong else st["cell_num"]) if kind == "num"
-                               else (bold_cell if strong else st["cell"]))
-                     for cell, (_h, kind) in zip(row, table.columns)])
-    out = LongTable(data, colWidths=widths, repeatRows=1, hAlign="CENTER")
-    out.setStyle(TableStyle([
+        font = bold_cell.fontName if strong else SERIF
+        cells = []
+        for cell, (_h, kind), w in zip(row, table.columns, widths):
+            text = _clean(cell)
+            if "\n" not in text and pdfmetrics.stringWidth(text, font, TABLE_PT) <= w - pad:
+                cells.append(text)        # fits one line: drawn as it is, without markup (and faster)
+            else:                         # wraps: a Paragraph, escaped
+                cells.append(Paragraph(_markup(text), (bold_num if strong else st["cell_num"]) if kind == "num"
+                                       else (bold_cell if strong else st["cell"])))
+        data.append(cells)
+    # splitInRow: a row taller than a page (a very long cell) goes on over the page break
+    out = LongTable(data, colWidths=widths, repeatRows=1, hAlign="CENTER", splitInRow=1)
+    style = [("FONT", (0, 1), (-1, -1), SERIF, TABLE_PT, TABLE_PT * 1.22)]
+    style += [("ALIGN", (c, 1), (c, -1), "RIGHT") for c, (_h, kind) in enumerate(table.columns) if kind == "num"]
+    style += [("FONTNAME", (0, 1 + r), (-1, 1 + r), bold_cell.fontName) for r in sorted(table.bold)
+              if 0 <= r < len(table.rows)]
+    out.setStyle(TableStyle(style + [
         ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.92, 0.92)),
@@ -240,6 +257,36 @@ def _pdf_table(table: Table, width: float, st: dict) -> LongTable:
         ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
     ]))
     return out
+
+
+class _Figure(Flowable):
+    """A picture at the text width with its caption under it, never taller than 80 % of the
+    page. Where less room is left on the page, it shrinks (to 60 % at the least) to end that
+    page rather than leave it half empty; with even less room it starts the next page whole."""
+
+    GAP = 4
+
+    def __init__(self, png: bytes, caption: Paragraph | None, frame_height: float):
+        super().__init__()
+        self.image = ImageReader(io.BytesIO(png))
+        self.caption, self.frame_height = caption, frame_height
+
+    def wrap(self, avail_width, avail_height):
+        iw, ih = self.image.getSize()
+        cap = self.caption.wrap(avail_width, avail_height)[1] if self.caption else 0
+        h = min(avail_width * ih / iw, self.frame_height * 0.8)
+        room = avail_height - cap - 2 * self.GAP
+        if h > room >= 0.6 * h:
+            h = room
+        self.img_w, self.img_h, self.cap_h = h * iw / ih, h, cap
+        self.width = avail_width
+        return avail_width, h + cap + 2 * self.GAP
+
+    def draw(self):
+        self.canv.drawImage(self.image, (self.width - self.img_w) / 2, self.cap_h + self.GAP, self.img_w,
+                            self.img_h, mask="auto")
+        if self.caption:
+            self.caption.drawOn(self.canv, 0, 0)
 
 
 def _page_number(canvas, doc) -> None:
@@ -324,17 +371,7 @@ def pdf(doc: Document) -> bytes:
         else:
             story.append(Paragraph(_markup(text), st[kind]))
     for png, caption in doc.figures:
-        reader = ImageReader(io.BytesIO(png))
-        iw, ih = reader.getSize()
-        w = width
-        h = w * ih / iw
-        if h > height * 0.8:                      # room for the caption on the same page
-            h = height * 0.8
-            w = h * iw / ih
-        parts = [Spacer(1, 4), Image(io.BytesIO(png), width=w, height=h)]
-        if caption:
-            parts.append(Paragraph(_markup(caption), st["caption"]))
-        story.append(KeepTogether(parts))
+        story.append(_Figure(png, Paragraph(_markup(caption), st["caption"]) if caption else None, height))
 
     # ---- Nơi nhận | signature block
     recipients = [Paragraph(_markup(words["recipients"]), st["recipients_head"])]
@@ -343,7 +380,9 @@ def pdf(doc: Document) -> bytes:
     sign = Grid([[recipients, signer or [Spacer(1, 1)]]], colWidths=[width * 0.45, width * 0.55])
     sign.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
-    story += [Spacer(1, 6 * mm), KeepTogether([sign])]
+    # the signature never stands alone on a page: the last paragraph or figure goes with it
+    last = [story.pop()] if doc.body or doc.figures else []
+    story.append(KeepTogether([*last, Spacer(1, 6 * mm), sign]))
 
     # ---- appendices, each from a new page
     for table in doc.tables:
@@ -361,7 +400,10 @@ def pdf(doc: Document) -> bytes:
 
 def _run(paragraph, text: str, *, bold=False, italic=False, size: float | None = None):
     run = paragraph.add_run(_clean(text))
-    run.bold, run.italic = bold or None, italic or None
+    if bold:
+        run.bold = True
+    if italic:
+        run.italic = True
     if size:
         run.font.size = Pt(size)
     return run
@@ -403,8 +445,8 @@ def _two_columns(document, widths_mm: tuple[float, float]):
     t = document.add_table(rows=1, cols=2)          # the default table style has no borders
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
     t.autofit = False
-    for cell, w in zip(t.rows[0].cells, widths_mm):
-        cell.width = Mm(w)
+    for column, cell, w in zip(t.columns, t.rows[0].cells, widths_mm):
+        column.width = cell.width = Mm(w)          # the grid (LibreOffice) and the cell (Word)
     return t.rows[0].cells
 
 
@@ -429,11 +471,11 @@ def _set_page(section, landscape_page: bool) -> None:
     section.header_distance = Mm(8)
 
 
-def _repeat_header(row) -> None:
-    trpr = row._tr.get_or_add_trPr()
-    flag = OxmlElement("w:tblHeader")
+def _row_flag(tr, tag: str) -> None:
+    """Switch on a row property: ``w:tblHeader`` (repeated on every page), ``w:cantSplit``."""
+    flag = OxmlElement(tag)
     flag.set(qn("w:val"), "true")
-    trpr.append(flag)
+    tr.get_or_add_trPr().append(flag)
 
 
 def docx(doc: Document) -> bytes:
@@ -449,7 +491,9 @@ def docx(doc: Document) -> bytes:
     section = d.sections[0]
     _set_page(section, False)
     section.different_first_page_header_footer = True      # no number on page 1
-    _page_field(_para(section.header, align=WD_ALIGN_PARAGRAPH.CENTER))
+    number_line = section.header.paragraphs[0]
+    number_line.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _page_field(number_line)
     width_mm = 210 - (MARGINS["left"] + MARGINS["right"]) / mm
     left_mm, right_mm = width_mm * 0.42, width_mm * 0.58
 
@@ -480,20 +524,26 @@ def docx(doc: Document) -> bytes:
         _para(d, doc.subtitle, align=centre, bold=True, size=13.5)
     if doc.title or doc.subtitle:
         _rule_under(_para(d, "", after=10), width_mm / 25.4 * 72, 40 / 25.4 * 72)
-    for kind, text in doc.body:
-        _para(d, ("- " if kind == "bullet" else "") + text, align=WD_ALIGN_PARAGRAPH.JUSTIFY,
-              bold=kind == "heading", indent=True, after=6)
-    for png, caption in doc.figures:
+    for i, (kind, text) in enumerate(doc.body):
+        p = _para(d, ("- " if kind == "bullet" else "") + text, align=WD_ALIGN_PARAGRAPH.JUSTIFY,
+                  bold=kind == "heading", indent=True, after=6)
+        # a heading stays with its text, the last paragraph with the signature
+        p.paragraph_format.keep_with_next = kind == "heading" or (i == len(doc.body) - 1 and not doc.figures)
+    for i, (png, caption) in enumerate(doc.figures):
         d.add_picture(io.BytesIO(png), width=Mm(width_mm))
-        d.paragraphs[-1].alignment = centre
+        picture = d.paragraphs[-1]
+        picture.alignment = centre
+        picture.paragraph_format.keep_with_next = bool(caption) or i == len(doc.figures) - 1
         if caption:
-            _para(d, caption, align=centre, italic=True, size=12, after=8)
+            p = _para(d, caption, align=centre, italic=True, size=12, after=8)
+            p.paragraph_format.keep_with_next = i == len(doc.figures) - 1
 
     # ---- Nơi nhận | signature block
-    _para(d, "")
+    _para(d, "").paragraph_format.keep_with_next = True
     left, right = _two_columns(d, (width_mm * 0.45, width_mm * 0.55))
     left.paragraphs[0]._p.getparent().remove(left.paragraphs[0]._p)
     right.paragraphs[0]._p.getparent().remove(right.paragraphs[0]._p)
+    _row_flag(left._tc.getparent(), "w:cantSplit")            # the signature block on one page
     _para(left, words["recipients"], bold=True, italic=True, size=12)
     for line in doc.recipients:
         _para(left, line, size=11)
@@ -501,6 +551,13 @@ def docx(doc: Document) -> bytes:
         _para(right, line, align=centre, bold=True)
 
     # ---- appendices, each a new section (landscape or not)
+    cell_styles = {}                 # one paragraph style per kind of cell: quicker than formatting each
+    for key, name, align in (("head", "Tiêu đề bảng", WD_ALIGN_PARAGRAPH.CENTER),
+                             ("text", "Ô bảng", WD_ALIGN_PARAGRAPH.LEFT), ("num", "Ô bảng số", WD_ALIGN_PARAGRAPH.RIGHT)):
+        style = cell_styles[key] = d.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+        style.base_style = normal
+        style.font.size = Pt(TABLE_PT)
+        style.paragraph_format.alignment = align
     for table in doc.tables:
         sec = d.add_section(WD_SECTION.NEW_PAGE)
         _set_page(sec, table.landscape)
@@ -508,18 +565,22 @@ def docx(doc: Document) -> bytes:
         _para(d, table.title, align=centre, bold=True, size=13.5, after=8)
         t = d.add_table(rows=1 + len(table.rows), cols=len(table.columns), style="Table Grid")
         t.alignment = WD_TABLE_ALIGNMENT.CENTER
-        _repeat_header(t.rows[0])
+        _row_flag(t.rows[0]._tr, "w:tblHeader")
         m = MARGINS_LANDSCAPE if table.landscape else MARGINS
         total_mm = (297 if table.landscape else 210) - (m["left"] + m["right"]) / mm
         _register_fonts()                     # the PDF's font metrics size the columns
         widths = _column_widths(table, total_mm * mm)
-        for cells, texts, r in zip((row.cells for row in t.rows), [[h for h, _k in table.columns], *table.rows],
-                                   range(-1, len(table.rows))):
+        for column, w in zip(t.columns, widths):
+            column.width = Pt(w)
+        grid = t._cells             # all cells in one pass (``row.cells`` walks the whole table each time)
+        n = len(table.columns)
+        for cells, texts, r in zip((grid[i:i + n] for i in range(0, len(grid), n)),
+                                   [[h for h, _k in table.columns], *table.rows], range(-1, len(table.rows))):
             for c, (cell, text, (_h, kind)) in enumerate(zip(cells, texts, table.columns)):
                 cell.width = Pt(widths[c])
                 p = cell.paragraphs[0]
-                _run(p, text, bold=r < 0 or r in table.bold, size=TABLE_PT)
-                p.alignment = centre if r < 0 else WD_ALIGN_PARAGRAPH.RIGHT if kind == "num" else WD_ALIGN_PARAGRAPH.LEFT
+                p._p.style = cell_styles["head" if r < 0 else kind].style_id    # (``p.style =`` looks it up by name)
+                _run(p, text, bold=r < 0 or r in table.bold)
         if table.note:
             _para(d, table.note, italic=True, size=11).paragraph_format.space_before = Pt(6)
 
