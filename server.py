@@ -98,6 +98,14 @@ SETTINGS = [
     Setting("BOUNDARY_CACHE_DIR", None,
             "Folder where rebuilt and bundled boundary files and their upstream downloads are kept; "
             "default: instance/boundaries"),
+    Setting("CLEARANCE_TARGET", 0.70, "Target clearance rate (share, 0.70 = 70%) the report measures against"),
+    Setting("SERIOUS_CLEARANCE_TARGET", 0.90,
+            "Target clearance rate of very serious and especially serious cases (severity 3-4) in the report"),
+    Setting("REPORT_ISSUER", "BAN CHỈ ĐẠO 138", "Issuing body printed at the top left of the signed report"),
+    Setting("REPORT_ISSUER_PARENT", "", "The body above the issuer (cơ quan chủ quản), printed above it; empty: none"),
+    Setting("REPORT_PLACE", "", "Place of the report's date line (\"Gò Vấp, ngày …\"); empty: left blank"),
+    Setting("REPORT_SIGNER", "TM. BAN CHỈ ĐẠO\nTRƯỞNG BAN", "Signature block of the report, lines split by \\n"),
+    Setting("REPORT_RECIPIENTS", "Như trên;Lưu: VT", "Recipients (Nơi nhận) of the report, separated by ;"),
 ]
 
 

@@ -37,7 +37,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .errors import InputError, N_
+from .errors import N_, InputError
 from .projection import WGS84, metric_points
 from .projection import rows_text as _rows
 

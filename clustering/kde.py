@@ -18,7 +18,7 @@ import shapely
 from pyproj import CRS
 from scipy.signal import fftconvolve
 
-from .errors import InputError, N_
+from .errors import N_, InputError
 from .projection import WGS84, metric_points
 from .projection import rows_text as _rows
 

@@ -221,6 +221,8 @@ def _total(total: dict, minimum: int) -> dict:
     if any(1 <= (total.get(k) or 0) < minimum for k in ("count", "base_count")):
         total.update({k: None for k in ("count", "base_count", *CHANGE_DERIVED, *WARD_DERIVED) if k in total},
                      suppressed=True)
+    if 1 <= (total.get("serious_count") or 0) < minimum:       # the serious cases' clearance rate
+        total.update({k: None for k in ("serious_count", "serious_cleared_count", "serious_clearance_rate")})
     return total
 
 
@@ -231,8 +233,41 @@ def report(rep, minimum: int):
     hidden = set(units.loc[pd.isna(units["count"].astype(float)), "code"])
     detail = cells(rep.detail, minimum, row="unit_code", col="category", hidden_totals=hidden) \
         if len(rep.detail) else rep.detail.assign(suppressed=False)
-    return dataclasses.replace(rep, units=units, by_category=protect(rep.by_category, minimum, ["count", "base_count"]),
-                               detail=detail, total=_total(rep.total, minimum))
+    by_category = protect(rep.by_category, minimum, ["count", "base_count"])
+    return dataclasses.replace(rep, units=units, by_category=by_category, detail=detail,
+                               total=_total(rep.total, minimum),
+                               groups=_groups(rep.groups, by_category, minimum),
+                               matrix=_matrix(rep.matrix, detail, rep.matrix_keys))
+
+
+def _groups(groups: pd.DataFrame, by_category: pd.DataFrame, minimum: int) -> pd.DataFrame:
+    """Report groups (sums of categories): a small group, and a group with a suppressed member
+    (the group minus the other members would give it away), are suppressed whole."""
+    if not len(groups):
+        return groups.assign(suppressed=False)
+    out = protect(groups, minimum, ["count", "base_count"])
+    hidden = set(by_category.loc[by_category["suppressed"].astype(bool), "category"])
+    hit = out["suppressed"].to_numpy() | np.array([bool(hidden & set(m)) for m in out["members"]])
+    for c in ("count", "base_count", *CHANGE_DERIVED, *WARD_DERIVED):
+        if c in out.columns:
+            out[c] = _nulled(out[c], hit)
+    out["suppressed"] = hit
+    return out
+
+
+def _matrix(matrix: pd.DataFrame, detail: pd.DataFrame, keys) -> pd.DataFrame:
+    """The wide unit × category table: a cell (a category, or a group of categories) is null
+    when one of its members is suppressed in the protected long table ``detail``."""
+    if not len(matrix) or not len(detail):
+        return matrix
+    hidden = set(zip(detail.loc[detail["suppressed"].astype(bool), "unit_code"],
+                     detail.loc[detail["suppressed"].astype(bool), "category"]))
+    out = matrix.copy()
+    for key, _label, members in keys:
+        hit = np.array([any((u, m) in hidden for m in members) for u in out["code"]])
+        for f in ("count", "base_count", "change"):
+            out[f"{key}|{f}"] = _nulled(out[f"{key}|{f}"], hit)
+    return out
 
 
 def ranked(gdf, minimum: int):

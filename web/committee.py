@@ -26,9 +26,8 @@ from geo.committee import flags as fl
 from geo.committee import programmes as pg
 from geo.committee import report as rp
 from geo.errors import InputError
-from geo.render import maps
+from geo.render import document, maps
 from geo.render.maps import parts as map_parts
-from geo.render.palette import CHANGE_COLOURS
 from geo.store.queries import versions
 from web import current_categories as _categories
 from web import engine as _engine
@@ -41,7 +40,7 @@ from web.responses import published_minimum
 committee = Blueprint("committee", __name__, url_prefix="/committee")
 
 FLAG_COLOURS = {"repeat_failure": "#b2182b", "relapse": "#f4a582", "both": "#67001f", "none": "#bababa"}
-REPORT_FORMATS = ("xlsx", "csv", "pdf")
+REPORT_FORMATS = ("xlsx", "csv", "excel.csv", "pdf", "docx")
 
 
 def engine():
@@ -333,62 +332,48 @@ def _report_args():
         period = pr.parse_period(f.period + (":stat" if f.cut == "stat" and ":" not in f.period else ""),
                                  name="period")
     level = choice_arg("level", "ward", ("ward", "district"))
-    return f, period, level, (request.args.get("district") or None)
+    order = choice_arg("order", "answer", rp.ORDERS)
+    return f, period, level, order
 
 
-def _report_query(f, level, district) -> dict:
-    return f.query(level=level, district=district or "")
+def _report(f, period, level, order) -> rp.Report:
+    return _published(rp.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
+                                level=level, units=f.units, order=order))
 
 
-def _unit_columns(level: str) -> list[tuple[str, str, str]]:
-    """The units table: (field, header, kind) for the page, XLSX, CSV and PDF."""
-    return [("code", _("Code"), "text"),
-            ("name", _("Ward") if level == "ward" else _("District"), "text"),
-            *([("parent_name", _("District / province"), "text")] if level == "ward" else []),
-            ("count", _("Incidents"), "int"), ("base_count", _("Same period last year"), "int"),
-            ("change", _("Change"), "int"), ("change_pct", _("Change (%)"), "pct"),
-            ("change_text", _("Against the same period"), "text"),
-            ("p_value", "p", "p"), ("q_value", "q", "p"), ("change_label", _("Result"), "text"),
-            ("cleared_count", _("Cleared"), "int"), ("clearance_rate", _("Clearance rate"), "rate")]
+def _version(boundary: str):
+    return {v.name: v for v in versions(engine())}.get(boundary)
 
 
-def _category_columns() -> list[tuple[str, str, str]]:
-    return [("label", _("Category"), "text"), ("count", _("Incidents"), "int"),
-            ("base_count", _("Same period last year"), "int"), ("change", _("Change"), "int"),
-            ("change_pct", _("Change (%)"), "pct"), ("change_text", _("Against the same period"), "text"),
-            ("p_value", "p", "p"), ("q_value", "q", "p"), ("change_label", _("Result"), "text"),
-            ("cleared_count", _("Cleared"), "int"), ("clearance_rate", _("Clearance rate"), "rate")]
-
-
-def _detail_columns(level: str) -> list[tuple[str, str, str]]:
-    return [("unit_code", _("Code"), "text"), ("unit_name", _("Ward") if level == "ward" else _("District"), "text"),
-            ("label", _("Category"), "text"), ("count", _("Incidents"), "int"),
-            ("base_count", _("Same period last year"), "int"), ("change", _("Change"), "int"),
-            ("change_pct", _("Change (%)"), "pct"), ("p_value", "p", "p"), ("q_value", "q", "p"),
-            ("change_label", _("Result"), "text"), ("cleared_count", _("Cleared"), "int"),
-            ("clearance_rate", _("Clearance rate"), "rate")]
-
-
-def _with_words(frame):
-    """The table with the words columns (change, result, category, clearance) in the page's language."""
-    return rp.with_words(frame, _labels()["change"])
+def _selection_text(f) -> str:
+    """The units of the report in words: the version's title, the districts whose every ward is chosen,
+    or the names of the chosen units."""
+    v = _version(f.boundary)
+    title = (v.title if v and v.title else "") or f.boundary
+    if not f.units:
+        return title
+    wards = analysis._ward_frame(engine(), f.boundary)
+    chosen = wards.loc[list(f.units)]
+    whole = [name for code, name in rp.districts(engine(), f.boundary)
+             if set(wards.index[wards["parent_code"] == code]) <= set(f.units)]
+    covered = set(chosen.index[chosen["parent_name"].isin(whole)])
+    names = whole + [n for c, n in zip(chosen.index, chosen["name"]) if c not in covered]
+    return ", ".join(names)
 
 
 def _report_texts(rep: rp.Report, f) -> dict:
     l = lang()
-    title = _("Crime situation against the same period last year")
-    district = dict(rp.districts(engine(), f.boundary)).get(rep.district, "")
-    where = ", ".join(x for x in [f.boundary, district] if x)
-    filters = "; ".join([where, _category(f.category) if f.category else _("All categories"), *f.raw])
-    return {"title": title, "period": rep.period.label(l, with_dates=True), "base": rep.base.label(l, with_dates=True),
-            "filters": filters, "generated": format.date(dt.datetime.now(pr.zone()).date())}
+    v = _version(f.boundary)
+    categories = "; ".join([_category(f.category) if f.category else _("All categories"), *f.raw])
+    return {"title": _("Crime situation against the same period last year"),
+            "period": rep.period.label(l, with_dates=True), "base": rep.base.label(l, with_dates=True),
+            "boundary": (v.title if v and v.title else "") or f.boundary, "selection": _selection_text(f),
+            "categories": categories, "generated": format.date(dt.datetime.now(pr.zone()).date())}
 
 
 def _published(rep: rp.Report) -> rp.Report:
     """The report as the reader may see it: below analyst, a selection with too few incidents
     is refused and small figures are suppressed, shown as "< 5" (geo.disclosure)."""
-
-
     minimum = published_minimum()
     if not minimum:
         return rep
@@ -396,77 +381,91 @@ def _published(rep: rp.Report) -> rp.Report:
                                end=rep.period.end, categories=rep.categories)
     safe = disclosure.report(rep, minimum)
     small = disclosure.label(minimum)
-    total = {k: (small if v is None and k in ("count", "base_count") else v) for k, v in safe.total.items()}
+    total = {k: (small if v is None and k in ("count", "base_count", "serious_count") else v)
+             for k, v in safe.total.items()}
+    matrix = safe.matrix.copy()
+    for c in matrix.columns:
+        if "|" in c:
+            matrix[c] = [small if v is None else v for v in matrix[c]]
     return dataclasses.replace(safe, units=disclosure.labelled(safe.units, minimum),
                                by_category=disclosure.labelled(safe.by_category, minimum),
-                               detail=disclosure.labelled(safe.detail, minimum), total=total)
+                               groups=disclosure.labelled(safe.groups, minimum),
+                               detail=disclosure.labelled(safe.detail, minimum), total=total, matrix=matrix)
 
 
-def _total_text(rep: rp.Report) -> str:
-    t = rep.total
-    return _("Whole area: %(count)s incidents, %(base)s in the same period last year, %(change)s (p = %(p)s); "
-             "clearance rate %(rate)s.", count=_num(t["count"]), base=_num(t["base_count"]),
-             change=t["change_text"] or format.MISSING, p=_num(t["p_value"], 4),
-             rate=format.percent(t["clearance_rate"], 2))
+def _report_document_texts(f, texts: dict) -> rp.Texts:
+    c = current_app.config
+    return rp.Texts(place=texts["selection"], boundary_title=texts["boundary"], categories=texts["categories"],
+                    issuer=c["REPORT_ISSUER"], issuer_parent=c["REPORT_ISSUER_PARENT"], town=c["REPORT_PLACE"],
+                    signer=str(c["REPORT_SIGNER"]).replace("\\n", "\n"), recipients=c["REPORT_RECIPIENTS"],
+                    clearance_target=float(c["CLEARANCE_TARGET"]),
+                    serious_target=float(c["SERIOUS_CLEARANCE_TARGET"]), attribution=_attribution(f.boundary))
+
+
+def _sort_value(value, kind: str) -> str:
+    """The machine value a sortable table sorts a cell by (numbers with a dot)."""
+    if isinstance(value, str) and kind != "text":
+        return ""
+    if kind == "text":
+        return "" if value is None else str(value)
+    return "" if format.missing(value) else repr(float(value))
+
+
+def _cell_text(value, kind: str) -> str:
+    return rp._text(value, {"int": "int", "pct": "pct", "rate": "rate", "p": "p"}.get(kind, "text"))
 
 
 @committee.get("/report")
 def report():
-    f, period, level, district = _report_args()
+    f, period, level, order = _report_args()
     rep, error = None, None
     try:
-        rep = _published(rp.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
-                                   level=level, district=district))
+        rep = _report(f, period, level, order)
     except InputError as exc:
         error = str(exc)
-    units = _with_words(rep.units) if rep else None
-    return _render("committee/report.html", f=f, rep=rep, error=error, level=level, district=district,
-                   units=units, by_category=_with_words(rep.by_category) if rep else None,
-                   unit_columns=[c for c in _unit_columns(level) if c[0] not in ("q_value",)],
-                   category_columns=_category_columns(), texts=_report_texts(rep, f) if rep else None,
-                   total_text=_total_text(rep) if rep else "", periods=period_choices(data_span()),
-                   categories=category_choices(), raw_labels=raw_choices(), boundaries=boundary_choices(),
-                   districts=rp.districts(engine(), f.boundary),
-                   query=_report_query(f, level, district), formats=REPORT_FORMATS)
+    analyst = not published_minimum()
+    texts = _report_texts(rep, f) if rep else None
+    mx, keys = rp.matrix_table(rep) if rep else (None, [])
+    return _render("committee/report.html", f=f, rep=rep, error=error, level=level, order=order,
+                   units=rp.unit_table(rep) if rep else None,
+                   by_category=rp.category_table(rep) if rep else None, matrix=mx, matrix_keys=keys,
+                   matrix_fields=[(fld, _(h), k) for fld, h, k in rp.MATRIX_FIELDS],
+                   unit_columns=[c for c in rp.columns(rp.UNIT_COLUMNS, level, analyst=analyst)
+                                 if c[0] != "q_value"],
+                   category_columns=[c for c in rp.columns(rp.CATEGORY_COLUMNS, analyst=analyst)
+                                     if c[0] not in ("q_value", "category")],
+                   texts=texts, summary=rp.summary(rep, texts["selection"]) if rep else "",
+                   clearance=rp.clearance_text(rep, float(current_app.config["CLEARANCE_TARGET"]),
+                                               float(current_app.config["SERIOUS_CLEARANCE_TARGET"])) if rep else "",
+                   significant=rp.significant_text(rep) if rep else "",
+                   cell=_cell_text, sort_value=_sort_value,
+                   periods=period_choices(data_span()), categories=category_choices(), raw_labels=raw_choices(),
+                   boundaries=boundary_choices(), has_districts=bool(rp.districts(engine(), f.boundary)),
+                   query=f.query(level=level, order=order), formats=REPORT_FORMATS)
 
 
 @committee.get("/report.<fmt>")
 def report_download(fmt):
     if fmt not in REPORT_FORMATS:
         abort(404, description=_("No such export."))
-    f, period, level, district = _report_args()
-    rep = _published(rp.report(engine(), boundary=f.boundary, period=period, categories=list(f.categories),
-                               level=level, district=district))
+    f, period, level, order = _report_args()
+    rep = _report(f, period, level, order)
     texts = _report_texts(rep, f)
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"bao-cao_{f.boundary}_{level}_{period.start}_{period.end}")
-    units = _with_words(rep.units)
     audit("committee_report", stem, {"format": fmt})
     if fmt == "xlsx":
         header = [(_("Period"), texts["period"]), (_("Same period last year"), texts["base"]),
-                  (_("Generated on"), texts["generated"]), (_("Filters"), texts["filters"])]
-        total = dict(rep.total, change_label=_labels()["change"].get(rep.total["change_class"], ""))
-        body = rp.report_xlsx([(_("By unit"), units, _unit_columns(level)),
-                               (_("By category"), _with_words(rep.by_category), _category_columns()),
-                               (_("By unit and category"), _with_words(rep.detail), _detail_columns(level))],
-                              title=texts["title"], header=header, total=(_("Whole area"), total))
-        return _download(body, f"{stem}.xlsx",
+                  (_("Generated on"), texts["generated"]), (_("Boundary version"), texts["boundary"]),
+                  (_("Units of the report"), texts["selection"]), (_("Category"), texts["categories"])]
+        return _download(rp.xlsx(rep, title=texts["title"], header=header), f"{stem}.xlsx",
                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    if fmt == "csv":
-        cols = [(fld, head) for fld, head, _kind in _unit_columns(level) if fld not in ("clearance_rate",)]
-        cols.append(("clearance_pct", _("Clearance rate (%)")))
-        return _download(rp.report_csv(rep, cols, _labels()["change"]), f"{stem}.csv",
-                         "text/csv; charset=utf-8")
-    changes = _labels()["change"]
-    pdf = rp.report_pdf(
-        rep, title=texts["title"],
-        period_text=_("%(period)s; same period last year: %(base)s", period=texts["period"], base=texts["base"]),
-        filters_text=texts["filters"], map_title=_("Change against the same period last year"),
-        classes={c: (changes[c], CHANGE_COLOURS[c]) for c in CHANGE_COLOURS},
-        columns=[("name", _("Ward") if level == "ward" else _("District")), ("count", _("Incidents")),
-                 ("base_count", _("Same period last year")), ("change_text", _("Against the same period")),
-                 ("p_value", "p"), ("clearance_text", _("Clearance rate"))],
-        notes=[_total_text(rep)], attribution=_attribution(f.boundary))
-    return _download(pdf, f"{stem}.pdf", "application/pdf")
+    if fmt in ("csv", "excel.csv"):
+        return _download(rp.report_csv(rep, excel=fmt == "excel.csv"), f"{stem}.{fmt}", "text/csv; charset=utf-8")
+    doc = rp.document(rep, _report_document_texts(f, texts))
+    if fmt == "docx":
+        return _download(document.docx(doc), f"{stem}.docx",
+                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    return _download(document.pdf(doc), f"{stem}.pdf", "application/pdf")
 
 
 def _attribution(boundary: str) -> str:

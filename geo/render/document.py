@@ -39,9 +39,21 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, HRFlowable, KeepTogether, LongTable,
-                                NextPageTemplate, PageBreak, PageTemplate, Paragraph, Spacer, TableStyle)
-from reportlab.platypus import Table as Grid     # ``Table`` is this module's appendix
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    HRFlowable,
+    KeepTogether,
+    LongTable,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    TableStyle,
+)
+from reportlab.platypus import Table as Grid  # ``Table`` is this module's appendix
 
 from geo.format import LOCALES, N_, gettext
 

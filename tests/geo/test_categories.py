@@ -22,7 +22,6 @@ from geo.store.queries import area_counts, day_rows
 from tests.conftest import NOW
 from tests.data.make_vancouver_sample import AREAS, points_in_areas, vancouver_sample
 
-
 # The built-ins, written out by hand: code, Vietnamese label, English label.
 BUILTINS = [
     ("giet_nguoi", "Giết người", "Murder"),

@@ -2,8 +2,6 @@
 and finds a ward by typing its name without diacritics."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.browser import screenshot, sign_in

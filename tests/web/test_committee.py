@@ -1,13 +1,10 @@
 """The committee's work on the demo store: plans, candidates, selections, assessments, flags,
-programme statuses and the periodic report with its files."""
+programme statuses (the periodic report: tests/web/test_report.py)."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import re
-import subprocess
 
 import numpy as np
 import pytest
@@ -18,14 +15,12 @@ from scipy.stats import binomtest
 from shapely.geometry import box
 from sqlalchemy import bindparam, text
 
-from geo import analysis, format
-from geo import periods as pr
+from geo import analysis
 from geo.categories import expand
 from geo.committee import _checks as check
 from geo.committee import areas, assessments, candidates, evidence, plans
 from geo.committee import flags as fl
 from geo.committee import programmes as pg
-from geo.committee import report as rp
 from geo.errors import InputError
 from geo.render import reasons
 from geo.store.queries import load_areas
@@ -359,114 +354,6 @@ def test_programme_status_keeps_history(eng):
         ("Giai đoạn 2", "met", 1), ("Giai đoạn 3", "in_progress", 0)]
     assert rows[0]["current"].id == second and rows[0]["current"].unit_name == "Phường Bến Thành"
     assert rows[0]["history"][0].status == "in_progress"
-
-
-# --------------------------------------------------------------------------- report
-
-def _hand_counts(eng, boundary, start, end):
-    with eng.connect() as conn:
-        return dict(conn.execute(text(
-            "SELECT a.code, COUNT(*) FROM incident i JOIN incident_area ia ON ia.incident_id = i.id "
-            "JOIN boundary_version v ON v.id = ia.version_id AND v.name = :b JOIN area a ON a.id = ia.area_id "
-            "WHERE i.local_date BETWEEN :s AND :e GROUP BY a.code"), {"b": boundary, "s": start, "e": end}).all())
-
-
-def test_report_equals_the_compare_api_and_a_hand_count(demo_app, eng):
-    period = pr.parse_period("2024-Q1:stat")
-    rep = rp.report(eng, boundary="hcmc-2025", period=period)
-    api = signed_in(demo_app, "analyst").get("/api/v1/compare?boundary=hcmc-2025&period=2024-Q1:stat").get_json()
-    by_code = {f["properties"]["code"]: f["properties"] for f in api["features"]}
-    units = rep.units.set_index("code")
-    for field in ("count", "base_count", "change"):
-        assert units[field].to_dict() == {c: p[field] for c, p in by_code.items()}
-    for field in ("p_value", "q_value"):
-        assert_allclose(units[field].to_numpy(), [by_code[c][field] for c in units.index], rtol=1e-12)
-    assert units["change_class"].to_dict() == {c: p["change_class"] for c, p in by_code.items()}
-    now = _hand_counts(eng, "hcmc-2025", "2023-12-15", "2024-03-14")
-    then = _hand_counts(eng, "hcmc-2025", "2022-12-15", "2023-03-14")
-    assert units.at[BEN_THANH, "count"] == now[BEN_THANH] and units.at[BEN_THANH, "base_count"] == then.get(BEN_THANH, 0)
-    assert rep.total["count"] == sum(now.values()) == api["meta"]["total"]["count"]
-    with eng.connect() as conn:
-        cleared, n = conn.execute(text(
-            "SELECT SUM(CASE WHEN i.cleared THEN 1 ELSE 0 END), COUNT(*) FROM incident i JOIN incident_area ia "
-            "ON ia.incident_id = i.id JOIN area a ON a.id = ia.area_id JOIN boundary_version v ON v.id = a.version_id "
-            "WHERE v.name = 'hcmc-2025' AND a.code = :c AND i.local_date BETWEEN '2023-12-15' AND '2024-03-14'"),
-            {"c": BEN_THANH}).one()
-        per_cat = dict(conn.execute(text(
-            "SELECT i.category, COUNT(*) FROM incident i JOIN incident_area ia ON ia.incident_id = i.id "
-            "JOIN boundary_version v ON v.id = ia.version_id AND v.name = 'hcmc-2025' "
-            "WHERE i.local_date BETWEEN '2023-12-15' AND '2024-03-14' GROUP BY i.category")).all())
-    assert_allclose(units.at[BEN_THANH, "clearance_rate"], cleared / n)
-    assert rep.by_category.set_index("category")["count"].to_dict() == per_cat
-    assert format.percent(0.8404, 2) == "84,04%" and format.count_change(917, 1001) == "giảm 8,4%"
-    assert format.count_change(0, 0) == "không đổi" and format.count_change(3, 0) == "tăng 3 vụ"
-    k1, k0 = now[BEN_THANH], then[BEN_THANH]  # the words of the hand count, written out by hand
-    words = ("tăng " if k1 > k0 else "giảm ") + f"{abs(100 * (k1 - k0) / k0):.1f}".replace(".", ",") + "%"
-    assert units.at[BEN_THANH, "change_text"] == words
-    # the page writes the figures the way reports do
-    html = signed_in(demo_app, "viewer").get("/committee/report?boundary=hcmc-2025&period=2024-Q1&cut=stat") \
-        .get_data(as_text=True)
-    assert "Quý I/2024 (15/12/2023 – 14/03/2024)" in html and "Quý I/2023 (15/12/2022 – 14/03/2023)" in html
-    row = html.split(f'data-code="{BEN_THANH}"')[1].split("</tr>")[0]
-    assert f"{100 * cleared / n:.2f}%".replace(".", ",") in row and words in row
-
-
-def test_district_report_adds_up_the_wards_of_each_district(eng):
-    period = pr.parse_period("2024-H1")
-    wards = rp.report(eng, boundary="hcmc-2019", period=period, categories=["duong_pho"], district="764")
-    districts = rp.report(eng, boundary="hcmc-2019", period=period, categories=["duong_pho"], level="district")
-    gv = districts.units.set_index("code").loc["764"]
-    assert len(wards.units) == 16 and gv["name"] == "Quận Gò Vấp"
-    assert gv["count"] == wards.units["count"].sum() == wards.total["count"]
-    assert gv["base_count"] == wards.units["base_count"].sum()
-    assert_allclose(gv["p_value"], binomtest(int(gv["count"]), int(gv["count"] + gv["base_count"]),
-                                             182 / (182 + 181)).pvalue, rtol=1e-9)
-    assert set(districts.by_category["category"]) <= set(expand(["duong_pho"]))
-    with pytest.raises(InputError, match="không có cấp quận, huyện"):
-        rp.report(eng, boundary="hcmc-2025", period=period, level="district")
-
-
-def test_report_files_xlsx_csv_pdf(demo_app, eng):
-    from openpyxl import load_workbook
-
-    c = signed_in(demo_app, "viewer")
-    q = "boundary=hcmc-2025&period=2024-Q1&cut=stat"
-    rep = rp.report(eng, boundary="hcmc-2025", period=pr.parse_period("2024-Q1:stat"))
-    units = rep.units.set_index("code")
-    res = c.get(f"/committee/report.xlsx?{q}")
-    assert res.status_code == 200 and "attachment" in res.headers["Content-Disposition"]
-    wb = load_workbook(io.BytesIO(res.data))
-    assert wb.sheetnames == ["Theo đơn vị", "Theo loại tội phạm", "Theo đơn vị và loại tội phạm"]
-    ws = wb["Theo đơn vị"]
-    assert ws["A1"].value == "Tình hình tội phạm so với cùng kỳ"
-    assert (ws["A2"].value, ws["B2"].value) == ("Kỳ báo cáo", "Quý I/2024 (15/12/2023 – 14/03/2024)")
-    assert (ws["A3"].value, ws["B3"].value) == ("Cùng kỳ", "Quý I/2023 (15/12/2022 – 14/03/2023)")
-    assert ws["A4"].value == "Ngày lập" and re.fullmatch(r"\d\d/\d\d/\d{4}", ws["B4"].value)
-    head = [cell.value for cell in ws[rp.XLSX_TABLE_ROW]]
-    assert head[:5] == ["Mã", "Phường, xã", "Quận, huyện / tỉnh, thành phố", "Vụ việc", "Cùng kỳ"]
-    rows = {r[0]: dict(zip(head, r)) for r in ws.iter_rows(min_row=rp.XLSX_TABLE_ROW + 1, values_only=True)}
-    bt = rows[BEN_THANH]
-    assert (bt["Vụ việc"], bt["Cùng kỳ"]) == (units.at[BEN_THANH, "count"], units.at[BEN_THANH, "base_count"])
-    assert bt["So với cùng kỳ"] == units.at[BEN_THANH, "change_text"]
-    assert_allclose(bt["Tỷ lệ điều tra khám phá"], units.at[BEN_THANH, "clearance_rate"])
-    assert ws.cell(row=rp.XLSX_TABLE_ROW + 1, column=head.index("Tỷ lệ điều tra khám phá") + 1).number_format == "0.00%"
-    assert rows["Toàn địa bàn"]["Vụ việc"] == rep.total["count"] == sum(units["count"])
-    assert len(rows) == len(units) + 1
-
-    res = c.get(f"/committee/report.csv?{q}")
-    assert res.data.startswith(b"\xef\xbb\xbf")
-    table = list(csv.DictReader(io.StringIO(res.data.decode("utf-8-sig"))))
-    bt = next(r for r in table if r["Mã"] == BEN_THANH)
-    assert (int(bt["Vụ việc"]), int(bt["Cùng kỳ"])) == (units.at[BEN_THANH, "count"], units.at[BEN_THANH, "base_count"])
-    assert bt["So với cùng kỳ"] == units.at[BEN_THANH, "change_text"]
-    assert float(bt["Tỷ lệ điều tra khám phá (%)"]) == round(100 * units.at[BEN_THANH, "clearance_rate"], 2)
-
-    res = c.get(f"/committee/report.pdf?{q}")
-    assert res.status_code == 200 and res.data.startswith(b"%PDF")
-    out = subprocess.run(["pdftotext", "-", "-"], input=res.data, capture_output=True, check=True).stdout.decode()
-    assert "Tình hình tội phạm so với cùng kỳ" in out and "Toàn địa bàn:" in out
-    assert "Quý I/2024 (15/12/2023 – 14/03/2024)" in out and "Trang 1/1" in out
-    assert "cùng kỳ năm trước: Quý I/2023" in out and "same period" not in out
 
 
 # --------------------------------------------------------------------------- roles

@@ -222,11 +222,11 @@ ERRORS += [
 def test_a_background_jobs_error_is_in_the_language_of_who_asked(demo_template, tmp_path, phrases):
     """A job's error is written in the asker's language, and a reader of the other language gets
     their own job, not the first one's words."""
+    import shutil
+
     from geo.store import jobs
     from server import create_app
     from tests.conftest import signed_in
-
-    import shutil
 
     path = tmp_path / "demo.db"
     shutil.copyfile(demo_template, path)
