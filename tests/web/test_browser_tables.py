@@ -3,6 +3,7 @@ spots' GeoJSON downloaded from the hot-spots page."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -23,9 +24,14 @@ def demo_server(demo_app):
 
 
 def column(page, i):
-    """The machine values (data-sort) of column ``i`` of the result table, top to bottom."""
-    return page.eval_on_selector_all(f"#result-table tbody tr td:nth-child({i + 1})",
-                                     "cells => cells.map(c => c.dataset.sort)")
+    """The machine values (data-sort) of column ``i`` of the result table, top to bottom, as numbers
+    (an empty one, a missing figure, as the smallest)."""
+    return [number(v) for v in page.eval_on_selector_all(f"#result-table tbody tr td:nth-child({i + 1})",
+                                                         "cells => cells.map(c => c.dataset.sort)")]
+
+
+def number(v):
+    return float("-inf") if v in ("", None) else float(v)
 
 
 def test_compare_table_sorts_by_a_column_both_ways(page, demo_server, demo_client):
@@ -37,19 +43,29 @@ def test_compare_table_sorts_by_a_column_both_ways(page, demo_server, demo_clien
     header = page.locator("#result-table thead th").nth(3)          # the base period's count
     assert header.get_attribute("tabindex") == "0"                  # reachable from the keyboard
     header.click()
-    assert header.get_attribute("aria-sort") == "descending"
-    down = [float(v) for v in column(page, 3)]
-    assert down == sorted((float(p["base_count"]) for p in api), reverse=True)
+    assert header.get_attribute("aria-sort") == "ascending"
+    up = column(page, 3)
+    # a viewer sees counts of 1 to 4 as "dưới 5" (MIN_PUBLISHED_COUNT): they sort as the smallest
+    assert up == sorted(float("-inf") if 0 < p["base_count"] < 5 else p["base_count"] for p in api)
+    assert page.locator("#result-table tbody tr").first.locator("td").nth(3).inner_text() == "dưới 5"
     header.focus()
     page.keyboard.press("Enter")
-    assert header.get_attribute("aria-sort") == "ascending"
-    assert [float(v) for v in column(page, 3)] == sorted(down)
+    assert header.get_attribute("aria-sort") == "descending"
+    assert column(page, 3) == sorted(up, reverse=True)
     # "1.234,5" texts sort as numbers: the change in % (one decimal, comma) against the API's values
     pct = page.locator("#result-table thead th").nth(5)
     pct.click()
-    values = [float(v) for v in column(page, 5)]
+    pct.click()
+    assert header.get_attribute("aria-sort") is None and pct.get_attribute("aria-sort") == "descending"
+    values = column(page, 5)
     assert values == sorted(values, reverse=True)
-    assert values[0] == pytest.approx(max(p["change_pct"] for p in api if p["change_pct"] is not None))
+    assert values[0] == pytest.approx(max(p["change_pct"] for p in api  # published figures only
+                                          if p["change_pct"] is not None and min(p["count"], p["base_count"]) >= 5))
+    texts = page.eval_on_selector_all("#result-table tbody tr td:nth-child(6)", "cs => cs.map(c => c.textContent)")
+    shown = [(t, v) for t, v in zip(texts, values) if re.fullmatch(r"-?[\d.]+,\d", t)]   # "dưới 5" aside
+    assert len(shown) > 100
+    assert [float(t.replace(".", "").replace(",", ".")) for t, _v in shown] == pytest.approx(
+        [v for _t, v in shown], abs=0.0501)  # half-way values round to even ("-11,2" for -11.25)
     screenshot(page, "compare_sorted")
     assert page.console_errors == [] and page.foreign_requests == []
 
