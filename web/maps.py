@@ -26,6 +26,7 @@ from geo.analysis import data_span as span
 from geo.categories import raw_terms
 from geo.disclosure import labelled
 from geo.errors import InputError
+from geo.format import date as fmt_date
 from geo.render import exports
 from geo.render import layers as maps_pages
 from geo.render.layers import View
@@ -272,7 +273,13 @@ def view_text(view) -> str:
 
     table = None if view.table is None else view.table.to_json(orient="split", date_format="iso",
                                                                default_handler=str)
+    def frame(t):
+        return t.to_json(orient="split", date_format="iso", default_handler=str)
+
     return json.dumps({"parts": view.parts, "extra_parts": view.extra_parts, "legends": view.legends,
+                       "layers": {k: v.to_json(drop_id=True, to_wgs84=True, na="null", default=str)
+                                  for k, v in view.layers.items()},
+                       "extra_tables": [(title, frame(t), cols) for title, t, cols in view.extra_tables],
                        "table_title": view.table_title, "table_columns": view.table_columns, "meta": view.meta,
                        "png": view.png, "table": table,
                        "layer": view.layer.to_json(drop_id=True, to_wgs84=True, na="null", default=str)},
@@ -283,9 +290,20 @@ def view_from_text(text: str):
     d = json.loads(text)
     layer = gpd.GeoDataFrame.from_features(json.loads(d["layer"]), crs="EPSG:4326")
     table = None if d["table"] is None else pd.read_json(io.StringIO(d["table"]), orient="split", dtype=False)
+    layers = {k: _features(v) for k, v in d["layers"].items()}
+    extra = [(title, pd.read_json(io.StringIO(t), orient="split", dtype=False), [tuple(c) for c in cols])
+             for title, t, cols in d["extra_tables"]]
     return View(map=None, layer=layer, legends=d["legends"], table=table,
                 table_columns=[tuple(c) for c in d["table_columns"]], table_title=d["table_title"],
-                meta=d["meta"], extra_parts=d["extra_parts"], png=d["png"], parts=d["parts"])
+                meta=d["meta"], extra_parts=d["extra_parts"], png=d["png"], parts=d["parts"],
+                layers=layers, extra_tables=extra)
+
+
+def _features(text: str) -> gpd.GeoDataFrame:
+    collection = json.loads(text)
+    if not collection["features"]:  # from_features needs one feature to find the geometry
+        return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    return gpd.GeoDataFrame.from_features(collection, crs="EPSG:4326")
 
 
 def run_page_job(app, params: dict) -> str:
@@ -328,11 +346,17 @@ def _attribution() -> str:
     return (v.attribution if v else "") or ""
 
 
-@pages.get("/export/<page>.<fmt>")
-def export(page, fmt):
-    """The layer on screen as GeoJSON, its table as CSV, the map as PNG, a one-page PDF report."""
+EXPORT_FORMATS = ("geojson", "csv", "excel.csv", "xlsx", "png", "pdf")
 
-    if page not in PAGES or fmt not in ("geojson", "csv", "png", "pdf"):
+
+# ``any`` names the pages so that "compare.excel.csv" reads as page "compare", format "excel.csv".
+@pages.get(f"/export/<any({', '.join(PAGES)}):page>.<fmt>")
+def export(page, fmt):
+    """A layer of the page as GeoJSON (``layer=``, with its metadata), the whole table as CSV (for
+    programs, or for Vietnamese Excel), XLSX (a header block, one sheet per table), the map as PNG,
+    and a PDF report holding every row, in the page's order."""
+
+    if fmt not in EXPORT_FORMATS:
         return render_template("error.html", message=_("No such export.")), 404
 
     f = read_filters()
@@ -341,34 +365,116 @@ def export(page, fmt):
         return pending(page, f, job)
     stem = f"{page}_{f.boundary}_{f.start.isoformat()}_{f.end.isoformat()}"
     audit("export", f"{page}.{fmt}", f.query())
+    words = _header_lines(page, f, view)
     if fmt == "geojson":
-        body = view.layer.to_json(drop_id=True, to_wgs84=True, na="null", default=str)
-        return _download(body.encode("utf-8"), f"{stem}.geojson", "application/geo+json")
-    table, columns = _export_table(view)
-    if fmt == "csv":
-        return _download(exports.csv_bytes(table, columns=columns), f"{stem}.csv", "text/csv; charset=utf-8")
+        name, layer = view.geo_layer(request.args.get("layer"))
+        body = exports.geojson_bytes(layer, _metadata(page, f, view, name))
+        return _download(body, f"{stem}_{name}.geojson", "application/geo+json")
+    tables = _export_tables(view)
+    _title, table, columns = tables[0]
+    if fmt in ("csv", "excel.csv"):
+        body = exports.csv_bytes(table, columns=[c[:2] for c in columns], excel=fmt == "excel.csv")
+        return _download(body, f"{stem}{'_excel' if fmt == 'excel.csv' else ''}.csv", "text/csv; charset=utf-8")
+    if fmt == "xlsx":
+        body = exports.xlsx_bytes(tables, header=words, title=view.png["title"])
+        return _download(body, f"{stem}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     png = exports.map_png(view.layer, view.png["column"], title=view.png["title"], subtitle=f.label,
                           legend_title=view.png["title"], attribution=_attribution(), lang=lang(),
                           categorical=view.png.get("categorical"),
                           scheme=view.png.get("scheme", "natural_breaks"), cmap=view.png.get("cmap", "YlOrRd"))
     if fmt == "png":
         return _download(png, f"{stem}.png", "image/png")
-    filters = ", ".join(x for x in [f.boundary, dict(category_choices()).get(f.category, ""), *f.raw] if x)
-    pdf = exports.report_pdf(title=view.png["title"], period_text=f.label, filters_text=filters, map_png=png,
-                             table=table, table_columns=columns, notes=[_attribution()], lang=lang())
+    period = "; ".join(x for x in (f.label, view.meta.get("base_label")) if x)
+    pdf = exports.report_pdf(title=view.png["title"], period_text=period, filters_text=_filters_text(f),
+                             map_png=png, table=table, table_columns=columns,
+                             notes=[n for n in [view.meta.get("total_text"), _disclosure_note(view), _attribution()]
+                                    if n], lang=lang())
     return _download(pdf, f"{stem}.pdf", "application/pdf")
 
 
 def _export_table(view):
-    """The table of the export; suppressed figures as "< 5" text for users below analyst."""
+    """The page's table for the downloads, every row in the page's order, as (table, [(field, header,
+    kind), …]); suppressed figures as "< 5" text for users below analyst."""
 
     if view.table is not None:
-        table, columns = view.table, [(fld, header) for fld, header, _ in view.table_columns]
+        table, columns = view.table, list(view.table_columns)
     else:
         table = view.layer.drop(columns="geometry")
-        columns = [(c, c) for c in table.columns]
+        columns = [(c, c, "text") for c in table.columns]
     minimum = view.meta.get("min_count")
     return (labelled(table, minimum) if minimum else table), columns
+
+
+def _export_tables(view):
+    """(title, table, columns) of every table of the page (the XLSX's sheets), its own first."""
+    table, columns = _export_table(view)
+    minimum = view.meta.get("min_count")
+    return [(view.table_title or view.png["title"], table, columns)] + [
+        (title, labelled(t, minimum) if minimum else t, list(cols)) for title, t, cols in view.extra_tables]
+
+
+def _boundary_title(name: str) -> str:
+    v = {v.name: v for v in versions(engine())}.get(name)
+    return (v.title if v else "") or name
+
+
+def _filters_text(f: Filters) -> str:
+    """The filters in words: the boundary version by its title, the category by its label, the
+    files' own labels, the units by name."""
+    names = analysis._ward_frame(engine(), f.boundary)["name"]
+    parts = [_boundary_title(f.boundary), dict(category_choices()).get(f.category, "") or _("All categories"),
+             *f.raw, ", ".join(str(names.get(u, u)) for u in f.units)]
+    return "; ".join(x for x in parts if x)
+
+
+def _disclosure_note(view) -> str:
+    minimum = view.meta.get("min_count")
+    return _("Figures under %(n)s incidents are not published (shown as %(label)s).", n=minimum,
+             label=disclosure.label(minimum)) if minimum else ""
+
+
+def _header_lines(page: str, f: Filters, view) -> list[tuple[str, str]]:
+    """The XLSX's header block: period, cùng kỳ, boundary version, filters, date of the file."""
+    today = dt.datetime.now(pr.zone()).date()
+    lines = [(_("Time period"), f.label)]
+    if view.meta.get("base_label"):
+        lines.append((_("Base period"), view.meta["base_label"].split(": ", 1)[-1]))
+    lines += [(_("Boundary version"), _boundary_title(f.boundary)), (_("Filters"), _filters_text(f)),
+              (_("Generated on"), fmt_date(today))]
+    note = _disclosure_note(view)
+    return lines + ([(_("Notes"), note)] if note else [])
+
+
+def _metadata(page: str, f: Filters, view, layer: str) -> dict:
+    """What a GeoJSON layer is (its top-level "metadata", RFC 7946 §6.1)."""
+    args = page_args(page)
+    params = {}
+    for p in methods.of_page(page):
+        if p.name in args:
+            params[p.keyword or p.name] = {"value": _query_values({p.name: args[p.name]}).get(p.name),
+                                           "unit": p.unit, "label": _(p.label)}
+    for key, unit in (("bandwidth_m", "m"), ("cell_m", "m")):  # the values used when "automatic"
+        if view.meta.get(key) is not None:
+            params[key] = dict(params.get(key, {"label": key}), value=float(view.meta[key]), unit=unit)
+    if page == "overview":
+        params.update({k: {"value": args[k], "unit": "", "label": k} for k in ("measure", "scheme")})
+    cats = _categories()
+    base = view.meta.get("base_period")
+    out = {
+        "layer": layer, "crs": "EPSG:4326",
+        "period": {"label": f.label, "start": f.start.isoformat(), "end": f.end.isoformat()},
+        "boundary": {"name": f.boundary, "title": _boundary_title(f.boundary)},
+        "categories": {"codes": [f.category] if f.category else [],
+                       "labels": [cats.label(f.category, lang())] if f.category else [_("All categories")]},
+        "raw_labels": list(f.raw), "units": list(f.units), "parameters": params,
+        "generated_at": dt.datetime.now(pr.zone()).isoformat(timespec="seconds"),
+    }
+    if base:
+        out["base_period"] = {"label": view.meta.get("base_label", "").split(": ", 1)[-1],
+                              "start": base[0], "end": base[1]}
+    if view.meta.get("min_count"):
+        out["disclosure"] = {"minimum": view.meta["min_count"], "note": _disclosure_note(view)}
+    return out
 
 
 def _download(body: bytes, filename: str, mimetype: str):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import math
 import sys
 import threading
@@ -34,6 +35,7 @@ import pandas as pd
 import shapely
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -41,7 +43,10 @@ from matplotlib.image import imread
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon, Rectangle
 from matplotlib.textpath import TextToPath
+from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from scipy.sparse.csgraph import connected_components
 
 from clustering.projection import to_metric
@@ -51,7 +56,8 @@ from geo.render import palette
 
 __all__ = [
     "Classes", "SCHEMES", "choropleth_classes", "classify", "csv_bytes",
-    "gistar_categories", "map_figure", "map_png", "report_pdf", "safe_cell", "xlsx_cell",
+    "geojson_bytes", "gistar_categories", "map_figure", "map_png", "report_pdf", "safe_cell",
+    "xlsx_bytes", "xlsx_cell",
 ]
 
 FONT = "DejaVu Sans"
@@ -75,7 +81,7 @@ _RC = {
 _LOCK = threading.RLock()
 
 #: The exports' own words (catalogue msgids; ``{name}`` fields filled in with str.format).
-_TEXT = {"no_data": N_("No data"), "no_data_small": N_("No data, or a small figure not published"), "highlight": N_("Highlighted areas"), "north": N_("N"), "period": N_("Time period"), "filters": N_("Filters"), "notes": N_("Notes"), "more_rows": N_("… and {n} more rows"), "generated": N_("Report generated on {d}"), "page": N_("Page 1/1"), "no_rows": N_("No rows."), "yes": N_("Yes"), "no": N_("No")}
+_TEXT = {"no_data": N_("No data"), "no_data_small": N_("No data, or a small figure not published"), "highlight": N_("Highlighted areas"), "north": N_("N"), "period": N_("Time period"), "filters": N_("Filters"), "notes": N_("Notes"), "generated": N_("Report generated on {d}"), "page": N_("Page {page}/{pages}"), "no_rows": N_("No rows."), "yes": N_("Yes"), "no": N_("No")}
 
 
 def _t(lang: str | None = None) -> dict:
@@ -175,6 +181,73 @@ def csv_bytes(df: pd.DataFrame, *, columns: Sequence[tuple[str, str]] | None = N
     text = out.to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL,
                       sep=";" if excel else ",", decimal="," if excel else ".")
     return text.encode("utf-8-sig")
+
+
+def _xlsx_format(kind: str) -> str | None:
+    """Excel's number format of a column kind ("int", "floatN", "date"); None for text."""
+    if kind == "int":
+        return "#,##0"
+    if kind.startswith("float"):
+        n = int(kind[5:])
+        return "#,##0" + ("." + "0" * n if n else "")
+    return "dd/mm/yyyy" if kind == "date" else None
+
+
+def xlsx_bytes(sheets: Sequence[tuple[str, pd.DataFrame, Sequence[tuple[str, str, str]]]], *,
+               header: Sequence[tuple[str, str]] = (), title: str = "") -> bytes:
+    """An Excel workbook, one sheet per ``(name, table, [(field, header, kind), …])``: on each
+    sheet ``title``, the ``header`` lines (label, value: period, cùng kỳ, boundary, filters, date),
+    a blank row, the column headers and every row. Numbers are numbers with the column's decimals
+    (kind "int" or "floatN"), dates are dates shown dd/mm/yyyy, text is text (never a formula:
+    :func:`xlsx_cell`); a suppressed "< 5" in a column of numbers stays text."""
+    book = Workbook()
+    book.remove(book.active)
+    used: set[str] = set()
+    for name, table, columns in sheets:
+        # Excel refuses sheet names over 31 characters or with []:*?/\ (openpyxl does not fix them)
+        clean = "".join(ch for ch in str(name) if ch not in "[]:*?/\\")[:31] or "Sheet"
+        while clean in used:
+            clean = clean[:28] + f" {len(used) + 1}"
+        used.add(clean)
+        ws = book.create_sheet(clean)
+        row = 1
+        if title:
+            xlsx_cell(ws, row, 1, title).font = Font(bold=True, size=13)
+            row += 1
+        for label, value in header:
+            xlsx_cell(ws, row, 1, label).font = Font(bold=True)
+            xlsx_cell(ws, row, 2, value)
+            row += 1
+        row += 1 if (title or header) else 0
+        for j, (_f, head, _kind) in enumerate(columns, start=1):
+            xlsx_cell(ws, row, j, str(head)).font = Font(bold=True)
+            ws.column_dimensions[get_column_letter(j)].width = max(8, min(40, len(str(head)) + 2))
+        ws.freeze_panes = ws.cell(row=row + 1, column=1)
+        for rec in table[[c[0] for c in columns]].itertuples(index=False):
+            row += 1
+            for j, (value, (_f, _h, kind)) in enumerate(zip(rec, columns), start=1):
+                if value is None or (not isinstance(value, str) and pd.isna(value)):
+                    continue
+                if kind == "date" and isinstance(value, str):
+                    value = dt.date.fromisoformat(value[:10])
+                elif isinstance(value, np.generic):
+                    value = value.item()
+                if kind == "text" and not isinstance(value, str):
+                    value = str(value)
+                cell = xlsx_cell(ws, row, j, value)
+                if not isinstance(value, str) and _xlsx_format(kind):
+                    cell.number_format = _xlsx_format(kind)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def geojson_bytes(gdf: gpd.GeoDataFrame, metadata: Mapping) -> bytes:
+    """``gdf`` as a GeoJSON FeatureCollection in WGS 84 with ``metadata`` as a top-level foreign
+    member (RFC 7946 §6.1): what the layer is (period, boundary, categories, parameters)."""
+    collection = json.loads(gdf.to_json(drop_id=True, to_wgs84=True, na="null", default=str))
+    collection["metadata"] = dict(metadata)
+    return json.dumps(collection, ensure_ascii=False, default=str).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- classes
@@ -743,6 +816,10 @@ def _cell_text(value, kind: str, lang: str) -> str:
     text = _t(lang)
     if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
         return MISSING
+    if kind == "date" and isinstance(value, str):
+        return date(dt.date.fromisoformat(value[:10]), locale=lang)
+    if isinstance(value, str) and kind != "text":    # a suppressed "< 5" in a column of numbers
+        return value
     if kind == "bool":
         return text["yes"] if bool(value) else text["no"]
     if kind == "int":
@@ -772,23 +849,34 @@ def _column_kind(series: pd.Series) -> str:
     return "text"
 
 
+def _putter(fig):
+    """``put(x, y, text, font, …)`` on ``fig``, x and y in inches from the bottom left."""
+    W, H = fig.get_size_inches()
+
+    def put(x, y, s, prop, **kw):
+        return fig.text(x / W, y / H, s, fontproperties=prop, **kw)
+    return put
+
+
 def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: bytes,
                table: pd.DataFrame, table_columns: Sequence[tuple[str, str]],
                notes: Sequence[str] = (), lang: str = "vi",
                generated: dt.date | dt.datetime | None = None) -> bytes:
-    """A one-page A4 portrait PDF report.
+    """An A4 portrait PDF report: one page, and more when the table needs them.
 
     From the top: ``title``; "Thời gian: ``period_text``" and "Bộ lọc: ``filters_text``"
     ("Period"/"Filters" in English); the map picture (``map_png``, e.g. from
     :func:`map_png`) as large as leaves room for the table; the first rows of ``table``
-    (``table_columns`` = ``[(field, header), …]``; numbers in the format of ``lang``,
-    right-aligned) that fit, followed by "… và X dòng khác" when some do not; ``notes``;
-    and a footer with the date of ``generated`` (default today in Hồ Chí Minh City) and the
-    page number. Text is DejaVu Sans, embedded, so it can be searched and copied.
+    (``table_columns`` = ``[(field, header), …]`` or ``[(field, header, kind), …]`` with kind
+    "text", "date", "int" or "floatN" for N decimals; numbers in the format of ``lang``,
+    right-aligned) that fit; every further row on the following pages, in the same order,
+    the header repeated; ``notes``; and a footer with the date of ``generated`` (default today
+    in Hồ Chí Minh City) and "Trang i/n". Text is DejaVu Sans, embedded, so it can be
+    searched and copied.
     """
 
     text = _t(lang)
-    missing = [f for f, _ in table_columns if f not in table.columns]
+    missing = [c[0] for c in table_columns if c[0] not in table.columns]
     if missing:
         raise ValueError(f"table_columns not in the table: {', '.join(map(str, missing))}")
     if not table_columns:
@@ -808,8 +896,7 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
         fig = Figure(figsize=(W, H))
         FigureCanvasAgg(fig)
 
-        def put(x, y, s, prop, **kw):                 # x, y in inches from the bottom left
-            return fig.text(x / W, y / H, s, fontproperties=prop, **kw)
+        put = _putter(fig)
 
         def rule(y, colour="#999999", lw=0.6):
             fig.add_artist(Line2D([M / W, (W - M) / W], [y / H, y / H], color=colour, linewidth=lw))
@@ -835,10 +922,6 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
 
         # ---- footer
         footer_y = M - 0.25
-        rule(footer_y + 0.2)
-        put(M, footer_y, text["generated"].format(d=date(generated, locale=lang)), f_small, va="bottom",
-            ha="left", color="#444444")
-        put(W - M, footer_y, text["page"], f_small, va="bottom", ha="right", color="#444444")
 
         # ---- notes (bottom up, above the footer)
         note_lines: list[str] = []
@@ -856,19 +939,16 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
                 ny -= 0.17
 
         # ---- table: cell texts, column widths, header lines
-        fields = [f for f, _ in table_columns]
-        kinds = [_column_kind(table[f]) if not isinstance(table[f], pd.DataFrame) else "text" for f in fields]
+        fields = [c[0] for c in table_columns]
+        kinds = [c[2] if len(c) > 2 else _column_kind(table[c[0]]) if not isinstance(table[c[0]], pd.DataFrame)
+                 else "text" for c in table_columns]
         pad = 0.06
-        available = header_bottom - content_bottom
-        map_min_h = min(4.2, available * 0.5)
-        max_rows = max(0, int((available - map_min_h - 0.25 - 0.45 - 0.25) / row_h))
-        shown = table.iloc[:max_rows]
-        cells = [[_cell_text(v, kind, lang) for v in shown[f].tolist()] for f, kind in zip(fields, kinds)]
+        cells = [[_cell_text(v, kind, lang) for v in table[f].tolist()] for f, kind in zip(fields, kinds)]
         natural = []
-        for (f, header), col in zip(table_columns, cells):
+        for (f, header, *_k), col in zip(table_columns, cells):
             longest_word = max((_width_in(w, f_head) for w in str(header).split()), default=0)
             natural.append(max([longest_word, *(_width_in(c, f_cell) for c in col)]) + 2 * pad)
-        header_natural = [_width_in(str(h), f_head) + 2 * pad for _, h in table_columns]
+        header_natural = [_width_in(str(c[1]), f_head) + 2 * pad for c in table_columns]
         widths = [max(n, min(hn, inner / len(natural))) for n, hn in zip(natural, header_natural)]
         if sum(widths) > inner:                      # cap the widest columns
             lo, hi = 0.0, max(widths)
@@ -878,11 +958,19 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
             widths = [min(w, lo) for w in widths]
         extra = inner - sum(widths)
         widths = [w + extra * w / sum(widths) for w in widths]
-        headers = [_wrap(str(h), f_head, w - 2 * pad, max_lines=2) for (_, h), w in zip(table_columns, widths)]
+        headers = [_wrap(str(c[1]), f_head, w - 2 * pad, max_lines=2) for c, w in zip(table_columns, widths)]
         head_h = 0.08 + 0.15 * max(len(h) for h in headers)
 
-        truncated = len(table) - len(shown)
-        table_h = head_h + row_h * max(len(shown), 1) + (0.25 if truncated else 0)
+        # Rows on the first page (below the map), then full pages of rows with the header repeated.
+        available = header_bottom - content_bottom
+        map_min_h = min(4.2, available * 0.5)
+        first_rows = max(1, int((available - map_min_h - 0.25 - head_h - 0.1) / row_h))
+        later_top = H - M - 0.35
+        later_rows = max(1, int((later_top - (footer_y + 0.35) - head_h - 0.1) / row_h))
+        n = len(table)
+        chunks = [(0, min(n, first_rows))] + [(a, min(n, a + later_rows)) for a in range(first_rows, n, later_rows)]
+        shown_first = chunks[0][1]
+        table_h = head_h + row_h * max(shown_first, 1)
         map_h = max(1.0, min(available - table_h - 0.25, inner * image.shape[0] / image.shape[1]))
 
         # ---- map
@@ -893,37 +981,55 @@ def report_pdf(*, title: str, period_text: str, filters_text: str, map_png: byte
         max_ = fig.add_axes((mx / W, (header_bottom - map_h) / H, map_w / W, map_h / H))
         max_.imshow(image, interpolation="none")
         max_.set_axis_off()
-        y = header_bottom - map_h - 0.25
 
-        # ---- table
         xs = np.concatenate([[M], M + np.cumsum(widths)])
-        fig.add_artist(Rectangle((M / W, (y - head_h) / H), inner / W, head_h / H, facecolor="#7f0000",
-                                 edgecolor="none"))
-        for i, lines in enumerate(headers):
-            right = kinds[i] != "text"
-            for j, line in enumerate(lines):
-                put(xs[i + 1] - pad if right else xs[i] + pad, y - 0.05 - 0.15 * j, line, f_head,
-                    va="top", ha="right" if right else "left", color="white")
-        y -= head_h
-        if len(shown) == 0:
-            put(M + pad, y - row_h / 2, text["no_rows"], f_italic, va="center", ha="left", color="#444444")
-            y -= row_h
-        for r in range(len(shown)):
-            if r % 2 == 1:
-                fig.add_artist(Rectangle((M / W, (y - row_h) / H), inner / W, row_h / H,
-                                         facecolor="#f3eeee", edgecolor="none"))
-            for i, col in enumerate(cells):
+
+        def draw_rows(fig, y, a, b):
+            put = _putter(fig)
+            fig.add_artist(Rectangle((M / W, (y - head_h) / H), inner / W, head_h / H, facecolor="#7f0000",
+                                     edgecolor="none"))
+            for i, lines in enumerate(headers):
                 right = kinds[i] != "text"
-                cell = _fit(col[r], f_cell, widths[i] - 2 * pad)
-                put(xs[i + 1] - pad if right else xs[i] + pad, y - row_h / 2, cell, f_cell, va="center_baseline",
-                    ha="right" if right else "left")
-            y -= row_h
-        rule(y, "#7f0000", 0.8)
-        if truncated:
-            put(M + pad, y - 0.06, text["more_rows"].format(n=number(truncated, 0, locale=lang)), f_italic,
-                va="top", ha="left", color="#444444")
+                for j, line in enumerate(lines):
+                    put(xs[i + 1] - pad if right else xs[i] + pad, y - 0.05 - 0.15 * j, line, f_head,
+                        va="top", ha="right" if right else "left", color="white")
+            y -= head_h
+            if b == a:
+                put(M + pad, y - row_h / 2, text["no_rows"], f_italic, va="center", ha="left", color="#444444")
+                y -= row_h
+            for r in range(a, b):
+                if (r - a) % 2 == 1:
+                    fig.add_artist(Rectangle((M / W, (y - row_h) / H), inner / W, row_h / H,
+                                             facecolor="#f3eeee", edgecolor="none"))
+                for i, col in enumerate(cells):
+                    right = kinds[i] != "text"
+                    cell = _fit(col[r], f_cell, widths[i] - 2 * pad)
+                    put(xs[i + 1] - pad if right else xs[i] + pad, y - row_h / 2, cell, f_cell,
+                        va="center_baseline", ha="right" if right else "left")
+                y -= row_h
+            fig.add_artist(Line2D([M / W, (W - M) / W], [y / H, y / H], color="#7f0000", linewidth=0.8))
+
+        def footer(fig, i):
+            put = _putter(fig)
+            fig.add_artist(Line2D([M / W, (W - M) / W], [(footer_y + 0.2) / H] * 2, color="#999999", linewidth=0.6))
+            put(M, footer_y, text["generated"].format(d=date(generated, locale=lang)), f_small, va="bottom",
+                ha="left", color="#444444")
+            put(W - M, footer_y, text["page"].format(page=i, pages=len(chunks)), f_small, va="bottom",
+                ha="right", color="#444444")
+
+        footer(fig, 1)
+        draw_rows(fig, header_bottom - map_h - 0.25, *chunks[0])
+        pages = [fig]
+        for i, (a, b) in enumerate(chunks[1:], start=2):
+            page = Figure(figsize=(W, H))
+            FigureCanvasAgg(page)
+            _putter(page)(M, H - M, title, _font(10, "bold"), va="top", ha="left", color="#7f0000")
+            footer(page, i)
+            draw_rows(page, later_top, a, b)
+            pages.append(page)
 
         buf = io.BytesIO()
-        fig.savefig(buf, format="pdf", facecolor="white",
-                    metadata={"Title": title, "Creator": "hotspot138", "Subject": period_text})
+        with PdfPages(buf, metadata={"Title": title, "Creator": "hotspot138", "Subject": period_text}) as pdf:
+            for page in pages:
+                pdf.savefig(page, facecolor="white")
     return buf.getvalue()

@@ -16,15 +16,46 @@ import pandas as pd
 from clustering.compare import city_total
 from clustering.projection import metric_crs_for
 from geo import analysis, disclosure, errors
+from geo import categories as cat
 from geo import format as fmt
 from geo import periods as pr
 from geo.format import N_
 from geo.render import maps, palette, reasons
+from geo.store.categories import catalogue
 
 MEASURE_LABELS = {"count": N_("Number of incidents"), "per_km2": N_("Incidents per km²"),
                   "per_10k": N_("Incidents per 10,000 residents"), "harm": N_("Harm-weighted count")}
-EXPORTS = [("geojson", N_("GeoJSON (QGIS)")), ("csv", N_("Table CSV (Excel)")), ("png", N_("Map image PNG")),
-           ("pdf", N_("PDF report (1 page)"))]
+#: The table downloads of every map page (format, plain name); the GeoJSON ones are per layer (LAYER_NAMES).
+EXPORTS = [("xlsx", N_("Table for Excel (XLSX)")), ("excel.csv", N_("Table CSV for Vietnamese Excel (;)")),
+           ("csv", N_("Table CSV for programs (,)")), ("png", N_("Map image PNG")), ("pdf", N_("PDF report"))]
+#: Plain names of the layers a page can download as GeoJSON (``/export/<page>.geojson?layer=…``).
+LAYER_NAMES = {"wards": N_("Wards/communes (GeoJSON, open with QGIS)"),
+               "gistar": N_("Hot and cold spots by ward (GeoJSON, open with QGIS)"),
+               "spots": N_("Incident clusters (GeoJSON, open with QGIS)"),
+               "contours": N_("Density contours (GeoJSON, open with QGIS)"),
+               "areas": N_("Candidate areas (GeoJSON, open with QGIS)"),
+               "cells": N_("Most at-risk cells (GeoJSON, open with QGIS)")}
+#: What a statistical figure means, in one plain sentence (the "?" beside it: templates/_table.html).
+GLOSSARY = {
+    "p": N_("p: the chance of a change this large if nothing had really changed; under 0.05 the change is clear."),
+    "q": N_("q (FDR): p corrected for looking at many wards at once; under 0.05 the change is clear even so."),
+    "z": N_("Trend (z): how steadily incidents rose (above 0) or fell (below 0) over the periods; beyond ±1.96 "
+            "the trend is clear."),
+    "gi": N_("Gi*: compares each ward and its neighbours with the whole area; a hot spot is a group of wards "
+             "with clearly more incidents."),
+    "kde": N_("KDE (density): incidents per km² smoothed over the map; the contours mark the densest places."),
+    "dbscan": N_("DBSCAN: groups incidents lying close together (within the radius) into clusters of at least "
+                 "the minimum number of incidents."),
+}
+#: The glossary entry of a table column.
+FIELD_TERMS = {"p_value": "p", "q_value": "q", "trend_z": "z", "gi_z": "gi", "gi_p": "p", "gi_q": "q"}
+#: The page table shows at most this many rows (a national set has 3,321 communes); the downloads hold all.
+PAGE_ROWS = 500
+#: Column kinds of ``View.table_columns``: one number of decimals per column ("floatN": N decimals).
+TEXT, DATE, INT = "text", "date", "int"
+#: Reading order of the emerging patterns: hot ones from the most pressing, then the cold ones alike.
+TREND_ORDER = [f"{p}_{t}" for t in ("hot", "cold") for p in (
+    "intensifying", "persistent", "new", "consecutive", "sporadic", "oscillating", "diminishing", "historical")]
 
 
 #: Code column of the statistics -> the one label column shown beside it, in the user's language.
@@ -55,38 +86,95 @@ class View:
     layer: gpd.GeoDataFrame  # the main layer, for the GeoJSON export
     legends: list = field(default_factory=list)
     table: pd.DataFrame | None = None
-    table_columns: list = field(default_factory=list)  # (field, header, numeric)
+    table_columns: list = field(default_factory=list)  # (field, header, kind): kind TEXT, DATE, INT or "floatN"
     table_title: str = ""
     meta: dict = field(default_factory=dict)
     extra_parts: dict = field(default_factory=dict)
     query_extra: dict = field(default_factory=dict)
     png: dict = field(default_factory=dict)  # how to draw the PNG export: column, categorical, title
     parts: dict = field(default_factory=dict)  # the rendered map (geo.render.maps.parts)
+    layers: dict = field(default_factory=dict)  # name -> GeoDataFrame, each a GeoJSON download (LAYER_NAMES)
+    extra_tables: list = field(default_factory=list)  # (title, table, columns): more tables (XLSX sheets)
 
     @property
     def exports(self):
         return [(k, _(msg, self.meta.get("lang"))) for k, msg in EXPORTS]
 
     @property
-    def table_rows(self):
-        if self.table is None:
-            return []
+    def layer_exports(self):
+        """(layer, plain name) of the GeoJSON downloads."""
+        return [(k, _(LAYER_NAMES[k], self.meta.get("lang"))) for k in (self.layers or {"wards": None})]
+
+    def geo_layer(self, name: str | None):
+        """The layer ``name`` (None: the first); InputError naming the layers for another name."""
+        layers = self.layers or {"wards": self.layer}
+        if name in (None, ""):
+            return next(iter(layers)), next(iter(layers.values()))
+        if name not in layers:
+            raise analysis.InputError(_("`layer` was %(value)s; this page has the layers %(names)s.",
+                                        self.meta.get("lang"), value=repr(name), names=", ".join(layers)))
+        return name, layers[name]
+
+    def tables(self):
+        """(title, table, columns) of every table of the view, the page's own first."""
+        main = [] if self.table is None else [(self.table_title, self.table, self.table_columns)]
+        return main + [tuple(t) for t in self.extra_tables]
+
+    @property
+    def glossary(self) -> dict:
+        """field -> the plain meaning of its figure (and "title": of the table's method)."""
         lang = self.meta.get("lang")
-        minimum = self.meta.get("min_count")
-        table = disclosure.labelled(self.table, minimum) if minimum else self.table
-        rows = []
-        for rec in table.to_dict("records"):
-            rows.append([(figure(rec.get(f), lang) if num and not isinstance(rec.get(f), str)
-                          else ("" if rec.get(f) is None else rec.get(f)), num)
-                         for f, _header, num in self.table_columns])
-        return rows
+        fields = [c[0] for c in self.table_columns] + [c[0] for _t, _tb, cols in self.extra_tables for c in cols]
+        out = {f: _(GLOSSARY[FIELD_TERMS[f]], lang) for f in fields if f in FIELD_TERMS}
+        if self.meta.get("term"):
+            out["title"] = _(GLOSSARY[self.meta["term"]], lang)
+        return out
+
+    @property
+    def table_count(self) -> int:
+        return 0 if self.table is None else len(self.table)
+
+    @property
+    def table_rows(self):
+        return table_rows(self.table, self.table_columns, self.meta.get("lang"), self.meta.get("min_count"))
+
+    @property
+    def more_tables(self):
+        """The other tables as (title, columns, rows) for the page."""
+        return [(title, cols, table_rows(t, cols, self.meta.get("lang"), self.meta.get("min_count")))
+                for title, t, cols in self.extra_tables]
 
 
-def _numeric(col: pd.Series) -> pd.Series:
-    """Sort key: a column of numbers with suppressed figures (None) sorts as numbers, None last."""
-    if col.dtype == object and col.map(lambda v: v is None or isinstance(v, (int, float, np.number))).all():
-        return pd.to_numeric(col, errors="coerce")
-    return col
+def digits(kind: str) -> int | None:
+    """Decimals of a column kind; None for text and dates."""
+    return 0 if kind == INT else int(kind[5:]) if kind.startswith("float") else None
+
+
+def cell(value, kind: str, lang: str | None = None) -> tuple[str, str]:
+    """(text, machine value) of a table cell: "1.234,5" and "1234.5"; a date dd/mm/yyyy and ISO;
+    a suppressed "< 5" or a missing figure has an empty machine value (sorts as the smallest)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "", ""
+    if kind == DATE:
+        day = dt.date.fromisoformat(str(value)[:10])
+        return fmt.date(day, locale=lang), day.isoformat()
+    if kind == TEXT:
+        return str(value), str(value)
+    if isinstance(value, str):  # a suppressed figure's "< 5"
+        return value, ""
+    return fmt.number(value, digits(kind), locale=lang), repr(float(value))
+
+
+def table_rows(table, columns, lang, minimum=None, limit: int = PAGE_ROWS):
+    """The first ``limit`` rows of ``table`` as [(text, kind, machine value), …] per row."""
+    if table is None:
+        return []
+    table = disclosure.labelled(table, minimum) if minimum else table
+    rows = []
+    for rec in table.head(limit).to_dict("records"):
+        rows.append([(text, kind, key) for (text, key), kind in
+                     ((cell(rec.get(f), kind, lang), kind) for f, _header, kind in columns)])
+    return rows
 
 
 def figure(x, lang: str | None = None, digits: int | None = None) -> str:
@@ -226,12 +314,14 @@ def _overview(engine, f, args, new_map, lang):
     if "suppressed" in layer.columns:  # a suppressed ward has 1 to 4 incidents: after the others, before zero
         order = order.mask(layer["suppressed"].astype(bool) & order.isna(), 1e-9)
     table = layer.drop(columns="geometry").assign(_order=order.to_numpy()) \
-        .sort_values(["_order", "code"], ascending=[False, True]).drop(columns="_order").head(30)
-    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
-            ("count", _(MEASURE_LABELS["count"], lang), True),
-            ("per_km2", _(MEASURE_LABELS["per_km2"], lang), True),
-            ("harm", _(MEASURE_LABELS["harm"], lang), True)]
-    return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
+        .sort_values(["_order", "code"], ascending=[False, True]).drop(columns="_order")
+    cols = [("code", _("Code", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
+            ("count", _(MEASURE_LABELS["count"], lang), INT),
+            ("per_km2", _(MEASURE_LABELS["per_km2"], lang), "float1"),
+            ("per_10k", _(MEASURE_LABELS["per_10k"], lang), "float1"),
+            ("harm", _(MEASURE_LABELS["harm"], lang), "float1")]
+    return View(map=m, layer=layer, layers={"wards": layer}, legends=[res["legend_html"]], table=table,
+                table_columns=cols,
                 table_title=_("Wards with the highest figures", lang),
                 png={"column": measure, "title": title, "scheme": scheme, "cmap": "YlOrRd"})
 
@@ -256,7 +346,8 @@ def _hotspots(engine, f, args, new_map, lang):
         tooltip_fields=[("name", _("Ward/commune", lang)), ("count", _("Number of incidents", lang)),
                         ("gi_z", "z"), ("gi_p", "p")])
     legends.append(gi_layer["legend_html"])
-    meta = {}
+    meta = {"term": "dbscan"}
+    contours = None
     try:
         if minimum:
             disclosure.check_selection(engine, minimum, kde=True, boundary=f.boundary, start=f.start, end=f.end,
@@ -286,17 +377,47 @@ def _hotspots(engine, f, args, new_map, lang):
         meta["dbscan_error"] = errors.message(exc, lang)
     _labels(m, shown, gi_layer)
     table, cols = None, []
-    if spots is not None and len(spots):
-        table = spots.drop(columns="geometry").sort_values("count", ascending=False)
-        cols = [("spot_id", "#", False), ("count", _("Number of incidents", lang), True),
-                ("categories", _("Main categories", lang), False),
-                ("ward_codes", _("Wards", lang), False),
-                ("first_date", _("First", lang), False),
-                ("last_date", _("Last", lang), False)]
-    return View(map=m, layer=layer, legends=[lg for lg in legends if lg], table=table, table_columns=cols,
-                table_title=_("DBSCAN spots", lang), meta=meta,
+    layers = {"gistar": layer}
+    if spots is not None:
+        spots = _spots_in_words(engine, f.boundary, spots, lang)
+        layers["spots"] = spots[["spot_id", "count", "categories", "wards", "first_date", "last_date",
+                                 "geometry"]]
+        table = spots.drop(columns="geometry").sort_values(["count", "spot_id"], ascending=[False, True])
+        cols = [("spot_id", "#", INT), ("count", _("Number of incidents", lang), INT),
+                ("categories", _("Main categories", lang), TEXT),
+                ("wards", _("Wards", lang), TEXT),
+                ("first_date", _("First incident", lang), DATE),
+                ("last_date", _("Latest incident", lang), DATE)]
+    if contours is not None:
+        keep = [c for c in ("level", "threshold", "cells", "area_km2") if c in contours.columns]
+        layers["contours"] = contours[keep + ["geometry"]].rename(columns={"threshold": "per_km2"})
+    return View(map=m, layer=layer, layers=layers, legends=[lg for lg in legends if lg], table=table,
+                table_columns=cols, table_title=_("DBSCAN spots", lang), meta=meta,
                 png={"column": "hotspot_code", "title": gi_title,
                      "categorical": _categorical("gi", lang)})
+
+
+def _spots_in_words(engine, boundary, spots, lang):
+    """DBSCAN spots with their wards by name (with the parent where names repeat) and their
+    main categories by label ("Trộm cắp tài sản (120)") instead of codes."""
+    names = analysis._ward_frame(engine, boundary)["name"]
+    labels = catalogue(engine)
+
+    def category_text(text):
+        if not isinstance(text, str):
+            return text
+        out = []
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            code, _sep, n = part.partition(":")
+            name = code[len(cat.RAW):] if code.startswith(cat.RAW) else labels.label(code.strip(), lang or "vi")
+            out.append(f"{name} ({fmt.number(int(n), 0, locale=lang)})" if n.strip().isdigit() else name)
+        return ", ".join(out)
+
+    out = spots.copy()
+    out["categories"] = out["categories"].map(category_text)
+    out["wards"] = out["ward_codes"].map(lambda s: ", ".join(str(names.get(c.strip(), c.strip()))
+                                                          for c in str(s or "").split(",") if c.strip()))
+    return out
 
 
 def _compare_data(engine, f, args):
@@ -325,12 +446,12 @@ def _compare(engine, f, args, new_map, lang):
                                     ("count", now_title), ("base_count", base_title)])
     _labels(dual.m1, shown, legend)
     _labels(dual.m2, shown, right)
-    table = layer.drop(columns="geometry").sort_values(["change_class", "p_value"], key=_numeric)
-    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
-            ("count", now_title, True), ("base_count", base_title, True),
-            ("change", _("Change", lang), True), ("change_pct", "%", True),
-            ("p_value", "p", True), ("q_value", "q", True),
-            ("change_label", _("Result", lang), False)]
+    table = palette.answer_order(layer.drop(columns="geometry"))
+    cols = [("code", _("Code", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
+            ("count", now_title, INT), ("base_count", base_title, INT),
+            ("change", _("Change", lang), INT), ("change_pct", _("Change (%)", lang), "float1"),
+            ("p_value", "p", "float4"), ("q_value", "q", "float4"),
+            ("change_label", _("Result", lang), TEXT)]
     table["change_label"] = [palette.label(c, lang) for c in table["change_class"]]
     total = _selection_total(f, layer, meta)
     base = pr.custom(*[dt.date.fromisoformat(d) for d in meta["base_period"]])
@@ -347,8 +468,8 @@ def _compare(engine, f, args, new_map, lang):
                       + f" (p = {figure(total['p_value'], lang, 4)})")
     meta = dict(meta, base_label=_("Base period: ", lang) + base.label(lang, with_dates=True),
                 total_text=total_text)
-    return View(map=dual, layer=layer, legends=[legend["legend_html"]], table=table, table_columns=cols,
-                table_title=_("Change by ward", lang), meta=meta,
+    return View(map=dual, layer=layer, layers={"wards": layer}, legends=[legend["legend_html"]], table=table,
+                table_columns=cols, table_title=_("Change by ward", lang), meta=meta,
                 png={"column": "change_class", "title": _("Change against the base period", lang),
                      "categorical": _categorical("change", lang)})
 
@@ -387,11 +508,16 @@ def _trends(engine, f, args, new_map, lang):
                               tooltip_fields=[("name", _("Ward/commune", lang)),
                                               ("trend_label", title), ("series_text", _("Series", lang))])
     _labels(m, shown, legend)
-    table = layer[layer["trend"] != "no_pattern"].drop(columns=["geometry", "series"])
-    cols = [("code", _("Code", lang), False), ("name", _("Ward/commune", lang), False),
-            ("trend_label", title, False), ("trend_z", "z (Mann-Kendall)", True),
-            ("series_text", _("Incidents per bin", lang), False)]
-    return View(map=m, layer=layer.drop(columns="series"), legends=[legend["legend_html"]], table=table,
+    rank = layer["trend"].map({t: i for i, t in enumerate(TREND_ORDER)}).fillna(len(TREND_ORDER))
+    size = -pd.to_numeric(layer["trend_z"], errors="coerce").abs().fillna(0)
+    order = pd.DataFrame({"r": rank, "z": size, "c": layer["code"].astype(str)}) \
+        .sort_values(["r", "z", "c"], kind="stable").index
+    table = layer.loc[order].drop(columns=["geometry", "series"])
+    cols = [("code", _("Code", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
+            ("trend_label", title, TEXT), ("trend_z", _("Trend (z)", lang), "float2"),
+            ("series_text", _("Incidents per bin", lang), TEXT)]
+    wards = layer.drop(columns="series")
+    return View(map=m, layer=wards, layers={"wards": wards}, legends=[legend["legend_html"]], table=table,
                 table_columns=cols,
                 table_title=title, meta={"bins": gdf.attrs["bins"]},
                 png={"column": "trend", "title": title,
@@ -446,11 +572,12 @@ def _complex(engine, f, args, new_map, lang):
                                           (reason, _("Reason", lang))])
     if args["unit"] == "ward":
         _labels(m, shown, res)
-    table = layer.drop(columns="geometry").sort_values("rank").head(30)
-    cols = [("rank", "#", True), ("name", _("Area", lang), False), ("score", title, True),
-            ("count", _("Number of incidents", lang), True), ("change_pct", "%", True),
-            (reason, _("Reason", lang), False)]
-    return View(map=m, layer=layer, legends=[res["legend_html"]], table=table, table_columns=cols,
+    table = layer.drop(columns="geometry").sort_values(["rank", "code"])
+    cols = [("rank", "#", INT), ("name", _("Area", lang), TEXT), ("score", title, "float1"),
+            ("count", _("Number of incidents", lang), INT), ("change_pct", _("Change (%)", lang), "float1"),
+            (reason, _("Reason", lang), TEXT)]
+    return View(map=m, layer=layer, layers={"areas": layer}, legends=[res["legend_html"]], table=table,
+                table_columns=cols,
                 table_title=_("Candidate areas for the plan", lang),
                 png={"column": "score", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
 
@@ -478,12 +605,17 @@ def _forecast(engine, f, args, new_map, lang):
                      legend_title=cells_title, tooltip_fields=[("cells", _("Cells", lang))])
     _labels(m, wards, res)
     summary = analysis.backtest_summary(engine, boundary=f.boundary, end=f.end, categories=list(f.categories))
-    table = summary.pivot(index="coverage", columns="method", values="pai").reset_index()
-    table["coverage"] = [fmt.percent(c, 0, locale=lang) for c in table["coverage"]]
-    cols = [("coverage", _("Coverage", lang), False)] + [
-        (mth, "PAI – " + _(METHOD_LABELS[mth], lang), True) for mth in analysis.FORECAST_METHODS]
-    return View(map=m, layer=wards, legends=[res["legend_html"]], table=table, table_columns=cols,
-                table_title=_("Six-month backtest: PAI by coverage", lang),
+    backtest = summary.pivot(index="coverage", columns="method", values="pai").reset_index()
+    backtest["coverage"] = [fmt.percent(c, 0, locale=lang) for c in backtest["coverage"]]
+    backtest_cols = [("coverage", _("Coverage", lang), TEXT)] + [
+        (mth, "PAI – " + _(METHOD_LABELS[mth], lang), "float1") for mth in analysis.FORECAST_METHODS]
+    table = wards.drop(columns="geometry").sort_values(["rank", "code"])
+    cols = [("rank", "#", INT), ("code", _("Code", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
+            ("share_pct", _("Expected share of incidents (%)", lang), "float2")]
+    return View(map=m, layer=wards, layers={"wards": wards, "cells": top[["cells", "geometry"]]},
+                legends=[res["legend_html"]], table=table, table_columns=cols,
+                extra_tables=[(_("Six-month backtest: PAI by coverage", lang), backtest, backtest_cols)],
+                table_title=_("Next month's forecast by ward", lang),
                 meta={"curves": pai_curves(summary, lang), "cell_m": fc["cell_m"]},
                 png={"column": "share_pct", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
 

@@ -187,7 +187,7 @@ def category_list(family: str, *, lang: str | None = None, codes=None) -> list[t
     labelled in ``lang``; ``codes`` keeps only those.
 
     >>> category_list("change", lang="vi")[0]
-    ('significant_increase', 'Tăng có ý nghĩa', '#d6604d')
+    ('significant_increase', 'Tăng rõ rệt', '#d6604d')
     """
     return pal.classes(family, lang, codes)
 

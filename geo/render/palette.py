@@ -8,9 +8,9 @@ The statistics (``clustering``) return codes; :data:`CLASSES` gives each code it
 English msgid, translated at display) and its colour:
 
 >>> classes("change", locale="vi")[0]
-('significant_increase', 'Tăng có ý nghĩa', '#d6604d')
+('significant_increase', 'Tăng rõ rệt', '#d6604d')
 >>> label("hot_99", locale="vi"), label("hot_99", locale="en"), label("HL", locale="vi")
-('Điểm nóng – tin cậy 99 %', 'Hot Spot - 99% Confidence', 'Ngoại lai cao – thấp')
+('Điểm nóng (độ tin cậy 99%)', 'Hot Spot - 99% Confidence', 'Ngoại lai cao – thấp')
 """
 from __future__ import annotations
 

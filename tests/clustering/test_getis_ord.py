@@ -185,8 +185,8 @@ def test_category_labels():
         "Not Significant", "Hot Spot - 90% Confidence", "Hot Spot - 95% Confidence",
         "Hot Spot - 99% Confidence"]
     # the labels people read, from the one class table, in their language
-    assert palette.label(table.loc[6, "code"], locale="vi") == "Điểm nóng – tin cậy 99 %"
-    assert palette.label(table.loc[0, "code"], locale="vi") == "Điểm lạnh – tin cậy 99 %"
+    assert palette.label(table.loc[6, "code"], locale="vi") == "Điểm nóng (độ tin cậy 99%)"
+    assert palette.label(table.loc[0, "code"], locale="vi") == "Điểm lạnh (độ tin cậy 99%)"
     assert palette.label(table.loc[3, "code"], locale="vi") == "Không có ý nghĩa thống kê"
     # the English labels are ArcGIS's wording, as the statistics name the classes
     assert [palette.label(c, locale="en") for c in table["code"]] == table["label"].tolist()

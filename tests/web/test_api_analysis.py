@@ -61,7 +61,7 @@ def test_compare_p_values_equal_scipy_binomtest(demo_client):
     k1, k2 = got["26911"]["count"], got["26911"]["base_count"]
     pct = format_decimal(abs(100 * (k1 - k2) / k2), "0.0", locale="vi")
     assert got["26911"]["change_text"] == f"giảm {pct}%"
-    assert got["26911"]["change_label"] == "Giảm có ý nghĩa"
+    assert got["26911"]["change_label"] == "Giảm rõ rệt"
     total_now = sum(p["count"] for p in now.values())
     assert meta["total"]["count"] == total_now
 

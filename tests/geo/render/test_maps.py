@@ -66,13 +66,13 @@ def full_map(prefix: str | None = None) -> folium.Map:
 
 
 def _gi_table() -> pd.DataFrame:
-    rows = [("cold_99", "Cold Spot - 99% Confidence", "Điểm lạnh – tin cậy 99 %"),
-            ("cold_95", "Cold Spot - 95% Confidence", "Điểm lạnh – tin cậy 95 %"),
-            ("cold_90", "Cold Spot - 90% Confidence", "Điểm lạnh – tin cậy 90 %"),
+    rows = [("cold_99", "Cold Spot - 99% Confidence", "Điểm lạnh (độ tin cậy 99%)"),
+            ("cold_95", "Cold Spot - 95% Confidence", "Điểm lạnh (độ tin cậy 95%)"),
+            ("cold_90", "Cold Spot - 90% Confidence", "Điểm lạnh (độ tin cậy 90%)"),
             ("not_significant", "Not Significant", "Không có ý nghĩa thống kê"),
-            ("hot_90", "Hot Spot - 90% Confidence", "Điểm nóng – tin cậy 90 %"),
-            ("hot_95", "Hot Spot - 95% Confidence", "Điểm nóng – tin cậy 95 %"),
-            ("hot_99", "Hot Spot - 99% Confidence", "Điểm nóng – tin cậy 99 %")]
+            ("hot_90", "Hot Spot - 90% Confidence", "Điểm nóng (độ tin cậy 90%)"),
+            ("hot_95", "Hot Spot - 95% Confidence", "Điểm nóng (độ tin cậy 95%)"),
+            ("hot_99", "Hot Spot - 99% Confidence", "Điểm nóng (độ tin cậy 99%)")]
     return pd.DataFrame(rows, columns=["code", "label", "label_vi"])
 
 
