@@ -427,7 +427,7 @@ def programmes_download(fmt):
         header = [(_("Programme"), p.programme), (_("Phase"), p.chosen["phase"]),
                   (_("Boundaries"), p.chosen["boundary"]),
                   (_("Generated on"), format.date(dt.datetime.now(pr.zone()).date()))]
-        sheets = [(_("Wards per status"), counts, _count_columns(False)), (_("Wards"), layer, _programme_columns())]
+        sheets = [(_("Wards per status"), counts, _count_columns(False)), (_("Ward"), layer, _programme_columns())]
         if p.by_district:
             districts = pg.status_counts(p.layer, by_district=True).assign(
                 status_label=lambda d: d["status"].map(labels))
