@@ -67,7 +67,7 @@ def _labels() -> dict:
     """Words the pages show for the stored codes."""
     return {
         "level": {"city": _("City"), "district": _("District"), "ward": _("Ward")},
-        "kind": {"ward": _("Ward"), "spot": _("DBSCAN spot"), "polygon": _("Drawn area")},
+        "kind": {"ward": _("Ward"), "spot": _("Cluster of incidents"), "polygon": _("Drawn area")},
         "result": {"dat": _("Transformed (đạt)"), "khong_dat": _("Not transformed (không đạt)")},
         "phase_status": {"planned": _("Not started"), "in_progress": _("In progress"),
                          "met": _("Meets the drug-free criteria"), "not_met": _("Does not meet the criteria"),
