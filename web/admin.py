@@ -285,7 +285,7 @@ def _detail(raw) -> dict:
 
 def audit_detail(action: str, target: str, raw) -> str:
     """An audit row's detail as a short text ("Tải báo cáo PDF", "Nhập tệp X: 1.234 dòng"); the
-    JSON itself stays in the row (the page shows it as the cell's title)."""
+    JSON itself stays in the row (the page keeps it in the cell's data-detail attribute)."""
     d = _detail(raw)
     n = format.number
     results = {"dat": _("Transformed (đạt)"), "khong_dat": _("Not transformed (không đạt)")}

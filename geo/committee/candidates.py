@@ -97,22 +97,25 @@ def scope_reasons(engine: Engine, plan: Plan, frame: gpd.GeoDataFrame, *, of: in
     by_count = frame["count"].rank(ascending=False, method="min").astype(int)
     by_harm = frame["harm"].rank(ascending=False, method="min").astype(int) if "harm" in frame else None
     cats = catalogue(engine)
-    if what.endswith("wards") or what == "ward":
+    wards = what.endswith("wards") or what == "ward"
+    earlier = plan.base_period.same_period_last_year()
+    span = analysis.data_span(engine)
+    compared = span is not None and span[0] <= earlier.start   # no "rose most" against a year without data
+    if wards:
         now = _category_counts(engine, plan, plan.base_period)
-        before = _category_counts(engine, plan, plan.base_period.same_period_last_year()).reindex(
-            index=now.index, columns=now.columns, fill_value=0)
+        before = _category_counts(engine, plan, earlier).reindex(index=now.index, columns=now.columns, fill_value=0)
     out = []
     for i, row in enumerate(frame.itertuples(index=False)):
         pairs = [("scope_rank", {"rank": int(by_count.iloc[i]), "of": int(of), "what": what,
                                  "count": float(row.count), "change_pct": getattr(row, "change_pct", None)})]
-        if what.endswith("wards") or what == "ward":
+        if wards:
             k1 = now.loc[row.code] if row.code in now.index else pd.Series(dtype=float)
             k0 = before.loc[row.code] if row.code in before.index else pd.Series(dtype=float)
             top = k1[k1 > 0].sort_values(ascending=False, kind="stable").head(TOP_CATEGORIES)
             rise = (k1 - k0).sort_values(ascending=False, kind="stable")
             named = {c: {"vi": cats.label(c, "vi"), "en": cats.label(c, "en")} for c in [*top.index, *rise.index[:1]]}
             figures = {"top": [[c, named[c], int(n)] for c, n in top.items()]}
-            if len(rise) and rise.iloc[0] > 0 and rise.index[0] not in top.index:
+            if compared and len(rise) and rise.iloc[0] > 0 and rise.index[0] not in top.index:
                 c = rise.index[0]
                 figures["rise"] = [c, named[c], int(k1[c]), int(k0[c])]
             pairs.append(("categories", figures))

@@ -1,5 +1,5 @@
 """The audit log reads as a register: actions in words, local times in the committee's zone, the
-detail as a short sentence (the JSON only as the cell's title), the columns named as they are."""
+detail as a short sentence (the JSON only in the cell's data), the columns named as they are."""
 from __future__ import annotations
 
 import datetime as dt
@@ -53,8 +53,8 @@ def test_audit_page_reads_in_words_and_local_time(app, engine):
         if want_action:
             assert cells[2] == want_action
         assert cells[2] != action and cells[4] == want_detail, (action, cells)
-        # the JSON stays with the row, as the cell's title, never as the cell's text
-        title = htmllib.unescape(re.search(r'class="detail" title="([^"]*)"', raw).group(1))
+        # the JSON stays with the row, as the cell's data, never as its text
+        title = htmllib.unescape(re.search(r'class="detail" data-detail="([^"]*)"', raw).group(1))
         assert json.loads(title) == json.loads(stored[action].detail) and "{" not in cells[4]
     # no code shows as text
     text = re.sub(r"<[^>]+>", " ", table)

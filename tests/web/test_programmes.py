@@ -14,6 +14,7 @@ import pytest
 
 from geo.committee import programmes as pg
 from geo.store.queries import load_areas
+from tests.browser import browser, live_server, page, screenshot, sign_in  # noqa: F401 (fixtures)
 from tests.conftest import signed_in
 
 PROGRAMME = "Xã, phường không ma túy"
@@ -128,3 +129,18 @@ def test_programme_exports(app, recorded):
     gv_met = next(r for r in cells if r[0] == "Quận Gò Vấp" and r[1] == "Đạt tiêu chí không ma túy")
     assert gv_met[2:5] == [12, 16, 0.75]
     assert client.get(f"/committee/programmes.pdf?{q}").status_code == 404
+
+
+@pytest.mark.browser
+def test_programme_map_in_chromium(page, live_server, recorded):
+    sign_in(page, live_server, "viewer")
+    page.goto(live_server + "/committee/programmes")
+    page.select_option("#phase-chooser select[name=phase]", "Giai đoạn 2")
+    page.click("#phase-chooser button[type=submit]")
+    page.wait_for_selector("#map-frame path.leaflet-interactive")
+    # one shape per ward of the version, the 12 + 2 wards that meet the criteria in their colour
+    assert page.locator("#map-frame path.leaflet-interactive").count() == len(recorded["wards"])
+    assert page.locator('#map-frame path[fill="#1a9850"]').count() == 14
+    assert "Đạt tiêu chí không ma túy: 14/" in page.inner_text("#status-words")
+    screenshot(page, "programme-phase-2")
+    assert page.console_errors == [] and page.foreign_requests == []
