@@ -7,6 +7,7 @@ uses too); the columns and cells while the file is read (``IMPORT_MAX_*``).
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import secrets
@@ -19,7 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from geo import format
+from geo import format, periods
 from geo.errors import InputError
 from geo.ingest.importer import import_file, preview, rejects_file
 from geo.ingest.parsing import FIELD_LABELS, ReadLimits, incident_file_kind, split_header
@@ -49,7 +50,14 @@ ACTION_LABELS = {
     "category_add": _l("Category added"), "category_rename": _l("Category renamed"),
     "category_groups": _l("Category report groups changed"), "category_remove": _l("Category removed"),
     "category_map": _l("Label mapping stored"), "category_refile": _l("Incidents filed again"),
+    "programme_export": _l("Programme statuses downloaded"),
 }
+#: What each role is called (the store keeps the code).
+ROLE_LABELS = {"viewer": _l("Viewer"), "committee": _l("Committee member"), "analyst": _l("Analyst"),
+               "admin": _l("Administrator")}
+#: The file formats a download names.
+FORMAT_LABELS = {"pdf": "PDF", "xlsx": "XLSX", "csv": "CSV", "excel.csv": _l("CSV for Excel"), "geojson": "GeoJSON",
+                 "png": "PNG"}
 
 
 def engine():
@@ -267,13 +275,50 @@ def _formula_safe_csv(text: str) -> bytes:
     return csv_bytes(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False))
 
 
+def _detail(raw) -> dict:
+    try:
+        out = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"": str(raw)}
+    return out if isinstance(out, dict) else {"": str(out)}
+
+
+def audit_detail(action: str, target: str, raw) -> str:
+    """An audit row's detail as a short text ("Tải báo cáo PDF", "Nhập tệp X: 1.234 dòng"); the
+    JSON itself stays in the row (the page keeps it in the cell's data-detail attribute)."""
+    d = _detail(raw)
+    n = format.number
+    results = {"dat": _("Transformed (đạt)"), "khong_dat": _("Not transformed (không đạt)")}
+    if action == "import":
+        return _("File %(file)s from %(source)s: %(accepted)s rows accepted, %(updated)s updated, %(rejected)s "
+                 "rejected", file=target, source=d.get("source", ""), accepted=n(d.get("accepted", 0)),
+                 updated=n(d.get("updated", 0)), rejected=n(d.get("rejected", 0)))
+    if action == "import_failed":
+        return _("File %(file)s was not imported: %(error)s", file=target, error=d.get("error", ""))
+    if action in ("committee_report", "programme_export") or (action == "export" and "format" in d):
+        return _("Downloaded as %(format)s", format=FORMAT_LABELS.get(d.get("format"), d.get("format", "")))
+    if action == "committee_assess":
+        return _("Year %(year)s: %(result)s", year=d.get("year"), result=results.get(d.get("result"), ""))
+    if action == "user_create" and d.get("role"):
+        return _("Role: %(role)s", role=ROLE_LABELS.get(d["role"], d["role"]))
+    if action == "category_map":
+        return _("%(n)s labels of %(file)s", n=n(d.get("labels", 0)), file=d.get("file", ""))
+    # anything else: its figures as "key: value", without the JSON punctuation
+    return "; ".join(f"{k}: {v}" if k else str(v) for k, v in d.items() if v not in (None, "", [], {}))
+
+
 @bp.get("/audit")
 @role_required("admin")
 def audit_page():
     action, user = request.args.get("action") or "", request.args.get("user") or ""
     rows, actions, total = accounts.audit_page(engine(), action=action, username=user)
-    return render_template("admin/audit.html", rows=rows, actions=actions, action=action, user=user,
-                           total=total, action_label=lambda a: ACTION_LABELS.get(a, a))
+    zone = periods.zone()
+    def local(at) -> str:   # stored in UTC (SQLite gives it back without the zone)
+        at = (at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)).astimezone(zone)
+        return f"{format.date(at)} {at:%H:%M}"
+    return render_template("admin/audit.html", rows=rows, actions=actions, action=action, user=user, total=total,
+                           action_label=lambda a: ACTION_LABELS.get(a, a), detail=audit_detail, local=local,
+                           zone=str(zone))
 
 
 @bp.route("/users", methods=["GET", "POST"])

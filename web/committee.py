@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -26,7 +27,9 @@ from geo.committee import flags as fl
 from geo.committee import programmes as pg
 from geo.committee import report as rp
 from geo.errors import InputError
+from geo.names import fold
 from geo.render import document, maps
+from geo.render.exports import csv_bytes
 from geo.render.maps import parts as map_parts
 from geo.store.queries import versions
 from web import current_categories as _categories
@@ -63,21 +66,21 @@ def _labels() -> dict:
     """Words the pages show for the stored codes."""
     return {
         "level": {"city": _("City"), "district": _("District"), "ward": _("Ward")},
-        "kind": {"ward": _("Ward"), "spot": _("DBSCAN spot"), "polygon": _("Drawn area")},
+        "kind": {"ward": _("Ward"), "spot": _("Cluster of incidents"), "polygon": _("Drawn area")},
         "result": {"dat": _("Transformed (đạt)"), "khong_dat": _("Not transformed (không đạt)")},
+        "phase_status": {"planned": _("Not started"), "in_progress": _("In progress"),
+                         "met": _("Meets the drug-free criteria"), "not_met": _("Does not meet the criteria"),
+                         "none": _("No status recorded")},
         "status": {"selected": _("Selected"), "withdrawn": _("Withdrawn")},
-        "programme": {"planned": _("Planned"), "in_progress": _("In progress"), "met": _("Met"),
-                      "not_met": _("Not met")},
         "cut": {"calendar": _("Calendar"), "statistical": _("Statistical (15th–14th)")},
         "flag": {"repeat_failure": _("Not transformed several years running"), "relapse": _("Complex again"),
                  "both": _("Both"), "none": _("No flag")},
         "change": {"significant_increase": _("Significant increase"),
                    "significant_decrease": _("Significant decrease"),
                    "no_significant_change": _("No significant change")},
-        "gi": {"hot_99": _("Hot spot, confidence 99 %"), "hot_95": _("Hot spot, confidence 95 %"),
-               "hot_90": _("Hot spot, confidence 90 %"), "not_significant": _("Not significant"),
-               "cold_90": _("Cold spot, confidence 90 %"), "cold_95": _("Cold spot, confidence 95 %"),
-               "cold_99": _("Cold spot, confidence 99 %")},
+        "hot": {"hot_99": _("Still a hot spot"), "hot_95": _("Still a hot spot"), "hot_90": _("Still a hot spot"),
+                "not_significant": _("Not a hot spot"), "cold_90": _("Not a hot spot"),
+                "cold_95": _("Not a hot spot"), "cold_99": _("Not a hot spot")},
     }
 
 
@@ -165,7 +168,7 @@ def plan(plan_id):
     return _render("committee/plan.html", plan=p, areas=selected, cands=cands, taken=taken,
                    years=plans.assessable_years(eng, p),
                    now_in={a.id: areas.now_in(eng, a.geometry) for a in selected},
-                   data_version=areas.data_version_text(eng), today=dt.date.today().isoformat(),
+                   data_version=areas.data_version_text(eng), decided_on=plans.decision_date(p).isoformat(),
                    me=current_user.full_name or current_user.username)
 
 
@@ -202,8 +205,7 @@ def area(area_id):
             proposals[year] = assessments.propose(eng, area_id, year)
         except InputError as exc:
             proposals[year] = {"error": str(exc)}
-    return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=areas.now_in(eng, a.geometry),
-                   today=dt.date.today().isoformat())
+    return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=areas.now_in(eng, a.geometry))
 
 
 @committee.post("/areas/<id:area_id>/decision")
@@ -265,7 +267,7 @@ def _flags_map(flags: fl.Flags):
     layer = flags.areas.assign(flag_label=flags.areas["flag"].map(labels))
     legend = maps.categorical(m, layer, "flag", [(c, labels[c], FLAG_COLOURS[c]) for c in FLAG_COLOURS],
                               name=_("Flags"), legend_title=_("Flags"),
-                              tooltip_fields=[("name", _("Area")), ("plan_year", _("Plan")),
+                              tooltip_fields=[("name", _("Selected area")), ("plan_year", _("Plan")),
                                               ("flag_label", _("Flag"))])
     maps.outlines(m, layer, label_field="name", lines=False, layer=legend["layer"], label_min_zoom=0)
     maps.freeze_ids(m)
@@ -297,12 +299,149 @@ def flags_script():
 # --------------------------------------------------------------------------- programmes
 
 DEFAULT_PROGRAMME = "Xã, phường không ma túy"
+PROGRAMME_COLOURS = {"met": "#1a9850", "in_progress": "#fee08b", "not_met": "#d73027", "planned": "#91bfdb",
+                     "none": "#e0e0e0"}
+PROGRAMME_FORMATS = ("csv", "excel.csv", "xlsx", "geojson")
+
+
+@dataclasses.dataclass
+class _Phase:
+    """The chosen programme phase with every ward's status and the counts."""
+
+    phases: list[dict]
+    programme: str
+    chosen: dict | None
+    layer: object = None
+    by_district: bool = False
+
+
+def _chosen_phase() -> _Phase:
+    """The phase of the ``programme`` and ``phase`` arguments (default: the latest phase)."""
+    rows = pg.phases(engine())
+    programme = request.args.get("programme") or (rows[-1]["programme"] if rows else DEFAULT_PROGRAMME)
+    mine = [r for r in rows if r["programme"] == programme]
+    phase = request.args.get("phase")
+    chosen = next((r for r in mine if r["phase"] == phase), None) if phase else (mine[-1] if mine else None)
+    if phase and chosen is None:
+        raise InputError(_("`phase` was %(value)s but %(programme)s has no phase of that name.",
+                           value=repr(phase), programme=programme))
+    out = _Phase(rows, programme, chosen)
+    if chosen is not None:
+        out.layer = pg.phase_layer(engine(), programme, chosen["phase"], chosen["boundary"])
+        out.layer["status_label"] = out.layer["status"].map(_labels()["phase_status"])
+        out.by_district = pg.has_districts(out.layer)
+    return out
+
+
+def _status_words(counts) -> list[str]:
+    """ "Đạt tiêu chí không ma túy: 12/16 phường, xã (75,0%)", one line per status."""
+    labels = _labels()["phase_status"]
+    return [_("%(status)s: %(n)s/%(of)s wards (%(share)s)", status=labels[r.status], n=format.number(r.count),
+              of=format.number(r.of), share=format.percent(r.share, 1)) for r in counts.itertuples()]
+
+
+def _phase_table(p: _Phase) -> list[dict]:
+    """Every phase of the programme with its counts per status (the phase-by-status table)."""
+    out = []
+    for r in p.phases:
+        if r["programme"] != p.programme:
+            continue
+        counts = pg.status_counts(pg.phase_layer(engine(), r["programme"], r["phase"], r["boundary"]))
+        out.append({**r, "counts": {c.status: c for c in counts.itertuples()}})
+    return out
+
+
+def _programme_map(p: _Phase):
+    """The wards of the chosen phase coloured by status on an offline map, or None."""
+    if p.layer is None or p.layer.empty:
+        return None
+    labels = _labels()["phase_status"]
+    m = maps.base_map(p.layer.total_bounds, static_url=lambda x: url_for("static", filename=x),
+                      tiles_url=current_app.config.get("TILE_URL") or None,
+                      tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "", lang=lang())
+    legend = maps.categorical(m, p.layer, "status", [(c, labels[c], PROGRAMME_COLOURS[c]) for c in pg.COUNTED_STATUSES],
+                              name=_("Status"), legend_title=p.chosen["phase"],
+                              tooltip_fields=[("name", _("Ward")), ("parent_name", _("District / province")),
+                                              ("status_label", _("Status"))])
+    maps.freeze_ids(m)
+    return m, legend
+
+
+def _programme_query(p: _Phase) -> dict:
+    return {"programme": p.programme, "phase": p.chosen["phase"]} if p.chosen else {}
 
 
 @committee.get("/programmes")
 def programmes():
+    p = _chosen_phase()
+    built = _programme_map(p)
+    counts = pg.status_counts(p.layer) if p.layer is not None else None
     return _render("committee/programmes.html", rows=pg.programme_statuses(engine()), boundaries=boundary_choices(),
-                   default_boundary=current_app.config["DEFAULT_BOUNDARY"], default_programme=DEFAULT_PROGRAMME)
+                   default_boundary=current_app.config["DEFAULT_BOUNDARY"], default_programme=DEFAULT_PROGRAMME,
+                   phase=p, map=map_parts(built[0]) if built else None, status_words=_status_words(counts)
+                   if counts is not None else [], phase_table=_phase_table(p),
+                   districts=pg.status_counts(p.layer, by_district=True) if p.by_district else None,
+                   statuses=pg.COUNTED_STATUSES, query=_programme_query(p), formats=PROGRAMME_FORMATS,
+                   share=lambda x: format.percent(x, 1))
+
+
+@committee.get("/programmes.js")
+def programmes_script():
+    built = _programme_map(_chosen_phase())
+    body = map_parts(built[0])["script"] if built else ""
+    return current_app.response_class(body, mimetype="application/javascript")
+
+
+def _programme_columns() -> list[tuple[str, str, str]]:
+    return [("code", _("Code"), "text"), ("name", _("Ward"), "text"), ("parent_name", _("District / province"), "text"),
+            ("status", _("Status code"), "text"), ("status_label", _("Status"), "text"),
+            ("valid_from", _("From"), "text"), ("valid_to", _("To"), "text"), ("note", _("Note"), "text")]
+
+
+def _count_columns(by_district: bool) -> list[tuple[str, str, str]]:
+    return [*([("parent_name", _("District"), "text")] if by_district else []),
+            ("status_label", _("Status"), "text"), ("count", _("Wards"), "int"), ("of", _("Of"), "int"),
+            ("share", _("Share"), "rate")]
+
+
+@committee.get("/programmes.<fmt>")
+def programmes_download(fmt):
+    if fmt not in PROGRAMME_FORMATS:
+        abort(404, description=_("No such export."))
+    p = _chosen_phase()
+    if p.chosen is None:
+        abort(404, description=_("No programme status recorded yet."))
+    labels = _labels()["phase_status"]
+    layer = p.layer.assign(valid_from=[d.isoformat() if d else "" for d in p.layer["valid_from"]],
+                           valid_to=[d.isoformat() if d else "" for d in p.layer["valid_to"]],
+                           note=p.layer["note"].fillna(""))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", fold(f"{p.programme}_{p.chosen['phase']}")).strip("-")
+    audit("programme_export", f"{p.programme} / {p.chosen['phase']}", {"format": fmt})
+    if fmt in ("csv", "excel.csv"):
+        cols = [(f, h) for f, h, _k in _programme_columns()]
+        return _download(csv_bytes(layer, columns=cols, excel=fmt == "excel.csv"),
+                         f"{stem}{'_excel' if fmt == 'excel.csv' else ''}.csv", "text/csv; charset=utf-8")
+    counts = pg.status_counts(p.layer).assign(status_label=lambda d: d["status"].map(labels))
+    if fmt == "xlsx":
+        header = [(_("Programme"), p.programme), (_("Phase"), p.chosen["phase"]),
+                  (_("Boundaries"), p.chosen["boundary"]),
+                  (_("Generated on"), format.date(dt.datetime.now(pr.zone()).date()))]
+        sheets = [(_("Wards per status"), counts, _count_columns(False)), (_("Ward"), layer, _programme_columns())]
+        if p.by_district:
+            districts = pg.status_counts(p.layer, by_district=True).assign(
+                status_label=lambda d: d["status"].map(labels))
+            sheets.insert(1, (_("By district"), districts, _count_columns(True)))
+        body = rp.report_xlsx(sheets, title=f"{p.programme} – {p.chosen['phase']}", header=header)
+        return _download(body, f"{stem}.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    doc = json.loads(layer[["code", "name", "parent_code", "parent_name", "status", "status_label", "valid_from",
+                            "valid_to", "note", "geometry"]].to_json(drop_id=True))
+    doc["metadata"] = {"programme": p.programme, "phase": p.chosen["phase"], "boundary": p.chosen["boundary"],
+                       "start": p.chosen["start"].isoformat() if p.chosen["start"] else None,
+                       "end": p.chosen["end"].isoformat() if p.chosen["end"] else None,
+                       "generated": dt.datetime.now(pr.zone()).isoformat(timespec="seconds"),
+                       "statuses": {c: labels[c] for c in pg.COUNTED_STATUSES},
+                       "counts": counts[["status", "count", "of", "share"]].to_dict("records")}
+    return _download(json.dumps(doc, ensure_ascii=False).encode("utf-8"), f"{stem}.geojson", "application/geo+json")
 
 
 @committee.post("/programmes")

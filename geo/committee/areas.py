@@ -193,7 +193,7 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
         geom = parse_polygon(polygon)
         name = check.text(polygon_name, "polygon_name", max_len=300)
         if not reason:
-            raise InputError(format.gettext("`reason` is required for a drawn polygon."))
+            raise InputError(format.gettext("Enter %(field)s for the drawn area.", field=check.field("reason")))
         new.append(("polygon", "", name, plan.boundary, geom, {}))
     ids = []
     with engine.begin() as conn:
@@ -210,8 +210,8 @@ def select_areas(engine: Engine, plan_id: int, choices: Sequence[str] = (), *, t
                 created_at=now)).inserted_primary_key[0]
             why = reason or reasons.sentence(ev.get("reasons"), "vi")  # the record is kept in Vietnamese
             if not why:
-                raise InputError(format.gettext("`reason` is required for %(name)s (it has no ranked reason).",
-                                                name=name))
+                raise InputError(format.gettext("Enter %(field)s for %(name)s (it has no ranked reason).",
+                                                field=check.field("reason"), name=name))
             decision_id = conn.execute(insert(CommitteeDecision).values(
                 area_id=area_id, status="selected", reason=why, target_pct=target,
                 responsible_unit=responsible_unit, decided_by=decided_by, decided_on=decided_on, note="",

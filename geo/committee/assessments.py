@@ -48,6 +48,11 @@ def propose(engine: Engine, area_id: int, year) -> dict:
     if span is None or cur.start > span[1]:
         raise InputError(format.gettext("No incidents recorded in %(period)s yet.",
                                         period=cur.label(format.current_locale(), with_dates=True)))
+    if base.end < span[0]:
+        # no incident at all in the base period: a comparison against 0 would propose nonsense
+        raise InputError(format.gettext(
+            "No data for %(period)s to compare with (the data start on %(start)s); nothing is proposed.",
+            period=_lower_first(base.label(format.current_locale())), start=format.date(span[0])))
     k1, k0 = counts_inside(engine, area, [cur, base], plan.categories)
     p = float(poisson_rate_test(k1, cur.days, k0, base.days))
     target = float(area.decision.target_pct) if area.decision is not None else None
@@ -59,6 +64,7 @@ def propose(engine: Engine, area_id: int, year) -> dict:
     else:
         met = k1 == 0
     hot = hot_status(engine, area, cur, plan.categories)
+    direction = "up" if k1 / cur.days > k0 / base.days else ("down" if k1 / cur.days < k0 / base.days else "same")
     return {
         "area_id": area.id, "year": year,
         "period": [cur.start.isoformat(), cur.end.isoformat()],
@@ -68,11 +74,24 @@ def propose(engine: Engine, area_id: int, year) -> dict:
         "count": k1, "base_count": k0, "change": k1 - k0, "change_pct": pct,
         "change_text": format.count_change(k1, k0),
         "p_value": p, "significant": p <= ALPHA,
-        "direction": "up" if k1 / cur.days > k0 / base.days else ("down" if k1 / cur.days < k0 / base.days else "same"),
+        "direction": direction, "change_words": change_words(direction, p <= ALPHA),
         "target_pct": target, "target_met": met, **hot,
         "proposed": "dat" if met and not hot["hot"] else "khong_dat",
         "complete": cur.end <= span[1], "data_until": span[1].isoformat(),
+        "data_until_text": format.date(span[1]),
     }
+
+
+def _lower_first(text: str) -> str:
+    """A period's label inside a sentence: "Năm 2022" → "năm 2022"."""
+    return text[:1].lower() + text[1:]
+
+
+def change_words(direction: str, significant: bool) -> str:
+    """The change of the exact test in the committee's words, without the p-value."""
+    if not significant or direction == "same":
+        return format.gettext("no clear change")
+    return format.gettext("clear increase") if direction == "up" else format.gettext("clear decrease")
 
 
 def record_assessment(engine: Engine, area_id: int, *, year, result: str, note: str = "", recorded_by: str = "",

@@ -138,6 +138,14 @@ def list_plans(engine: Engine) -> list[dict]:
     return [{"plan": _plan(r), "areas": n.get(r.id, 0)} for r in rows]
 
 
+def decision_date(plan: Plan, today: dt.date | None = None) -> dt.date:
+    """The default date of a plan's decision: today when today lies in the plan's year, else the
+    end of the plan's period (a past or future year's plan is not decided today)."""
+    today = today or dt.date.today()
+    period = plan.period(plan.year)
+    return today if period.start <= today <= period.end else period.end
+
+
 def plan_scope(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
     """The wards of the plan's boundary version that the plan's unit covers."""
     wards = analysis._ward_frame(engine, plan.boundary)

@@ -10,13 +10,22 @@ strongest first. :func:`sentence` writes them in the user's language, figures fo
 'Gi* nóng 99% trong 3 quý liên tiếp; tăng 24,0% so với cùng kỳ (p = 0,003); chiếm 6,1% số vụ toàn thành phố'
 >>> sentence([("share", {"share": 0.061})], locale="en")
 "6.1% of the city's incidents"
+
+A committee's candidates are ranked within the plan's own unit and name their crime types
+(:func:`geo.committee.candidates.scope_reasons`):
+
+>>> theft, snatch = {"vi": "Trộm cắp tài sản", "en": "Theft"}, {"vi": "Cướp giật tài sản", "en": "Snatching"}
+>>> sentence([("scope_rank", {"rank": 2, "of": 16, "what": "district_wards", "count": 143, "change_pct": 21.2}),
+...           ("categories", {"top": [["trom", theft, 61], ["cuop", snatch, 24]]}),
+...           ("harm_rank", {"rank": 3, "of": 16})], locale="vi")
+'Đứng thứ 2/16 phường của quận về số vụ (143 vụ, tăng 21,2% so với cùng kỳ), chủ yếu trộm cắp tài sản (61 vụ) và cướp giật tài sản (24 vụ); số vụ quy đổi theo mức độ nghiêm trọng đứng thứ 3/16'
 """
 from __future__ import annotations
 
 import json
 import math
 
-from geo.format import N_, change, gettext, missing, number, percent
+from geo.format import N_, change, current_locale, gettext, missing, number, percent
 from geo.render import palette
 
 #: Gi* phrases by (kind, bin): a streak of bins, the latest bin only, the current period only.
@@ -30,6 +39,48 @@ _GI = {
 }
 #: What ``years_hot`` counts (``clustering.ranking.HOT_WHAT``).
 _HOT_WHAT = {"gi": N_("Gi* hot spot"), "cluster": N_("a hot spot cluster")}
+
+
+#: The units a plan's candidates are ranked among ("of N ..."), by the plan's level.
+SCOPES = {
+    "city_wards": N_("wards of the city"), "district_wards": N_("wards of the district"),
+    "ward": N_("wards of the plan"), "city_spots": N_("clusters of incidents of the city"),
+    "district_spots": N_("clusters of incidents of the district"),
+    "ward_spots": N_("clusters of incidents of the ward"),
+}
+
+
+def _scope_rank(f: dict, locale) -> str:
+    pct = f.get("change_pct")
+    count = number(f.get("count"), locale=locale)
+    if not missing(pct) and math.isfinite(pct):
+        figures = gettext("%(count)s incidents, %(change)s on the same period last year", locale, count=count,
+                          change=change(pct, locale=locale))
+    else:
+        figures = gettext("%(count)s incidents", locale, count=count)
+    return gettext("ranked %(rank)s/%(n)s %(units)s by incidents (%(figures)s)", locale, rank=f["rank"], n=f["of"],
+                   units=gettext(SCOPES[f["what"]], locale), figures=figures)
+
+
+def _categories(f: dict, locale) -> str:
+    lang = current_locale(locale)
+
+    def name(label) -> str:   # stored in both languages when the reason was written
+        return (label.get(lang) or label.get("vi") or "") if isinstance(label, dict) else str(label)
+
+    items = [gettext("%(category)s (%(n)s incidents)", locale, category=name(label).lower(), n=number(n, locale=locale))
+             for _code, label, n in f.get("top") or []]
+    if not items:
+        return ""
+    listed = items[0] if len(items) == 1 else gettext("%(first)s and %(last)s", locale,
+                                                       first=", ".join(items[:-1]), last=items[-1])
+    text = gettext("mainly %(list)s", locale, list=listed)
+    if f.get("rise"):
+        _code, label, k1, k0 = f["rise"]
+        text += "; " + gettext("%(category)s rose most (from %(base)s to %(count)s incidents)", locale,
+                               category=name(label).lower(), base=number(k0, locale=locale),
+                               count=number(k1, locale=locale))
+    return text
 
 
 def _gi(f: dict, locale) -> str:
@@ -81,6 +132,12 @@ def phrase(signal: str, figures: dict, locale: str | None = None) -> str:
         return gettext("%(what)s in %(hot)s of the last %(total)s years", locale,
                        what=gettext(_HOT_WHAT[f.get("what") or "gi"], locale),
                        hot=number(f.get("years_hot"), locale=locale), total=number(f.get("years_total"), locale=locale))
+    if signal == "scope_rank":
+        return _scope_rank(f, locale)
+    if signal == "categories":
+        return _categories(f, locale)
+    if signal == "harm_rank":
+        return gettext("incidents weighted by severity ranked %(rank)s/%(n)s", locale, rank=f["rank"], n=f["of"])
     if signal == "clearance":
         return gettext("clearance rate %(rate)s", locale, rate=percent(f.get("clearance_rate"), 1, locale=locale))
     return gettext("No notable sign of complexity", locale)
@@ -93,5 +150,10 @@ def sentence(reasons, locale: str | None = None) -> str:
         reasons = json.loads(reasons)
     if not isinstance(reasons, (list, tuple)) or not reasons:   # None or NaN: not published
         return ""
-    text = "; ".join(phrase(signal, figures, locale) for signal, figures in reasons)
+    parts = [phrase(signal, figures, locale) for signal, figures in reasons]
+    # the crime types read on from the rank: "…(143 incidents), mainly theft (61 incidents)"
+    text = ""
+    for (signal, _f), part in zip(reasons, parts):
+        if part:
+            text += (", " if signal == "categories" and text else ("; " if text else "")) + part
     return text[0].upper() + text[1:]

@@ -23,7 +23,8 @@ def _assess(page, base_url, plan_url, name, year, result):
     page.goto(plan_url)
     page.locator("#selected-areas a", has_text=name).click()
     form = page.locator(f"#year-{year} form.assess")
-    form.locator("select[name=result]").select_option(result)
+    assert form.locator("input[name=result]:checked").count() == 0   # the committee decides, nothing preselected
+    form.locator(f"input[name=result][value={result}]").check()
     form.locator("button[type=submit]").click()
     page.wait_for_selector(f"#year-{year} h3 .result-{result}")
 
@@ -60,7 +61,7 @@ def test_plan_assessments_flags_and_report(page, live_server, demo_app, tmp_path
     # Bàn Cờ fails two years running; Bến Thành is transformed in 2024 and hot again in 2025
     _assess(page, live_server, plan_url, "Phường Bàn Cờ", 2024, "khong_dat")
     proposal = page.locator("#year-2024 dl.proposal").inner_text()
-    assert "Điểm nóng (độ tin cậy 95%)" in proposal and "Chuyển hóa không đạt" in proposal
+    assert "Vẫn là điểm nóng" in proposal and "Chuyển hóa không đạt" in proposal and "p = " not in proposal.split("?")[0]
     _assess(page, live_server, plan_url, "Phường Bàn Cờ", 2025, "khong_dat")
     screenshot(page, "committee_area")
     _assess(page, live_server, plan_url, "Phường Bến Thành", 2024, "dat")
@@ -75,7 +76,7 @@ def test_plan_assessments_flags_and_report(page, live_server, demo_app, tmp_path
     relapse = page.locator("#relapses tbody tr")
     assert relapse.count() == 1
     assert "Phường Bến Thành" in relapse.inner_text() and "Năm 2025" in relapse.inner_text()
-    assert "Điểm nóng (độ tin cậy 90%)" in relapse.inner_text()
+    assert "Vẫn là điểm nóng" in relapse.inner_text()
     page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
     assert page.locator(".leaflet-overlay-pane path.leaflet-interactive").count() == 3
     assert "Không đạt nhiều năm liền" in page.locator(".leaflet-control-container").inner_text()

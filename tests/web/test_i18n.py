@@ -256,6 +256,8 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "api.ward": [f"/api/v1/ward/{ids['code']}?{Q}", f"/api/v1/ward/00000?{Q}"],
         "committee.index": ["/committee/"], "committee.flags": ["/committee/flags"],
         "committee.flags_script": ["/committee/flags.js"], "committee.programmes": ["/committee/programmes"],
+        "committee.programmes_script": ["/committee/programmes.js"],
+        "committee.programmes_download": ["/committee/programmes.csv", "/committee/programmes.geojson"],
         "committee.plan": [f"/committee/plans/{ids['plan_id']}", "/committee/plans/99999"],
         "committee.area": [f"/committee/areas/{ids['area_id']}"],
         "committee.report": ["/committee/report", f"/committee/report?{Q}&former=hcmc-2019:764"],
