@@ -52,10 +52,11 @@ _PARENT_PREFIX = re.compile(r"^(Quận|Huyện|Thị xã|Thành phố|Thị tr�
 
 def display_names(names, parents) -> list[str]:
     """Unit names people can tell apart: a name that repeats among ``names`` gets its parent,
-    without the parent's unit word ("Phường 7 (Gò Vấp)"); unique names stay as they are.
+    without the parent's unit word unless the parent is a number ("Phường 7 (Gò Vấp)", "Phường 1
+    (Quận 3)"); unique names stay as they are.
 
     >>> display_names(["Phường 7", "Phường 7", "Bến Thành"], ["Quận Gò Vấp", "Quận 3", "Quận 1"])
-    ['Phường 7 (Gò Vấp)', 'Phường 7 (3)', 'Bến Thành']
+    ['Phường 7 (Gò Vấp)', 'Phường 7 (Quận 3)', 'Bến Thành']
     """
     names, parents = list(names), list(parents)
     seen: dict[str, int] = {}
@@ -65,6 +66,7 @@ def display_names(names, parents) -> list[str]:
     for n, p in zip(names, parents):
         if seen[fold(n)] > 1 and isinstance(p, str) and p.strip():
             short = _PARENT_PREFIX.sub("", p.strip())
+            short = p.strip() if short.isdigit() else short   # "Quận 3" stays whole: "Phường 1 (Quận 3)"
             out.append(f"{n} ({short})")
         else:
             out.append(n)

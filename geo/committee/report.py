@@ -587,8 +587,8 @@ def significant_text(rep: Report) -> str:
     for cls in ("significant_increase", "significant_decrease"):
         rows = rep.units[rep.units["change_class"] == cls]
         if len(rows):
-            names = ", ".join(f"{n} ({_('%(n)s incidents', n=_text(c, 'signed'))})" if not isinstance(c, str) else n
-                              for n, c in zip(rows["name"], rows["change"]))
+            names = ", ".join(_("%(name)s (%(n)s incidents)", name=n, n=_text(c, "signed"))
+                              if not isinstance(c, str) else n for n, c in zip(rows["name"], rows["change"]))
             out.append(_("%(result)s in: %(units)s.", result=label(cls), units=names))
     return " ".join(out) or _("No unit changed significantly against the same period.")
 

@@ -36,7 +36,7 @@ def test_gistar_equals_esda_on_the_counts_of_the_areas_api(demo_client):
     assert "26743" in hot  # Phường Bến Thành, the planted market spot
     assert got["26743"]["hotspot"].startswith("Hot Spot - ")
     # one label column, in the request's language, from the one class table
-    assert got["26743"]["hotspot_label"].startswith("Điểm nóng – tin cậy ")
+    assert got["26743"]["hotspot_label"].startswith("Điểm nóng (độ tin cậy ")
     assert "hotspot_vi" not in got["26743"]
     en = props(demo_client.get(f"/api/v1/gistar?{Q}&lang=en"))
     assert en["26743"]["hotspot_label"] == got["26743"]["hotspot"]

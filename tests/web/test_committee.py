@@ -15,7 +15,7 @@ from scipy.stats import binomtest
 from shapely.geometry import box
 from sqlalchemy import bindparam, text
 
-from geo import analysis
+from geo import analysis, format
 from geo.categories import expand
 from geo.committee import _checks as check
 from geo.committee import areas, assessments, candidates, evidence, plans

@@ -125,7 +125,7 @@ def test_exports_download_files_that_parse(page, demo_server, fmt, tmp_path):
     elif fmt == "csv":
         assert data.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-        assert len(rows) == 31 and rows[0][1] == "Phường/xã"  # header + the 30 highest wards
+        assert len(rows) == 169 and rows[0][1] == "Phường/xã"  # header + every ward, not the page's first rows
     elif fmt == "png":
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         import struct
@@ -138,4 +138,6 @@ def test_exports_download_files_that_parse(page, demo_server, fmt, tmp_path):
         import subprocess
 
         info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
-        assert re.search(r"^Pages:\s+1$", info, re.M) and "(A4)" in info
+        assert int(re.search(r"^Pages:\s+(\d+)$", info, re.M).group(1)) > 1 and "(A4)" in info
+        text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout.split())
+        assert "Phường Bến Thành" in text and "Phường Long Bình" in text   # the table runs on: every ward

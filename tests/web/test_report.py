@@ -314,7 +314,7 @@ def test_signed_report_pdf_and_docx(demo_app, eng):
     increase = rep.units[rep.units["change_class"] == "significant_increase"]
     if len(increase):
         first = increase.iloc[0]
-        assert f"tại: {first['name']} (+{format.number(first['change'], 0)} vụ)" in out
+        assert f"tại: {first['name']} (+{format.number(first['change'], 0)} vụ)" in out, out[out.find("tại"):out.find("tại") + 300]
     t = rep.total
     total_row = (f"Toàn địa bàn {format.number(t['count'], 0)} {format.number(t['base_count'], 0)} "
                  f"{'+' if t['change'] > 0 else ''}{format.number(t['change'], 0)}")
