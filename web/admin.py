@@ -31,7 +31,7 @@ from geo.store.categories import source_map
 from geo.store.queries import import_batches, rejected_rows
 from web import current_categories
 from web import engine as _engine
-from web.auth import actor, audit, role_required
+from web.auth import ROLE_LABELS, actor, audit, role_required
 from web.categories import uploaded_map
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -52,9 +52,6 @@ ACTION_LABELS = {
     "category_map": _l("Label mapping stored"), "category_refile": _l("Incidents filed again"),
     "programme_export": _l("Programme statuses downloaded"),
 }
-#: What each role is called (the store keeps the code).
-ROLE_LABELS = {"viewer": _l("Viewer"), "committee": _l("Committee member"), "analyst": _l("Analyst"),
-               "admin": _l("Administrator")}
 #: The file formats a download names.
 FORMAT_LABELS = {"pdf": "PDF", "xlsx": "XLSX", "csv": "CSV", "excel.csv": _l("CSV for Excel"), "geojson": "GeoJSON",
                  "png": "PNG"}

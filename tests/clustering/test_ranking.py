@@ -128,7 +128,7 @@ def test_reason_other_signals_and_bin_words():
     assert_allclose(x["score"], 10 + 15 + 15 + 15 + 8 + 3.5)
     assert sentence(x["reasons"], "vi") == ("Gi* nóng 90% trong 4 tháng liên tiếp; "
                               "mẫu hình điểm nóng gia tăng (xu hướng z = 2,41); "
-                              "mật độ thiệt hại theo mức độ nghiêm trọng xếp thứ 1/3 "
+                              "số vụ quy đổi theo mức độ nghiêm trọng trên mỗi km² xếp thứ 1/3 "
                               "(1.234,5/km²)")
     assert sentence(x["reasons"], "en") == ("Gi* hot spot at 90% for 4 consecutive months; "
                               "intensifying hot spot pattern (trend z = 2.41); "
