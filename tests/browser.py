@@ -14,13 +14,24 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture
-def live_server(app):
+def _serve(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture
+def live_server(app):
+    """The test's app, served on a free loopback port."""
+    yield from _serve(app)
+
+
+@pytest.fixture
+def demo_server(demo_app):
+    """The app over the demo store, served on a free loopback port."""
+    yield from _serve(demo_app)
 
 
 @pytest.fixture(scope="session")

@@ -156,7 +156,7 @@ def table_counts(engine) -> dict[str, int]:
                           "crosswalk")}
 
 
-from tests.browser import browser, live_server, page  # noqa: E402,F401  (fixtures)
+from tests.browser import browser, demo_server, live_server, page  # noqa: E402,F401  (fixtures)
 
 
 @pytest.fixture(scope="session")

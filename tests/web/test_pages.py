@@ -5,10 +5,8 @@ import csv
 import io
 import json
 import re
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from geo.ingest.importer import import_file
 from tests.browser import screenshot, sign_in
@@ -16,14 +14,6 @@ from tests.conftest import DATA, NOW
 
 pytestmark = pytest.mark.browser
 Q = "boundary=hcmc-2025&period=2025"
-
-
-@pytest.fixture
-def demo_server(demo_app):
-    server = make_server("127.0.0.1", 0, demo_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def ward_paths(page) -> int:
