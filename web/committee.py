@@ -485,12 +485,12 @@ def _version(boundary: str):
 
 
 def _selection_text(f) -> str:
-    """The units of the report in words: the version's title, the districts whose every ward is chosen,
-    or the names of the chosen units."""
-    v = _version(f.boundary)
-    title = (v.title if v and v.title else "") or f.boundary
+    """The units of the report in words: the whole version as the area control names it ("toàn Thành
+    phố Hồ Chí Minh") where its units share one parent, else by its title; the districts whose every
+    ward is chosen, or the names of the chosen units."""
     if not f.units:
-        return title
+        v = _version(f.boundary)
+        return (v.title if v and v.title else f.boundary) if rp.districts(engine(), f.boundary) else f.scope_label
     wards = analysis._ward_frame(engine(), f.boundary)
     chosen = wards.loc[list(f.units)]
     whole = [name for code, name in rp.districts(engine(), f.boundary)
