@@ -106,6 +106,13 @@ SETTINGS = [
     Setting("REPORT_PLACE", "", "Place of the report's date line (\"Gò Vấp, ngày …\"); empty: left blank"),
     Setting("REPORT_SIGNER", "TM. BAN CHỈ ĐẠO\nTRƯỞNG BAN", "Signature block of the report, lines split by \\n"),
     Setting("REPORT_RECIPIENTS", "Như trên;Lưu: VT", "Recipients (Nơi nhận) of the report, separated by ;"),
+    Setting("PAGE_INLINE_INCIDENTS", 5_000,
+            "Incidents (times its passes) a map page whose work grows with the incidents (hot spots, trends, "
+            "complex areas) computes within the request; more: a background job, while the page shows its "
+            "progress"),
+    Setting("PRECOMPUTE_PAGES", True,
+            "After each import, queue background jobs that compute the default view of every map page "
+            "(for analysts and viewers), so that the first visitor finds it ready"),
 ]
 
 

@@ -247,6 +247,8 @@ class EmergingHotSpots:
         Significance of the Mann-Kendall trend.
     continuity : bool, default True
         Continuity correction of the Mann-Kendall z.
+    progress : callable, optional
+        Called with the fraction of the time bins done (0..1) after each bin.
 
     Attributes
     ----------
@@ -298,7 +300,8 @@ class EmergingHotSpots:
 
     def __init__(self, counts, w, *, permutations: int = PERMUTATIONS, seed: int | None = DEFAULT_SEED,
                  fdr: bool = True, alpha: float = 0.10, trend_alpha: float = 0.05,
-                 inference: str = "permutation", n_jobs: int = 1, continuity: bool = True):
+                 inference: str = "permutation", n_jobs: int = 1, continuity: bool = True,
+                 progress=None):
         validate_parameters(_parameter_constraints, permutations=permutations, seed=seed, fdr=fdr,
                             alpha=alpha, trend_alpha=trend_alpha, inference=inference,
                             n_jobs=n_jobs, continuity=continuity)
@@ -330,6 +333,8 @@ class EmergingHotSpots:
         self.bins = np.zeros((n_loc, n_bins), dtype=np.int64)
         significant = np.zeros((n_loc, n_bins), dtype=bool)
         for t in range(n_bins):
+            if progress is not None:  # a plain callable(fraction done) from the caller, e.g. a job's progress
+                progress(t / n_bins)
             y = values[:, t]
             if np.ptp(y) == 0:
                 continue

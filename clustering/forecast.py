@@ -830,7 +830,7 @@ def rri(scores, observed, previous, coverage) -> float:
 
 
 def backtest(points, *, study_area, methods: dict, start, end, step: str = "month",
-             horizon: str = "month", coverages=COVERAGES, time: str | None = None) -> pd.DataFrame:
+             horizon: str = "month", coverages=COVERAGES, time: str | None = None, progress=None) -> pd.DataFrame:
     """Rolling-origin backtest: refit each method at each cutoff, score it on the next period.
 
     The cutoffs are ``start``, ``start + step``, ``start + 2 step``, ... as long as the
@@ -858,6 +858,8 @@ def backtest(points, *, study_area, methods: dict, start, end, step: str = "mont
     coverages : sequence of float, default 0.01 ... 0.10
     time : str, optional
         Column with the incident times.
+    progress : callable, optional
+        Called with the fraction of the fits done (0..1) after each one, e.g. to show a job's progress.
 
     Returns
     -------
@@ -915,7 +917,7 @@ def backtest(points, *, study_area, methods: dict, start, end, step: str = "mont
         lo, hi = np.searchsorted(t, [_ns(a), _ns(b)], side="left")
         return grid.counts(xy[lo:hi])
 
-    frames = []
+    frames, fits = [], len(cutoffs) * len(methods)
     for cut in cutoffs:
         stop = _shift(cut, horizon_span)
         observed = {c: counts(g, cut, stop) for c, g in grids.items()}
@@ -935,6 +937,8 @@ def backtest(points, *, study_area, methods: dict, start, end, step: str = "mont
             curve["n_used"] = m.n_used_
             curve["fit_seconds"] = seconds
             frames.append(curve)
+            if progress is not None:
+                progress(len(frames) / fits)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -277,8 +277,9 @@ _TOO_FEW_BINS = {
 
 def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                    categories: list[str] | None = None, bins: str = "quarter",
-                   permutations: int = 199) -> tuple[gpd.GeoDataFrame, EmergingHotSpots]:
-    """Emerging hot-spot pattern of each ward over month or quarter bins of [start, end]."""
+                   permutations: int = 199, progress=None) -> tuple[gpd.GeoDataFrame, EmergingHotSpots]:
+    """Emerging hot-spot pattern of each ward over month or quarter bins of [start, end].
+    ``progress(fraction)``, when given, hears how far the computation is (not part of the cache key)."""
     if bins not in ("month", "quarter"):
         raise InputError(fmt.gettext("`%(name)s` was %(value)s but is expected to be one of %(choices)s.",
                                      name="bins", value=repr(bins), choices="month, quarter"))
@@ -301,7 +302,7 @@ def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.dat
         cube = np.zeros((len(wards), len(periods)))
         pos = pd.Series(np.arange(len(wards)), index=wards.index)
         np.add.at(cube, (pos.loc[daily["code"]].to_numpy(), b), daily["n"].to_numpy())
-        ehs = EmergingHotSpots(cube, _weights(engine, boundary), permutations=permutations)
+        ehs = EmergingHotSpots(cube, _weights(engine, boundary), permutations=permutations, progress=progress)
         frame = ehs.to_frame()
         frame.index = wards.index
         out = wards[["code", "name", "geometry"]].join(frame)
@@ -575,9 +576,10 @@ def forecast(engine: Engine, *, boundary: str, end: dt.date, categories: list[st
 
 
 def backtest_summary(engine: Engine, *, boundary: str, end: dt.date, categories: list[str] | None = None,
-                     months: int = 6) -> pd.DataFrame:
+                     months: int = 6, progress=None) -> pd.DataFrame:
     """Rolling monthly forecasts over the ``months`` before ``end`` scored by hit rate, PAI and RRI at
-    coverages 1–10 %, per method: how much to trust the forecast."""
+    coverages 1–10 %, per method: how much to trust the forecast. ``progress(fraction)``, when given,
+    hears after each fit how far the backtest is (not part of the cache key)."""
 
     def compute():
         first = (pd.Timestamp(end) - pd.DateOffset(months=months)).date().replace(day=1)
@@ -585,7 +587,7 @@ def backtest_summary(engine: Engine, *, boundary: str, end: dt.date, categories:
         area = _study(engine, boundary, history, end, categories)
         pts = _points(incidents(engine, boundary=boundary, start=history, end=end, categories=categories))
         methods = {m: _forecaster(m) for m in FORECAST_METHODS}
-        frame = backtest(pts, study_area=area, methods=methods, start=first, end=end)
+        frame = backtest(pts, study_area=area, methods=methods, start=first, end=end, progress=progress)
         return summary(frame)
     return cached("backtest", engine, dict(b=boundary, e=end, c=categories, n=months), compute)
 
@@ -617,7 +619,8 @@ class Budget:
 
 
 # passes over the period's incidents of each analysis that is budgeted by incidents
-PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4}  # complex spots: the period and 3 years
+# complex areas and spots: the period and 3 years; trends: Gi* in every time bin
+PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4, "complex": 4, "trends": 2}
 BACKTEST_MONTHS = 6
 
 
@@ -629,9 +632,11 @@ def period_incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.d
 
 
 def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, end: dt.date,
-           categories=None, method: str = "dbscan") -> Budget:
-    """The budget of analysis ``what`` ("dbscan", "kde", "hotspots", "complex-spots", "forecast")
-    with ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard cap."""
+           categories=None, method: str = "dbscan", page: bool = False) -> Budget:
+    """The budget of analysis ``what`` ("dbscan", "kde", "hotspots", "complex", "complex-spots",
+    "trends", "forecast") with ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard
+    cap. A map ``page`` computes within the request only up to PAGE_INLINE_INCIDENTS (it draws and
+    runs several analyses, so it is longer than one API answer): more is a background job."""
     if what == "forecast":
 
         # the forecast and the backtest score the cells of the wards with incidents over the
@@ -649,8 +654,9 @@ def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, 
             b = Budget("HDBSCAN", n, int(limits["HDBSCAN_INLINE_INCIDENTS"]), int(limits["HDBSCAN_MAX_INCIDENTS"]))
         else:
             passes = PASSES[what]
+            inline = int(limits["PAGE_INLINE_INCIDENTS" if page else "ANALYSIS_INLINE_INCIDENTS"])
             b = Budget({"dbscan": "DBSCAN", "kde": "KDE"}.get(what, what), n * passes,
-                       int(limits["ANALYSIS_INLINE_INCIDENTS"]), int(limits["ANALYSIS_MAX_INCIDENTS"]), per=passes)
+                       inline, int(limits["ANALYSIS_MAX_INCIDENTS"]), per=passes)
     if b.mode == "refused":
         raise TooCostly(_refusal(b))
     return b

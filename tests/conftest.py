@@ -110,8 +110,9 @@ def engine(db_url):
 def app(db_url, tmp_path):
     from server import create_app
 
+    # PRECOMPUTE_PAGES off: an import in a test queues no page jobs (tests/web/test_pending.py turns it on)
     return create_app({"TESTING": True, "DATABASE_URL": db_url, "SECRET_KEY": "test",
-                       "BOUNDARY_SOURCE_DIR": str(SHARED_BOUNDARIES)})
+                       "BOUNDARY_SOURCE_DIR": str(SHARED_BOUNDARIES), "PRECOMPUTE_PAGES": False})
 
 
 def signed_in(app, username: str = "analyst"):
@@ -188,7 +189,8 @@ def demo_app(demo_template, tmp_path):
 
     path = tmp_path / "demo.db"
     shutil.copyfile(demo_template, path)
-    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test"})
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test",
+                       "PRECOMPUTE_PAGES": False})
 
 
 @pytest.fixture

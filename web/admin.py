@@ -33,6 +33,7 @@ from web import current_categories
 from web import engine as _engine
 from web.auth import ROLE_LABELS, actor, audit, role_required
 from web.categories import uploaded_map
+from web.maps import precompute
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -117,6 +118,7 @@ def import_confirm():
                                      "rejected": result.rejected})
     if category_map is not None:
         audit("category_map", staged["source"], {"labels": len(category_map), "file": staged["name"]})
+    precompute(current_app._get_current_object())  # the first visitor of each map page finds it computed
     return render_template("admin/import.html", result=result, error=None, batches=import_batches(engine()))
 
 

@@ -24,6 +24,7 @@ from web.responses import (
     geojson_response,
     geojson_text,
     job_failure,
+    job_progress,
     pending_json,
     published_minimum,
     run_budgeted,
@@ -179,7 +180,7 @@ def budgeted_response(name: str, args: dict):
         return exc.response
 
 
-def run_api_job(app, params: dict) -> str:
+def run_api_job(app, params: dict, report=None) -> str:
     """The job of an API answer, in the language of the request that asked for it."""
     with app.test_request_context("/api/v1/" + params["name"], query_string={"lang": params.get("lang", "")}):
         return API_BODIES[params["name"]](engine(), from_params(params["args"]), params.get("minimum"))
@@ -197,4 +198,4 @@ def job_status(job_id):
             for k in ("created_at", "started_at", "finished_at")}
     error = job_failure(job)[0] if job.status == "failed" else None
     return jsonify(job=job.id, kind=job.kind, status=job.status, poll=json.loads(job.params)["url"],
-                   error=error, **when)
+                   error=error, **when, **job_progress(job))

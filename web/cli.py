@@ -28,6 +28,7 @@ from geo.store.backup import backup, restore
 from geo.store.models import make_engine, upgrade
 from geo.store.queries import load_areas
 from web import auth
+from web.maps import precompute
 
 
 def fail(exc, status: int = 1):
@@ -389,6 +390,10 @@ def run_import(app, eng, file, *, source, mapping, crs, user, rejects_out, dry_r
                                 m=number(app.config["JOIN_TOLERANCE_M"])))
     if result.rejected:
         click.echo(_("Rejected rows: %(path)s", path=_write_rejects(app, result, rejects_out)))
+    queued = precompute(app, start_worker=False)
+    if queued:
+        click.echo(_("Queued %(n)s background jobs that compute the default map pages; the web server runs "
+                     "them (or `flask --app server worker`).", n=number(len(queued))))
 
 
 def _write_rejects(app, result, rejects_out) -> str:

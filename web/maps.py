@@ -31,6 +31,7 @@ from geo.render import exports
 from geo.render import layers as maps_pages
 from geo.render.layers import View
 from geo.render.maps import parts
+from geo.store import jobs
 from geo.store.queries import raw_labels, versions
 from web import current_categories as _categories
 from web import engine as _engine
@@ -47,7 +48,7 @@ from web.args import (
     unit_arg,
 )
 from web.auth import audit
-from web.responses import job_failure, published_minimum, run_budgeted
+from web.responses import job_failure, job_progress, published_minimum, run_budgeted
 
 pages = Blueprint("maps", __name__)
 
@@ -115,6 +116,14 @@ def read_filters() -> Filters:
     cut = choice_arg("cut", "calendar", ("calendar", "stat"))
     span = data_span()
     period = args.get("period") or (str(span[1].year) if span else str(dt.date.today().year))
+    if period != "custom" and args.get("start") and args.get("end"):
+        # Dates beside a preset period (a link, or the form without script, which sends both) are typed
+        # dates, so the period is custom, unless they are the preset's own or those the form showed
+        # (``shown``: then only the period menu changed).
+        p = period_arg(period + (":stat" if cut == "stat" and ":" not in period else ""))
+        dates = (date_arg("start"), date_arg("end"))
+        if dates != (p.start, p.end) and ",".join(d.isoformat() for d in dates) != args.get("shown"):
+            period = "custom"
     if period == "custom":
 
         start, end = date_arg("start"), date_arg("end")
@@ -177,6 +186,7 @@ def form_params(page: str, args: dict) -> list[tuple]:
 def common_context(page: str, f: Filters, args: dict) -> dict:
     span, set_here = data_span(), given(args)
     return dict(page=page, f=f, periods=period_choices(span), categories=category_choices(),
+                has_population=bool((analysis._ward_frame(engine(), f.boundary)["population"].fillna(0) > 0).any()),
                 raw_labels=raw_choices(), boundaries=boundary_choices(), span=span, lang=lang(), given=set_here,
                 form_params=form_params(page, args),
                 script_url=url_for("maps.map_script", page=page, **f.query(**set_here)), **_query_values(args))
@@ -200,9 +210,10 @@ def page_args(page: str) -> dict:
     return {p.name: param_value(p) for p in methods.of_page("compare" if page == "change" else page)}
 
 
-def build(page: str, f: Filters, args: dict, minimum: int | None):
+def build(page: str, f: Filters, args: dict, minimum: int | None, report=None):
     """The page's Folium map and what the page shows beside it (legends, tables), for the
-    disclosure level ``minimum`` (server.published_minimum)."""
+    disclosure level ``minimum`` (server.published_minimum); ``report(progress, stage)`` hears how
+    far it is (a job's progress box)."""
 
     if minimum:  # below analyst: a selection with too few incidents is not shown at all
         disclosure.check_selection(engine(), minimum, boundary=f.boundary, start=f.start, end=f.end,
@@ -212,7 +223,7 @@ def build(page: str, f: Filters, args: dict, minimum: int | None):
         view = maps_pages.build(page, engine(), f, args, static_url=_static_url, lang=lang(),
                                 tiles_url=current_app.config.get("TILE_URL") or None,
                                 tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "",
-                                minimum=minimum)
+                                minimum=minimum, report=report)
         view.parts = parts(view.map)  # rendered once: the page and its script both need it
         return view
 
@@ -225,10 +236,17 @@ def build(page: str, f: Filters, args: dict, minimum: int | None):
 
 
 def _page_budget(page: str, args: dict) -> str | None:
-    """The budget (geo.analysis.budget) of the pages whose work grows with the incidents."""
+    """The budget (geo.analysis.budget) of the pages whose work grows with the incidents: every page
+    that may take more than about a second is a background job beyond PAGE_INLINE_INCIDENTS (the
+    forecast beyond FORECAST_INLINE_CELLS); the overview and compare read day aggregates only."""
     if page == "complex":
-        return "complex-spots" if args.get("unit") == "spot" else None
-    return {"hotspots": "hotspots", "forecast": "forecast"}.get(page)
+        return "complex-spots" if args.get("unit") == "spot" else "complex"
+    return {"hotspots": "hotspots", "forecast": "forecast", "trends": "trends"}.get(page)
+
+
+def _job_params(page: str, f: Filters, args: dict, minimum: int | None) -> dict:
+    """The parameters of a page's job: the same for a visitor's request and for the precompute."""
+    return {"page": page, "query": f.query(), "args": to_params(args), "lang": lang(), "minimum": minimum}
 
 
 def page_view(page: str, f: Filters, args: dict):
@@ -242,9 +260,8 @@ def page_view(page: str, f: Filters, args: dict):
         return build(page, f, args, minimum), None
     state, value = run_budgeted(
         "page:" + page, what, dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories),
-        lambda: build(page, f, args, minimum),
-        {"page": page, "query": f.query(), "args": to_params(args), "lang": lang(), "minimum": minimum},
-        url=url_for("maps.map_page", page=page, **f.query(**given(args))))
+        lambda: build(page, f, args, minimum), _job_params(page, f, args, minimum),
+        url=url_for("maps.map_page", page=page, **f.query(**given(args))), page=True)
     if state == "pending":
         return None, value
     if state == "failed":
@@ -260,10 +277,15 @@ def page_view(page: str, f: Filters, args: dict):
     return value, None
 
 
-def pending(page: str, f: Filters, job):
-    """The "being computed" page: it reloads itself (a meta refresh: the CSP allows no inline script)."""
-    return render_template("pending.html", job=job, page=page, f=f,
-                           url=json.loads(job.params)["url"]), 202, {"Retry-After": "3"}
+def pending(page: str, f: Filters, job, args: dict | None = None):
+    """The page's frame (navigation, filter form, side panel) with a progress box where the map will
+    be: static/js/pending.js follows the job and loads the page when it is done; without script a
+    meta refresh (in <noscript>) reloads it."""
+    args = page_args(page) if args is None else args
+    url = json.loads(job.params)["url"]
+    box = render_template("_pending.html", job=job, progress=job_progress(job), url=url)
+    return render_template("pending.html", job=job, view={"meta": {}}, map={"css": [], "js": [], "html": box},
+                           url=url, **common_context(page, f, args)), 202, {"Retry-After": "3"}
 
 
 def view_text(view) -> str:
@@ -306,11 +328,53 @@ def _features(text: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame.from_features(collection, crs="EPSG:4326")
 
 
-def run_page_job(app, params: dict) -> str:
+def run_page_job(app, params: dict, report=None) -> str:
     """The job of a page: the view built as the page's request would build it."""
 
     with app.test_request_context(f"/map/{params['page']}", query_string={**params["query"], "lang": params["lang"]}):
-        return view_text(build(params["page"], read_filters(), from_params(params["args"]), params["minimum"]))
+        return view_text(build(params["page"], read_filters(), from_params(params["args"]), params["minimum"],
+                               report=report))
+
+
+def precompute(app, *, start_worker: bool = True) -> list[int]:
+    """Queue the default view of every map page (the filters of a URL without query string) for
+    analysts and for viewers, in the default language, so that the first visitor after an import finds
+    it computed (PRECOMPUTE_PAGES switches it off). Returns the jobs' ids. A command-line import
+    passes ``start_worker=False``: its process ends soon, so the queue is left to the web process
+    (which starts its worker on its first request, see ``_start_waiting_jobs``) or to `worker`."""
+
+    if not app.config.get("PRECOMPUTE_PAGES", True):
+        return []
+    ids = []
+    default = app.config.get("BABEL_DEFAULT_LOCALE") or "vi"
+    for minimum in (app.config["MIN_PUBLISHED_COUNT"], None):
+        for page in PAGES:
+            with app.test_request_context(f"/map/{page}", query_string={"lang": default}):
+                try:
+                    f, args = read_filters(), page_args(page)
+                except InputError:  # no data yet, or no such default: nothing to compute
+                    return ids
+                job = jobs.submit(app, engine(), "page:" + page,
+                                  dict(_job_params(page, f, args, minimum),
+                                       url=url_for("maps.map_page", page=page, **f.query())),
+                                  analysis.data_version(engine()), start_worker=start_worker)
+                ids.append(job.id)
+    return ids
+
+
+@pages.before_app_request
+def _start_waiting_jobs():
+    """A web process starts its worker thread on its first request when jobs wait (those queued by a
+    command-line import), so that they run before anyone asks for them."""
+    app = current_app._get_current_object()
+    if app.config.get("JOB_WORKER", "thread") != "thread" or app.config["DATABASE_URL"] in _checked:
+        return
+    _checked.add(app.config["DATABASE_URL"])
+    if jobs.waiting(engine()):
+        jobs.ensure_thread(app)
+
+
+_checked: set = set()  # stores whose queue this process has looked at
 
 
 @pages.get("/map/<page>")
@@ -321,7 +385,7 @@ def map_page(page):
     args = page_args(page)
     view, job = page_view(page, f, args)
     if job is not None:
-        return pending(page, f, job)
+        return pending(page, f, job, args)
     return render_template(f"{page}.html", view=view, map=view.parts,
                            **common_context(page, f, args))
 

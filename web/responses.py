@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from geo import analysis, disclosure
+from geo import format as fmt
 from geo.store import jobs
 from web import engine
 from web.args import PERIOD_KEYS
@@ -112,13 +113,14 @@ def geojson_response(build, selection: dict | None = None, *, kde: bool = False)
     return send_cached(serialise, minimum)
 
 
-def run_budgeted(kind: str, what: str, args: dict, compute, params: dict, url: str | None = None):
-    """``("inline", compute())`` when the analysis ``what`` over ``args`` is within the inline budget;
-    else the background job of ``kind`` with ``params`` as ``("done" | "pending" | "failed", job)``
-    (``url``: where its result is asked for). Raises TooCostly (400) over the hard cap, before any
-    work."""
+def run_budgeted(kind: str, what: str, args: dict, compute, params: dict, url: str | None = None,
+                 page: bool = False):
+    """``("inline", compute())`` when the analysis ``what`` over ``args`` is within the inline budget
+    (of a map ``page``, or of an API answer); else the background job of ``kind`` with ``params`` as
+    ``("done" | "pending" | "failed", job)`` (``url``: where its result is asked for). Raises TooCostly
+    (400) over the hard cap, before any work."""
 
-    b = analysis.budget(engine(), what, current_app.config, method=args.get("method", "dbscan"),
+    b = analysis.budget(engine(), what, current_app.config, method=args.get("method", "dbscan"), page=page,
                         **{k: args[k] for k in PERIOD_KEYS if k in args})
     if b.mode == "inline":
         return "inline", compute()
@@ -128,6 +130,24 @@ def run_budgeted(kind: str, what: str, args: dict, compute, params: dict, url: s
     job = jobs.submit(app, engine(), kind, dict(params, url=url or request.full_path.rstrip("?")),
                       analysis.data_version(engine()))
     return {"done": "done", "failed": "failed"}.get(job.status, "pending"), job
+
+
+def job_progress(job) -> dict:
+    """How far ``job`` is, for its progress box and /api/v1/jobs/<id>: ``progress`` (0..1), ``stage``
+    (in the reader's language), ``queue_position`` (jobs before it) and ``text``, the sentence shown."""
+    position = jobs.queue_position(engine(), job)
+    progress = float(job.progress or 0.0)
+    stage = _(job.stage) if job.stage else ""
+    if job.status == "queued":
+        text = (_("Waiting, %(n)s analyses ahead", n=fmt.number(position)) if position
+                else _("Waiting to start…"))
+    elif job.status == "running" and stage:
+        text = _("%(stage)s… %(percent)s", stage=stage, percent=fmt.percent(progress, 0))
+    elif job.status == "done":
+        text = _("Ready: the page is loading…")
+    else:
+        text = _("Computing…")
+    return {"progress": progress, "stage": stage, "queue_position": position, "text": text}
 
 
 def job_failure(job) -> tuple[str, int]:

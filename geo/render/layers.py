@@ -272,11 +272,24 @@ def _clipped(engine, f, frame):
     return out[~out.geometry.is_empty]
 
 
-def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution="", minimum=None):
-    """``minimum``: the figures are those users below analyst may see (:mod:`geo.disclosure`)."""
+def _silent(progress: float, stage: str) -> None:
+    """The ``report`` of a view built within a request: nobody is waiting on a progress box."""
+
+
+# what a page's job says it is doing (catalogue msgids, put in the reader's words when read)
+STAGES = {"forecast": N_("Computing the forecast"), "backtest": N_("Checking the forecast against past months"),
+          "gistar": N_("Finding the hot spots"), "kde": N_("Computing the density of incidents"),
+          "dbscan": N_("Finding clusters of incidents"), "trends": N_("Computing the trends"),
+          "complex": N_("Ranking the areas"), "drawing": N_("Drawing the map")}
+
+
+def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution="", minimum=None,
+          report=None):
+    """``minimum``: the figures are those users below analyst may see (:mod:`geo.disclosure`).
+    ``report(progress, stage)``: told how far the build is (a background job's progress box)."""
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
             "trends": _trends, "complex": _complex, "forecast": _forecast}[page]
-    args = dict(args, minimum=minimum)
+    args = dict(args, minimum=minimum, report=report or _silent)
     view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
                                                              tiles_attribution, dual), lang)
     view.meta["lang"] = lang
@@ -328,6 +341,7 @@ def _overview(engine, f, args, new_map, lang):
 
 def _hotspots(engine, f, args, new_map, lang):
     cats = list(f.categories)
+    args["report"](0.0, STAGES["gistar"])
     gi = analysis.gistar_wards(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                permutations=args["permutations"])
     layer = gi[["code", "name", "count", "gi_z", "gi_p", "gi_q", "hotspot", "hotspot_code", "geometry"]] \
@@ -352,6 +366,7 @@ def _hotspots(engine, f, args, new_map, lang):
         if minimum:
             disclosure.check_selection(engine, minimum, kde=True, boundary=f.boundary, start=f.start, end=f.end,
                                        categories=cats)
+        args["report"](0.4, STAGES["kde"])
         surface = analysis.kde_surface(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                        bandwidth_m=args["bandwidth"], cell_m=args["cell"], kernel=args["kernel"])
         contours = _clipped(engine, f, surface.contours())
@@ -364,6 +379,7 @@ def _hotspots(engine, f, args, new_map, lang):
         meta["kde_error"] = errors.message(exc, lang)
     spots = None
     try:
+        args["report"](0.7, STAGES["dbscan"])
         spots = analysis.dbscan_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                       eps_m=args["eps"], min_samples=args["min_samples"])
         spots = _touching(f, spots)
@@ -375,6 +391,7 @@ def _hotspots(engine, f, args, new_map, lang):
                                        ("categories", _("Main categories", lang))])
     except analysis.InputError as exc:
         meta["dbscan_error"] = errors.message(exc, lang)
+    args["report"](0.9, STAGES["drawing"])
     _labels(m, shown, gi_layer)
     table, cols = None, []
     layers = {"gistar": layer}
@@ -491,8 +508,12 @@ def _change(engine, f, args, new_map, lang):
 
 
 def _trends(engine, f, args, new_map, lang):
+    report = args["report"]
+    report(0.0, STAGES["trends"])
     gdf, _ehs = analysis.emerging_wards(engine, boundary=f.boundary, start=f.start, end=f.end,
-                                     categories=list(f.categories), bins=args["bins"])
+                                     categories=list(f.categories), bins=args["bins"],
+                                     progress=lambda x: report(0.9 * x, STAGES["trends"]))
+    report(0.9, STAGES["drawing"])
     if args["minimum"]:
         gdf = disclosure.series(gdf, args["minimum"])
     small = disclosure.label(args["minimum"]) if args["minimum"] else ""
@@ -546,6 +567,7 @@ def _reranked(gdf):
 
 def _complex(engine, f, args, new_map, lang):
     cats = list(f.categories)
+    args["report"](0.0, STAGES["complex"])
     if args["unit"] == "spot":
         gdf = analysis.complex_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
                                      eps_m=args["eps"], min_samples=args["min_samples"])
@@ -559,6 +581,7 @@ def _complex(engine, f, args, new_map, lang):
         if args["minimum"]:
             gdf = disclosure.ranked(gdf, args["minimum"])
         shown = _with_display_geometry(engine, f.boundary, gdf)
+    args["report"](0.8, STAGES["drawing"])
     reason = "reason"
     gdf, shown = in_words(gdf, lang), in_words(shown, lang)
     layer = gdf[["rank", "code", "name", "score", "count", "base_count", "change_pct", reason, "geometry",
@@ -588,6 +611,8 @@ METHOD_COLOURS = {"naive_kde": "#d95f02", "prospective": "#7570b3", "counts": "#
 
 
 def _forecast(engine, f, args, new_map, lang):
+    report = args["report"]
+    report(0.0, STAGES["forecast"])
     fc = analysis.forecast(engine, boundary=f.boundary, end=f.end, categories=list(f.categories),
                            method=args["method"])
     wards = fc["wards"].merge(_display(engine, f.boundary)[["code", "geometry"]].reset_index(drop=True), on="code")
@@ -604,7 +629,10 @@ def _forecast(engine, f, args, new_map, lang):
     maps.categorical(m, top, "level", [("top5", cells_title, "#49006a")], name=cells_title,
                      legend_title=cells_title, tooltip_fields=[("cells", _("Cells", lang))])
     _labels(m, wards, res)
-    summary = analysis.backtest_summary(engine, boundary=f.boundary, end=f.end, categories=list(f.categories))
+    report(0.15, STAGES["backtest"])
+    summary = analysis.backtest_summary(engine, boundary=f.boundary, end=f.end, categories=list(f.categories),
+                                        progress=lambda x: report(0.15 + 0.8 * x, STAGES["backtest"]))
+    report(0.95, STAGES["drawing"])
     backtest = summary.pivot(index="coverage", columns="method", values="pai").reset_index()
     backtest["coverage"] = [fmt.percent(c, 0, locale=lang) for c in backtest["coverage"]]
     backtest_cols = [("coverage", _("Coverage", lang), TEXT)] + [

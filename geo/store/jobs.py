@@ -12,8 +12,19 @@ the row as text (GeoJSON or JSON, never pickle), so any web process can serve it
 first use, which ends after a while without work; ``JOB_WORKER=external`` leaves
 the queue to ``flask --app server worker``.
 
+A running job tells how far it is: the runner gets a ``report(progress, stage)``
+callback (``progress`` 0..1, ``stage`` a catalogue msgid such as "Computing the
+forecast"), written to the row's ``progress`` and ``stage``; the page shows it in
+the reader's language, and a queued job its place in the queue
+(:func:`queue_position`).
+
 The queue is written here rather than taken from Celery or RQ: those need a
 broker (Redis, RabbitMQ), which the embedded SQLite deployment does not have.
+huey with its SQLite storage would be a second queue beside this one, with no
+gain: this table already is an embedded SQLite queue, shared by every process
+of the store (SQLite or PostgreSQL), and it also keeps each result, its progress
+and its key (equal requests share one job), which huey would need a table for
+anyway. One queue, so there is one place to look when a page waits.
 """
 from __future__ import annotations
 
@@ -26,7 +37,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -35,7 +46,7 @@ from geo.store.models import Job, make_engine, utcnow
 
 log = logging.getLogger(__name__)
 
-# kind prefix ("api", "page") -> runner(app, params) -> result text; registered by the web layer
+# kind prefix ("api", "page") -> runner(app, params, report) -> result text; registered by the web layer
 RUNNERS: dict[str, Callable] = {}
 IDLE_SECONDS = 60  # a worker thread ends after this long without a job
 POLL_SECONDS = 0.5
@@ -64,10 +75,11 @@ def find(engine: Engine, job_id: int):
         return conn.execute(select(Job).where(Job.id == job_id)).first()
 
 
-def submit(app, engine: Engine, kind: str, params: dict, version):
+def submit(app, engine: Engine, kind: str, params: dict, version, *, start_worker: bool = True):
     """The job of ``kind`` with ``params`` over data ``version``: the existing one or a new queued
     one. Returns its row (``id``, ``status``, ``result``, ``error``). ``params["url"]``, where the
-    result is asked for, is kept but is not part of the key."""
+    result is asked for, is kept but is not part of the key. ``start_worker=False`` only queues it
+    (a command-line process that ends before the job would)."""
     key = job_key(kind, {k: v for k, v in params.items() if k != "url"}, version)
     with _writing(engine) as conn:
         row = conn.execute(select(Job).where(Job.key == key).order_by(Job.id.desc()).limit(1)).first()
@@ -75,9 +87,15 @@ def submit(app, engine: Engine, kind: str, params: dict, version):
             conn.execute(insert(Job).values(key=key, kind=kind, params=json.dumps(params, default=str),
                                             status="queued", created_at=utcnow()))
             row = conn.execute(select(Job).where(Job.key == key).order_by(Job.id.desc()).limit(1)).first()
-    if row.status in ("queued", "running") and app.config.get("JOB_WORKER", "thread") == "thread":
+    if start_worker and row.status in ("queued", "running") and app.config.get("JOB_WORKER", "thread") == "thread":
         ensure_thread(app)
     return row
+
+
+def waiting(engine: Engine) -> bool:
+    """Whether a job waits in the queue."""
+    with engine.connect() as conn:
+        return conn.execute(select(Job.id).where(Job.status == "queued").limit(1)).first() is not None
 
 
 def claim(engine: Engine):
@@ -112,13 +130,37 @@ def _ts(value) -> float:
     return value.timestamp()
 
 
+def queue_position(engine: Engine, job) -> int:
+    """How many jobs run or wait before ``job`` (0 when it runs or is next)."""
+    if job.status != "queued":
+        return 0
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Job).where(
+            Job.status.in_(("queued", "running")), Job.id != job.id,
+            (Job.status == "running") | (Job.id < job.id))).scalar())
+
+
+def reporter(engine: Engine, job_id: int) -> Callable[[float, str], None]:
+    """The ``report(progress, stage)`` of a running job: writes how far it is into its row. Progress
+    is for the reader only, so a store busy with a write (an import) skips it instead of waiting."""
+
+    def report(progress: float, stage: str) -> None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+                             .values(progress=min(max(float(progress), 0.0), 1.0), stage=stage))
+        except OperationalError as exc:
+            log.debug("job %s: progress not written: %s", job_id, exc)
+    return report
+
+
 def run(app, engine: Engine, job) -> None:
     """Run one claimed job and store its result or its error."""
     values = dict(finished_at=None)
     try:
         with app.app_context():
-            result = RUNNERS[job.kind.split(":", 1)[0]](app, json.loads(job.params))
-        values.update(status="done", result=result)
+            result = RUNNERS[job.kind.split(":", 1)[0]](app, json.loads(job.params), reporter(engine, job.id))
+        values.update(status="done", result=result, progress=1.0)
     except InputError as exc:  # the parameters do not fit the data: the user's to change
         # in the language of the request that asked (page and API jobs carry it)
         values.update(status="failed", error=message(exc, json.loads(job.params).get("lang") or None) or "error")

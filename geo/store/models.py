@@ -441,6 +441,8 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    progress: Mapped[float | None] = mapped_column(Float)  # 0..1 while running (geo.store.jobs.run's report)
+    stage: Mapped[str | None] = mapped_column(String(200))  # a catalogue msgid, put in words when read
 
 
 # --------------------------------------------------------------------------- engine

@@ -146,10 +146,10 @@ def test_small_requests_are_still_answered_at_once(demo_client):
 def test_a_long_page_shows_computing_then_the_map_it_would_have_drawn(demo_template, tmp_path):
     from sqlalchemy import text
 
-    job_app = make_app(demo_template, tmp_path, ANALYSIS_INLINE_INCIDENTS=1_000)
+    job_app = make_app(demo_template, tmp_path, PAGE_INLINE_INCIDENTS=1_000)
     inline_dir = tmp_path / "inline"
     inline_dir.mkdir()
-    inline_app = make_app(demo_template, inline_dir)
+    inline_app = make_app(demo_template, inline_dir, PAGE_INLINE_INCIDENTS=10**12)
     url = "/map/hotspots?boundary=hcmc-2025&period=2025-Q1"
     c = signed_in(job_app, "viewer")
     res = c.get(url)

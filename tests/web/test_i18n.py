@@ -215,7 +215,7 @@ def service(demo_app):
     """The demo store with an import that rejected rows and a committee plan with a selected ward;
     every analysis computed within the request (no background job to wait for)."""
     demo_app.config.update(ANALYSIS_INLINE_INCIDENTS=10**12, HDBSCAN_INLINE_INCIDENTS=10**12,
-                           FORECAST_INLINE_CELLS=10**12, WTF_CSRF_ENABLED=False)
+                           FORECAST_INLINE_CELLS=10**12, PAGE_INLINE_INCIDENTS=10**12, WTF_CSRF_ENABLED=False)
     eng = make_engine(demo_app.config["DATABASE_URL"])
     with demo_app.app_context():  # as the command line imports: in the service's language
         bad = import_file(eng, DATA / "incidents_bad.csv", source="i18n", now=NOW).batch_id

@@ -23,7 +23,7 @@ def client(demo_app):
     from tests.conftest import signed_in
 
     demo_app.config.update(ANALYSIS_INLINE_INCIDENTS=10**12, HDBSCAN_INLINE_INCIDENTS=10**12,
-                           FORECAST_INLINE_CELLS=10**12)
+                           FORECAST_INLINE_CELLS=10**12, PAGE_INLINE_INCIDENTS=10**12)
     return signed_in(demo_app)
 
 

@@ -52,6 +52,7 @@ class Rows(HTMLParser):
 
 
 def page_rows(client, url, table_id="result-table"):
+    download(client, url)  # once a background job (hot spots, trends, forecast) has computed the page
     resp = client.get(url)
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
     parser = Rows(table_id)

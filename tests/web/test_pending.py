@@ -1,0 +1,114 @@
+"""Pages that never wait blind: a long page answers at once with its frame and a progress box that
+follows its job; after an import the default view of every page is computed ahead; the period and
+measure controls of the filter form behave."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select, text
+
+from geo import analysis
+from geo.store import jobs
+from geo.store.models import Job, make_engine
+from tests.conftest import DATA, NOW, signed_in
+from web import maps
+
+Q = "boundary=hcmc-2025&period=2025"
+
+
+def job_rows(app):
+    eng = make_engine(app.config["DATABASE_URL"])
+    with eng.connect() as conn:
+        rows = conn.execute(select(Job.id, Job.kind, Job.status, Job.params, Job.progress).order_by(Job.id)).all()
+    eng.dispose()
+    return rows
+
+
+def until_finished(app, ids, seconds=300):
+    """Wait (bounded) until the jobs ``ids`` are done or failed; their statuses."""
+    eng = make_engine(app.config["DATABASE_URL"])
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            with eng.connect() as conn:
+                status = dict(conn.execute(select(Job.id, Job.status).where(Job.id.in_(ids))).all())
+            if all(s in ("done", "failed") for s in status.values()) or time.monotonic() > deadline:
+                return status
+            time.sleep(0.2)
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def queued_app(demo_app):
+    """The demo store; pages beyond 1,000 incidents × passes are jobs, which nobody runs until the test does."""
+    demo_app.config.update(JOB_WORKER="external", PAGE_INLINE_INCIDENTS=1_000)
+    return demo_app
+
+
+def test_a_long_page_answers_at_once_with_its_frame_and_a_progress_box(queued_app):
+    c = signed_in(queued_app, "viewer")
+    res = c.get(f"/map/hotspots?{Q}")
+    assert res.status_code == 202 and res.headers["Retry-After"] == "3"
+    html = res.get_data(as_text=True)
+    # the page's own frame: navigation, the filter form with its period and the page's parameters, the side panel
+    assert 'class="pages"' in html and 'aria-current="page"' in html
+    assert re.search(r'<form class="filters"[^>]*action="/map/hotspots"', html)
+    assert '<option value="2025" selected>' in html and 'id="side"' in html
+    # and where the map will be, the progress box in words, followed by a static script
+    box = re.search(r'<div class="map-frame" id="map-frame">(.*?)</section>', html, re.S).group(1)
+    (job_id,) = [r.id for r in job_rows(queued_app)]
+    assert f'data-status="/api/v1/jobs/{job_id}"' in box and "Đang tính toán…" in box
+    assert '<p id="pending-text">Đang chờ bắt đầu…</p>' in box
+    assert "/static/js/pending.js" in html and not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in html
+
+    # a second long page waits behind the first, and says so
+    html = c.get(f"/map/trends?{Q}").get_data(as_text=True)
+    assert '<p id="pending-text">Đang chờ, còn 1 phân tích trước</p>' in html
+    second = job_rows(queued_app)[-1].id
+    body = c.get(f"/api/v1/jobs/{second}").get_json()
+    assert (body["status"], body["queue_position"], body["progress"]) == ("queued", 1, 0.0)
+    assert body["text"] == "Đang chờ, còn 1 phân tích trước"
+
+    # a running job's progress, stage and sentence, in the reader's language
+    eng = make_engine(queued_app.config["DATABASE_URL"])
+    first = jobs.claim(eng)
+    assert first.id == job_id
+    jobs.reporter(eng, job_id)(0.4, "Computing the forecast")
+    body = c.get(f"/api/v1/jobs/{job_id}").get_json()
+    assert (body["status"], body["progress"], body["stage"], body["queue_position"]) == \
+        ("running", 0.4, "Đang tính dự báo", 0)
+    assert body["text"] == "Đang tính dự báo… 40%"
+    assert c.get(f"/api/v1/jobs/{job_id}?lang=en").get_json()["text"] == "Computing the forecast… 40%"
+    assert c.get(f"/api/v1/jobs/{second}").get_json()["queue_position"] == 1  # the running one is ahead
+    eng.dispose()
+
+
+def test_a_job_reports_its_stages_while_it_runs_and_the_page_then_draws(queued_app):
+    c = signed_in(queued_app, "viewer")
+    assert c.get(f"/map/trends?{Q}").status_code == 202
+    (job,) = job_rows(queued_app)
+    # the page's runner with a report that records: the emerging hot spots report each of their 4 quarters
+    heard = []
+    maps.run_page_job(queued_app, json.loads(job.params), report=lambda p, s: heard.append((round(p, 3), s)))
+    assert heard == [(0.0, "Computing the trends"), (0.0, "Computing the trends"), (0.225, "Computing the trends"),
+                     (0.45, "Computing the trends"), (0.675, "Computing the trends"), (0.9, "Drawing the map")]
+    # the worker runs the queued job (the same view, from the cache now) and stores it as done
+    stop = threading.Event()
+    worker = threading.Thread(target=jobs.work, args=(queued_app, make_engine(queued_app.config["DATABASE_URL"])),
+                              kwargs={"stop": stop}, daemon=True)
+    worker.start()
+    try:
+        assert until_finished(queued_app, [job.id]) == {job.id: "done"}
+    finally:
+        stop.set()
+        worker.join()
+    body = c.get(f"/api/v1/jobs/{job.id}").get_json()
+    assert (body["status"], body["progress"]) == ("done", 1.0)
+    res = c.get(f"/map/trends?{Q}")
+    assert res.status_code == 200 and 'id="result-table"' in res.get_data(as_text=True)
