@@ -112,3 +112,83 @@ def test_a_job_reports_its_stages_while_it_runs_and_the_page_then_draws(queued_a
     assert (body["status"], body["progress"]) == ("done", 1.0)
     res = c.get(f"/map/trends?{Q}")
     assert res.status_code == 200 and 'id="result-table"' in res.get_data(as_text=True)
+
+
+def test_after_an_import_the_default_view_of_every_page_is_computed_ahead(app, runner):
+    # every page that can be a job is one here, so that its default view is served from the precomputed job
+    app.config.update(PRECOMPUTE_PAGES=True, JOB_WORKER="thread", PAGE_INLINE_INCIDENTS=0, FORECAST_INLINE_CELLS=0)
+    out = runner.invoke(args=["import-incidents", str(DATA / "incidents_good.csv"), "--source", "s"])
+    assert out.exit_code == 0, out.output
+    assert "Đã xếp hàng 12 việc tính sẵn các trang bản đồ mặc định" in out.output
+    rows = job_rows(app)
+    # each page for viewers (MIN_PUBLISHED_COUNT) and for analysts (every figure), in the default language
+    assert [(r.kind, json.loads(r.params)["minimum"], json.loads(r.params)["lang"]) for r in rows] == \
+        [(f"page:{p}", m, "vi") for m in (5, None) for p in maps.PAGES]
+    assert {json.loads(r.params)["url"] for r in rows} == \
+        {f"/map/{p}?boundary=hcmc-2025&period=2025&cut=calendar" for p in maps.PAGES}
+    assert {r.status for r in rows} == {"queued"}  # the command's process ends: it leaves them to the server
+    assert app.config["DATABASE_URL"] not in jobs._threads
+
+    # the web process's first request starts its worker, which runs them before anyone asks
+    c = signed_in(app, "analyst")
+    assert c.get("/").status_code == 200
+    status = until_finished(app, [r.id for r in rows])
+    assert set(status.values()) <= {"done", "failed"}
+    # analysts' views all compute on 7 incidents (viewers' are refused: too few to publish)
+    assert [status[r.id] for r in rows[6:]] == ["done"] * 6
+    for page in maps.PAGES:
+        res = c.get(f"/map/{page}")
+        assert res.status_code == 200, (page, res.get_data(as_text=True)[:300])
+        assert 'id="map-frame"' in res.get_data(as_text=True)
+    assert len(job_rows(app)) == len(rows)  # each page was served from its precomputed job: no new job
+
+
+def test_no_precompute_when_switched_off(app, runner):
+    app.config.update(PRECOMPUTE_PAGES=False)
+    out = runner.invoke(args=["import-incidents", str(DATA / "incidents_good.csv"), "--source", "s"])
+    assert out.exit_code == 0 and "xếp hàng" not in out.output
+    assert job_rows(app) == []
+
+
+def period_of(html):
+    return re.search(r'<option value="([^"]+)" selected>', html.split('name="period"', 1)[1]).group(1)
+
+
+def test_typed_dates_make_the_period_custom(app, engine):
+    from geo.ingest.importer import import_file
+
+    import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
+    c = signed_in(app, "analyst")
+    # a link (or the form without script) with dates beside a preset period: the dates win
+    html = c.get("/map/overview?boundary=hcmc-2025&period=2025&start=2025-03-01&end=2025-03-31").get_data(as_text=True)
+    assert period_of(html) == "custom"
+    assert re.search(r'id="period-label">[^<]*01/03/2025 – 31/03/2025<', html)
+    # the preset's own dates, or those the form showed while only the period menu changed: the preset
+    html = c.get("/map/overview?boundary=hcmc-2025&period=2024&start=2025-01-01&end=2025-12-31"
+                 "&shown=2025-01-01,2025-12-31").get_data(as_text=True)
+    assert period_of(html) == "2024" and "Năm 2024 (01/01/2024 – 31/12/2024)" in html
+    html = c.get("/map/overview?boundary=hcmc-2025&period=2024-Q1&start=2024-01-01&end=2024-03-31")\
+        .get_data(as_text=True)
+    assert period_of(html) == "2024-Q1"
+    # the custom period's links keep its dates (every state stays in the URL)
+    html = c.get("/map/compare?boundary=hcmc-2025&period=2025&start=2025-03-01&end=2025-03-31&category=trom_cap_tai_san"
+                 "&cut=stat").get_data(as_text=True)
+    nav = html.split('class="pages"', 1)[1]
+    link = re.search(r'<a href="(/map/overview[^"]*)"', nav).group(1).replace("&amp;", "&")
+    assert link == ("/map/overview?boundary=hcmc-2025&period=custom&cut=stat&category=trom_cap_tai_san"
+                    "&start=2025-03-01&end=2025-03-31")
+
+
+def test_per_10k_is_offered_only_when_a_unit_has_a_population(app, engine):
+    from geo.ingest.importer import import_file
+
+    import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
+    c = signed_in(app, "analyst")
+    html = c.get(f"/map/overview?{Q}").get_data(as_text=True)
+    assert ('<option value="per_10k" disabled id="per-10k-off">Số vụ / 10.000 dân '
+            '(chưa có số dân của đơn vị nào)</option>') in html
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE area SET population = 25000 WHERE code = '25747'"))
+    analysis._cache.clear()  # a population is not an import: the cached unit frame is dropped by hand here
+    html = c.get(f"/map/overview?{Q}&measure=per_10k").get_data(as_text=True)
+    assert '<option value="per_10k" selected>' in html and "per-10k-off" not in html
