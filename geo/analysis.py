@@ -49,6 +49,7 @@ from geo.store.queries import day_rows, load_areas, period_query
 CACHE_SIZE = 64
 _cache: OrderedDict = OrderedDict()
 _lock = threading.Lock()
+_flights: dict = {}  # key -> the lock of the one computation of it under way
 
 
 # the data versions read in the current scope (see one_data_version), by engine URL
@@ -82,17 +83,30 @@ def end_data_version(token) -> None:
 
 
 def cached(name: str, engine: Engine, params: dict, compute):
-    """``compute()`` once per (analysis, data version, parameters); a bounded LRU in memory."""
+    """``compute()`` once per (analysis, data version, parameters); a bounded LRU in memory. A caller
+    that asks while another thread computes the same key waits for that result instead of computing
+    it again (a visitor arriving while the precompute job runs the page)."""
     key = (name, str(engine.url), data_version(engine), tuple(sorted((k, repr(v)) for k, v in params.items())))
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    value = compute()
-    with _lock:
-        _cache[key] = value
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        flight = _flights.setdefault(key, threading.Lock())
+    # nested calls take the locks of other keys, always from the outer analysis to the inner one: no cycle
+    with flight:
+        with _lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+        try:
+            value = compute()
+            with _lock:
+                _cache[key] = value
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+        finally:
+            with _lock:
+                _flights.pop(key, None)
     return value
 
 

@@ -169,7 +169,7 @@ def budgeted_response(name: str, args: dict):
         state, value = run_budgeted("api:" + name, name, args, lambda: API_BODIES[name](engine(), args, minimum),
                                     {"name": name, "args": to_params(args), "minimum": minimum})
         if state in ("inline", "done"):
-            return (value if state == "inline" else value.result).encode("utf-8")
+            return (value if state == "inline" else jobs.result(engine(), value.id)).encode("utf-8")
         if state == "failed":
             message, code = job_failure(value)
             raise NotReady((jsonify(error=message), code))

@@ -271,7 +271,7 @@ def page_view(page: str, f: Filters, args: dict):
         abort(code, description=message)
     if state == "done":  # computed by a job, maybe in another process
 
-        view = cached("job-view", engine(), {"job": value.id}, lambda: view_from_text(value.result))
+        view = cached("job-view", engine(), {"job": value.id}, lambda: view_from_text(jobs.result(engine(), value.id)))
         view.query_extra = given(args)
         return view, None
     return value, None

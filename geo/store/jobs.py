@@ -70,23 +70,39 @@ def job_key(kind: str, params: dict, version) -> str:
                           .encode()).hexdigest()
 
 
+# every column but the result, which may be megabytes: it is read once, by result(), when it is used
+_STATE = [c for c in Job.__table__.c if c.name != "result"]
+
+
 def find(engine: Engine, job_id: int):
+    """The job's row without its result (see :func:`result`); None when there is none."""
     with engine.connect() as conn:
-        return conn.execute(select(Job).where(Job.id == job_id)).first()
+        return conn.execute(select(*_STATE).where(Job.id == job_id)).first()
+
+
+def result(engine: Engine, job_id: int) -> str | None:
+    """The finished job's result text."""
+    with engine.connect() as conn:
+        return conn.execute(select(Job.result).where(Job.id == job_id)).scalar()
 
 
 def submit(app, engine: Engine, kind: str, params: dict, version, *, start_worker: bool = True):
     """The job of ``kind`` with ``params`` over data ``version``: the existing one or a new queued
-    one. Returns its row (``id``, ``status``, ``result``, ``error``). ``params["url"]``, where the
+    one. Returns its row without the result (``id``, ``status``, ``error``, ``progress``…; the
+    result: :func:`result`). ``params["url"]``, where the
     result is asked for, is kept but is not part of the key. ``start_worker=False`` only queues it
     (a command-line process that ends before the job would)."""
     key = job_key(kind, {k: v for k, v in params.items() if k != "url"}, version)
-    with _writing(engine) as conn:
-        row = conn.execute(select(Job).where(Job.key == key).order_by(Job.id.desc()).limit(1)).first()
-        if row is None:
-            conn.execute(insert(Job).values(key=key, kind=kind, params=json.dumps(params, default=str),
-                                            status="queued", created_at=utcnow()))
-            row = conn.execute(select(Job).where(Job.key == key).order_by(Job.id.desc()).limit(1)).first()
+    newest = select(*_STATE).where(Job.key == key).order_by(Job.id.desc()).limit(1)
+    with engine.connect() as conn:  # the usual case, a job that exists, takes no write lock
+        row = conn.execute(newest).first()
+    if row is None:
+        with _writing(engine) as conn:
+            row = conn.execute(newest).first()
+            if row is None:
+                conn.execute(insert(Job).values(key=key, kind=kind, params=json.dumps(params, default=str),
+                                                status="queued", created_at=utcnow()))
+                row = conn.execute(newest).first()
     if start_worker and row.status in ("queued", "running") and app.config.get("JOB_WORKER", "thread") == "thread":
         ensure_thread(app)
     return row

@@ -192,3 +192,25 @@ def test_per_10k_is_offered_only_when_a_unit_has_a_population(app, engine):
     analysis._cache.clear()  # a population is not an import: the cached unit frame is dropped by hand here
     html = c.get(f"/map/overview?{Q}&measure=per_10k").get_data(as_text=True)
     assert '<option value="per_10k" selected>' in html and "per-10k-off" not in html
+
+
+@pytest.mark.browser
+def test_a_long_forecast_shows_its_frame_and_progress_then_the_map(page, demo_app, demo_server):
+    from tests.browser import screenshot, sign_in
+
+    demo_app.config.update(FORECAST_INLINE_CELLS=0)  # a job however small (murders only: a quick one)
+    sign_in(page, demo_server, "analyst")
+    first = page.goto(f"{demo_server}/map/forecast?{Q}&category=giet_nguoi")
+    assert first.status == 202
+    # the page's own frame at once: navigation, the filter form, the side panel, and the progress box
+    for selector in ("nav.pages", "form.filters select[name=period]", "#side", "#pending progress"):
+        assert page.locator(selector).is_visible(), selector
+    assert page.locator("nav.pages a[aria-current=page]").inner_text() == "Dự báo"
+    assert re.fullmatch(r"Đang (chờ.*|tính dự báo… \d+%|đối chiếu.*|vẽ bản đồ.*)|Đã xong.*",
+                        page.locator("#pending-text").inner_text())
+    screenshot(page, "pending_forecast")
+    # then the script loads the finished page: the map, and no progress box
+    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    assert page.locator("#pending").count() == 0
+    assert page.locator("#period-label").inner_text() == "Năm 2025 (01/01/2025 – 31/12/2025)"
+    assert page.console_errors == [] and page.foreign_requests == []
