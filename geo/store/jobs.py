@@ -25,6 +25,13 @@ gain: this table already is an embedded SQLite queue, shared by every process
 of the store (SQLite or PostgreSQL), and it also keeps each result, its progress
 and its key (equal requests share one job), which huey would need a table for
 anyway. One queue, so there is one place to look when a page waits.
+
+A deployment with Redis needs no change here: several web processes and
+`flask --app server worker` processes already share this table (JOB_WORKER=external
+leaves the web processes free of analyses). Swapping in RQ would mean replacing
+:func:`submit` (enqueue), :func:`claim`/:func:`work` (the RQ worker) and
+:func:`reporter` (``job.meta``) while keeping the row for the key and the result;
+that adapter is not written, because nothing needs it yet.
 """
 from __future__ import annotations
 
