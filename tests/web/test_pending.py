@@ -60,7 +60,7 @@ def test_a_long_page_answers_at_once_with_its_frame_and_a_progress_box(queued_ap
     assert re.search(r'<form class="filters"[^>]*action="/map/hotspots"', html)
     assert '<option value="2025" selected>' in html and 'id="side"' in html
     # and where the map will be, the progress box in words, followed by a static script
-    box = re.search(r'<div class="map-frame" id="map-frame">(.*?)</section>', html, re.S).group(1)
+    box = re.search(r'<div class="map-frame" id="map-frame"[^>]*>(.*?)</section>', html, re.S).group(1)
     (job_id,) = [r.id for r in job_rows(queued_app)]
     assert f'data-status="/api/v1/jobs/{job_id}"' in box and "Đang tính toán…" in box
     assert '<p id="pending-text">Đang chờ bắt đầu…</p>' in box
