@@ -63,7 +63,8 @@
     var now = d.months.map(function (m) { return m.count; });
     var then = d.base_months.map(function (m) { return m.count; });
     var top = Math.max.apply(null, [1].concat(now, then).filter(function (v) { return v !== null; }));
-    function shown(u, v) { return v === null || v === undefined ? small : fmt(v); }
+    // the legend under the cursor: nothing off the chart, a suppressed month as "dưới 5", never raw
+    function shown(u, v, s, i) { return i === null || i === undefined ? "" : v === null || v === undefined ? small : fmt(v); }
     var opts = {
       width: Math.max(box.clientWidth, 200), height: 180,
       scales: {x: {time: false, range: function () { return [-0.5, xs.length - 0.5]; }},

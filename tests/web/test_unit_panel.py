@@ -29,6 +29,11 @@ def incidents(app, boundary="hcmc-2025") -> pd.DataFrame:
     return df
 
 
+def as_text(n) -> str:
+    """A count as a viewer reads it: "1.234", or "dưới 5" when it is not published."""
+    return "dưới 5" if n is None else f"{n:,}".replace(",", ".")
+
+
 def by_month(df, code, months):
     return df[df["code"] == code].groupby("month").size().reindex(months, fill_value=0).tolist()
 
@@ -99,11 +104,11 @@ def test_a_viewer_sees_small_months_suppressed_and_no_p_values(demo_app):
 
 
 @pytest.mark.browser
-def test_the_panel_draws_the_months_against_cung_ky(page, demo_server, demo_client):
-    d = demo_client.get(f"/api/v1/ward/{WARD}?{Q}").get_json()
+def test_the_panel_draws_the_months_against_cung_ky(page, demo_server, demo_app):
+    d = signed_in(demo_app, "viewer").get(f"/api/v1/ward/{WARD}?{Q}").get_json()
     sign_in(page, demo_server, "viewer")
     page.goto(f"{demo_server}/map/overview?{Q}")
-    page.wait_for_function("window.wardPanel && window.uPlot")
+    page.wait_for_function("!!(window.wardPanel && window.uPlot)")
     page.evaluate("code => document.dispatchEvent(new CustomEvent('hs:unit', {detail: {code}}))", WARD)
     page.wait_for_selector(f"#ward-panel[data-code='{WARD}'] .panel-chart canvas")
     ticks = page.evaluate("wardPanel.chart.axes[0]._values")
@@ -112,8 +117,12 @@ def test_the_panel_draws_the_months_against_cung_ky(page, demo_server, demo_clie
     assert y and all(v.replace(".", "").isdigit() for v in y)
     legend = page.locator("#ward-panel .u-legend .u-series .u-label").all_inner_texts()
     assert legend == ["Tháng", "6 tháng đầu năm 2025", "Cùng kỳ 2024"]
+    # the cursor on March: the legend reads that month's counts of both periods, as the viewer may see them
+    page.evaluate("u => { const c = wardPanel.chart; c.setCursor({left: c.valToPos(2, 'x'), top: 10}); }", None)
+    values = page.locator("#ward-panel .u-legend .u-series .u-value").all_inner_texts()
+    assert values == ["Tháng 3/2025", as_text(d["months"][2]["count"]), as_text(d["base_months"][2]["count"])]
     cats = page.locator("#ward-panel ul.categories:not(.groups) li").all_inner_texts()
-    assert cats == [f"{r['label']}: {r['count']:,}".replace(",", ".") for r in d["category_rows"]]
+    assert cats == [f"{r['label']}: {as_text(r['count'])}" for r in d["category_rows"]]
     words = page.locator("#ward-panel .change-words").inner_text()
     assert words.endswith("so với cùng kỳ") and "p =" not in page.locator("#ward-panel").inner_text()
     report = page.get_by_role("link", name="Báo cáo của đơn vị này").get_attribute("href")
