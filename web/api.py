@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, jsonify
 from flask_babel import gettext as _
 
 from geo import analysis, disclosure
@@ -22,6 +22,7 @@ from web.args import (
     from_params,
     method_kwargs,
     period_arg,
+    request_period,
     to_params,
 )
 from web.responses import (
@@ -78,7 +79,7 @@ def ward(code):
 def _period_names(args: dict) -> dict:
     """The legend's names of the period ("6 tháng đầu năm 2025") and of cùng kỳ ("Cùng kỳ 2024")."""
     current = pr.custom(args["start"], args["end"])
-    spec = request.args.get("period")
+    spec = request_period()
     if spec and spec != "custom":
         named = period_arg(spec)
         if (named.start, named.end) == (current.start, current.end):

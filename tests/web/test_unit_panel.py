@@ -73,6 +73,24 @@ def test_months_against_cung_ky_categories_and_words_equal_a_pandas_count(demo_a
                                                   f"{abs(k - b) / b * 100:.1f}%) against the same period last year")
 
 
+def test_the_statistical_cut_of_the_page_is_the_panels(demo_app, demo_client):
+    """period=2025-H1&cut=stat, as a map page sends it: 15/12/2024 – 14/06/2025 against
+    15/12/2023 – 14/06/2024, month by month across the turn of the year."""
+    inc = incidents(demo_app)
+    days = pd.to_datetime(inc["local_date"])
+    d = demo_client.get(f"/api/v1/ward/{WARD}?{Q}&cut=stat").get_json()
+    now = ["2024-12"] + [f"2025-{m:02d}" for m in range(1, 7)]
+    then = ["2023-12"] + [f"2024-{m:02d}" for m in range(1, 7)]
+    assert [m["month"] for m in d["months"]] == now and [m["month"] for m in d["base_months"]] == then
+    for key, months, first, last in (("months", now, "2024-12-15", "2025-06-14"),
+                                     ("base_months", then, "2023-12-15", "2024-06-14")):
+        part = inc[days.between(first, last)]
+        assert [m["count"] for m in d[key]] == by_month(part, WARD, months)
+    assert d["count"] == sum(m["count"] for m in d["months"])
+    assert d["compare"]["base_count"] == sum(m["count"] for m in d["base_months"])
+    assert d["base_label"] == "Cùng kỳ 2024"
+
+
 def small_months(inc, now, then):
     """(category, ward) of the first category (by code) with a ward whose half-year totals are
     published (at least 10) and which has months of 1 to 4 incidents in both periods."""
