@@ -119,6 +119,11 @@ def test_a_viewer_sees_small_months_suppressed_and_no_p_values(demo_app):
     assert d["suppressed"] is True and d["suppressed_text"] == "dưới 5"
     analyst = signed_in(demo_app, "analyst").get(f"/api/v1/ward/{code}?{Q}&category={cat}").get_json()
     assert [m["count"] for m in analyst["base_months"]] == by_month(inc, code, then)
+    # the page tells panel.js whether to write the "Chi tiết thống kê" line
+    pages = {role: signed_in(demo_app, role).get(f"/map/overview?{Q}").get_data(as_text=True)
+             for role in ("viewer", "analyst")}
+    assert 'data-analyst=""' in pages["viewer"] and 'data-analyst="yes"' in pages["analyst"]
+    assert all("/static/vendor/uplot/uPlot.iife.min.js" in html for html in pages.values())
 
 
 @pytest.mark.browser
