@@ -144,19 +144,7 @@
       .then(show)
       .catch(function () { panel.replaceChildren(el("p", T.error, "error")); });
   }
+  // A click on a unit of any map, or a unit chosen in the search box (static/js/workbench.js), sends "hs:unit".
   document.addEventListener("hs:unit", function (e) { if (e.detail && e.detail.code) { load(e.detail.code); } });
-  // Pages without the workbench script: listen to the clicks on the map's GeoJSON layers directly.
-  function attach() {
-    if (window.HS) { return; }
-    Object.keys(window).forEach(function (name) {
-      if (name.indexOf("geo_json_") === 0 && window[name] && window[name].on) {
-        window[name].on("click", function (e) {
-          var p = e.layer && e.layer.feature && e.layer.feature.properties;
-          if (p && p.code) { load(p.code); }
-        });
-      }
-    });
-  }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", attach); } else { attach(); }
   window.wardPanel = {load: load, chart: null};
 })();
