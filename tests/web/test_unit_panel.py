@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from shapely.geometry import shape
 from sqlalchemy import create_engine
 
 from geo.categories import GROUPS
@@ -128,11 +129,22 @@ def test_a_viewer_sees_small_months_suppressed_and_no_p_values(demo_app):
 
 @pytest.mark.browser
 def test_the_panel_draws_the_months_against_cung_ky(page, demo_server, demo_app):
-    d = signed_in(demo_app, "viewer").get(f"/api/v1/ward/{WARD}?{Q}").get_json()
+    viewer = signed_in(demo_app, "viewer")
+    d = viewer.get(f"/api/v1/ward/{WARD}?{Q}").get_json()
     sign_in(page, demo_server, "viewer")
     page.goto(f"{demo_server}/map/overview?{Q}")
-    page.wait_for_function("!!(window.wardPanel && window.uPlot)")
-    page.evaluate("code => document.dispatchEvent(new CustomEvent('hs:unit', {detail: {code}}))", WARD)
+    page.wait_for_function("!!(window.wardPanel && window.uPlot && window.HS && HS.units)")
+    # a real click on the ward: a point inside its polygon (shapely), zoomed to, on the screen
+    inside = shape(next(f for f in viewer.get(f"/api/v1/areas?{Q}").get_json()["features"]
+                        if f["properties"]["code"] == WARD)["geometry"]).representative_point()
+    x, y = page.evaluate("""([code, lat, lon]) => {
+        const layer = HS.units.getLayers().find(l => l.feature.properties.code === code);
+        HS.map.getContainer().scrollIntoView({block: "center"});
+        HS.map.fitBounds(layer.getBounds(), {animate: false});
+        const p = HS.map.latLngToContainerPoint([lat, lon]), box = HS.map.getContainer().getBoundingClientRect();
+        return [box.left + p.x, box.top + p.y];
+    }""", [WARD, inside.y, inside.x])
+    page.mouse.click(x, y)
     page.wait_for_selector(f"#ward-panel[data-code='{WARD}'] .panel-chart canvas")
     ticks = page.evaluate("wardPanel.chart.axes[0]._values")
     assert ticks == ["T1", "T2", "T3", "T4", "T5", "T6"]
