@@ -520,7 +520,9 @@ def _spot_names(engine: Engine, boundary: str, spots: gpd.GeoDataFrame) -> list[
 
 def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end: dt.date,
                 categories: list[str] | None = None) -> dict:
-    """What the ward panel shows: monthly counts, categories, clearance, change against cùng kỳ."""
+    """What the unit panel shows: monthly counts of the period and of the same months a year
+    earlier (``base_months[i]`` is ``months[i]`` one year before, cut to cùng kỳ), categories,
+    clearance, change against cùng kỳ."""
     wards = _ward_frame(engine, boundary)
     if code not in wards.index:
         raise InputError(fmt.gettext("No unit with code %(code)s in boundary version %(boundary)s.",
@@ -530,6 +532,12 @@ def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end
     months = pr.bins(start, end, freq="month")
     month_keys = [p.start.strftime("%Y-%m") for p in months]
     monthly = mine["local_date"].dt.strftime("%Y-%m").value_counts().reindex(month_keys, fill_value=0)
+    base = pr.custom(start, end).same_period_last_year()
+    before = [pr.period("month", p.start.year - 1, p.start.month) for p in months]
+    base_keys = [p.start.strftime("%Y-%m") for p in before]
+    daily = _daily(engine, boundary=boundary, start=base.start, end=base.end, categories=categories)
+    daily = daily[daily["code"] == code]
+    base_monthly = daily.groupby(daily["local_date"].dt.strftime("%Y-%m"))["n"].sum().reindex(base_keys, fill_value=0)
     cmp, _ = compare_wards(engine, boundary=boundary, start=start, end=end, categories=categories)
     row = cmp.set_index("code").loc[code]
     cleared = mine["cleared"].astype("boolean")
@@ -539,6 +547,8 @@ def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end
         "count": int(len(mine)),
         "months": [{"month": k, "label": p.label(), "count": int(monthly[k])}
                    for k, p in zip(month_keys, months)],
+        "base_months": [{"month": k, "label": p.label(), "count": int(base_monthly[k])}
+                        for k, p in zip(base_keys, before)],
         "categories": {k: int(v) for k, v in mine["category"].value_counts().items()},
         "category_labels": {k: {"vi": cat.label(k, "vi"), "en": cat.label(k, "en")} for k in mine["category"].unique()},
         "clearance_rate": None if cleared.notna().sum() == 0 else float(cleared.fillna(False).mean()),
@@ -546,6 +556,25 @@ def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end
                                                   "change_class")},
                            "change_text": fmt.count_change(row["count"], row["base_count"])}),
     }
+
+
+def category_rows(engine: Engine, counts: dict, groups) -> dict:
+    """The unit panel's categories, largest first, and the sums of the report ``groups`` (group or
+    category codes, in report order) that have incidents, with labels in the user's language.
+
+    ``counts`` is as published: a suppressed count (None) goes last, ordered by code, so its place
+    tells nothing of its size; a group with a suppressed member is suppressed too, so every
+    published group is a sum of published counts.
+    """
+    cat, lang = catalogue(engine), fmt.current_locale()
+    order = sorted(counts.items(), key=lambda kv: (kv[1] is None, -(kv[1] or 0), kv[0]))
+    out = {"category_rows": [{"code": k, "label": cat.label(k, lang), "count": v} for k, v in order], "groups": []}
+    for g in groups:
+        members = [counts[c] for c in (cat.groups.get(g) or (g,)) if c in counts]
+        if members:
+            out["groups"].append({"code": g, "label": cat.label(g, lang),
+                                  "count": None if None in members else sum(members)})
+    return out
 
 
 FORECAST_METHODS = ("naive_kde", "prospective", "counts")

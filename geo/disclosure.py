@@ -317,7 +317,8 @@ def selection_contours(engine, gdf, minimum: int, *, boundary, start, end, categ
 
 def ward_detail(detail: dict, area_row: dict | None, minimum: int) -> dict:
     """The ward panel: the count and the per-category counts as the areas API publishes
-    them (``area_row``, so the two agree), the months linked to the ward's total."""
+    them (``area_row``, so the two agree), the months linked to the ward's total and the
+    months of cùng kỳ to its total."""
     out = dict(detail)
     months = detail["months"]
     counts = np.array([[m["count"] for m in months] + [detail["count"]]], dtype=float)
@@ -335,6 +336,13 @@ def ward_detail(detail: dict, area_row: dict | None, minimum: int) -> dict:
                                       "change_text")})
         hidden = True
     out["compare"] = cmp
+    if "base_months" in detail:  # the same months a year earlier, linked to cùng kỳ's total the same way
+        base = detail["base_months"]
+        b = mask(np.array([[mo["count"] for mo in base] + [detail["compare"]["base_count"] or 0]], dtype=float),
+                 minimum, row_total=len(base))[0]
+        gone = cmp["base_count"] is None
+        out["base_months"] = [dict(mo, count=None if gone or hide else mo["count"]) for mo, hide in zip(base, b[:-1])]
+        hidden = hidden or bool(b.any())
     out["suppressed"] = bool(hidden)
     out["suppressed_text"] = label(minimum)
     return out

@@ -7,7 +7,11 @@ from flask import Blueprint, abort, jsonify
 from flask_babel import gettext as _
 
 from geo import analysis, disclosure
+from geo import periods as pr
+from geo.committee.report import REPORT_GROUPS
+from geo.format import number
 from geo.periods import parse_period
+from geo.render import palette
 from geo.render.layers import in_words
 from geo.store import jobs, queries
 from web import engine
@@ -17,6 +21,8 @@ from web.args import (
     area_query_args,
     from_params,
     method_kwargs,
+    period_arg,
+    request_period,
     to_params,
 )
 from web.responses import (
@@ -53,6 +59,9 @@ def _protected_areas(args: dict, minimum: int):
 
 @api.get("/ward/<code>")
 def ward(code):
+    """The unit panel of ``code``: its figures as the user may see them, the months of the period
+    and of cùng kỳ, categories largest first, the report groups and the change in words; p and q
+    values for analysts only."""
     args = analysis_args()
     detail = analysis.ward_detail(engine(), code, **args)
     minimum = published_minimum()
@@ -60,7 +69,36 @@ def ward(code):
         disclosure.check_selection(engine(), minimum, **args)
         row = _protected_areas(args, minimum).set_index("code").loc[code].to_dict()
         detail = disclosure.ward_detail(detail, row, minimum)
+        # the statistics' names are for analysts (published_minimum is None for them only)
+        detail["compare"] = {k: v for k, v in detail["compare"].items() if k not in ("p_value", "q_value")}
+    detail.update(analysis.category_rows(engine(), detail["categories"], REPORT_GROUPS))
+    detail.update(_period_names(args))
+    detail["compare"]["change_words"] = _change_words(detail["compare"])
     return jsonify(detail)
+
+
+def _period_names(args: dict) -> dict:
+    """The legend's names of the period ("6 tháng đầu năm 2025") and of cùng kỳ ("Cùng kỳ 2024")."""
+    current = pr.custom(args["start"], args["end"])
+    spec = request_period()
+    if spec and spec != "custom":
+        named = period_arg(spec)
+        if (named.start, named.end) == (current.start, current.end):
+            current = named
+    base = current.same_period_last_year()
+    if base.kind == "custom":
+        return {"period_label": current.label(), "base_label": _("Same period: %(dates)s", dates=base.label())}
+    return {"period_label": current.label(), "base_label": _("Same period %(year)s", year=base.year)}
+
+
+def _change_words(c: dict) -> str | None:
+    """The change against cùng kỳ in plain words: "Tăng rõ rệt: 34 → 51 vụ (tăng 50,0%) so với cùng kỳ";
+    None when its counts are not published."""
+    if c.get("count") is None or c.get("base_count") is None:
+        return None
+    return _("%(verdict)s: %(base)s → %(count)s incidents (%(change)s) against the same period last year",
+             verdict=palette.label(c.get("change_class") or "no_significant_change"),
+             base=number(c["base_count"]), count=number(c["count"]), change=c["change_text"])
 
 
 def _ward_statistic(method: str, run, keep: list[str]):

@@ -50,12 +50,21 @@ def check_range(start: dt.date, end: dt.date) -> None:
                            start=start.isoformat()))
 
 
+def request_period() -> str | None:
+    """The named period of the query (``period``), in the statistical cut with ``cut=stat`` as the
+    map pages send it (``period=2025-H1&cut=stat`` is ``2025-H1:stat``)."""
+    spec = request.args.get("period")
+    if spec and spec != "custom" and request.args.get("cut") == "stat" and ":" not in spec:
+        return spec + ":stat"
+    return spec
+
+
 def area_query_args() -> dict:
     """The query parameters every area endpoint shares: boundary, start and end (or a named
     ``period`` such as ``2024-Q1``, ``2024-H1:stat``, ``2024``), category, raw labels (``raw=``, repeatable)."""
 
     boundary = request.args.get("boundary") or current_app.config["DEFAULT_BOUNDARY"]
-    spec = request.args.get("period")
+    spec = request_period()
     if spec and not (request.args.get("start") or request.args.get("end")):
         p = period_arg(spec)
         start, end = p.start, p.end
