@@ -23,7 +23,7 @@ from geo import analysis, disclosure, methods, scope
 from geo import periods as pr
 from geo.analysis import cached
 from geo.analysis import data_span as span
-from geo.categories import raw_terms
+from geo.categories import raw_terms, time_label, time_terms
 from geo.disclosure import labelled
 from geo.errors import InputError
 from geo.format import date as fmt_date
@@ -43,6 +43,7 @@ from web.args import (
     param_value,
     period_arg,
     raw_arg,
+    time_args,
     to_params,
     unit_arg,
 )
@@ -71,16 +72,26 @@ class Filters:
     units: tuple = ()  # the unit codes the page is limited to; () for the whole version
     former: str = ""  # the former district the units came from ("hcmc-2019:764"), for the form and links
     scope_label: str = ""  # the selection in words (geo.scope.describe), for headings and reports
+    hour_from: int | None = None  # the hour window (web.args.time_args); None for every hour
+    hour_to: int | None = None
+    weekdays: tuple = ()  # local weekdays, 0 = Monday; () for every day
 
     @property
     def categories(self) -> tuple:
         """The selection of the analyses: the category or group, and the raw labels as ``raw:…``."""
-        return ((self.category,) if self.category else ()) + raw_terms(self.raw)
+        return (((self.category,) if self.category else ()) + raw_terms(self.raw)
+                + time_terms(self.hour_from, self.hour_to, self.weekdays))
+
+    @property
+    def timed(self) -> bool:
+        """An hour or weekday filter is on."""
+        return self.hour_from is not None or bool(self.weekdays)
 
     def query(self, **extra) -> dict:
         """The query string of these filters (for links, the map script and exports)."""
         q = {"boundary": self.boundary, "period": self.period, "cut": self.cut, "category": self.category,
-             "raw": list(self.raw)}
+             "raw": list(self.raw), "hour_from": self.hour_from, "hour_to": self.hour_to,
+             "weekday": list(self.weekdays)}
         q.update({"former": self.former} if self.former else {"unit": list(self.units)})
         if self.period == "custom":
             q.update(start=self.start.isoformat(), end=self.end.isoformat())
@@ -129,8 +140,11 @@ def read_filters() -> Filters:
     former = former_arg(engine(), boundary)
     units = (tuple(scope.former_units(engine(), boundary, *scope.parse_former(former))) if former
              else unit_arg(set(analysis._ward_frame(engine(), boundary).index)))
-    return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True),
-                   raw_arg(), units, former, scope.describe(engine(), boundary, units, former))
+    hour_from, hour_to, weekdays = time_args()
+    label = ", ".join(x for x in (p.label(lang(), with_dates=True), time_label(hour_from, hour_to, weekdays))
+                      if x)
+    return Filters(boundary, period, cut, p.start, p.end, category, label, raw_arg(), units, former,
+                   scope.describe(engine(), boundary, units, former), hour_from, hour_to, weekdays)
 
 
 def raw_choices() -> list[str]:
