@@ -202,7 +202,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *, tz: st
 
     plain_text = pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
     is_dt = (np.zeros(n, dtype=bool) if plain_text
-             else values.map(lambda v: isinstance(v, (dt.datetime, dt.date))).to_numpy(dtype=bool))
+             else values.map(lambda v: isinstance(v, (dt.datetime, dt.date)) and v is not pd.NaT).to_numpy(dtype=bool))
     if is_dt.any():
         cells = values[is_dt]
         aware = cells.map(lambda v: isinstance(v, dt.datetime) and v.tzinfo is not None).to_numpy(dtype=bool)
@@ -470,7 +470,7 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     out["time_known"] = times.has_time | out["occurred_to"].notna().to_numpy()
     local = utc.dt.tz_localize("UTC").dt.tz_convert(tz)
     out["local_hour"] = local.dt.hour.where(out["time_known"]).astype("Int64")
-    out["local_weekday"] = out["local_date"].dt.weekday.astype("Int64")
+    out["local_weekday"] = out["local_date"].dt.day_of_week.astype("Int64")
 
     # --- category
     cat_text = _map_unique(_text(f["category"]), normalise_raw)
@@ -553,7 +553,7 @@ def _range_end(f: pd.DataFrame, rej: _Rejects, times: Times, tz: str) -> pd.Seri
     end = times.to.copy()
     start = times.utc
     if "date_to" in f:
-        given = _text(f["date_to"]).notna().to_numpy()
+        given = (f["date_to"].notna() & _text(f["date_to"]).notna()).to_numpy()
         to = parse_datetimes(f["date_to"], f["time_to"] if "time_to" in f else None, tz=tz)
         rej.add(given & to.err.notna().to_numpy(), "date_to", to.err.to_numpy())
         if "time_to" in f:

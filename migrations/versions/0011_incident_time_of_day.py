@@ -42,7 +42,7 @@ def upgrade() -> None:
         df = pd.DataFrame(rows, columns=["id", "occurred_at", "local_date"])
         local = pd.to_datetime(df["occurred_at"].astype(str), utc=True, format="ISO8601").dt.tz_convert(tz)
         known = (local.dt.hour * 60 + local.dt.minute + local.dt.second) != 0
-        weekday = pd.to_datetime(df["local_date"].astype(str).str[:10]).dt.weekday
+        weekday = pd.to_datetime(df["local_date"].astype(str).str[:10]).dt.day_of_week
         conn.execute(sa.text("UPDATE incident SET time_known = :k, local_hour = :h, local_weekday = :w "
                              "WHERE id = :id"),
                      [{"k": bool(k), "h": int(h) if k else None, "w": int(w), "id": int(i)}
