@@ -233,7 +233,8 @@ def hours():
     else:
         text = _("%(share)s of the incidents have no known time of day.", share=percent(share, 1)) if total else ""
     return jsonify(weekdays=weekday_names(), hours=list(range(24)), matrix=cells, total=_small(total, minimum),
-                   unknown=_small(unknown, minimum), unknown_share=share, unknown_text=text, minimum=minimum)
+                   unknown=_small(unknown, minimum), unknown_share=share, unknown_text=text, minimum=minimum,
+                   colours=palette.ramp("YlOrRd", 5), withheld=disclosure.label(minimum) if minimum else "")
 
 
 @api.get("/months")
@@ -244,7 +245,7 @@ def months():
     minimum = published_minimum()
     wide = analysis.monthly_counts(engine(), boundary=f.boundary, start=f.start, end=f.end, categories=f.categories,
                                    units=f.units)
-    values = wide.to_numpy(dtype=float)
+    values = wide.to_numpy(dtype=float, copy=True)
     if minimum:
         # the units' totals over the period are published (the overview), so they close the rows
         with_total = np.column_stack([values, values.sum(axis=1)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import pandas as pd
@@ -23,10 +23,11 @@ from geo import analysis, disclosure, methods, scope
 from geo import periods as pr
 from geo.analysis import cached
 from geo.analysis import data_span as span
-from geo.categories import raw_terms, time_label, time_terms
+from geo.categories import raw_terms, time_label, time_terms, weekday_names
 from geo.disclosure import labelled
 from geo.errors import InputError
 from geo.format import date as fmt_date
+from geo.format import number, percent
 from geo.render import exports
 from geo.render import layers as maps_pages
 from geo.render.layers import View
@@ -101,6 +102,25 @@ class Filters:
             # the complex page's own ``unit`` (ward or spot) goes beside the unit codes, not over them
             q[k] = q.get(k, []) + [v] if k == "unit" and isinstance(q.get(k), list) else v
         return {k: v for k, v in q.items() if v not in (None, "", [])}
+
+    def weekday_choices(self) -> list[tuple[int, str]]:
+        """What the weekday filter offers: (0, "Thứ Hai") … (6, "Chủ nhật")."""
+        return list(enumerate(weekday_names()))
+
+    def untimed_note(self) -> str:
+        """With an hour window on: how many incidents of the selection (without the window) have no
+        known time of day and are therefore left out; "" without a window."""
+        if self.hour_from is None:
+            return ""
+        res = analysis.hour_weekday(engine(), boundary=self.boundary, start=self.start, end=self.end,
+                                    categories=replace(self, hour_from=None, hour_to=None).categories,
+                                    units=self.units)
+        n, minimum = res["unknown"], published_minimum()
+        if minimum and 0 < n < minimum:
+            return _("Fewer than %(n)s incidents of the selection have no known time of day and are left out by "
+                     "the hour filter.", n=minimum)
+        return _("%(n)s incidents of the selection (%(share)s) have no known time of day and are left out by the "
+                 "hour filter.", n=number(n), share=percent(n / res["total"] if res["total"] else 0, 1))
 
     def scope_choices(self) -> dict:
         """What the "Area" control offers: the former districts and the units of the version."""
