@@ -22,12 +22,6 @@
     var play = document.getElementById("month-play");
     var all = document.getElementById("month-all");
     var wholeText = label.textContent;
-    var own = {};                       // the page's own style of each unit, for "Cả kỳ"
-    HS.units.eachLayer(function (layer) {
-      var o = layer.options;
-      own[layer.feature.properties.code] = {fillColor: o.fillColor, fillOpacity: o.fillOpacity, color: o.color,
-                                            weight: o.weight};
-    });
     var timer = null;
 
     fetch(box.dataset.url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
@@ -44,7 +38,7 @@
         function show(m) {
           range.value = String(m);
           if (m >= whole) {
-            HS.restyle(function (f) { return own[f.properties.code]; });
+            HS.restyle(null);  // the page's own styling
             label.textContent = wholeText;
             box.dataset.month = "";
             return;
