@@ -21,6 +21,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from clustering.aoristic import weekday_hour
 from clustering.compare import city_total, compare_counts
 from clustering.compare import compare_counts as _compare
 from clustering.dbscan import find_spots
@@ -136,7 +137,7 @@ def _period_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, 
            f"{join} area a ON a.id = ia.area_id "
            "WHERE i.local_date >= :start AND i.local_date <= :end ")
     return period_query(engine, sql, "i.category", group_by, boundary=boundary, start=start, end=end,
-                        categories=categories, raw_column="i.category_raw")
+                        categories=categories, raw_column="i.category_raw", incident="i")
 
 
 def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
@@ -171,6 +172,50 @@ def _daily(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categ
     df = pd.DataFrame(rows, columns=["code", "local_date", "n"])
     df["local_date"] = pd.to_datetime(df["local_date"])
     return df
+
+
+def _local_times(values, tz: str) -> pd.Series:
+    """Stored UTC times (text on SQLite, datetimes on PostgreSQL; None for none) as naive local times."""
+    text = pd.Series([None if v is None else str(v) for v in values], dtype=object)
+    utc = pd.to_datetime(text, utc=True, format="ISO8601")
+    return utc.dt.tz_convert(tz).dt.tz_localize(None)
+
+
+def hour_weekday(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories=(),
+                 units=()) -> dict:
+    """The selection's incidents per local weekday (0 = Monday) and hour, aoristic (a time range
+    spreads its weight over the hours it spans, :mod:`clustering.aoristic`): ``matrix`` (7 × 24),
+    ``total`` incidents and ``unknown`` (those without a time of day, not in the matrix). ``units``
+    limits it to those unit codes."""
+    tz = pr.zone().key
+
+    def compute():
+        rows = _period_rows(engine, "i.occurred_at, i.occurred_to, i.time_known, a.code", boundary=boundary,
+                            start=start, end=end, categories=list(categories or ()))
+        df = pd.DataFrame(rows, columns=["at", "to", "known", "code"])
+        if units:
+            df = df[df["code"].isin(set(units))]
+        known = df["known"].fillna(False).astype(bool).to_numpy()
+        at = _local_times(df["at"], tz).where(known)
+        r = weekday_hour(at.to_numpy(dtype="datetime64[ns]"), _local_times(df["to"], tz).to_numpy(dtype="datetime64[ns]"))
+        return {"matrix": r.matrix, "total": int(len(df)), "unknown": r.unknown}
+    return cached("hour-weekday", engine, dict(b=boundary, s=start, e=end, c=tuple(categories or ()),
+                                               u=tuple(units), tz=tz), compute)
+
+
+def monthly_counts(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories=(),
+                   units=()) -> pd.DataFrame:
+    """Incidents per unit (rows: every unit of ``boundary``, or ``units``) and calendar month of
+    [start, end] (columns "2025-01", …; a month cut by the period counts its days inside it)."""
+    def compute():
+        daily = _daily(engine, boundary=boundary, start=start, end=end, categories=list(categories or ()))
+        months = pd.period_range(start, end, freq="M").strftime("%Y-%m")
+        codes = list(units) if units else list(_ward_frame(engine, boundary).index)
+        daily["month"] = daily["local_date"].dt.strftime("%Y-%m")
+        wide = daily.pivot_table(index="code", columns="month", values="n", aggfunc="sum", fill_value=0)
+        return wide.reindex(index=codes, columns=months, fill_value=0).fillna(0).astype(int)
+    return cached("monthly", engine, dict(b=boundary, s=start, e=end, c=tuple(categories or ()), u=tuple(units)),
+                  compute)
 
 
 def _grouped(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> pd.DataFrame:

@@ -8,7 +8,9 @@ categories users add and the groups' membership (:mod:`geo.store.categories`), a
 
 A selection of categories (the ``categories`` argument of the analyses) may also hold
 raw labels of the files, written ``raw:<label>`` (:func:`raw_terms`): the incidents whose
-original label is one of them.
+original label is one of them, and time terms (:func:`time_terms`): ``hour:22-4`` (the
+incidents whose local hour lies in a window, which may wrap midnight) and ``weekday:5,6`` (local
+weekdays, 0 = Monday).
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ import pandas as pd
 import yaml
 
 from geo.errors import InputError
+from geo.format import N_, number
 from geo.format import gettext as _
-from geo.format import number
 from geo.names import fold
 
 # code: (Vietnamese label, English label, extra spellings seen in files)
@@ -110,10 +112,65 @@ def raw_terms(labels) -> tuple[str, ...]:
 
 
 def split_selection(items) -> tuple[list[str], list[str]]:
-    """``(category or group codes, raw labels)`` of a selection."""
+    """``(category or group codes, raw labels)`` of a selection (time terms are neither)."""
     items = list(items or [])
-    return ([c for c in items if not c.startswith(RAW)],
+    return ([c for c in items if not c.startswith((RAW, HOUR, WEEKDAY))],
             [c[len(RAW):] for c in items if c.startswith(RAW)])
+
+
+# --------------------------------------------------------------------------- time terms
+
+HOUR, WEEKDAY = "hour:", "weekday:"
+
+
+def time_terms(hour_from: int | None = None, hour_to: int | None = None, weekdays=()) -> tuple[str, ...]:
+    """An hour window (from ``hour_from`` through ``hour_to``, both included, wrapping midnight when
+    ``hour_to`` is smaller: 22 → 4 is 22:00–05:00) and weekdays (0 = Monday) as selection terms.
+
+    >>> time_terms(22, 4, [6, 5]), time_window(time_terms(22, 4, [6, 5]))
+    (('hour:22-4', 'weekday:5,6'), ((22, 23, 0, 1, 2, 3, 4), (5, 6)))
+    """
+    out = ()
+    if hour_from is not None and hour_to is not None:
+        out += (f"{HOUR}{int(hour_from)}-{int(hour_to)}",)
+    if weekdays:
+        out += (WEEKDAY + ",".join(str(d) for d in sorted({int(d) for d in weekdays})),)
+    return out
+
+
+#: The weekdays as the committees write them, Monday first (``weekday=0`` … ``6``).
+WEEKDAY_NAMES = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
+                 N_("Sunday"))
+
+
+def weekday_names(locale: str | None = None) -> list[str]:
+    return [_(w, locale) for w in WEEKDAY_NAMES]
+
+
+def time_label(hour_from: int | None, hour_to: int | None, weekdays=(), locale: str | None = None) -> str:
+    """The hour window and weekdays in words, for headings: "22h–5h, Thứ Bảy và Chủ nhật" ("" for none).
+
+    >>> time_label(22, 4, (5, 6), "vi"), time_label(None, None, (0, 2, 4), "en"), time_label(0, 23, (), "vi")
+    ('22h–5h, Thứ Bảy và Chủ nhật', 'Monday, Wednesday and Friday', '0h–24h')
+    """
+    parts = [f"{int(hour_from)}h–{int(hour_to) + 1}h"] if hour_from is not None and hour_to is not None else []
+    names = [weekday_names(locale)[d] for d in sorted(set(weekdays))]
+    if names:
+        parts.append(names[0] if len(names) == 1 else _("%(first)s and %(last)s", locale,
+                                                          first=", ".join(names[:-1]), last=names[-1]))
+    return ", ".join(parts)
+
+
+def time_window(items) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(local hours, weekdays)`` that a selection's time terms keep; () where it has none."""
+    hours, days = (), ()
+    for c in items or ():
+        if c.startswith(HOUR):
+            a, b = (int(v) for v in c[len(HOUR):].split("-"))
+            hours = tuple(range(a, b + 1)) if a <= b else tuple(range(a, 24)) + tuple(range(0, b + 1))
+        elif c.startswith(WEEKDAY):
+            days = tuple(int(v) for v in c[len(WEEKDAY):].split(","))
+    return hours, days
 
 
 # --------------------------------------------------------------------------- the catalogue

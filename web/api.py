@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from flask import Blueprint, abort, jsonify
 from flask_babel import gettext as _
 
 from geo import analysis, disclosure
 from geo import periods as pr
+from geo.categories import weekday_names
 from geo.committee.report import REPORT_GROUPS
-from geo.format import number
+from geo.format import number, percent
 from geo.periods import parse_period
 from geo.render import palette
 from geo.render.layers import in_words
 from geo.store import jobs, queries
-from web import engine
+from web import engine, maps
 from web.args import (
     PERIOD_KEYS,
     analysis_args,
@@ -237,3 +239,60 @@ def job_status(job_id):
     error = job_failure(job)[0] if job.status == "failed" else None
     return jsonify(job=job.id, kind=job.kind, status=job.status, poll=json.loads(job.params)["url"],
                    error=error, **when, **job_progress(job))
+
+
+# --------------------------------------------------------------------------- time of day and months
+
+def _small(value, minimum):
+    """A published count, or None when it is a small one (1 to minimum - 1) for users below analyst."""
+    return None if minimum and 0 < value < minimum else value
+
+
+@api.get("/hours")
+def hours():
+    """Incidents of the page's selection (its filters, ``unit=`` to limit it) per weekday and hour,
+    aoristic (a time range spreads over its hours); cells under the disclosure minimum are null for
+    users below analyst."""
+    f = maps.read_filters()
+    minimum = published_minimum()
+    res = analysis.hour_weekday(engine(), boundary=f.boundary, start=f.start, end=f.end, categories=f.categories,
+                                units=f.units)
+    matrix = np.round(res["matrix"], 2)
+    cells = matrix.tolist()
+    if minimum:
+        # a fraction of an incident is a small count too; the total is published, so close the lines
+        hidden = disclosure.mask(np.where((matrix > 0) & (matrix < 1), 1, matrix), minimum)
+        cells = [[None if h else v for v, h in zip(row, hid)] for row, hid in zip(cells, hidden)]
+    total, unknown = res["total"], res["unknown"]
+    share = unknown / total if total else 0.0
+    if _small(unknown, minimum) is None:
+        share, text = None, _("Fewer than %(n)s incidents have no known time of day.", n=minimum)
+    else:
+        text = _("%(share)s of the incidents have no known time of day.", share=percent(share, 1)) if total else ""
+    return jsonify(weekdays=weekday_names(), hours=list(range(24)), matrix=cells, total=_small(total, minimum),
+                   unknown=_small(unknown, minimum), unknown_share=share, unknown_text=text, minimum=minimum,
+                   colours=palette.ramp("YlOrRd", 5), withheld=disclosure.label(minimum) if minimum else "")
+
+
+@api.get("/months")
+def months():
+    """Incidents per unit and month of the page's selection, with one classification over all months
+    (so that the colours of two months compare): what the month slider draws."""
+    f = maps.read_filters()
+    minimum = published_minimum()
+    wide = analysis.monthly_counts(engine(), boundary=f.boundary, start=f.start, end=f.end, categories=f.categories,
+                                   units=f.units)
+    values = wide.to_numpy(dtype=float, copy=True)
+    if minimum:
+        # the units' totals over the period are published (the overview), so they close the rows
+        with_total = np.column_stack([values, values.sum(axis=1)])
+        hidden = disclosure.mask(with_total, minimum, row_total=values.shape[1], keys=wide.index.to_numpy())
+        values[hidden[:, :-1]] = np.nan
+    y = values[np.isfinite(values) & (values > 0)]
+    bins = palette.class_bins(y, "natural_breaks", 5)
+    labels = [f"{m[5:]}/{m[:4]}" for m in wide.columns]
+    counts = [[None if np.isnan(v) else int(v) for v in col] for col in values.T]
+    return jsonify(months=list(wide.columns), labels=labels, titles=[_("Month %(month)s", month=m) for m in labels],
+                   codes=list(wide.index), counts=counts, bins=[float(b) for b in bins],
+                   colours=palette.ramp("YlOrRd", len(bins)) if len(bins) else [], zero=palette.ZERO_COLOUR,
+                   no_data=palette.NO_DATA_COLOUR, minimum=minimum)

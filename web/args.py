@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from geo.categories import normalise_raw, raw_terms
+from geo.categories import normalise_raw, raw_terms, time_terms
 from geo.errors import InputError
 from geo.format import number
 from geo.methods import METHODS, Param
@@ -73,7 +73,32 @@ def area_query_args() -> dict:
         end = date_arg("end")
     check_range(start, end)
     cats = [c for c in (request.args.get("category") or "").split(",") if c] + list(raw_terms(raw_arg()))
-    return dict(boundary=boundary, start=start, end=end, categories=cats)
+    return dict(boundary=boundary, start=start, end=end, categories=cats + list(time_terms(*time_args())))
+
+
+def _whole(name: str, raw: str, top: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= top:
+        raise InputError(_("`%(name)s` was %(value)s but is expected to be a whole number from 0 to %(maximum)s.",
+                           name=name, value=repr(raw[:20]), maximum=top))
+    return value
+
+
+def time_args() -> tuple[int | None, int | None, tuple[int, ...]]:
+    """``(hour_from, hour_to, weekdays)`` of ``hour_from=``/``hour_to=`` (0–23, both or neither; the
+    window runs from hour_from through hour_to and wraps midnight when hour_to is smaller: 22 and 4
+    are 22:00–05:00) and ``weekday=`` (repeatable, 0 = Monday … 6 = Sunday)."""
+    a, b = (request.args.get(k, "").strip() for k in ("hour_from", "hour_to"))
+    if bool(a) != bool(b):
+        raise InputError(_("Give both `hour_from` and `hour_to` (the first and the last hour of the window, "
+                           "0 to 23), or neither."))
+    days = tuple(sorted({_whole("weekday", v.strip(), 6) for v in request.args.getlist("weekday") if v.strip()}))
+    if a:
+        return _whole("hour_from", a, 23), _whole("hour_to", b, 23), days
+    return None, None, days
 
 
 RAW_MAX = 50

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import pandas as pd
@@ -23,10 +23,11 @@ from geo import analysis, disclosure, methods, scope
 from geo import periods as pr
 from geo.analysis import cached
 from geo.analysis import data_span as span
-from geo.categories import raw_terms
+from geo.categories import raw_terms, time_label, time_terms, weekday_names
 from geo.disclosure import labelled
 from geo.errors import InputError
 from geo.format import date as fmt_date
+from geo.format import number, percent
 from geo.render import exports
 from geo.render import layers as maps_pages
 from geo.render.layers import View
@@ -44,6 +45,7 @@ from web.args import (
     param_value,
     period_arg,
     raw_arg,
+    time_args,
     to_params,
     unit_arg,
 )
@@ -72,16 +74,26 @@ class Filters:
     units: tuple = ()  # the unit codes the page is limited to; () for the whole version
     former: str = ""  # the former district the units came from ("hcmc-2019:764"), for the form and links
     scope_label: str = ""  # the selection in words (geo.scope.describe), for headings and reports
+    hour_from: int | None = None  # the hour window (web.args.time_args); None for every hour
+    hour_to: int | None = None
+    weekdays: tuple = ()  # local weekdays, 0 = Monday; () for every day
 
     @property
     def categories(self) -> tuple:
         """The selection of the analyses: the category or group, and the raw labels as ``raw:…``."""
-        return ((self.category,) if self.category else ()) + raw_terms(self.raw)
+        return (((self.category,) if self.category else ()) + raw_terms(self.raw)
+                + time_terms(self.hour_from, self.hour_to, self.weekdays))
+
+    @property
+    def timed(self) -> bool:
+        """An hour or weekday filter is on."""
+        return self.hour_from is not None or bool(self.weekdays)
 
     def query(self, **extra) -> dict:
         """The query string of these filters (for links, the map script and exports)."""
         q = {"boundary": self.boundary, "period": self.period, "cut": self.cut, "category": self.category,
-             "raw": list(self.raw)}
+             "raw": list(self.raw), "hour_from": self.hour_from, "hour_to": self.hour_to,
+             "weekday": list(self.weekdays)}
         q.update({"former": self.former} if self.former else {"unit": list(self.units)})
         if self.period == "custom":
             q.update(start=self.start.isoformat(), end=self.end.isoformat())
@@ -91,6 +103,25 @@ class Filters:
             # the complex page's own ``unit`` (ward or spot) goes beside the unit codes, not over them
             q[k] = q.get(k, []) + [v] if k == "unit" and isinstance(q.get(k), list) else v
         return {k: v for k, v in q.items() if v not in (None, "", [])}
+
+    def weekday_choices(self) -> list[tuple[int, str]]:
+        """What the weekday filter offers: (0, "Thứ Hai") … (6, "Chủ nhật")."""
+        return list(enumerate(weekday_names()))
+
+    def untimed_note(self) -> str:
+        """With an hour window on: how many incidents of the selection (without the window) have no
+        known time of day and are therefore left out; "" without a window."""
+        if self.hour_from is None:
+            return ""
+        res = analysis.hour_weekday(engine(), boundary=self.boundary, start=self.start, end=self.end,
+                                    categories=replace(self, hour_from=None, hour_to=None).categories,
+                                    units=self.units)
+        n, minimum = res["unknown"], published_minimum()
+        if minimum and 0 < n < minimum:
+            return _("Fewer than %(n)s incidents of the selection have no known time of day and are left out by "
+                     "the hour filter.", n=minimum)
+        return _("%(n)s incidents of the selection (%(share)s) have no known time of day and are left out by the "
+                 "hour filter.", n=number(n), share=percent(n / res["total"] if res["total"] else 0, 1))
 
     def scope_choices(self) -> dict:
         """What the "Area" control offers: the former districts and the units of the version."""
@@ -138,8 +169,11 @@ def read_filters() -> Filters:
     former = former_arg(engine(), boundary)
     units = (tuple(scope.former_units(engine(), boundary, *scope.parse_former(former))) if former
              else unit_arg(set(analysis._ward_frame(engine(), boundary).index)))
-    return Filters(boundary, period, cut, p.start, p.end, category, p.label(lang(), with_dates=True),
-                   raw_arg(), units, former, scope.describe(engine(), boundary, units, former))
+    hour_from, hour_to, weekdays = time_args()
+    label = ", ".join(x for x in (p.label(lang(), with_dates=True), time_label(hour_from, hour_to, weekdays))
+                      if x)
+    return Filters(boundary, period, cut, p.start, p.end, category, label, raw_arg(), units, former,
+                   scope.describe(engine(), boundary, units, former), hour_from, hour_to, weekdays)
 
 
 def raw_choices() -> list[str]:

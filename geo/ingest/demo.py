@@ -19,7 +19,9 @@ What is simulated:
 * Seasonality: a rise in the weeks before Tết, a dip in the Tết week, more
   incidents at weekends, a slow downward trend, and an hour-of-day profile
   per category (street crime in the evening and at night, fraud in office
-  hours).
+  hours). Some records give no time of day (``UNKNOWN_TIME_SHARE``, the date alone) and some thefts
+  a time range (``RANGE_SHARE``: "Đến giờ", a vehicle found gone in the morning), drawn from a
+  random stream of their own so that every record keeps its date, place and category.
 * Planted hot spots (``HOTSPOTS``): Gaussian blobs that persist over the
   whole period, emerge in its second half, or fade out before its end. Some
   put many incidents at exactly one address (a market, a bar street), and two
@@ -58,10 +60,18 @@ DENSE_RADIUS_KM = 3.0
 ID_PREFIX = "DEMO-"
 DESCRIPTION_PREFIX = "[Dữ liệu mô phỏng]"
 
-COLUMNS = ["Mã vụ", "Thời gian xảy ra", "Loại tội phạm", "Mức độ", "Đã khám phá",
+COLUMNS = ["Mã vụ", "Thời gian xảy ra", "Đến giờ", "Loại tội phạm", "Mức độ", "Đã khám phá",
            "Kinh độ", "Vĩ độ", "Địa chỉ", "Mô tả"]
 TRUTH_COLUMNS = ["name", "kind", "lon", "lat", "sigma_m", "start", "end", "n", "ward_codes",
                  "main_category"]
+
+# Records without a time of day, and thefts with a time range of RANGE_HOURS hours (one stream of
+# random numbers apart from the rest, seeded by the seed and TIME_STREAM)
+UNKNOWN_TIME_SHARE = 0.06
+RANGE_SHARE = 0.25
+RANGE_CATEGORIES = ("trom_cap_tai_san",)
+RANGE_HOURS = (2, 10)
+TIME_STREAM = 11
 
 # Lunar new year (Tết Nguyên Đán), first day.
 TET_DATES = [dt.date(2023, 1, 22), dt.date(2024, 2, 10), dt.date(2025, 1, 29), dt.date(2026, 2, 17)]
@@ -497,12 +507,21 @@ def _generate(wards, *, n, start, end, seed) -> tuple[pd.DataFrame, pd.DataFrame
     day, minutes_of_day = day[order], (hour * 60 + minute)[order]
     day_str = pd.Series(days).dt.strftime("%d/%m/%Y").to_numpy(dtype=object)
     hm_str = np.array([f" {h:02d}:{m:02d}" for h in range(24) for m in range(60)], dtype=object)
+    # --- unknown times and time ranges, from their own stream ---------------
+    trng = np.random.default_rng([seed, TIME_STREAM])
+    unknown = trng.random(n) < UNKNOWN_TIME_SHARE
+    ranged = np.isin(np.array(cats, dtype=object)[cat[order]], RANGE_CATEGORIES) & ~unknown \
+        & (trng.random(n) < RANGE_SHARE)
+    end_min = (minutes_of_day + 60 * trng.integers(RANGE_HOURS[0], RANGE_HOURS[1] + 1, n)) % 1440
+    when = day_str[day] + np.where(unknown, "", hm_str[minutes_of_day])
+    until = np.where(ranged, np.char.strip(hm_str[end_min].astype(str)).astype(object), None)
     cat_labels = np.array([CATEGORIES[c][0] for c in cats], dtype=object)
     sev_labels = np.array([""] + [SEVERITY[g][0] for g in range(1, 5)], dtype=object)
     width = max(7, len(str(n)))
     records = pd.DataFrame({
         "Mã vụ": [f"{ID_PREFIX}{i:0{width}d}" for i in range(1, n + 1)],
-        "Thời gian xảy ra": day_str[day] + hm_str[minutes_of_day],
+        "Thời gian xảy ra": when,
+        "Đến giờ": until,
         "Loại tội phạm": cat_labels[cat[order]],
         "Mức độ": sev_labels[sev[order]],
         "Đã khám phá": np.where(cleared[order], "Có", "Không").astype(object),

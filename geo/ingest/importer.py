@@ -379,7 +379,8 @@ def _insert_areas(conn: Connection, incident_ids: np.ndarray, joined: dict) -> N
             conn.exec_driver_sql(sql, _values(frame.iloc[start:start + CHUNK * 4]))
 
 
-INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", "category",
+INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", "time_known", "occurred_to",
+                    "local_hour", "local_weekday", "category",
                     "category_raw", "severity", "cleared", "lon", "lat", "orig_x", "orig_y",
                     "orig_crs", "address", "ward_given", "district_given", "description",
                     "given_area_id", "batch_id"]
@@ -508,6 +509,12 @@ def _incident_frame(rows: pd.DataFrame, source: str, ids, batch_id: int, conn) -
     stamp = np.char.replace(np.datetime_as_string(rows["occurred_at"].to_numpy("datetime64[s]"), unit="s"),
                             "T", " ")
     stamp = np.char.add(stamp, "+00:00" if pg else ".000000")
+    has_to = rows["occurred_to"].notna().to_numpy()
+    stamp_to = np.full(len(rows), None, dtype=object)
+    if has_to.any():
+        to = np.char.replace(np.datetime_as_string(rows["occurred_to"].to_numpy("datetime64[s]")[has_to], unit="s"),
+                             "T", " ")
+        stamp_to[has_to] = np.char.add(to, "+00:00" if pg else ".000000")
     day = np.datetime_as_string(rows["local_date"].to_numpy("datetime64[D]"), unit="D")
     return pd.DataFrame({
         "id": ids,
@@ -515,6 +522,10 @@ def _incident_frame(rows: pd.DataFrame, source: str, ids, batch_id: int, conn) -
         "external_id": rows["external_id"].astype(str),
         "occurred_at": stamp.astype(object),
         "local_date": day.astype(object),
+        "time_known": rows["time_known"],
+        "occurred_to": stamp_to,
+        "local_hour": rows["local_hour"],
+        "local_weekday": rows["local_weekday"],
         "category": rows["category"],
         "category_raw": rows["category_raw"],
         "severity": rows["severity"],

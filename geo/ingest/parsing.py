@@ -33,6 +33,10 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
                     "thời gian", "ngày", "date", "datetime", "occurred_at", "occurred at",
                     "date time", "ngay xay ra"),
     "time": ("giờ xảy ra", "giờ", "time", "hour"),
+    # the end of a time range, when the victim does not know when it happened
+    "date_to": ("đến ngày", "ngày kết thúc", "thời gian đến", "thời gian kết thúc", "date to", "end date",
+                "occurred_to"),
+    "time_to": ("đến giờ", "giờ kết thúc", "đến", "time to", "end time"),
     "category": ("loại tội phạm", "loại vụ việc", "tội danh", "loại", "category", "crime type",
                  "type", "offence", "offense"),
     "severity": ("mức độ", "mức độ nghiêm trọng", "phân loại tội phạm", "severity", "grade"),
@@ -56,6 +60,7 @@ FIELDS = tuple(HEADER_ALIASES)
 #: Fields a header can be mapped to (the import page's preview, messages), with their names.
 FIELD_LABELS = {
     "external_id": N_("Incident id"), "occurred_at": N_("Date (and time)"), "time": N_("Time of day"),
+    "date_to": N_("Until date (end of a time range)"), "time_to": N_("Until time (end of a time range)"),
     "category": N_("Category"), "severity": N_("Severity"), "cleared": N_("Cleared"),
     "lon": N_("Longitude"), "lat": N_("Latitude"), "x": N_("X (metres)"), "y": N_("Y (metres)"),
     "crs": N_("Coordinate system of the row"), "ward": N_("Ward or commune"), "ward_code": N_("Ward code"),

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -159,19 +161,37 @@ _VN_DATE = re.compile(
     r"(?:\s*(?::|phút)\s*(\d{1,2}))?\s*(?:phút|p)?)?\s*$", re.IGNORECASE)
 _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 _TZ_SUFFIX = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})\s*$")
-_TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:hg]|giờ)\s*(\d{1,2})?(?:\s*(?::|phút)\s*(\d{1,2}))?\s*(?:phút|p)?\s*$",
-                   re.IGNORECASE)
+# a time of day: "16:31", "14h30", "14 giờ 30 phút", "6h sáng", "10 giờ đêm"
+_TIME_PART = (r"(\d{1,2})\s*(?:[:hg]|giờ)\s*(\d{1,2})?(?:\s*(?::|phút)\s*(\d{1,2}))?\s*(?:phút|p)?"
+              r"(?:\s*(sáng|trưa|chiều|tối|đêm))?")
+_TIME = re.compile(rf"^\s*{_TIME_PART}\s*$", re.IGNORECASE)
+# a time range in one cell: "22:00-06:00", "22h - 6h", "từ 22 giờ đến 6 giờ sáng"
+_TIME_RANGE = re.compile(rf"^\s*(?:từ\s*)?{_TIME_PART}\s*(?:-|–|—|~|đến|to)\s*{_TIME_PART}\s*$", re.IGNORECASE)
+# a cell that means to be a range (a separator between two numbers), parsed or not
+_LOOKS_RANGE = re.compile(r"\d.*(?:-|–|—|~|đến|to).*\d", re.IGNORECASE)
 
 
-def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *,
-                    tz: str = DEFAULT_TZ) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse dates in the forms Vietnamese files use, returning (UTC timestamps, date error, time error).
+class Times(NamedTuple):
+    """What :func:`parse_datetimes` gives: UTC start, date error, time error, whether the row has a
+    time of day, and the UTC end of a time range given in the time cell (NaT without one)."""
+
+    utc: pd.Series
+    err: pd.Series
+    terr: pd.Series
+    has_time: np.ndarray
+    to: pd.Series
+
+
+def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *, tz: str = DEFAULT_TZ) -> Times:
+    """Parse dates in the forms Vietnamese files use, returning :class:`Times` (UTC timestamps, date
+    error, time error, time known, end of a range in the time cell).
 
     Accepted: ISO 8601 (with or without offset), dd/mm/yyyy, dd/mm/yyyy HH:MM[:SS]
     (also with '-' or '.', and "14h30"), Excel serial numbers, and Excel/openpyxl
     date and datetime cells. Times without an offset are local time in ``tz`` (the setting
     TIMEZONE). ``times`` is an optional separate time-of-day column (:func:`parse_times`),
-    used only where the date has no time of its own. The errors are text per row, or None.
+    used only where the date has no time of its own; a range there ("22:00-06:00") gives the start
+    and the end (the next day when the end is not after the start). The errors are text per row, or None.
     """
     values = pd.Series(values.to_numpy(dtype=object), index=values.index, dtype=object)
     n = len(values)
@@ -182,7 +202,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *,
 
     plain_text = pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
     is_dt = (np.zeros(n, dtype=bool) if plain_text
-             else values.map(lambda v: isinstance(v, (dt.datetime, dt.date))).to_numpy(dtype=bool))
+             else values.map(lambda v: isinstance(v, (dt.datetime, dt.date)) and v is not pd.NaT).to_numpy(dtype=bool))
     if is_dt.any():
         cells = values[is_dt]
         aware = cells.map(lambda v: isinstance(v, dt.datetime) and v.tzinfo is not None).to_numpy(dtype=bool)
@@ -251,16 +271,24 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *,
         has_time[vn] = num[3].notna().to_numpy()
 
     terr = pd.Series(None, index=values.index, dtype=object)
+    local_to = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     if times is not None:
-        seconds, bad_time = parse_times(times)
-        terr[bad_time] = _("not a time of day (expected HH:MM or 14h30)")
+        seconds, bad_time, end_seconds = parse_times(times)
+        ranged = _looks_range(times)
+        terr[bad_time & ~ranged] = _("not a time of day (expected HH:MM or 14h30)")
+        terr[bad_time & ranged] = _("not a time range (expected 22:00-06:00 or từ 22 giờ đến 6 giờ)")
         use = ~np.isnan(seconds) & ~has_time & local.notna().to_numpy()
-        local[use] = local[use] + pd.to_timedelta(seconds[use], unit="s")
+        day = local[use]
+        local[use] = day + pd.to_timedelta(seconds[use], unit="s")
+        has_time |= use
+        to = use & ~np.isnan(end_seconds)
+        if to.any():
+            # an end not after the start is on the next day: "22h-6h" ends at 6h the morning after
+            next_day = (end_seconds[to] <= seconds[to]).astype(int)
+            local_to[to] = (local[to].dt.normalize() + pd.to_timedelta(end_seconds[to], unit="s")
+                            + pd.to_timedelta(next_day, unit="D"))
 
-    has_local = local.notna()
-    if has_local.any():
-        utc[has_local] = (local[has_local].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-                          .dt.tz_convert("UTC").dt.tz_localize(None))
+    utc = _to_utc(local, utc, tz)
     missing_input = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
     err[utc.isna() & missing_input & err.isna()] = _("no date")
     err[utc.isna() & ~missing_input & err.isna()] = (
@@ -268,16 +296,45 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *,
     early = (utc < EARLIEST).to_numpy()
     err[early & err.isna().to_numpy()] = _("date before 1900; check the year")
     utc[early] = pd.NaT
-    return utc, err, terr
+    to = _to_utc(local_to, pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), tz)
+    return Times(utc, err, terr, has_time & utc.notna().to_numpy(), to.where(utc.notna()))
 
 
-def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """A time-of-day column as seconds after midnight (NaN where empty) and a mask of the cells that are
-    no time: "16:31", "14h30", "14 giờ 30", time cells (``datetime.time``, or a datetime of Excel's
-    day 0), and Excel time fractions (0.6881 = 16:31; fractions are rounded to the minute, the
-    precision police records keep)."""
+def _to_utc(local: pd.Series, utc: pd.Series, tz: str) -> pd.Series:
+    """``utc`` with the local times of ``local`` (in ``tz``) filled in."""
+    has_local = local.notna()
+    if has_local.any():
+        utc[has_local] = (local[has_local].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+                          .dt.tz_convert("UTC").dt.tz_localize(None))
+    return utc
+
+
+def _looks_range(values: pd.Series) -> np.ndarray:
+    return np.array([type(v) is str and bool(_LOOKS_RANGE.search(v)) for v in values.to_numpy(dtype=object)],
+                    dtype=bool)
+
+
+def _seconds(parts: pd.DataFrame, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds after midnight from the groups (hour, minute, second, part of the day) of a
+    :data:`_TIME_PART` starting at column ``first``, and whether they make a time of day."""
+    h, m, sec = (pd.to_numeric(parts[first + k], errors="coerce") for k in range(3))
+    word = parts[first + 3].fillna("").str.lower()
+    # "2 giờ chiều" is 14:00, "10 giờ đêm" 22:00, "12 giờ trưa" noon
+    pm = (word.isin(["chiều", "tối"]) & (h < 12)) | ((word == "đêm") & (h >= 6) & (h < 12))
+    h = h + 12 * pm
+    ok = (h.notna() & (h <= 23) & (m.fillna(0) <= 59) & (sec.fillna(0) <= 59)).to_numpy()
+    return (h * 3600 + m.fillna(0) * 60 + sec.fillna(0)).to_numpy(dtype=float, copy=True), ok.copy()
+
+
+def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A time-of-day column as seconds after midnight (NaN where empty), a mask of the cells that are
+    no time, and the end of a range in seconds after midnight (NaN without one): "16:31", "14h30",
+    "14 giờ 30", "6h sáng", ranges "22:00-06:00", "22h - 6h", "từ 22 giờ đến 6 giờ", time cells
+    (``datetime.time``, or a datetime of Excel's day 0), and Excel time fractions (0.6881 = 16:31;
+    fractions are rounded to the minute, the precision police records keep)."""
     n = len(values)
     seconds = np.full(n, np.nan)
+    end = np.full(n, np.nan)
     col = values.to_numpy(dtype=object)
     kinds = np.array([0 if v is None or (type(v) is float and v != v) else 1 if type(v) is str
                       else 2 if isinstance(v, (dt.time, dt.datetime)) else 3 for v in col])
@@ -288,11 +345,16 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     frac[num] = pd.to_numeric(pd.Series(col[num], dtype=object), errors="coerce").to_numpy(dtype=float)
     txt = np.flatnonzero(kinds == 1)
     if len(txt):
-        tt = _text(pd.Series(col[txt], dtype=object))
-        parts = tt.str.extract(_TIME).apply(pd.to_numeric, errors="coerce")
-        ok = (parts[0].notna() & (parts[0] <= 23) & (parts[1].fillna(0) <= 59)
-              & (parts[2].fillna(0) <= 59)).to_numpy()
-        seconds[txt[ok]] = (parts[0] * 3600 + parts[1].fillna(0) * 60 + parts[2].fillna(0)).to_numpy()[ok]
+        tt = _text(pd.Series(col[txt], dtype=object)).map(
+            lambda v: unicodedata.normalize("NFC", v) if v else v)  # "từ", "đến" typed decomposed
+        one, ok = _seconds(tt.str.extract(_TIME), 0)
+        seconds[txt[ok]] = one[ok]
+        two = tt.str.extract(_TIME_RANGE)
+        a, a_ok = _seconds(two, 0)
+        b, b_ok = _seconds(two, 4)
+        both = a_ok & b_ok & ~ok
+        seconds[txt[both]], end[txt[both]] = a[both], b[both]
+        ok |= both
         as_num = pd.to_numeric(tt.str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float)
         frac[txt[~ok]] = as_num[~ok]
         kinds[txt[tt.isna().to_numpy()]] = 0
@@ -300,7 +362,8 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     seconds[fractional] = np.round(frac[fractional] * 1440) * 60
     seconds[seconds >= 86400] = np.nan
     bad = (kinds != 0) & np.isnan(seconds)
-    return seconds, bad
+    end[bad] = np.nan
+    return seconds, bad, end
 
 
 def local_dates(utc: pd.Series, tz: str = DEFAULT_TZ) -> pd.Series:
@@ -393,14 +456,21 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
         ext = None
 
     # --- date
-    utc, derr, terr = parse_datetimes(f["occurred_at"], f["time"] if "time" in f else None, tz=tz)
-    rej.add(derr.notna().to_numpy(), "occurred_at", derr.to_numpy())
-    rej.add(terr.notna().to_numpy(), "time", terr.to_numpy())
+    times = parse_datetimes(f["occurred_at"], f["time"] if "time" in f else None, tz=tz)
+    utc = times.utc
+    rej.add(times.err.notna().to_numpy(), "occurred_at", times.err.to_numpy())
+    rej.add(times.terr.notna().to_numpy(), "time", times.terr.to_numpy())
     now = now or dt.datetime.now(dt.timezone.utc)
     future = (utc > pd.Timestamp(now).tz_convert(None) + pd.Timedelta(days=1)).to_numpy()
     rej.add(future, "occurred_at", _("date is in the future"))
     out["occurred_at"] = utc
     out["local_date"] = local_dates(utc, tz)
+    out["occurred_to"] = _range_end(f, rej, times, tz)
+    # a range gives the time its limits even when the start is a date alone ("từ 10/03 đến 12/03")
+    out["time_known"] = times.has_time | out["occurred_to"].notna().to_numpy()
+    local = utc.dt.tz_localize("UTC").dt.tz_convert(tz)
+    out["local_hour"] = local.dt.hour.where(out["time_known"]).astype("Int64")
+    out["local_weekday"] = out["local_date"].dt.day_of_week.astype("Int64")
 
     # --- category
     cat_text = _map_unique(_text(f["category"]), normalise_raw)
@@ -473,6 +543,43 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     keep = ~rej.bad
     return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings,
                      unknown_categories=unknown)
+
+
+def _range_end(f: pd.DataFrame, rej: _Rejects, times: Times, tz: str) -> pd.Series:
+    """The UTC end of each row's time range, or NaT: from the time cell ("22h-6h"), else from the end
+    columns (a date with or without its time, or a time alone on the start's day, the next day when it
+    is not after the start; a date alone ends at the end of that day). A range ending before it starts
+    is a row error."""
+    end = times.to.copy()
+    start = times.utc
+    if "date_to" in f:
+        given = (f["date_to"].notna() & _text(f["date_to"]).notna()).to_numpy()
+        to = parse_datetimes(f["date_to"], f["time_to"] if "time_to" in f else None, tz=tz)
+        rej.add(given & to.err.notna().to_numpy(), "date_to", to.err.to_numpy())
+        if "time_to" in f:
+            rej.add(given & to.terr.notna().to_numpy(), "time_to", to.terr.to_numpy())
+        whole_day = given & ~to.has_time
+        to_utc = to.utc.where(~whole_day, to.utc + pd.Timedelta(days=1))
+        use = given & to_utc.notna().to_numpy() & end.isna().to_numpy()
+        end[use] = to_utc[use]
+    else:
+        given = np.zeros(len(f), dtype=bool)
+    if "time_to" in f:
+        seconds, bad, _end = parse_times(f["time_to"])
+        alone = ~given
+        rej.add(alone & bad, "time_to", _("not a time of day (expected HH:MM or 14h30)"))
+        use = alone & ~np.isnan(seconds) & start.notna().to_numpy() & end.isna().to_numpy()
+        if use.any():
+            local = start[use].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+            start_s = (local - local.dt.normalize()).dt.total_seconds().to_numpy()
+            stamp = (local.dt.normalize() + pd.to_timedelta(seconds[use], unit="s")
+                     + pd.to_timedelta((seconds[use] <= start_s).astype(int), unit="D"))
+            end[use] = (stamp.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+                        .dt.tz_convert("UTC").dt.tz_localize(None))
+    backwards = (end <= start).to_numpy()
+    rej.add(backwards, "date_to" if "date_to" in f else "time_to",
+            _("the end of the time range is not after its start; check the dates and times"))
+    return end
 
 
 # Fields the store keeps in columns of a fixed width (geo.store.Incident): longer text is refused

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -137,6 +138,14 @@ class Incident(Base):
     external_id: Mapped[str] = mapped_column(String(100))
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     local_date: Mapped[dt.date] = mapped_column(Date)
+    # the file gave a time of day (else occurred_at is local midnight of the day)
+    time_known: Mapped[bool | None] = mapped_column(Boolean)
+    # the end of a time range ("từ 22h đến 6h"), when the file gave one
+    occurred_to: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # what the hour and weekday filters read: the local hour of occurred_at (NULL when the time is
+    # unknown) and the weekday of local_date (0 = Monday)
+    local_hour: Mapped[int | None] = mapped_column(SmallInteger)
+    local_weekday: Mapped[int | None] = mapped_column(SmallInteger)
     category: Mapped[str] = mapped_column(String(40))
     category_raw: Mapped[str | None] = mapped_column(String(200))
     severity: Mapped[int | None] = mapped_column(Integer)

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from geo.categories import split_selection
+from geo.categories import split_selection, time_window
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.store.categories import catalogue
@@ -76,24 +76,36 @@ def check_categories(engine: Engine, categories: list[str]) -> list[str]:
 
 
 def period_query(engine: Engine, sql: str, category_column: str, group_by: str, *, boundary: str,
-                 start: dt.date, end: dt.date, categories, raw_column: str | None = None) -> list:
-    """Run ``sql`` (a SELECT … WHERE with the parameters :boundary, :start and :end, and :raws when
-    it filters raw labels itself) with the category filter (and the raw-label filter on
-    ``raw_column``) and the GROUP BY added; returns the rows."""
+                 start: dt.date, end: dt.date, categories, raw_column: str | None = None,
+                 incident: str | None = None) -> list:
+    """Run ``sql`` (a SELECT … WHERE with the parameters :boundary, :start and :end, and :raws,
+    :hours and :weekdays when it filters raw labels and times itself) with the category filter (and
+    the raw-label filter on ``raw_column``, the hour and weekday filters on the incident table's alias
+    ``incident``) and the GROUP BY added; returns the rows."""
     cats = check_categories(engine, categories or [])
     _codes, raws = split_selection(categories)
     sql += (f"AND {category_column} IN :cats " if cats else "") + (
-        f"AND {raw_column} IN :raws " if raws and raw_column else "") + (f"GROUP BY {group_by}" if group_by else "")
+        f"AND {raw_column} IN :raws " if raws and raw_column else "")
+    if incident:
+        sql += "".join(f"AND {c} " for c in time_conditions(incident, categories))
+    sql += f"GROUP BY {group_by}" if group_by else ""
     stmt = text(sql)
+    hours, weekdays = time_window(categories)
     params = {"boundary": boundary, "start": start, "end": end}
-    if cats:
-        stmt = stmt.bindparams(bindparam("cats", expanding=True))
-        params["cats"] = cats
-    if raws:
-        stmt = stmt.bindparams(bindparam("raws", expanding=True))
-        params["raws"] = raws
+    for name, values in (("cats", cats), ("raws", raws), ("hours", hours), ("weekdays", weekdays)):
+        if values and f":{name}" in sql:
+            stmt = stmt.bindparams(bindparam(name, expanding=True))
+            params[name] = list(values)
     with engine.connect() as conn:
         return conn.execute(stmt, params).all()
+
+
+def time_conditions(alias: str, categories) -> list[str]:
+    """The SQL conditions on the incident table ``alias`` of a selection's hour and weekday terms
+    (an hour window leaves out the incidents without a known time: their hour is NULL)."""
+    hours, weekdays = time_window(categories)
+    return ([f"{alias}.local_hour IN :hours"] if hours else []) + (
+        [f"{alias}.local_weekday IN :weekdays"] if weekdays else [])
 
 
 def day_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end: dt.date, categories,
@@ -101,13 +113,15 @@ def day_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, end:
     """Rows of ``SELECT <select>`` over the per unit, day and category aggregates ``d`` of
     ``boundary`` in [start, end], with the unit ``a``: pages never scan the raw incidents.
 
-    The aggregates do not keep the files' labels, so a selection with raw labels (``raw:…``) counts
-    the incidents of the period with those labels into the same columns instead (a scan of the
-    period's incidents by the local-date index: slower, see the README)."""
+    The aggregates keep neither the files' labels nor the times of day, so a selection with raw labels
+    (``raw:…``) or time terms (``hour:…``, ``weekday:…``) counts the incidents of the period with those
+    conditions into the same columns instead (a scan of the period's incidents by the local-date index:
+    slower, see the README)."""
     version = "(SELECT id FROM boundary_version WHERE name = :boundary)"
-    if split_selection(categories)[1]:
+    conds = (["i.category_raw IN :raws"] if split_selection(categories)[1] else []) + time_conditions("i", categories)
+    if conds:
         source = (f"({AREA_DAY_SELECT} WHERE ia.version_id = {version} AND i.local_date >= :start "
-                  "AND i.local_date <= :end AND i.category_raw IN :raws "
+                  f"AND i.local_date <= :end AND {' AND '.join(conds)} "
                   "GROUP BY ia.version_id, i.local_date, ia.area_id, i.category) d")
     else:
         source = "area_day d"

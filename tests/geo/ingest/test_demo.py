@@ -51,7 +51,8 @@ def truth(generated):
 
 @pytest.fixture(scope="module")
 def times(records):
-    return pd.to_datetime(records["Thời gian xảy ra"], format="%d/%m/%Y %H:%M")
+    # a record without a time of day (the date alone) is at midnight of its day
+    return pd.to_datetime(records["Thời gian xảy ra"], format="mixed", dayfirst=True)
 
 
 def test_deterministic_for_a_seed(wards):
@@ -75,7 +76,8 @@ def test_shape_columns_and_labels(records):
     ids = records["Mã vụ"]
     assert ids.is_unique
     assert ids.str.fullmatch(r"DEMO-\d{7}").all()
-    assert records["Thời gian xảy ra"].str.fullmatch(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}").all()
+    assert records["Thời gian xảy ra"].str.fullmatch(r"\d{2}/\d{2}/\d{4}( \d{2}:\d{2})?").all()
+    assert records["Đến giờ"].dropna().str.fullmatch(r"\d{2}:\d{2}").all()
     assert set(records["Loại tội phạm"]) <= set(LABEL_TO_CODE)
     assert set(records["Mức độ"]) <= set(SEVERITY_TO_GRADE)
     assert set(records["Đã khám phá"]) == {"Có", "Không"}
@@ -86,10 +88,23 @@ def test_shape_columns_and_labels(records):
         assert np.allclose(v, np.round(v, 6), rtol=0, atol=1e-9)
 
 
-def test_times_within_period_and_sorted(times):
+def test_times_within_period_and_sorted(times, records):
     assert times.min() >= pd.Timestamp(START)
     assert times.max() < pd.Timestamp(END) + pd.Timedelta(days=1)
-    assert times.is_monotonic_increasing
+    assert times.dt.normalize().is_monotonic_increasing
+    known = records["Thời gian xảy ra"].str.len() > 10
+    assert times[known].is_monotonic_increasing
+
+
+def test_unknown_times_and_ranges(records):
+    """A share of the records has no time, a share of the thefts a range; drawn apart, so the rest of
+    each record is what it was (the same seed's dates, places and categories)."""
+    unknown = records["Thời gian xảy ra"].str.len() == 10
+    assert unknown.mean() == pytest.approx(0.06, abs=0.005)
+    theft = records["Loại tội phạm"].map(LABEL_TO_CODE) == "trom_cap_tai_san"
+    ranged = records["Đến giờ"].notna()
+    assert not (ranged & (unknown | ~theft)).any()
+    assert ranged[theft & ~unknown].mean() == pytest.approx(0.25, abs=0.02)
 
 
 def test_every_point_inside_an_hcmc_ward(records, wards):
@@ -235,7 +250,7 @@ def test_other_periods_and_sizes(wards):
     r, t = generate(wards, n=500, start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31), seed=3)
     assert len(r) == 500
     assert (t["start"] >= dt.date(2024, 3, 1)).all() and (t["end"] <= dt.date(2024, 3, 31)).all()
-    times = pd.to_datetime(r["Thời gian xảy ra"], format="%d/%m/%Y %H:%M")
+    times = pd.to_datetime(r["Thời gian xảy ra"], format="mixed", dayfirst=True)
     assert times.dt.month.eq(3).all()
     with pytest.raises(ValueError):
         generate(wards, n=10, start=dt.date(2024, 2, 1), end=dt.date(2024, 1, 1))
