@@ -1,7 +1,7 @@
 """job progress: how far a running job is and the stage it is in
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
