@@ -18,6 +18,7 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from geo import analysis, disclosure, methods, scope
 from geo import periods as pr
@@ -403,8 +404,12 @@ def _start_waiting_jobs():
     app = current_app._get_current_object()
     if app.config.get("JOB_WORKER", "thread") != "thread" or app.config["DATABASE_URL"] in _checked:
         return
+    try:
+        waiting = jobs.waiting(engine())
+    except SQLAlchemyError:  # the store is down: the request itself says so (the health probe, a 503)
+        return
     _checked.add(app.config["DATABASE_URL"])
-    if jobs.waiting(engine()):
+    if waiting:
         jobs.ensure_thread(app)
 
 
