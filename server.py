@@ -106,6 +106,11 @@ SETTINGS = [
     Setting("REPORT_PLACE", "", "Place of the report's date line (\"Gò Vấp, ngày …\"); empty: left blank"),
     Setting("REPORT_SIGNER", "TM. BAN CHỈ ĐẠO\nTRƯỞNG BAN", "Signature block of the report, lines split by \\n"),
     Setting("REPORT_RECIPIENTS", "Như trên;Lưu: VT", "Recipients (Nơi nhận) of the report, separated by ;"),
+    Setting("REPEAT_PLACE_MIN", 3, "Incidents that make a repeat place (the same address, or within 50 m of one "
+                                   "incident) on the repeat-places page"),
+    Setting("INCIDENT_POINTS_MAX", 5000,
+            "Incident points the analysts' points layer of the hot-spots and repeat-places pages draws at most "
+            "(the latest first)"),
 ]
 
 
