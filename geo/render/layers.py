@@ -224,9 +224,11 @@ def _with_display_geometry(engine, boundary, gdf):
     return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
 
 
-def _labels(m, shown, drawn):
-    """Ward names on the map, reusing the polygons already drawn (the geometry is sent once)."""
-    maps.outlines(m, shown, label_field="name", lines=False, layer=drawn["layer"])
+def _labels(m, shown, drawn, priority=None, lang=None):
+    """Unit names on the map, reusing the polygons already drawn (the geometry is sent once): a layer
+    of its own, decluttered, the units with the largest ``priority`` figure named first."""
+    maps.outlines(m, shown, label_field="name", lines=False, layer=drawn["layer"], label_min_zoom=0,
+                  label_name=_("Unit names", lang), label_priority=priority)
 
 
 def _focus(engine, f):
@@ -310,7 +312,7 @@ def _overview(engine, f, args, new_map, lang):
                           tooltip_fields=[("name", _("Ward/commune", lang)),
                                           ("code", _("Code", lang)), (measure, title)],
                           name=title, number_format=lang)
-    _labels(m, shown, res)
+    _labels(m, shown, res, measure, lang)
     order = pd.to_numeric(layer[measure], errors="coerce")
     if "suppressed" in layer.columns:  # a suppressed ward has 1 to 4 incidents: after the others, before zero
         order = order.mask(layer["suppressed"].astype(bool) & order.isna(), 1e-9)
@@ -376,7 +378,7 @@ def _hotspots(engine, f, args, new_map, lang):
                                        ("categories", _("Main categories", lang))])
     except analysis.InputError as exc:
         meta["dbscan_error"] = errors.message(exc, lang)
-    _labels(m, shown, gi_layer)
+    _labels(m, shown, gi_layer, "count", lang)
     if not minimum:
         _incident_points(m, engine, f, args["points_max"], lang)
     table, cols = None, []
@@ -447,8 +449,8 @@ def _compare(engine, f, args, new_map, lang):
                     legend_title=base_title, name=base_title, number_format=lang,
                     tooltip_fields=[("name", _("Ward/commune", lang)),
                                     ("count", now_title), ("base_count", base_title)])
-    _labels(dual.m1, shown, legend)
-    _labels(dual.m2, shown, right)
+    _labels(dual.m1, shown, legend, "count", lang)
+    _labels(dual.m2, shown, right, "base_count", lang)
     table = palette.answer_order(layer.drop(columns="geometry"))
     cols = [("code", _("Code", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
             ("count", now_title, INT), ("base_count", base_title, INT),
@@ -489,7 +491,7 @@ def _change(engine, f, args, new_map, lang):
                               tooltip_fields=[("name", _("Ward/commune", lang)),
                                               ("change_text", "%"),
                                               ("p_value", "p"), ("q_value", "q")])
-    _labels(m, shown, legend)
+    _labels(m, shown, legend, "count", lang)
     return View(map=m, layer=layer, legends=[legend["legend_html"]], meta=meta)
 
 
@@ -510,7 +512,7 @@ def _trends(engine, f, args, new_map, lang):
                               name=title, legend_title=title,
                               tooltip_fields=[("name", _("Ward/commune", lang)),
                                               ("trend_label", title), ("series_text", _("Series", lang))])
-    _labels(m, shown, legend)
+    _labels(m, shown, legend, None, lang)
     rank = layer["trend"].map({t: i for i, t in enumerate(TREND_ORDER)}).fillna(len(TREND_ORDER))
     size = -pd.to_numeric(layer["trend_z"], errors="coerce").abs().fillna(0)
     order = pd.DataFrame({"r": rank, "z": size, "c": layer["code"].astype(str)}) \
@@ -574,7 +576,7 @@ def _complex(engine, f, args, new_map, lang):
                           tooltip_fields=[("rank", "#"), ("name", _("Area", lang)), ("score", title),
                                           (reason, _("Reason", lang))])
     if args["unit"] == "ward":
-        _labels(m, shown, res)
+        _labels(m, shown, res, "score", lang)
     table = layer.drop(columns="geometry").sort_values(["rank", "code"])
     cols = [("rank", "#", INT), ("name", _("Area", lang), TEXT), ("score", title, "float1"),
             ("count", _("Number of incidents", lang), INT), ("change_pct", _("Change (%)", lang), "float1"),
@@ -629,6 +631,15 @@ def _places(engine, f, args, new_map, lang):
     m = new_map()
     title = _("Repeat places", lang)
     count = _("Number of incidents", lang)
+    # the units under the places (the page's unit layer: clicks open the unit panel)
+    wards = _only(f, analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                          categories=list(f.categories))[["code", "name", "count", "geometry"]])
+    wards = disclosure.wards(wards.reset_index(drop=True), minimum) if minimum else wards.reset_index(drop=True)
+    shown = _with_display_geometry(engine, f.boundary, wards)
+    units = maps.choropleth(m, shown, "count", scheme="natural_breaks", palette="Blues", legend_title=count,
+                            name=count, number_format=lang,
+                            tooltip_fields=[("name", _("Ward/commune", lang)), ("count", count)])
+    _labels(m, shown, units, "count", lang)
     if len(places):
         maps.circles(m, places, "count", name=title,
                      tooltip_fields=[("place_id", "#"), ("label", _("Place", lang)), ("name", _("Ward/commune", lang)),
@@ -643,7 +654,8 @@ def _places(engine, f, args, new_map, lang):
             ("lon", _("Longitude", lang), "float6"), ("lat", _("Latitude", lang), "float6")]
     keep = [c for c, _h, _k in cols] + ["key", "code"] + (["suppressed"] if "suppressed" in places.columns else [])
     layer = gpd.GeoDataFrame(places[keep], geometry=places.geometry.to_numpy(), crs="EPSG:4326")
-    return View(map=m, layer=layer, layers={"places": layer}, table=layer.drop(columns="geometry"),
+    return View(map=m, layer=layer, layers={"places": layer}, legends=[units["legend_html"]],
+                table=layer.drop(columns="geometry"),
                 table_columns=cols, table_title=title,
                 meta={"place_min": args["min_count"]},
                 png={"column": "count", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
@@ -670,7 +682,7 @@ def _forecast(engine, f, args, new_map, lang):
     cells_title = _("The %(share)s of the area most at risk", lang, share=fmt.percent(0.05, 0, locale=lang))
     maps.categorical(m, top, "level", [("top5", cells_title, "#49006a")], name=cells_title,
                      legend_title=cells_title, tooltip_fields=[("cells", _("Cells", lang))])
-    _labels(m, wards, res)
+    _labels(m, wards, res, "share_pct", lang)
     summary = analysis.backtest_summary(engine, boundary=f.boundary, end=f.end, categories=list(f.categories))
     backtest = summary.pivot(index="coverage", columns="method", values="pai").reset_index()
     backtest["coverage"] = [fmt.percent(c, 0, locale=lang) for c in backtest["coverage"]]

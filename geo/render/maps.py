@@ -313,12 +313,18 @@ class _Chrome(MacroElement):
 
 
 class _Control(MacroElement):
-    """A Leaflet control holding trusted (already escaped) HTML, shown with ``layer``."""
+    """A Leaflet control holding trusted (already escaped) HTML, shown with ``layer``.
+
+    A legend (``legend=True``) stays off the map when the page has a legends box
+    (``[data-hs-legends]``): ``static/js/workbench.js`` shows it there, with its layer."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
             (function () {
                 var map = {{ this._parent.get_name() }};
+                {%- if this.legend %}
+                if (document.querySelector("[data-hs-legends]")) { return; }
+                {%- endif %}
                 var control = L.control({"position": {{ this.position|tojson }}});
                 control.onAdd = function () {
                     var div = L.DomUtil.create("div", {{ this.class_name|tojson }});
@@ -343,48 +349,123 @@ class _Control(MacroElement):
     """)
 
     def __init__(self, html_text: str, *, position: str = "bottomright", layer=None,
-                 class_name: str = "hs-control"):
+                 class_name: str = "hs-control", legend: bool = False):
         super().__init__()
         self._name = "HtmlControl"
         self.html = html_text
         self.position = position
         self.layer = layer
         self.class_name = class_name
+        self.legend = legend
 
 
 class _Labels(MacroElement):
-    """Text at points (escaped HTML), shown while ``layer`` is on and from ``min_zoom`` on."""
+    """Text at points (escaped HTML), shown while ``layer`` is on and from ``min_zoom`` on.
+
+    With ``name`` the labels are a layer of their own (``var <name>``, listed in the
+    page's layer control; ``hsWanted`` says whether the user wants them). With
+    ``declutter`` a label whose box overlaps one listed before it is hidden after
+    each zoom (rows come most important first): Leaflet places divIcons without any
+    collision test, and none of the vendored plugins does it for plain text labels."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.layerGroup();
             (function () {
-                var map = {{ this._parent.get_name() }};
+                var map = {{ this._parent.get_name() }}, parent = {{ this.layer.get_name() }};
                 var rows = {{ this.rows|tojson }};
-                var labels = L.layerGroup();
+                var labels = {{ this.get_name() }}, markers = [];
+                labels.hsWanted = true;
                 rows.forEach(function (r) {
-                    L.marker([r[0], r[1]], {
+                    markers.push(L.marker([r[0], r[1]], {
                         "icon": L.divIcon({"className": {{ this.class_name|tojson }},
                                            "html": "<span>" + r[2] + "</span>", "iconSize": [0, 0]}),
                         "interactive": false, "keyboard": false
-                    }).addTo(labels);
+                    }).addTo(labels));
                 });
-                function update() {
-                    var on = map.hasLayer({{ this.layer.get_name() }}) && map.getZoom() >= {{ this.min_zoom|tojson }};
-                    if (on) { labels.addTo(map); } else { labels.remove(); }
+                function declutter() {
+                    var spans = markers.map(function (mk) { var el = mk.getElement(); return el && el.firstChild; });
+                    spans.forEach(function (s) { if (s) { s.style.visibility = ""; } });
+                    var boxes = spans.map(function (s) { return s && s.getBoundingClientRect(); }), kept = [];
+                    spans.forEach(function (s, i) {
+                        if (!s) { return; }
+                        var b = boxes[i], hit = kept.some(function (k) {
+                            return b.left < k.right + 3 && b.right + 3 > k.left && b.top < k.bottom + 1 && b.bottom + 1 > k.top;
+                        });
+                        if (hit) { s.style.visibility = "hidden"; } else { kept.push(b); }
+                    });
+                }
+                function update(e) {
+                    if (e && e.layer === labels && (e.type === "overlayadd" || e.type === "overlayremove")) {
+                        labels.hsWanted = e.type === "overlayadd";
+                    }
+                    var on = labels.hsWanted && map.hasLayer(parent) && map.getZoom() >= {{ this.min_zoom|tojson }};
+                    if (on) {
+                        labels.addTo(map);
+                        {%- if this.declutter %}
+                        declutter();
+                        {%- endif %}
+                    } else { labels.remove(); }
                 }
                 map.on("zoomend overlayadd overlayremove", update);
-                map.whenReady(update);
+                map.whenReady(function () { update(); });
             })();
         {% endmacro %}
     """)
 
-    def __init__(self, rows, *, layer, min_zoom: int = 0, class_name: str = "hs-label"):
+    def __init__(self, rows, *, layer, min_zoom: int = 0, class_name: str = "hs-label",
+                 name: str | None = None, declutter: bool = False):
         super().__init__()
         self._name = "PointLabels"
         self.rows = rows
         self.layer = layer
         self.min_zoom = int(min_zoom)
         self.class_name = class_name
+        self.name = name
+        self.declutter = declutter
+
+
+class _Register(MacroElement):
+    """Tells the page's scripts (``static/js/workbench.js``, ``window.HS``) about this map: the
+    Leaflet map, its named layers (overlays and base layers, in the order they were added), the
+    layer of its units (the first GeoJSON layer whose features carry a ``code``) and the legend of
+    each layer. It is added last at each render (:func:`_render`), with an id made from the map's,
+    so that rendering stays deterministic."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            (window.HS_MAPS = window.HS_MAPS || []).push({
+                "map": {{ this._parent.get_name() }},
+                "units": {{ this.units or "null" }},
+                "layers": [{% for name, var, overlay in this.layers %}
+                    {"name": {{ name|tojson }}, "layer": {{ var }}, "overlay": {{ overlay|tojson }}}{{ "," if not loop.last }}{% endfor %}],
+                "legends": [{% for var, text in this.legends %}
+                    {"layer": {{ var or "null" }}, "html": {{ text|tojson }}}{{ "," if not loop.last }}{% endfor %}]
+            });
+            if (window.HS && window.HS.attach) { window.HS.attach(); }
+        {% endmacro %}
+    """)
+
+    def __init__(self, m: folium.Map):
+        super().__init__()
+        self._name = "HsRegister"
+        self._id = m._id
+        self.units = None
+        self.layers, self.legends = [], []
+        for child in m._children.values():
+            if isinstance(child, _Labels) and child.name:
+                self.layers.append((child.name, child.get_name(), True))
+            elif isinstance(child, Layer) and child.control:
+                self.layers.append((child.layer_name, child.get_name(), bool(child.overlay)))
+            if self.units is None and isinstance(child, folium.GeoJson) and _has_codes(child):
+                self.units = child.get_name()
+            if isinstance(child, _Control) and child.legend:
+                self.legends.append((child.layer.get_name() if child.layer is not None else None, child.html))
+
+
+def _has_codes(layer: folium.GeoJson) -> bool:
+    features = layer.data.get("features") or [] if isinstance(layer.data, dict) else []
+    return bool(features) and "code" in (features[0].get("properties") or {})
 
 
 # --------------------------------------------------------------------------- offline links
@@ -521,10 +602,10 @@ def freeze_ids(m, prefix: str = "m"):
 
 def _prune(root: Figure) -> None:
     """Drop the children that folium adds while rendering (a layer's ``addTo``, a
-    marker's ``setIcon``); the next render adds them again."""
+    marker's ``setIcon``, our :class:`_Register`); the next render adds them again."""
     for el in _walk(root):
         stale = [k for k, c in el._children.items()
-                 if isinstance(c, (ElementAddToElement, folium.Marker.SetIcon))]
+                 if isinstance(c, (ElementAddToElement, folium.Marker.SetIcon, _Register))]
         for k in stale:
             del el._children[k]
 
@@ -681,6 +762,9 @@ def _render(m) -> Figure:
     for el in list(_walk(root)):
         if isinstance(el, DualMap):
             _copy_for_second_map(el)
+    for el in list(_walk(root)):
+        if isinstance(el, folium.Map):
+            el.add_child(_Register(el))  # last, so that every layer it names exists
     meta = root.header._children.get("meta_http")
     root.header._children = OrderedDict([("meta_http", meta)] if meta is not None else [])
     root.html._children = OrderedDict()
@@ -873,22 +957,34 @@ def _features(gdf: gpd.GeoDataFrame, properties: dict[str, list]) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
+#: Tooltip values are kept in the features under this prefix: they are escaped HTML (folium's
+#: tooltip writes them with innerHTML), while ``code`` and ``name`` stay the plain unit data
+#: that page scripts read (``static/js/workbench.js``) and write as text.
+TIP = "tip:"
+
+
 def _tooltip_properties(gdf, fields: list[tuple[str, str]], fmt: str) -> dict[str, list[str]]:
     _check_columns(gdf, "gdf", [f for f, _ in fields])
-    return {f: [_text_value(v, fmt) for v in gdf[f].tolist()] for f, _ in fields}
+    return {TIP + f: [_text_value(v, fmt) for v in gdf[f].tolist()] for f, _ in fields}
+
+
+def _unit_properties(gdf) -> dict[str, list]:
+    """The plain ``code``, ``name`` and ``parent_name`` of a layer of units (those it has)."""
+    return {c: [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in gdf[c].tolist()]
+            for c in ("code", "name", "parent_name") if c in gdf.columns}
 
 
 def _tooltip(fields: list[tuple[str, str]]):
     if not fields:
         return None
-    return folium.GeoJsonTooltip(fields=[f for f, _ in fields],
+    return folium.GeoJsonTooltip(fields=[TIP + f for f, _ in fields],
                                  aliases=[html.escape(label) for _, label in fields],
                                  labels=True, sticky=True, class_name="hs-tooltip")
 
 
 def _polygon_layer(m, gdf, styles: list[dict], *, fields, fmt: str, name: str | None,
                    highlight: bool = True, show: bool = True) -> folium.GeoJson:
-    data = _features(gdf, _tooltip_properties(gdf, fields, fmt))
+    data = _features(gdf, {**_unit_properties(gdf), **_tooltip_properties(gdf, fields, fmt)})
     by_id = {str(i): s for i, s in enumerate(styles)}
     layer = folium.GeoJson(
         data, name=name, show=show, control=name is not None,
@@ -1018,7 +1114,7 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
         rows.append((NO_DATA_COLOUR, _words(fmt)["no_data_small" if _has_suppressed(gdf) else "no_data"], {}))
     legend_text = legend_html(legend_title, rows, lang=fmt)
     if legend:
-        m.add_child(_Control(legend_text, layer=layer))
+        m.add_child(_Control(legend_text, layer=layer, legend=True))
     counts = [int((cls == i).sum()) for i in range(len(bins))]
     return {"legend_html": legend_text, "bins": [float(b) for b in bins], "colours": colours,
             "counts": counts, "layer": layer}
@@ -1064,18 +1160,25 @@ def categorical(m, gdf, column: str, categories: Sequence[tuple[str, str, str]],
         rows.append((NO_DATA_COLOUR, _words(fmt)["no_data"], {}))
     legend_text = legend_html(legend_title, rows, lang=fmt)
     if legend:
-        m.add_child(_Control(legend_text, layer=layer))
+        m.add_child(_Control(legend_text, layer=layer, legend=True))
     counts = {code: sum(1 for c in codes if c is not None and str(c) == code) for code, _, _ in cats}
     return {"legend_html": legend_text, "counts": counts, "layer": layer}
 
 
 def outlines(m, gdf, *, label_field: str | None = "name", name: str | None = None,
              label_min_zoom: int = 12, colour: str = "#555555", weight: float = 1.0,
-             lines: bool = True, layer=None):
+             lines: bool = True, layer=None, label_name: str | None = None,
+             label_priority: str | None = None, show: bool = True):
     """Polygon borders without fill, labelled at representative points.
 
     The labels are small text, shown from ``label_min_zoom`` on while the layer is
     on, so that a map without tiles can still be read. Labels are escaped.
+
+    ``label_name`` makes the labels a layer of their own (listed in the page's layer
+    control) and declutters them: at each zoom a label that would overlap one before
+    it is hidden, the labels coming in the order of ``label_priority`` (a numeric
+    column, largest first; default: the polygons' area), so the first view shows the
+    names of the most relevant units and zooming in shows more.
 
     Over a :func:`choropleth` of the same polygons, which draws the borders already,
     pass ``lines=False`` and ``layer=result["layer"]`` to add only the labels (and
@@ -1090,7 +1193,7 @@ def outlines(m, gdf, *, label_field: str | None = "name", name: str | None = Non
     colour = _check_colour(colour, "outlines")
     if lines:
         data = _features(gdf, {})
-        layer = folium.GeoJson(data, name=name, interactive=False, control=name is not None,
+        layer = folium.GeoJson(data, name=name, interactive=False, control=name is not None, show=show,
                                style_function=lambda f: {"fill": False, "color": colour,
                                                          "weight": weight, "opacity": 0.9})
         layer.add_to(m)
@@ -1099,11 +1202,24 @@ def outlines(m, gdf, *, label_field: str | None = "name", name: str | None = Non
                          "(e.g. choropleth(...)['layer']).")
     if label_field:
         _check_columns(gdf, "gdf", [label_field])
-        pts = gdf.geometry.representative_point()
-        rows = [[round(p.y, 5), round(p.x, 5), html.escape(str(t))]
-                for p, t in zip(pts, gdf[label_field]) if p is not None and not p.is_empty and pd.notna(t)]
-        m.add_child(_Labels(rows, layer=layer, min_zoom=label_min_zoom))
+        pts, texts = gdf.geometry.representative_point().tolist(), gdf[label_field].tolist()
+        order = _label_order(gdf, label_priority) if label_name else range(len(gdf))
+        rows = [[round(pts[i].y, 5), round(pts[i].x, 5), html.escape(str(texts[i]))] for i in order
+                if pts[i] is not None and not pts[i].is_empty and pd.notna(texts[i])]
+        m.add_child(_Labels(rows, layer=layer, min_zoom=label_min_zoom, name=label_name,
+                            declutter=bool(label_name)))
     return layer
+
+
+def _label_order(gdf, priority: str | None) -> list[int]:
+    """Row positions, most important label first: by ``priority`` (missing last), then by area."""
+    area = gdf.geometry.to_crs(metric_crs_for(gdf)).area.to_numpy() if len(gdf) else np.array([])
+    key = pd.DataFrame({"area": area})
+    cols = ["area"]
+    if priority and priority in gdf.columns:
+        key["p"] = pd.to_numeric(gdf[priority], errors="coerce").fillna(-np.inf).to_numpy()
+        cols = ["p", "area"]
+    return key.sort_values(cols, ascending=False, kind="stable").index.tolist()
 
 
 def spots(m, spots_gdf, *, number_field: str = "spot_id",
@@ -1191,7 +1307,7 @@ def contours(m, contours_gdf, *, name: str | None = None, legend: bool = True,
             for f, t in sorted(zip(fractions, labels))]
     legend_text = legend_html(legend_title or _words(fmt)["contours_title"], rows, lang=fmt)
     if legend:
-        m.add_child(_Control(legend_text, layer=layer))
+        m.add_child(_Control(legend_text, layer=layer, legend=True))
     return {"legend_html": legend_text, "layer": layer}
 
 
@@ -1258,7 +1374,7 @@ def points(m, df, *, cap: int = 5000, on_excess: str = "truncate",
         frame = frame.iloc[:cap]
     fields = _tooltip_fields(tooltip_fields)
     props = _tooltip_properties(frame, fields, fmt)
-    columns = [props[f] for f, _ in fields]
+    columns = [props[TIP + f] for f, _ in fields]
     data = [[round(float(y), 6), round(float(x), 6), *values]
             for x, y, *values in zip(frame[lon], frame[lat], *columns)]
     callback = _POINT_CALLBACK % (_js_literal([html.escape(label) for _, label in fields]),

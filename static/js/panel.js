@@ -1,4 +1,4 @@
-// Ward panel: a click on a ward of the overview map shows its figures beside the map.
+// Ward panel: a click on a ward of a map (the "hs:unit" event) shows its figures beside the map.
 // Text is set with textContent only, so names from the data can never run as HTML.
 (function () {
   "use strict";
@@ -82,16 +82,7 @@
       .then(show)
       .catch(function () { panel.replaceChildren(el("p", T.error, "error")); });
   }
-  function attach() {
-    Object.keys(window).forEach(function (name) {
-      if (name.indexOf("geo_json_") === 0 && window[name] && window[name].on) {
-        window[name].on("click", function (e) {
-          var p = e.layer && e.layer.feature && e.layer.feature.properties;
-          if (p && p.code) { load(p.code); }
-        });
-      }
-    });
-  }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", attach); } else { attach(); }
+  // A click on a unit of any map (static/js/workbench.js) sends "hs:unit".
+  document.addEventListener("hs:unit", function (e) { load(e.detail.code); });
   window.wardPanel = {load: load};
 })();
