@@ -113,6 +113,11 @@ SETTINGS = [
     Setting("PRECOMPUTE_PAGES", True,
             "After each import, queue background jobs that compute the default view of every map page "
             "(for analysts and viewers), so that the first visitor finds it ready"),
+    Setting("REPEAT_PLACE_MIN", 3, "Incidents that make a repeat place (the same address, or within 50 m of one "
+                                   "incident) on the repeat-places page"),
+    Setting("INCIDENT_POINTS_MAX", 5000,
+            "Incident points the analysts' points layer of the hot-spots and repeat-places pages draws at most "
+            "(the latest first)"),
 ]
 
 

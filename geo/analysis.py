@@ -38,12 +38,13 @@ from clustering.getis_ord import gi_star
 from clustering.grid import ward_weights
 from clustering.kde import kde
 from clustering.lisa import local_moran
+from clustering.places import repeat_places as _repeat_places
 from clustering.ranking import rank_areas
 from clustering.rates import HARM_WEIGHTS, rates
 from geo import format as fmt
 from geo import periods as pr
 from geo.errors import InputError
-from geo.names import display_names
+from geo.names import address_key, display_names
 from geo.store.categories import catalogue
 from geo.store.queries import day_rows, load_areas, period_query
 
@@ -404,6 +405,39 @@ def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
         return spots.to_crs("EPSG:4326")
     return cached("dbscan", engine, dict(b=boundary, s=start, e=end, c=categories, eps=eps_m, m=min_samples,
                                          method=method, h=harm_weighted), compute)
+
+
+def incident_rows(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                  categories: list[str] | None = None) -> pd.DataFrame:
+    """The period's incidents as the places and the points layer need them: ``lon``, ``lat``,
+    ``local_date``, ``category``, ``address`` and ``code`` (the unit in ``boundary``, or None), latest
+    first. Cached: a copy is returned."""
+    def compute():
+        rows = _period_rows(engine, "i.lon, i.lat, i.local_date, i.category, i.address, a.code",
+                            boundary=boundary, start=start, end=end, categories=categories, join="LEFT JOIN")
+        out = pd.DataFrame(rows, columns=["lon", "lat", "local_date", "category", "address", "code"])
+        out["local_date"] = pd.to_datetime(out["local_date"])
+        return out.sort_values("local_date", ascending=False, kind="stable").reset_index(drop=True)
+    return cached("incident-rows", engine, dict(b=boundary, s=start, e=end, c=categories), compute).copy()
+
+
+def repeat_places(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
+                  categories: list[str] | None = None, min_count: int = 3, radius_m: float = 50.0,
+                  recent_days: int = 90) -> gpd.GeoDataFrame:
+    """The places hit again and again in [start, end] (:func:`clustering.places.repeat_places`):
+    the same address in one unit (compared by :func:`geo.names.address_key`) and groups of
+    incidents within ``radius_m`` of one of them, with at least ``min_count`` incidents, most
+    first; ``name`` is the unit's name (with its parent where names repeat). Points in WGS 84."""
+
+    def compute():
+        inc = incident_rows(engine, boundary=boundary, start=start, end=end, categories=categories)
+        inc["key"] = inc["address"].map(address_key)
+        places = _repeat_places(inc, end=end, radius_m=radius_m, min_count=int(min_count), recent_days=recent_days)
+        names = _ward_frame(engine, boundary)["name"]
+        places["name"] = places["code"].map(names)
+        return gpd.GeoDataFrame(places, geometry=gpd.points_from_xy(places["lon"], places["lat"]), crs="EPSG:4326")
+    return cached("places", engine, dict(b=boundary, s=start, e=end, c=categories, m=min_count, r=radius_m,
+                                         d=recent_days), compute)
 
 
 def kde_surface(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,

@@ -98,6 +98,8 @@ PERMUTATIONS = Param("permutations", N_("Permutations"), "int", 999, "HOTSPOT_PE
                      unit="permutations", minimum=99, maximum=9999, page="url")
 MIN_SAMPLES = dict(kind="int", unit="incidents", minimum=1, maximum=100_000, analyst=True)
 RADIUS = dict(kind="float", unit="m", minimum=0, exclusive=True, maximum=5000, analyst=True, keyword="eps_m")
+POINTS = Param("points_max", N_("Incident points shown at most"), "int", 5000, "INCIDENT_POINTS_MAX",
+               unit="incidents", minimum=1, maximum=100_000, analyst=True, page="url")
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("gistar", N_("Gi* hot spots (Getis-Ord)"), (PERMUTATIONS,), endpoint="/gistar", page="hotspots"),
@@ -134,6 +136,12 @@ METHODS: dict[str, Method] = {m.name: m for m in [
         Param("min_samples", N_("Minimum incidents per spot"), fallback=30, setting="COMPLEX_SPOT_MIN_SAMPLES",
               page="url", **MIN_SAMPLES),
     ), endpoint="/complex-areas", page="complex"),
+    Method("incident-points", N_("Incident points (analysts only)"), (POINTS,), page="hotspots"),
+    Method("repeat-places", N_("Repeat places"), (
+        Param("min_count", N_("Minimum incidents per place"), "int", 3, "REPEAT_PLACE_MIN", unit="incidents",
+              minimum=2, maximum=100_000, analyst=True, page="url"),
+        POINTS,
+    ), page="places"),
     Method("forecast", N_("Forecast"), (
         Param("method", N_("Method"), "choice", "naive_kde", choices=tuple(zip(FORECAST_METHODS, (
             N_("Previous-period KDE"), N_("Prospective hot spots"), N_("Counts"))))),

@@ -71,3 +71,24 @@ def display_names(names, parents) -> list[str]:
         else:
             out.append(n)
     return out
+
+
+# The house-number word before the first number ("số 12", "số nhà 12", "SN 12") and the street and unit
+# abbreviations of addresses ("Đ. Lê Lợi", "P.7", "Q.1"), as whole words after folding.
+_HOUSE_WORD = re.compile(r"^(so nha|so|sn)\s+(?=\d)")
+_ADDRESS_WORDS = {"d": "duong", "p": "phuong", "q": "quan", "tp": "thanh pho"}
+
+
+def address_key(text) -> str:
+    """The form in which two spellings of one address compare equal: folded (case, diacritics,
+    punctuation), without the house-number word, abbreviations written out; "" for no address.
+
+    >>> address_key("số 12 đường Số 3") == address_key("12 Đường số 3") == "12 duong so 3"
+    True
+    >>> address_key("  Số nhà 5, Đ. Lê Lợi, P.Bến Thành ")
+    '5 duong le loi phuong ben thanh'
+    """
+    if text is None or (isinstance(text, float) and text != text):
+        return ""
+    words = _HOUSE_WORD.sub("", fold(text)).split()
+    return " ".join(_ADDRESS_WORDS.get(w, w) for w in words)

@@ -23,6 +23,7 @@ from flask_login import current_user
 from geo import analysis, disclosure, format
 from geo import periods as pr
 from geo.committee import areas, assessments, candidates, plans
+from geo.committee import places as cplaces
 from geo.committee import flags as fl
 from geo.committee import programmes as pg
 from geo.committee import report as rp
@@ -36,7 +37,7 @@ from web import current_categories as _categories
 from web import engine as _engine
 from web.args import choice_arg
 from web.auth import audit, role_required
-from web.maps import boundary_choices, category_choices, data_span, period_choices, raw_choices, read_filters
+from web.maps import boundary_choices, category_choices, data_span, page_args, period_choices, raw_choices, read_filters
 from web.maps import lang as _lang
 from web.responses import published_minimum
 
@@ -169,6 +170,7 @@ def plan(plan_id):
                    years=plans.assessable_years(eng, p),
                    now_in={a.id: areas.now_in(eng, a.geometry) for a in selected},
                    data_version=areas.data_version_text(eng), decided_on=plans.decision_date(p).isoformat(),
+                   places=cplaces.plan_places(eng, plan_id),
                    me=current_user.full_name or current_user.username)
 
 
@@ -190,6 +192,24 @@ def select(plan_id):
         return _back("committee.plan", plan_id=plan_id)
     flash(_("%(n)s areas selected.", n=len(ids)))
     return _back("committee.plan", plan_id=plan_id)
+
+
+@committee.post("/places")
+@role_required("committee")
+def adopt_place():
+    """Add a place of the repeat-places page (its selection is this URL's query) to a plan."""
+    f = read_filters()
+    form = request.form
+    try:
+        cplaces.adopt_place(engine(), form.get("plan_id"), form.get("place", ""), boundary=f.boundary,
+                            start=f.start, end=f.end, categories=f.categories,
+                            min_count=page_args("places")["min_count"], minimum=published_minimum(),
+                            note=form.get("note", ""), recorded_by=_me(), on_write=_on_write)
+    except InputError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("maps.map_page", page="places") + "?" + request.query_string.decode())
+    flash(_("Place added to the plan."))
+    return _back("committee.plan", plan_id=int(form["plan_id"]), _anchor="plan-places")
 
 
 # --------------------------------------------------------------------------- areas

@@ -25,6 +25,7 @@ from geo import periods as pr
 from geo.analysis import cached
 from geo.analysis import data_span as span
 from geo.categories import raw_terms, time_label, time_terms, weekday_names
+from geo.committee.plans import list_plans
 from geo.disclosure import labelled
 from geo.errors import InputError
 from geo.format import date as fmt_date
@@ -55,7 +56,7 @@ from web.responses import job_failure, job_progress, published_minimum, run_budg
 
 pages = Blueprint("maps", __name__)
 
-PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast")
+PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast", "places")
 MEASURES = ("count", "per_km2", "per_10k", "harm")
 SCHEMES = ("natural_breaks", "quantiles")
 
@@ -425,8 +426,16 @@ def map_page(page):
     view, job = page_view(page, f, args)
     if job is not None:
         return pending(page, f, job, args)
-    return render_template(f"{page}.html", view=view, map=view.parts,
+    return render_template(f"{page}.html", view=view, map=view.parts, **_page_context(page, f),
                            **common_context(page, f, args))
+
+
+def _page_context(page: str, f: Filters) -> dict:
+    """What one page shows beyond the common context: the repeat-places page's plans of the
+    boundary version, for committee members to adopt a place into."""
+    if page != "places" or not current_user.can("committee"):
+        return {}
+    return {"plans": [d["plan"] for d in list_plans(engine()) if d["plan"].boundary == f.boundary]}
 
 
 def _query_values(args: dict) -> dict:

@@ -34,7 +34,8 @@ LAYER_NAMES = {"wards": N_("Wards/communes (GeoJSON, open with QGIS)"),
                "spots": N_("Incident clusters (GeoJSON, open with QGIS)"),
                "contours": N_("Density contours (GeoJSON, open with QGIS)"),
                "areas": N_("Candidate areas (GeoJSON, open with QGIS)"),
-               "cells": N_("Most at-risk cells (GeoJSON, open with QGIS)")}
+               "cells": N_("Most at-risk cells (GeoJSON, open with QGIS)"),
+               "places": N_("Repeat places (GeoJSON, open with QGIS)")}
 #: What a statistical figure means, in one plain sentence (the "?" beside it: templates/_table.html).
 GLOSSARY = {
     "p": N_("p: the chance of a change this large if nothing had really changed; under 0.05 the change is clear."),
@@ -290,7 +291,7 @@ def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attr
     """``minimum``: the figures are those users below analyst may see (:mod:`geo.disclosure`).
     ``report(progress, stage)``: told how far the build is (a background job's progress box)."""
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
-            "trends": _trends, "complex": _complex, "forecast": _forecast}[page]
+            "trends": _trends, "complex": _complex, "forecast": _forecast, "places": _places}[page]
     args = dict(args, minimum=minimum, report=report or _silent)
     view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
                                                              tiles_attribution, dual), lang)
@@ -395,6 +396,8 @@ def _hotspots(engine, f, args, new_map, lang):
         meta["dbscan_error"] = errors.message(exc, lang)
     args["report"](0.9, STAGES["drawing"])
     _labels(m, shown, gi_layer, "count", lang)
+    if not minimum:
+        _incident_points(m, engine, f, args["points_max"], lang)
     table, cols = None, []
     layers = {"gistar": layer}
     if spots is not None:
@@ -605,6 +608,80 @@ def _complex(engine, f, args, new_map, lang):
                 table_columns=cols,
                 table_title=_("Candidate areas for the plan", lang),
                 png={"column": "score", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
+
+
+#: The two kinds of repeat place (clustering.places).
+PLACE_KINDS = {"address": N_("Same address"), "group": N_("Points within 50 m")}
+
+
+def place_label(kind: str, address: str, lang: str | None = None) -> str:
+    """A repeat place in words: its address, or "Nhóm điểm gần <its most common address>"."""
+    if kind == "address":
+        return address
+    return _("Group of points near %(address)s", lang, address=address) if address else _("Group of points", lang)
+
+
+def _incident_points(m, engine, f, cap, lang):
+    """The analysts' layer of the selection's incidents as points (clustered, the latest ``cap``),
+    with date, category and address on hover (escaped: :func:`geo.render.maps.points`). Never for
+    users below analyst: the caller draws it only without a disclosure minimum."""
+    inc = analysis.incident_rows(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                 categories=list(f.categories))
+    if f.units:
+        inc = inc[inc["code"].isin(f.units)]
+    labels = catalogue(engine)
+    inc["category_label"] = [labels.label(c, lang or "vi") for c in inc["category"]]
+    return maps.points(m, inc, cap=int(cap), name=_("Incidents (points)", lang),
+                       tooltip_fields=[("local_date", _("Date", lang)), ("category_label", _("Category", lang)),
+                                       ("address", _("Address", lang))])
+
+
+def _places(engine, f, args, new_map, lang):
+    """Repeat places: circles sized by their incidents, and the table in rank order. Below analyst,
+    only places of at least the disclosure minimum, their recent count suppressed when small and
+    their categories without counts; no incident points."""
+    minimum = args["minimum"]
+    places = analysis.repeat_places(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                    categories=list(f.categories), min_count=args["min_count"])
+    places = _only(f, places)
+    if minimum:
+        places = disclosure.protect(disclosure.spots(places, minimum), minimum, ["count_recent"])
+    places = places.reset_index(drop=True)
+    places["place_id"] = np.arange(1, len(places) + 1)  # ranks of the places shown, without gaps
+    places = _spots_in_words(engine, f.boundary, places.assign(ward_codes=places["code"].fillna("")), lang)
+    places["label"] = [place_label(kind, address, lang) for kind, address in zip(places["kind"], places["address"])]
+    places["kind_label"] = [_(PLACE_KINDS[k], lang) for k in places["kind"]]
+    m = new_map()
+    title = _("Repeat places", lang)
+    count = _("Number of incidents", lang)
+    # the units under the places (the page's unit layer: clicks open the unit panel)
+    wards = _only(f, analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                          categories=list(f.categories))[["code", "name", "count", "geometry"]])
+    wards = disclosure.wards(wards.reset_index(drop=True), minimum) if minimum else wards.reset_index(drop=True)
+    shown = _with_display_geometry(engine, f.boundary, wards)
+    units = maps.choropleth(m, shown, "count", scheme="natural_breaks", palette="Blues", legend_title=count,
+                            name=count, number_format=lang,
+                            tooltip_fields=[("name", _("Ward/commune", lang)), ("count", count)])
+    _labels(m, shown, units, "count", lang)
+    if len(places):
+        maps.circles(m, places, "count", name=title,
+                     tooltip_fields=[("place_id", "#"), ("label", _("Place", lang)), ("name", _("Ward/commune", lang)),
+                                     ("count", count), ("last_date", _("Latest incident", lang))])
+    if not minimum:
+        _incident_points(m, engine, f, args["points_max"], lang)
+    cols = [("place_id", "#", INT), ("label", _("Place", lang), TEXT), ("kind_label", _("Kind of place", lang), TEXT),
+            ("name", _("Ward/commune", lang), TEXT), ("count", count, INT),
+            ("count_recent", _("In the last 90 days", lang), INT),
+            ("first_date", _("First incident", lang), DATE), ("last_date", _("Latest incident", lang), DATE),
+            ("categories", _("Main categories", lang), TEXT), ("radius_m", _("Radius (m)", lang), INT),
+            ("lon", _("Longitude", lang), "float6"), ("lat", _("Latitude", lang), "float6")]
+    keep = [c for c, _h, _k in cols] + ["key", "code"] + (["suppressed"] if "suppressed" in places.columns else [])
+    layer = gpd.GeoDataFrame(places[keep], geometry=places.geometry.to_numpy(), crs="EPSG:4326")
+    return View(map=m, layer=layer, layers={"places": layer}, legends=[units["legend_html"]],
+                table=layer.drop(columns="geometry"),
+                table_columns=cols, table_title=title,
+                meta={"place_min": args["min_count"]},
+                png={"column": "count", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
 
 
 METHOD_LABELS = {"naive_kde": N_("Previous-period KDE (3 months)"),

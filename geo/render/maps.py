@@ -1248,6 +1248,29 @@ def spots(m, spots_gdf, *, number_field: str = "spot_id",
     return layer
 
 
+def circles(m, gdf, size_field: str, *, tooltip_fields: Sequence[tuple[str, str]] = (), name: str | None = None,
+            colour: str = "#b2182b", min_radius: float = 4.0, max_radius: float = 16.0) -> folium.GeoJson:
+    """Points as circle markers whose area grows with ``size_field`` (the repeat places, sized by
+    their incidents), tooltips on hover. Draw the largest first: the small ones stay on top."""
+    m = _check_map(m)
+    fmt = _lang(m)
+    gdf = _to_wgs84(gdf, "gdf")
+    _check_columns(gdf, "gdf", [size_field])
+    colour = _check_colour(colour, "circles")
+    fields = _tooltip_fields(tooltip_fields)
+    size = pd.to_numeric(gdf[size_field], errors="coerce").fillna(0).to_numpy(dtype=float)
+    top = size.max() if len(size) else 0.0
+    radii = min_radius + (max_radius - min_radius) * np.sqrt(size / top) if top > 0 else np.full(len(size), min_radius)
+    styles = {str(i): {"radius": round(float(r), 1), "color": "#ffffff", "weight": 1, "fillColor": colour,
+                       "fillOpacity": 0.8} for i, r in enumerate(radii)}
+    data = _features(gdf, _tooltip_properties(gdf, fields, fmt))
+    layer = folium.GeoJson(data, name=name, control=name is not None, style_function=lambda f: styles[f["id"]],
+                           highlight_function=lambda f: {"weight": 3, "color": "#222222"},
+                           tooltip=_tooltip(fields), marker=folium.CircleMarker(radius=min_radius, fill=True))
+    layer.add_to(m)
+    return layer
+
+
 def contours(m, contours_gdf, *, name: str | None = None, legend: bool = True,
              legend_title: str | None = None) -> dict:
     """Kernel-density contours (``clustering.kde`` levels 1 %, 5 %, 10 %) with a legend.

@@ -432,6 +432,38 @@ class ProgrammeStatus(Base):
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("programme_status.id"))
 
 
+class CommitteePlace(Base):
+    """A repeat place ("tụ điểm") a plan adopted from the repeat-places page: where it is, the unit it
+    lies in and the incidents it had when adopted. A removal is a new row (``status`` "removed")
+    whose ``supersedes_id`` names the row it ends; rows are never overwritten."""
+
+    __tablename__ = "committee_place"
+    __table_args__ = (Index("ix_committee_place_plan", "plan_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("committee_plan.id"))
+    status: Mapped[str] = mapped_column(String(16), default="adopted")  # adopted, removed
+    kind: Mapped[str] = mapped_column(String(16))  # address, group
+    place_key: Mapped[str] = mapped_column(String(400), default="")
+    label: Mapped[str] = mapped_column(String(400))
+    address: Mapped[str] = mapped_column(String(400), default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float, default=0.0)
+    boundary: Mapped[str] = mapped_column(String(64))
+    unit_code: Mapped[str] = mapped_column(String(32), default="")
+    unit_name: Mapped[str] = mapped_column(String(200), default="")
+    incidents: Mapped[int] = mapped_column(Integer)  # at adoption, over the period below
+    first_date: Mapped[dt.date | None] = mapped_column(Date)
+    last_date: Mapped[dt.date | None] = mapped_column(Date)
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("committee_place.id"))
+
+
 class Job(Base):
     """A long analysis run in the background (:mod:`geo.store.jobs`). It holds parameters only, never
     personal data; ``key`` identifies the parameters and the data version, so equal requests

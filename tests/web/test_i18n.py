@@ -277,7 +277,7 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
                                  f"/map/overview?{Q}&unit=bogus"],
         "maps.map_script": [f"/maps/{p}.js?{Q}" for p in PAGES],
         "maps.export": [f"/export/overview.{fmt}?{Q}" for fmt in ("csv", "png", "pdf")]
-                       + [f"/export/compare.csv?{Q}", f"/export/trends.pdf?{Q}"],
+                       + [f"/export/compare.csv?{Q}", f"/export/trends.pdf?{Q}", f"/export/places.xlsx?{Q}"],
         "static": ["/static/js/panel.js"],
     }
 

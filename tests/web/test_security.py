@@ -30,7 +30,7 @@ ACCESS = {
     "committee.report": "viewer", "committee.report_download": "viewer",
     "committee.create_plan": "committee", "committee.select": "committee",
     "committee.correct_decision": "committee", "committee.assess": "committee",
-    "committee.record_programme": "committee",
+    "committee.record_programme": "committee", "committee.adopt_place": "committee",
     "committee.programmes_script": "viewer", "committee.programmes_download": "viewer",
 }
 SAMPLE_ARGS = {"page": "overview", "code": "26743", "fmt": "csv", "token_id": 1, "filename": "css/app.css",

@@ -1,0 +1,116 @@
+"""The repeat places ("tụ điểm") a plan adopted from the repeat-places page.
+
+A place is found again on the server from its key and the page's selection (period, categories,
+boundary version), so what is stored is what the data say, not what a form sent. A place of
+another unit than the plan's, or one a member could not see (below the disclosure minimum), is
+refused. Rows are only inserted: a removal is a new row naming the one it ends.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
+
+from geo import analysis, format
+from geo.committee import _checks as check
+from geo.committee._checks import OnWrite
+from geo.committee.plans import get_plan, plan_scope
+from geo.errors import InputError
+from geo.render.layers import place_label
+from geo.store.models import CommitteePlace, utcnow
+
+@dataclass(frozen=True)
+class Place:
+    """A place of a plan as adopted (one row of ``committee_place``)."""
+
+    id: int
+    plan_id: int
+    kind: str
+    place_key: str
+    label: str
+    address: str
+    lon: float
+    lat: float
+    radius_m: float
+    boundary: str
+    unit_code: str
+    unit_name: str
+    incidents: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    period_start: dt.date
+    period_end: dt.date
+    note: str
+    recorded_by: str
+    recorded_at: dt.datetime
+
+
+def _plan_id(value) -> int:
+    """The plan chosen on the form, as a number (a clear message for anything else)."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InputError(format.gettext("Choose a plan: %(value)s is not a plan number.", value=repr(value))) from None
+
+
+def adopt_place(engine: Engine, plan_id, key: str, *, boundary: str, start: dt.date, end: dt.date,
+                categories=(), min_count: int = 3, minimum: int | None = None, note: str = "",
+                recorded_by: str = "", on_write: OnWrite = None) -> int:
+    """Add the repeat place ``key`` (of :func:`geo.analysis.repeat_places` over the selection) to
+    plan ``plan_id`` and return the new row's id. ``minimum``: the disclosure minimum of the user
+    (a place below it is not theirs to adopt). The label is kept in Vietnamese, as the record is."""
+    number = _plan_id(plan_id)
+    try:
+        plan = get_plan(engine, number)
+    except LookupError:
+        raise InputError(format.gettext("There is no plan number %(id)s; choose a plan from the list.",
+                                        id=number)) from None
+    note = check.text(note, "note", required=False)
+    places = analysis.repeat_places(engine, boundary=boundary, start=start, end=end, categories=list(categories),
+                                    min_count=min_count)
+    found = places[places["key"] == key]
+    if found.empty or (minimum and int(found["count"].iloc[0]) < minimum):
+        raise InputError(format.gettext("No repeat place %(key)s in the chosen period; reload the page and "
+                                        "choose again.", key=repr(key)))
+    row = found.iloc[0]
+    label = place_label(str(row["kind"]), str(row["address"] or ""), "vi")
+    scope = plan_scope(engine, plan)
+    if boundary != plan.boundary or row["code"] not in set(scope["code"]):
+        raise InputError(format.gettext("%(place)s does not lie in the plan's unit (%(unit)s, %(boundary)s); "
+                                        "choose a plan of its unit.", place=label, unit=plan.unit_name,
+                                        boundary=plan.boundary))
+    with engine.begin() as conn:
+        if any(p.place_key == key for p in _current(conn, plan.id)):
+            raise InputError(format.gettext("%(place)s is already in this plan.", place=label))
+        values = dict(
+            plan_id=plan.id, status="adopted", kind=str(row["kind"]), place_key=key, label=label[:400],
+            address=str(row["address"] or "")[:400], lon=float(row["lon"]), lat=float(row["lat"]),
+            radius_m=float(row["radius_m"]), boundary=boundary, unit_code=str(row["code"]),
+            unit_name=str(row["name"] or ""), incidents=int(row["count"]),
+            first_date=dt.date.fromisoformat(row["first_date"]), last_date=dt.date.fromisoformat(row["last_date"]),
+            period_start=start, period_end=end, note=note, recorded_by=recorded_by, recorded_at=utcnow(),
+            supersedes_id=None)
+        new_id = conn.execute(insert(CommitteePlace).values(**values)).inserted_primary_key[0]
+        check.audit(on_write, conn, "committee_place", f"plan {plan.id}",
+                    {"place": new_id, "key": key, "label": label, "unit": values["unit_code"],
+                     "incidents": values["incidents"], "period": [start.isoformat(), end.isoformat()]})
+    return new_id
+
+
+def _current(conn, plan_id: int) -> list[Place]:
+    """The adopted places of a plan: rows not ended by a removal, in the order adopted."""
+    rows = conn.execute(select(CommitteePlace).where(CommitteePlace.plan_id == plan_id)
+                        .order_by(CommitteePlace.id)).all()
+    ended = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+    return [Place(r.id, r.plan_id, r.kind, r.place_key, r.label, r.address, r.lon, r.lat, r.radius_m, r.boundary,
+                  r.unit_code, r.unit_name, r.incidents, r.first_date, r.last_date, r.period_start, r.period_end,
+                  r.note, r.recorded_by, r.recorded_at)
+            for r in rows if r.status == "adopted" and r.id not in ended]
+
+
+def plan_places(engine: Engine, plan_id: int) -> list[Place]:
+    """The places plan ``plan_id`` holds now, in the order they were adopted."""
+    with engine.connect() as conn:
+        return _current(conn, plan_id)
