@@ -76,8 +76,10 @@ SETTINGS = [
     Setting("MIN_PUBLISHED_COUNT", 5, "Viewers and committee members see no count below this (1 to N-1 are "
                                       "suppressed); analysts and admins see every figure"),
     Setting("RESPONSE_CACHE_MB", 128, "Memory per worker for serialised API responses (plain and gzip)"),
-    Setting("DBSCAN_EPS_M", 250.0, "Default DBSCAN radius (metres) of the hot-spots page and /api/v1/dbscan"),
-    Setting("DBSCAN_MIN_SAMPLES", 20, "Default incidents within the radius that make a DBSCAN spot"),
+    Setting("DBSCAN_EPS_M", 0.0, "Default DBSCAN radius (metres) of the hot-spots page and /api/v1/dbscan; "
+            "0: automatic (the knee of the k-distance curve, at most 100 m)"),
+    Setting("DBSCAN_MIN_SAMPLES", 0, "Default incidents within the radius that make a DBSCAN spot; 0: automatic "
+            "(2 a month of the period, at least 3 times an even spread; 5 to 100)"),
     Setting("COMPLEX_SPOT_EPS_M", 150.0,
             "DBSCAN radius (metres) of the complex-area spots (complex page, unit=spot, committee candidates)"),
     Setting("COMPLEX_SPOT_MIN_SAMPLES", 30, "Incidents within that radius that make a complex-area spot"),
@@ -106,6 +108,8 @@ SETTINGS = [
     Setting("REPORT_PLACE", "", "Place of the report's date line (\"Gò Vấp, ngày …\"); empty: left blank"),
     Setting("REPORT_SIGNER", "TM. BAN CHỈ ĐẠO\nTRƯỞNG BAN", "Signature block of the report, lines split by \\n"),
     Setting("REPORT_RECIPIENTS", "Như trên;Lưu: VT", "Recipients (Nơi nhận) of the report, separated by ;"),
+    Setting("SPOT_MAX_SPAN_M", 1500.0,
+            "A DBSCAN spot wider than this (metres) is split into its denser parts, or flagged when it has none"),
 ]
 
 

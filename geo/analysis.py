@@ -42,7 +42,7 @@ from clustering.rates import HARM_WEIGHTS, rates
 from geo import format as fmt
 from geo import periods as pr
 from geo.errors import InputError
-from geo.names import display_names
+from geo.names import display_names, main_street
 from geo.store.categories import catalogue
 from geo.store.queries import day_rows, load_areas, period_query
 
@@ -128,9 +128,11 @@ def _period_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, 
 def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
               categories: list[str] | None = None) -> pd.DataFrame:
     """Incidents with a local date in [start, end] and their unit in ``boundary`` (or NaN)."""
-    rows = _period_rows(engine, "i.id, i.lon, i.lat, i.local_date, i.category, i.severity, i.cleared, a.code",
-                        boundary=boundary, start=start, end=end, categories=categories, join="LEFT JOIN")
-    df = pd.DataFrame(rows, columns=["id", "lon", "lat", "local_date", "category", "severity", "cleared", "code"])
+    rows = _period_rows(engine, "i.id, i.lon, i.lat, i.local_date, i.category, i.severity, i.cleared, a.code, "
+                        "i.address", boundary=boundary, start=start, end=end, categories=categories,
+                        join="LEFT JOIN")
+    df = pd.DataFrame(rows, columns=["id", "lon", "lat", "local_date", "category", "severity", "cleared", "code",
+                                     "address"])
     df["local_date"] = pd.to_datetime(df["local_date"])
     return df
 
@@ -327,9 +329,17 @@ def _points(inc: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
-                 categories: list[str] | None = None, eps_m: float = 250.0, min_samples: int = 20,
-                 method: str = "dbscan", harm_weighted: bool = False) -> gpd.GeoDataFrame:
-    """DBSCAN (or HDBSCAN) spots of the period's geolocated incidents, with the wards each touches."""
+                 categories: list[str] | None = None, eps_m: float | None = None, min_samples: int | None = None,
+                 method: str = "dbscan", harm_weighted: bool = False,
+                 max_span_m: float | None = None) -> gpd.GeoDataFrame:
+    """DBSCAN (or HDBSCAN) spots of the period's geolocated incidents, with the wards each touches.
+
+    ``eps_m``/``min_samples`` None: chosen from the data and the period's months
+    (:func:`clustering.dbscan.auto_parameters`); a spot wider than ``max_span_m`` is split or flagged.
+    Each spot also has ``main_ward`` (the code of the unit holding most of its incidents) and
+    ``street`` (the street most of its addresses are on, as written, :func:`geo.names.main_street`):
+    no words, its name is made when it is shown (:func:`geo.names.spot_name`). ``attrs``: the
+    parameters used (``eps_m``, ``min_samples``, ``knee_m``) and the spots ``split`` and ``wide``."""
 
     def compute():
         inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
@@ -339,11 +349,17 @@ def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
         if harm_weighted:
             pts["harm"] = pts["severity"].map(HARM_WEIGHTS).fillna(1.0)
         wards = _ward_frame(engine, boundary).reset_index(drop=True)
-        _, spots = find_spots(pts, eps_m=eps_m, min_samples=min_samples, method=method, wards=wards,
-                              weights="harm" if harm_weighted else None)
+        labels, spots = find_spots(pts, eps_m=eps_m, min_samples=min_samples, method=method, wards=wards,
+                                   weights="harm" if harm_weighted else None, max_span_m=max_span_m,
+                                   months=pr.custom(start, end).days / 30.4375)
+        mine = pts.assign(spot=labels.to_numpy() + 1)[labels.to_numpy() >= 0]
+        by_spot = mine.groupby("spot")
+        spots["main_ward"] = spots["spot_id"].map(by_spot["code"].agg(
+            lambda c: c.value_counts().index[0] if c.notna().any() else "")).fillna("")
+        spots["street"] = spots["spot_id"].map(by_spot["address"].agg(lambda a: main_street(a) or "")).fillna("")
         return spots.to_crs("EPSG:4326")
     return cached("dbscan", engine, dict(b=boundary, s=start, e=end, c=categories, eps=eps_m, m=min_samples,
-                                         method=method, h=harm_weighted), compute)
+                                         method=method, h=harm_weighted, span=max_span_m), compute)
 
 
 def kde_surface(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,

@@ -47,17 +47,17 @@ def test_the_readme_table_is_the_registry_and_the_command_prints_it(bare_app):
     out = bare_app.test_cli_runner().invoke(args=["methods"])
     assert out.exit_code == 0 and out.output == table
     # one row per parameter, with the defaults of the settings table
-    assert "| `/api/v1/dbscan` | `eps` | float | m | 250 (`DBSCAN_EPS_M`) | > 0, ≤ 5000 | analysts |" in table
+    assert "| `/api/v1/dbscan` | `eps` | float | m | automatic (`DBSCAN_EPS_M`) | > 0, ≤ 5000 | analysts |" in table
     assert table.count("\n") == 2 + sum(len(m.params) for m in methods.METHODS.values())
 
 
 def test_defaults_are_the_settings_of_the_running_app(tmp_path, monkeypatch):
-    assert methods.default("dbscan", "eps") == 250.0  # no app: the declared fallback
+    assert methods.default("dbscan", "eps") is None  # no app: the declared fallback, automatic
     monkeypatch.setenv("DBSCAN_EPS_M", "175")
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}", "SECRET_KEY": "t",
                       "HOTSPOT_PERMUTATIONS": 199, "KDE_KERNEL": "gaussian", "COMPLEX_SPOT_MIN_SAMPLES": 12})
     with app.test_request_context(f"/api/v1/dbscan?{QUERY}"):
-        assert method_args("dbscan") == {"eps": 175.0, "min_samples": 20, "method": "dbscan"}
+        assert method_args("dbscan") == {"eps": 175.0, "min_samples": None, "method": "dbscan", "max_span": 1500.0}
         assert method_args("gistar") == {"permutations": 199}
         assert method_args("kde") == {"bandwidth": None, "cell": None, "kernel": "gaussian"}
         assert methods.METHODS["complex-spots"].keywords(method_args("complex-spots")) == \
