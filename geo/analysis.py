@@ -490,9 +490,8 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
                 hot_years[np.unique(s_idx)] += 1
         total = max(len(inc), 1)
         km2 = spots["area_m2"].to_numpy() / 1e6
-        names = _spot_names(engine, boundary, spots)
         signals = pd.DataFrame({
-            "code": codes, "name": names, "harm": harm, "harm_per_km2": harm / np.maximum(km2, 1e-6),
+            "code": codes, "name": "", "harm": harm, "harm_per_km2": harm / np.maximum(km2, 1e-6),
             "share": now_counts / total,
             "clearance_rate": np.where(now_counts > 0, cleared / np.maximum(now_counts, 1), np.nan),
             "years_hot": hot_years, "years_total": len(year_list),
@@ -502,21 +501,14 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
         ranked = rank_areas(signals, weights=weights, top=top)
         ranked["components"] = ranked["components"].map(lambda c: c if isinstance(c, str) else _json(c))
         ranked["reasons"] = ranked["reasons"].map(_json)   # (signal, figures) pairs: geo.render.reasons
-        extra = spots.assign(code=codes)[["code", "ward_codes", "categories", "area_m2", "geometry"]]
+        # the words of the name come when it is shown (geo.names.spot_name); the unit's name is data
+        ward_names = _ward_frame(engine, boundary)["name"]
+        extra = spots.assign(code=codes, ward_name=spots["main_ward"].map(ward_names).fillna(""))[
+            ["code", "spot_id", "street", "ward_name", "ward_codes", "categories", "area_m2", "span_m", "geometry"]]
         out = ranked.merge(extra, on="code", how="left")
         return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
     return cached("complex-spots", engine, dict(b=boundary, s=start, e=end, c=categories, eps=eps_m,
                                                 m=min_samples, y=years, t=top, w=weights), compute)
-
-
-def _spot_names(engine: Engine, boundary: str, spots: gpd.GeoDataFrame) -> list[str]:
-    """"Điểm 3 (Phường Bến Thành, Phường Cầu Ông Lãnh)": the spot and the wards it touches."""
-    wards = _ward_frame(engine, boundary)["name"]
-    out = []
-    for sid, codes in zip(spots["spot_id"], spots["ward_codes"]):
-        names = [wards.get(c, c) for c in str(codes).split(",") if c]
-        out.append(f"Điểm {sid} ({', '.join(names)})" if names else f"Điểm {sid}")
-    return out
 
 
 def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end: dt.date,

@@ -78,6 +78,8 @@ def in_words(frame, locale: str | None = None):
                               for a, b in zip(out["count"], out["base_count"])]
     if "reasons" in out.columns:
         out["reason"] = [reasons.sentence(r, locale) or None for r in out["reasons"]]
+    if {"street", "ward_name", "spot_id"} <= set(out.columns):   # spots: "Khu vực đường …, Phường …"
+        out["name"] = [spot_name(*row, locale) for row in zip(out["street"], out["ward_name"], out["spot_id"])]
     return out
 
 

@@ -83,7 +83,8 @@ def test_the_form_offers_what_the_server_accepts(bare_app):
     """Every number parameter: the form's min and max are accepted by the server's check, one step
     beyond them is refused (an exclusive bound such as the radius' "above 0" included)."""
     numeric = [p for m in methods.METHODS.values() for p in m.params if p.kind in ("int", "float")]
-    assert {p.name for p in numeric} == {"permutations", "eps", "min_samples", "bandwidth", "cell", "top"}
+    assert {p.name for p in numeric} == {"permutations", "eps", "min_samples", "bandwidth", "cell", "top",
+                                         "max_span"}
     with bare_app.test_request_context("/"):
         html = render_template_string('{% from "_params.html" import param_inputs %}{{ param_inputs(ps) }}',
                                       ps=[(p, p.default) for p in numeric])
@@ -137,8 +138,9 @@ def test_one_request_reads_the_data_version_once(loaded_app, url):
     assert sum(VERSION_SQL in s for s in statements) == 1
     assert len(statements) > 3  # the request did read the store: the listener sees every statement
     if url.startswith("/map/"):  # the analyst's form: the registry's bounds
-        assert _inputs(res.get_data(as_text=True))["eps"] == {"min": "0.1", "max": "5000", "step": "0.1",
-                                                              "value": "250"}
+        eps = _inputs(res.get_data(as_text=True))["eps"]   # empty: automatic (the value used as placeholder)
+        assert {k: eps[k] for k in ("min", "max", "step", "value")} == {"min": "0.1", "max": "5000", "step": "0.1",
+                                                                      "value": ""}
     # outside a request every call asks the store again (the listener counts each)
     statements.clear()
     with loaded_app.app_context():

@@ -57,3 +57,13 @@ def test_english_page_names_spots_in_english_and_downloads_hold_the_table_column
     assert sorted(s["count"] for s in api) == sorted(vi["count"])
     assert all(s["span_m"] <= 1500 and s["street"] for s in api)   # the API: street and ward code, no words
     assert not any("Khu vực" in str(v) for s in api for v in s.values())
+
+
+def test_complex_area_spots_are_named_when_shown(demo_client):
+    vi = [f["properties"] for f in demo_client.get(f"/api/v1/complex-areas?{API}&unit=spot").get_json()["features"]]
+    en = [f["properties"] for f in demo_client.get(f"/api/v1/complex-areas?{API}&unit=spot&lang=en")
+          .get_json()["features"]]
+    assert vi and all(re.fullmatch(r"Khu vực đường Số \d+, Phường .+", p["name"]) for p in vi)
+    by_code = {p["code"]: p for p in en}
+    for p in vi:
+        assert by_code[p["code"]]["name"] == f"Area of {p['street']} street, {p['ward_name']}"
