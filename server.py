@@ -76,8 +76,10 @@ SETTINGS = [
     Setting("MIN_PUBLISHED_COUNT", 5, "Viewers and committee members see no count below this (1 to N-1 are "
                                       "suppressed); analysts and admins see every figure"),
     Setting("RESPONSE_CACHE_MB", 128, "Memory per worker for serialised API responses (plain and gzip)"),
-    Setting("DBSCAN_EPS_M", 250.0, "Default DBSCAN radius (metres) of the hot-spots page and /api/v1/dbscan"),
-    Setting("DBSCAN_MIN_SAMPLES", 20, "Default incidents within the radius that make a DBSCAN spot"),
+    Setting("DBSCAN_EPS_M", 0.0, "Default DBSCAN radius (metres) of the hot-spots page and /api/v1/dbscan; "
+            "0: automatic (the knee of the k-distance curve, at most 100 m)"),
+    Setting("DBSCAN_MIN_SAMPLES", 0, "Default incidents within the radius that make a DBSCAN spot; 0: automatic "
+            "(2 a month of the period, at least 3 times an even spread; 5 to 100)"),
     Setting("COMPLEX_SPOT_EPS_M", 150.0,
             "DBSCAN radius (metres) of the complex-area spots (complex page, unit=spot, committee candidates)"),
     Setting("COMPLEX_SPOT_MIN_SAMPLES", 30, "Incidents within that radius that make a complex-area spot"),
@@ -118,6 +120,8 @@ SETTINGS = [
     Setting("INCIDENT_POINTS_MAX", 5000,
             "Incident points the analysts' points layer of the hot-spots and repeat-places pages draws at most "
             "(the latest first)"),
+    Setting("SPOT_MAX_SPAN_M", 1500.0,
+            "A DBSCAN spot wider than this (metres) is split into its denser parts, or flagged when it has none"),
 ]
 
 

@@ -41,7 +41,8 @@ from .errors import N_, InputError
 from .projection import WGS84, metric_points
 from .projection import rows_text as _rows
 
-__all__ = ["DBSCANSpots", "find_spots", "PARAMETER_CONSTRAINTS", "METHODS", "HULLS"]
+__all__ = ["DBSCANSpots", "find_spots", "auto_parameters", "knee_eps", "k_distances", "spans",
+           "split_wide", "PARAMETER_CONSTRAINTS", "METHODS", "HULLS"]
 
 # Allowed parameter values, as data: (type, lower bound, bound is inclusive).
 PARAMETER_CONSTRAINTS = {
@@ -51,6 +52,14 @@ PARAMETER_CONSTRAINTS = {
 METHODS = ("dbscan", "hdbscan")
 HULLS = ("concave", "buffer")
 CONCAVE_RATIO = 0.3
+
+# The automatic parameters (:func:`auto_parameters`).
+MAX_EPS_M = 100.0        # the largest automatic radius
+MIN_EPS_M = 25.0         # the smallest radius, automatic or of a split
+PER_MONTH = 2            # incidents a month within the radius that make a core point ...
+BACKGROUND = 3           # ... and at least this many times an even spread over the occupied cells
+OCCUPIED_CELL_M = 250.0  # the cells whose area is "occupied" (the incidents' land, not the hull's)
+MIN_SAMPLES_BOUNDS = (5, 100)
 
 # Work per batch of tree queries; bounds the temporary memory (~100 bytes per query).
 _BATCH = 1 << 20
@@ -542,11 +551,111 @@ class DBSCANSpots:
 
 
 # --------------------------------------------------------------------------------------------
+# Automatic parameters and compact spots
+# --------------------------------------------------------------------------------------------
+
+def k_distances(X, k):
+    """Distance of each point to its ``k``-th nearest point, itself counted (scikit-learn's
+    ``min_samples`` convention), sorted ascending: the k-distance curve of Ester et al. (1996)."""
+    X = _check_coordinates(X)
+    k = int(min(max(k, 1), len(X)))
+    d, _ = cKDTree(X).query(X, k=k, workers=-1)
+    return np.sort(d.reshape(len(X), k)[:, -1])
+
+
+def knee_eps(X, k):
+    """The knee of the k-distance curve, in metres: the Kneedle knee (Satopää et al. 2011), the point
+    of the curve, scaled to [0, 1] on both axes, farthest below its chord; None for a flat curve.
+
+    Written out because ``kneed.KneeLocator`` returns the first of the curve's local knees that passes
+    its threshold, which on incident data is the far tail (10.9 km on the demo store) rather than
+    the most prominent knee (1.8 km there; 300 m on a year of Vancouver's police records).
+    """
+    kd = k_distances(X, k)
+    if len(kd) < 3 or kd[-1] <= kd[0]:
+        return None
+    x = np.linspace(0.0, 1.0, len(kd))
+    return float(kd[int(np.argmax(x - (kd - kd[0]) / (kd[-1] - kd[0])))])
+
+
+def auto_parameters(X, *, months, max_eps_m=MAX_EPS_M):
+    """DBSCAN's ``min_samples`` and ``eps_m`` chosen from the data.
+
+    ``min_samples``: :data:`PER_MONTH` incidents a month of the period (``months``) within the
+    radius, and at least :data:`BACKGROUND` times what an even spread of the incidents over the
+    occupied 250 m cells would put within ``max_eps_m``; bounded by :data:`MIN_SAMPLES_BOUNDS`.
+    ``eps_m``: the knee of the k-distance curve with k = ``min_samples`` (:func:`knee_eps`), kept
+    within [:data:`MIN_EPS_M`, ``max_eps_m``]. Returns ``{"eps_m", "min_samples", "knee_m"}``.
+    """
+    X = _check_coordinates(X)
+    months = float(months)
+    if not np.isfinite(months) or months <= 0:
+        raise InputError(f"`months` was {months!r} but must be a number > 0 (the period's length).")
+    cells = len(np.unique(np.floor(X / OCCUPIED_CELL_M), axis=0))
+    per_m2 = len(X) / max(cells * OCCUPIED_CELL_M ** 2, 1.0)
+    background = BACKGROUND * per_m2 * np.pi * max_eps_m ** 2
+    lo, hi = MIN_SAMPLES_BOUNDS
+    min_samples = int(np.clip(np.ceil(max(PER_MONTH * months, background)), lo, hi))
+    knee = knee_eps(X, min_samples)
+    eps = float(np.clip(max_eps_m if knee is None else knee, MIN_EPS_M, max(max_eps_m, MIN_EPS_M)))
+    return {"eps_m": eps, "min_samples": min_samples, "knee_m": knee}
+
+
+def spans(X, labels):
+    """Span of each cluster ``0..k-1``: the largest distance between two of its points, in metres."""
+    X, labels = np.asarray(X, dtype=float), np.asarray(labels)
+    k = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    out = np.zeros(k)
+    for c in range(k):
+        hull = shapely.convex_hull(shapely.multipoints(X[labels == c]))
+        V = shapely.get_coordinates(hull)
+        if len(V) > 1:
+            out[c] = np.sqrt(((V[:, None, :] - V[None, :, :]) ** 2).sum(axis=-1)).max()
+    return out
+
+
+def split_wide(X, labels, *, eps_m, min_samples, max_span_m, weights=None):
+    """Clusters wider than ``max_span_m`` re-clustered inside with half the radius, and each part
+    still too wide again, down to :data:`MIN_EPS_M`; points of a split cluster that no part keeps
+    become noise, and a cluster with no dense part inside stays whole.
+
+    Returns ``(labels, wide, split)``: the new labels (clusters in the order of the old ones, the
+    parts of one in its place), whether each new cluster is still wider than ``max_span_m``, and
+    how many clusters were split.
+    """
+    X = _check_coordinates(X)
+    labels = np.asarray(labels)
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
+
+    def parts(rows, eps):
+        if spans(X[rows], np.zeros(len(rows), dtype=np.intp))[0] <= max_span_m:
+            return [(rows, False)]
+        eps = eps / 2
+        if eps < MIN_EPS_M or np.maximum(w[rows], 0).sum() < min_samples:
+            return [(rows, True)]
+        sub = DBSCANSpots(eps_m=eps, min_samples=min_samples).fit(
+            X[rows], sample_weight=None if weights is None else w[rows]).labels_
+        if sub.max() < 0:
+            return [(rows, True)]
+        return [p for j in range(sub.max() + 1) for p in parts(rows[sub == j], eps)]
+
+    new = np.full(len(X), -1, dtype=np.intp)
+    wide, split = [], 0
+    for c in range(int(labels.max()) + 1 if len(labels) else 0):
+        pieces = parts(np.flatnonzero(labels == c), float(eps_m))
+        split += len(pieces) > 1 or not np.array_equal(pieces[0][0], np.flatnonzero(labels == c))
+        for rows, too_wide in pieces:
+            new[rows] = len(wide)
+            wide.append(too_wide)
+    return new, np.array(wide, dtype=bool), int(split)
+
+
+# --------------------------------------------------------------------------------------------
 # GeoDataFrame level
 # --------------------------------------------------------------------------------------------
 
 SPOT_COLUMNS = ["spot_id", "count", "weight", "categories", "first_date", "last_date",
-                "ward_codes", "area_m2", "geometry"]
+                "ward_codes", "area_m2", "span_m", "wide", "geometry"]
 
 
 def _point_coordinates(points):
@@ -640,8 +749,8 @@ def _describe(points, X, labels, wt, eps, hull, crs):
     return gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
 
 
-def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbscan",
-               wards=None, hull="concave"):
+def find_spots(points, *, eps_m=None, min_samples=None, weights=None, method="dbscan",
+               wards=None, hull="concave", months=None, max_span_m=None):
     """Hot spots of incidents: cluster labels and one polygon per spot.
 
     Parameters
@@ -650,12 +759,14 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
         Incidents as Point geometries with a CRS (any; they are projected to
         the UTM zone of their extent). Optional columns used: ``category``,
         ``occurred_at`` or ``local_date``.
-    eps_m : float, default=250.0
+    eps_m : float, optional
         DBSCAN neighbourhood radius in metres (> 0); also sets the polygon
-        buffer (``eps_m / 2``) for both methods.
-    min_samples : int, default=20
+        buffer (``eps_m / 2``) for both methods. None: automatic, the knee
+        of the k-distance curve capped at 100 m (:func:`auto_parameters`).
+    min_samples : int, optional
         Incidents (weight) within ``eps_m`` that make a core point for
-        DBSCAN; the minimum cluster size for HDBSCAN.
+        DBSCAN; the minimum cluster size for HDBSCAN. None: automatic, from
+        the period's ``months`` and the incidents' density.
     weights : str or array-like, optional
         Column name or one weight per row (incidents a row stands for).
     method : {"dbscan", "hdbscan"}, default="dbscan"
@@ -668,6 +779,12 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
     hull : {"concave", "buffer"}, default="concave"
         Spot outline: concave hull (``shapely.concave_hull``, ratio 0.3) of
         the spot's incidents, or their convex hull; buffered by ``eps_m / 2``.
+    months : float, optional
+        Length of the period in months, for the automatic ``min_samples``;
+        None: the span of the date column (at least one month), else 1.
+    max_span_m : float, optional
+        A DBSCAN spot wider than this is split (:func:`split_wide`); an
+        HDBSCAN spot, or one with no dense part inside, is flagged ``wide``.
 
     Returns
     -------
@@ -681,8 +798,12 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
         weight, "trom_cap_tai_san:120, cuop_giat_tai_san:40"), ``first_date``
         and ``last_date`` (ISO dates), ``ward_codes`` (comma-separated codes
         of every ward the polygon touches: a spot across a ward border is one
-        spot in several wards), ``area_m2`` and the polygon. Columns without
-        a source column are empty strings.
+        spot in several wards), ``area_m2``, ``span_m`` (the largest distance
+        between two of its incidents), ``wide`` (still wider than
+        ``max_span_m``) and the polygon. Columns without a source column are
+        empty strings. ``spots.attrs`` holds the ``eps_m`` and ``min_samples``
+        used, ``knee_m`` (automatic eps before its cap, else None), ``split``
+        (spots split) and ``wide`` (spots still too wide).
 
     Raises
     ------
@@ -711,8 +832,12 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
     >>> labels.tolist(), spots["count"].tolist()
     ([0, 0, 0, -1], [3])
     """
-    eps = float(_check_param("eps_m", eps_m))
-    min_samples = _check_param("min_samples", min_samples)
+    if eps_m is not None:
+        _check_param("eps_m", eps_m)
+    if min_samples is not None:
+        _check_param("min_samples", min_samples)
+    if max_span_m is not None and not (isinstance(max_span_m, numbers.Real) and max_span_m > 0):
+        raise InputError(f"`max_span_m` was {max_span_m!r} but must be a number > 0 (metres).")
     if method not in METHODS:
         raise InputError(f"`method` was {method!r} but is expected to be in {list(METHODS)}.")
     if hull not in HULLS:
@@ -725,17 +850,32 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
     X, crs = _point_coordinates(points)
     w = _resolve_weights(points, weights)
     n = len(X)
+    knee = None
+    if eps_m is None or min_samples is None:
+        auto = auto_parameters(X, months=_months(points) if months is None else months)
+        knee = auto["knee_m"] if eps_m is None else None
+        eps_m = auto["eps_m"] if eps_m is None else eps_m
+        min_samples = auto["min_samples"] if min_samples is None else min_samples
+    eps = float(eps_m)
     _check_enough(n if w is None else float(np.maximum(w, 0).sum()), n, min_samples, "points")
 
     if method == "dbscan":
         labels = DBSCANSpots(eps_m=eps, min_samples=min_samples).fit(X, sample_weight=w).labels_
     else:
         labels = _hdbscan(X, min_samples, w)
+    split = 0
+    if max_span_m is not None and method == "dbscan":
+        labels, wide, split = split_wide(X, labels, eps_m=eps, min_samples=min_samples,
+                                         max_span_m=float(max_span_m), weights=w)
+    else:
+        wide = spans(X, labels) > (np.inf if max_span_m is None else max_span_m)
     labels_s = pd.Series(labels, index=points.index, name="cluster")
 
     wt = np.ones(n) if w is None else w
     spots = _describe(points, X, labels, wt, eps, hull, crs)
     spots["area_m2"] = spots.area
+    spots["span_m"] = spans(X, labels)
+    spots["wide"] = wide
     spots["ward_codes"] = ""
     if wards is not None and len(spots):
         w_metric = wards[["code", wards.geometry.name]].to_crs(crs)
@@ -743,4 +883,15 @@ def find_spots(points, *, eps_m=250.0, min_samples=20, weights=None, method="dbs
         codes = hits.groupby("spot_id")["code"].agg(lambda c: ",".join(sorted(map(str, set(c)))))
         spots["ward_codes"] = spots["spot_id"].map(codes).fillna("")
     spots = spots[SPOT_COLUMNS].to_crs(WGS84)
+    spots.attrs.update(eps_m=eps, min_samples=int(min_samples), knee_m=knee, split=split, wide=int(wide.sum()))
     return labels_s, spots
+
+
+def _months(points):
+    """The months between the first and the last date of ``points`` (at least 1; 1 without dates)."""
+    col = _date_column(points)
+    if col is None:
+        return 1.0
+    dates = pd.to_datetime(points[col], errors="coerce").dropna()
+    days = (dates.max() - dates.min()).days + 1 if len(dates) else 0
+    return max(days / 30.4375, 1.0)

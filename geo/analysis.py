@@ -44,7 +44,7 @@ from clustering.rates import HARM_WEIGHTS, rates
 from geo import format as fmt
 from geo import periods as pr
 from geo.errors import InputError
-from geo.names import address_key, display_names
+from geo.names import address_key, display_names, main_street
 from geo.store.categories import catalogue
 from geo.store.queries import day_rows, load_areas, period_query
 
@@ -144,9 +144,11 @@ def _period_rows(engine: Engine, select: str, *, boundary: str, start: dt.date, 
 def incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
               categories: list[str] | None = None) -> pd.DataFrame:
     """Incidents with a local date in [start, end] and their unit in ``boundary`` (or NaN)."""
-    rows = _period_rows(engine, "i.id, i.lon, i.lat, i.local_date, i.category, i.severity, i.cleared, a.code",
-                        boundary=boundary, start=start, end=end, categories=categories, join="LEFT JOIN")
-    df = pd.DataFrame(rows, columns=["id", "lon", "lat", "local_date", "category", "severity", "cleared", "code"])
+    rows = _period_rows(engine, "i.id, i.lon, i.lat, i.local_date, i.category, i.severity, i.cleared, a.code, "
+                        "i.address", boundary=boundary, start=start, end=end, categories=categories,
+                        join="LEFT JOIN")
+    df = pd.DataFrame(rows, columns=["id", "lon", "lat", "local_date", "category", "severity", "cleared", "code",
+                                     "address"])
     df["local_date"] = pd.to_datetime(df["local_date"])
     return df
 
@@ -388,9 +390,17 @@ def _points(inc: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
-                 categories: list[str] | None = None, eps_m: float = 250.0, min_samples: int = 20,
-                 method: str = "dbscan", harm_weighted: bool = False) -> gpd.GeoDataFrame:
-    """DBSCAN (or HDBSCAN) spots of the period's geolocated incidents, with the wards each touches."""
+                 categories: list[str] | None = None, eps_m: float | None = None, min_samples: int | None = None,
+                 method: str = "dbscan", harm_weighted: bool = False,
+                 max_span_m: float | None = None) -> gpd.GeoDataFrame:
+    """DBSCAN (or HDBSCAN) spots of the period's geolocated incidents, with the wards each touches.
+
+    ``eps_m``/``min_samples`` None: chosen from the data and the period's months
+    (:func:`clustering.dbscan.auto_parameters`); a spot wider than ``max_span_m`` is split or flagged.
+    Each spot also has ``main_ward`` (the code of the unit holding most of its incidents) and
+    ``street`` (the street most of its addresses are on, as written, :func:`geo.names.main_street`):
+    no words, its name is made when it is shown (:func:`geo.names.spot_name`). ``attrs``: the
+    parameters used (``eps_m``, ``min_samples``, ``knee_m``) and the spots ``split`` and ``wide``."""
 
     def compute():
         inc = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
@@ -400,11 +410,17 @@ def dbscan_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
         if harm_weighted:
             pts["harm"] = pts["severity"].map(HARM_WEIGHTS).fillna(1.0)
         wards = _ward_frame(engine, boundary).reset_index(drop=True)
-        _, spots = find_spots(pts, eps_m=eps_m, min_samples=min_samples, method=method, wards=wards,
-                              weights="harm" if harm_weighted else None)
+        labels, spots = find_spots(pts, eps_m=eps_m, min_samples=min_samples, method=method, wards=wards,
+                                   weights="harm" if harm_weighted else None, max_span_m=max_span_m,
+                                   months=pr.custom(start, end).days / 30.4375)
+        mine = pts.assign(spot=labels.to_numpy() + 1)[labels.to_numpy() >= 0]
+        by_spot = mine.groupby("spot")
+        spots["main_ward"] = spots["spot_id"].map(by_spot["code"].agg(
+            lambda c: c.value_counts().index[0] if c.notna().any() else "")).fillna("")
+        spots["street"] = spots["spot_id"].map(by_spot["address"].agg(lambda a: main_street(a) or "")).fillna("")
         return spots.to_crs("EPSG:4326")
     return cached("dbscan", engine, dict(b=boundary, s=start, e=end, c=categories, eps=eps_m, m=min_samples,
-                                         method=method, h=harm_weighted), compute)
+                                         method=method, h=harm_weighted, span=max_span_m), compute)
 
 
 def incident_rows(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
@@ -568,9 +584,8 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
                 hot_years[np.unique(s_idx)] += 1
         total = max(len(inc), 1)
         km2 = spots["area_m2"].to_numpy() / 1e6
-        names = _spot_names(engine, boundary, spots)
         signals = pd.DataFrame({
-            "code": codes, "name": names, "harm": harm, "harm_per_km2": harm / np.maximum(km2, 1e-6),
+            "code": codes, "name": "", "harm": harm, "harm_per_km2": harm / np.maximum(km2, 1e-6),
             "share": now_counts / total,
             "clearance_rate": np.where(now_counts > 0, cleared / np.maximum(now_counts, 1), np.nan),
             "years_hot": hot_years, "years_total": len(year_list),
@@ -580,21 +595,14 @@ def complex_spots(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
         ranked = rank_areas(signals, weights=weights, top=top)
         ranked["components"] = ranked["components"].map(lambda c: c if isinstance(c, str) else _json(c))
         ranked["reasons"] = ranked["reasons"].map(_json)   # (signal, figures) pairs: geo.render.reasons
-        extra = spots.assign(code=codes)[["code", "ward_codes", "categories", "area_m2", "geometry"]]
+        # the words of the name come when it is shown (geo.names.spot_name); the unit's name is data
+        ward_names = _ward_frame(engine, boundary)["name"]
+        extra = spots.assign(code=codes, ward_name=spots["main_ward"].map(ward_names).fillna(""))[
+            ["code", "spot_id", "street", "ward_name", "ward_codes", "categories", "area_m2", "span_m", "geometry"]]
         out = ranked.merge(extra, on="code", how="left")
         return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
     return cached("complex-spots", engine, dict(b=boundary, s=start, e=end, c=categories, eps=eps_m,
                                                 m=min_samples, y=years, t=top, w=weights), compute)
-
-
-def _spot_names(engine: Engine, boundary: str, spots: gpd.GeoDataFrame) -> list[str]:
-    """"Điểm 3 (Phường Bến Thành, Phường Cầu Ông Lãnh)": the spot and the wards it touches."""
-    wards = _ward_frame(engine, boundary)["name"]
-    out = []
-    for sid, codes in zip(spots["spot_id"], spots["ward_codes"]):
-        names = [wards.get(c, c) for c in str(codes).split(",") if c]
-        out.append(f"Điểm {sid} ({', '.join(names)})" if names else f"Điểm {sid}")
-    return out
 
 
 def ward_detail(engine: Engine, code: str, *, boundary: str, start: dt.date, end: dt.date,

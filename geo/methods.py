@@ -14,7 +14,7 @@ Adding a method = one module plus one registry entry: the statistics in ``cluste
 store's data by a function in ``geo.analysis``), then one :class:`Method` in :data:`METHODS` here.
 
 >>> METHODS["gistar"].param("permutations").default, METHODS["dbscan"].param("eps").default
-(999, 250.0)
+(999, None)
 >>> METHODS["dbscan"].keywords({"eps": 100.0, "min_samples": 5, "method": "dbscan"})
 {'eps_m': 100.0, 'min_samples': 5, 'method': 'dbscan'}
 """
@@ -51,8 +51,10 @@ class Param:
 
     @property
     def default(self):
+        """The setting's value, else the fallback; a setting of 0 of an "automatic" parameter is None."""
         if self.setting and has_app_context():
-            return current_app.config.get(self.setting, self.fallback)
+            value = current_app.config.get(self.setting, self.fallback)
+            return None if self.note == "automatic" and not value else value
         return self.fallback
 
     @property
@@ -113,10 +115,13 @@ METHODS: dict[str, Method] = {m.name: m for m in [
               choices=(("month", N_("Months")), ("quarter", N_("Quarters")))),
     ), endpoint="/emerging", page="trends"),
     Method("dbscan", N_("DBSCAN spots"), (
-        Param("eps", N_("DBSCAN radius (m)"), fallback=250.0, setting="DBSCAN_EPS_M", **RADIUS),
-        Param("min_samples", N_("Minimum incidents"), fallback=20, setting="DBSCAN_MIN_SAMPLES", **MIN_SAMPLES),
+        Param("eps", N_("DBSCAN radius (m)"), setting="DBSCAN_EPS_M", note="automatic", **RADIUS),
+        Param("min_samples", N_("Minimum incidents"), setting="DBSCAN_MIN_SAMPLES", note="automatic",
+              **MIN_SAMPLES),
         Param("method", N_("Clustering"), "choice", "dbscan",
               choices=(("dbscan", N_("DBSCAN")), ("hdbscan", N_("HDBSCAN"))), page=""),
+        Param("max_span", N_("Largest spot span (m)"), "float", 1500.0, "SPOT_MAX_SPAN_M", unit="m", minimum=0,
+              exclusive=True, maximum=20_000, analyst=True, keyword="max_span_m", page="url"),
     ), endpoint="/dbscan", page="hotspots"),
     Method("kde", N_("Kernel density"), (
         Param("bandwidth", N_("KDE bandwidth (m)"), "float", unit="m", minimum=0, exclusive=True,

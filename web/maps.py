@@ -565,9 +565,11 @@ def _metadata(page: str, f: Filters, view, layer: str) -> dict:
         if p.name in args:
             params[p.keyword or p.name] = {"value": _query_values({p.name: args[p.name]}).get(p.name),
                                            "unit": p.unit, "label": _(p.label)}
-    for key, unit in (("bandwidth_m", "m"), ("cell_m", "m")):  # the values used when "automatic"
+    for key, unit in (("bandwidth_m", "m"), ("cell_m", "m"), ("eps_m", "m"), ("min_samples", "incidents")):
+        # the values used when "automatic"
         if view.meta.get(key) is not None:
-            params[key] = dict(params.get(key, {"label": key}), value=float(view.meta[key]), unit=unit)
+            value = int(view.meta[key]) if unit == "incidents" else float(view.meta[key])
+            params[key] = dict(params.get(key, {"label": key}), value=value, unit=unit)
     if page == "overview":
         params.update({k: {"value": args[k], "unit": "", "label": k} for k in ("measure", "scheme")})
     cats = _categories()

@@ -20,6 +20,7 @@ from geo import analysis, format, methods
 from geo import periods as pr
 from geo.committee.plans import Plan, plan_scope
 from geo.errors import InputError
+from geo.names import spot_name
 from geo.render import reasons
 from geo.store.categories import catalogue
 from geo.store.queries import area_counts
@@ -74,6 +75,7 @@ def ranked_spots(engine: Engine, plan: Plan) -> gpd.GeoDataFrame:
         scope = shapely.union_all(plan_scope(engine, plan).geometry.values)
         spots = spots[spots.intersects(scope)]
     spots = spots.reset_index(drop=True)
+    spots["name"] = [spot_name(*row) for row in zip(spots["street"], spots["ward_name"], spots["spot_id"])]
     return scope_reasons(engine, plan, spots, of=len(spots), what=f"{plan.level}_spots")
 
 

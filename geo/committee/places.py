@@ -21,6 +21,7 @@ from geo.errors import InputError
 from geo.render.layers import place_label
 from geo.store.models import CommitteePlace, utcnow
 
+
 @dataclass(frozen=True)
 class Place:
     """A place of a plan as adopted (one row of ``committee_place``)."""

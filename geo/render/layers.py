@@ -20,6 +20,7 @@ from geo import categories as cat
 from geo import format as fmt
 from geo import periods as pr
 from geo.format import N_
+from geo.names import spot_name
 from geo.render import maps, palette, reasons
 from geo.store.categories import catalogue
 
@@ -78,6 +79,8 @@ def in_words(frame, locale: str | None = None):
                               for a, b in zip(out["count"], out["base_count"])]
     if "reasons" in out.columns:
         out["reason"] = [reasons.sentence(r, locale) or None for r in out["reasons"]]
+    if {"street", "ward_name", "spot_id"} <= set(out.columns):   # spots: "Khu vực đường …, Phường …"
+        out["name"] = [spot_name(*row, locale) for row in zip(out["street"], out["ward_name"], out["spot_id"])]
     return out
 
 
@@ -384,13 +387,17 @@ def _hotspots(engine, f, args, new_map, lang):
     try:
         args["report"](0.7, STAGES["dbscan"])
         spots = analysis.dbscan_spots(engine, boundary=f.boundary, start=f.start, end=f.end, categories=cats,
-                                      eps_m=args["eps"], min_samples=args["min_samples"])
+                                      eps_m=args["eps"], min_samples=args["min_samples"],
+                                      max_span_m=args["max_span"])
+        meta.update(eps_m=spots.attrs.get("eps_m"), min_samples=spots.attrs.get("min_samples"))
+        meta["spot_note"] = _spot_note(spots.attrs, args["max_span"], lang)
         spots = _touching(f, spots)
         if minimum:
             spots = disclosure.spots(spots, minimum)
+        spots = _spots_in_words(engine, f.boundary, spots, lang)
         if len(spots):
-            maps.spots(m, spots, number_field="spot_id", name=_("DBSCAN spots", lang),
-                       tooltip_fields=[("spot_id", "#"), ("count", _("Number of incidents", lang)),
+            maps.spots(m, spots, number_field="spot_id", name=_("Hot spots by incidents", lang),
+                       tooltip_fields=[("name", _("Area", lang)), ("count", _("Number of incidents", lang)),
                                        ("categories", _("Main categories", lang))])
     except analysis.InputError as exc:
         meta["dbscan_error"] = errors.message(exc, lang)
@@ -401,27 +408,40 @@ def _hotspots(engine, f, args, new_map, lang):
     table, cols = None, []
     layers = {"gistar": layer}
     if spots is not None:
-        spots = _spots_in_words(engine, f.boundary, spots, lang)
-        layers["spots"] = spots[["spot_id", "count", "categories", "wards", "first_date", "last_date",
-                                 "geometry"]]
+        cols = [("spot_id", "#", INT), ("name", _("Area", lang), TEXT),
+                ("count", _("Number of incidents", lang), INT),
+                ("wards", _("Wards", lang), TEXT), ("categories", _("Main categories", lang), TEXT),
+                ("first_date", _("First incident", lang), DATE), ("last_date", _("Latest incident", lang), DATE),
+                ("span_m", _("Span (m)", lang), INT), ("per_km2", _("Incidents per km²", lang), INT)]
         table = spots.drop(columns="geometry").sort_values(["count", "spot_id"], ascending=[False, True])
-        cols = [("spot_id", "#", INT), ("count", _("Number of incidents", lang), INT),
-                ("categories", _("Main categories", lang), TEXT),
-                ("wards", _("Wards", lang), TEXT),
-                ("first_date", _("First incident", lang), DATE),
-                ("last_date", _("Latest incident", lang), DATE)]
+        layers["spots"] = spots[[c for c, _h, _k in cols] + ["geometry"]]
     if contours is not None:
         keep = [c for c in ("level", "threshold", "cells", "area_km2") if c in contours.columns]
         layers["contours"] = contours[keep + ["geometry"]].rename(columns={"threshold": "per_km2"})
     return View(map=m, layer=layer, layers=layers, legends=[lg for lg in legends if lg], table=table,
-                table_columns=cols, table_title=_("DBSCAN spots", lang), meta=meta,
+                table_columns=cols, table_title=_("Hot spots by incidents", lang), meta=meta,
                 png={"column": "hotspot_code", "title": gi_title,
                      "categorical": _categorical("gi", lang)})
 
 
+def _spot_note(attrs, max_span, lang) -> str:
+    """What happened to the spots wider than ``max_span`` m, and what to do."""
+    width = fmt.number(max_span, 0, locale=lang)
+    notes = []
+    if attrs.get("split"):
+        notes.append(_("%(n)s hot spots wider than %(width)s m were split into their denser parts.", lang,
+                       n=fmt.number(attrs["split"], 0, locale=lang), width=width))
+    if attrs.get("wide"):
+        notes.append(_("%(n)s hot spots are still wider than %(width)s m: narrow the period or the categories to "
+                       "see where they are densest.", lang, n=fmt.number(attrs["wide"], 0, locale=lang),
+                       width=width))
+    return " ".join(notes)
+
+
 def _spots_in_words(engine, boundary, spots, lang):
-    """DBSCAN spots with their wards by name (with the parent where names repeat) and their
-    main categories by label ("Trộm cắp tài sản (120)") instead of codes."""
+    """DBSCAN spots with their name ("Khu vực đường Quang Trung, Phường 10 (Gò Vấp)"), their wards by
+    name (with the parent where names repeat), their main categories by label ("Trộm cắp tài sản
+    (120)") instead of codes and their incidents per km²."""
     names = analysis._ward_frame(engine, boundary)["name"]
     labels = catalogue(engine)
 
@@ -439,6 +459,10 @@ def _spots_in_words(engine, boundary, spots, lang):
     out["categories"] = out["categories"].map(category_text)
     out["wards"] = out["ward_codes"].map(lambda s: ", ".join(str(names.get(c.strip(), c.strip()))
                                                           for c in str(s or "").split(",") if c.strip()))
+    blank = pd.Series("", index=out.index)
+    out["name"] = [spot_name(street, names.get(ward) if ward else None, sid, lang) for street, ward, sid in
+                   zip(out.get("street", blank), out.get("main_ward", blank), out["spot_id"])]
+    out["per_km2"] = pd.to_numeric(out["count"], errors="coerce") / (out["area_m2"] / 1e6)
     return out
 
 

@@ -231,7 +231,7 @@ def test_spot_across_a_ward_border_is_one_spot(wards):
 
     assert labels.index.equals(points.index) and labels.name == "cluster"
     assert list(spots.columns) == ["spot_id", "count", "weight", "categories", "first_date",
-                                   "last_date", "ward_codes", "area_m2", "geometry"]
+                                   "last_date", "ward_codes", "area_m2", "span_m", "wide", "geometry"]
     assert spots.crs == "EPSG:4326"
     big = spots.loc[spots["count"].idxmax()]
     assert big["count"] >= 250

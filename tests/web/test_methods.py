@@ -47,17 +47,17 @@ def test_the_readme_table_is_the_registry_and_the_command_prints_it(bare_app):
     out = bare_app.test_cli_runner().invoke(args=["methods"])
     assert out.exit_code == 0 and out.output == table
     # one row per parameter, with the defaults of the settings table
-    assert "| `/api/v1/dbscan` | `eps` | float | m | 250 (`DBSCAN_EPS_M`) | > 0, ≤ 5000 | analysts |" in table
+    assert "| `/api/v1/dbscan` | `eps` | float | m | automatic (`DBSCAN_EPS_M`) | > 0, ≤ 5000 | analysts |" in table
     assert table.count("\n") == 2 + sum(len(m.params) for m in methods.METHODS.values())
 
 
 def test_defaults_are_the_settings_of_the_running_app(tmp_path, monkeypatch):
-    assert methods.default("dbscan", "eps") == 250.0  # no app: the declared fallback
+    assert methods.default("dbscan", "eps") is None  # no app: the declared fallback, automatic
     monkeypatch.setenv("DBSCAN_EPS_M", "175")
     app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}", "SECRET_KEY": "t",
                       "HOTSPOT_PERMUTATIONS": 199, "KDE_KERNEL": "gaussian", "COMPLEX_SPOT_MIN_SAMPLES": 12})
     with app.test_request_context(f"/api/v1/dbscan?{QUERY}"):
-        assert method_args("dbscan") == {"eps": 175.0, "min_samples": 20, "method": "dbscan"}
+        assert method_args("dbscan") == {"eps": 175.0, "min_samples": None, "method": "dbscan", "max_span": 1500.0}
         assert method_args("gistar") == {"permutations": 199}
         assert method_args("kde") == {"bandwidth": None, "cell": None, "kernel": "gaussian"}
         assert methods.METHODS["complex-spots"].keywords(method_args("complex-spots")) == \
@@ -84,7 +84,7 @@ def test_the_form_offers_what_the_server_accepts(bare_app):
     beyond them is refused (an exclusive bound such as the radius' "above 0" included)."""
     numeric = [p for m in methods.METHODS.values() for p in m.params if p.kind in ("int", "float")]
     assert {p.name for p in numeric} == {"permutations", "eps", "min_samples", "bandwidth", "cell", "top", "min_count",
-                                         "points_max"}
+                                         "points_max", "max_span"}
     with bare_app.test_request_context("/"):
         html = render_template_string('{% from "_params.html" import param_inputs %}{{ param_inputs(ps) }}',
                                       ps=[(p, p.default) for p in numeric])
@@ -138,8 +138,9 @@ def test_one_request_reads_the_data_version_once(loaded_app, url):
     assert sum(VERSION_SQL in s for s in statements) == 1
     assert len(statements) > 3  # the request did read the store: the listener sees every statement
     if url.startswith("/map/"):  # the analyst's form: the registry's bounds
-        assert _inputs(res.get_data(as_text=True))["eps"] == {"min": "0.1", "max": "5000", "step": "0.1",
-                                                              "value": "250"}
+        eps = _inputs(res.get_data(as_text=True))["eps"]   # empty: automatic (the value used as placeholder)
+        assert {k: eps[k] for k in ("min", "max", "step", "value")} == {"min": "0.1", "max": "5000", "step": "0.1",
+                                                                      "value": ""}
     # outside a request every call asks the store again (the listener counts each)
     statements.clear()
     with loaded_app.app_context():

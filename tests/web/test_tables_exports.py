@@ -171,12 +171,12 @@ def test_trends_lead_with_hot_patterns_and_hotspots_by_count(demo_client):
 
     spots = [f["properties"] for f in demo_client.get(f"/api/v1/dbscan?{API}").get_json()["features"]]
     rows, html = page_rows(demo_client, f"/map/hotspots?{Q}")
-    counts = [int(r[1][1].split(".")[0]) for r in rows]
+    counts = [int(r[2][1].split(".")[0]) for r in rows]
     assert len(rows) == len(spots) and counts == sorted((s["count"] for s in spots), reverse=True)
     assert "Vụ đầu tiên" in html and "Vụ gần nhất" in html
-    assert all(re.fullmatch(r"\d\d/\d\d/\d{4}", r[4][0]) for r in rows)
+    assert all(re.fullmatch(r"\d\d/\d\d/\d{4}", r[5][0]) for r in rows)
     assert not any(re.search(r"\b\d{5}\b", r[3][0]) for r in rows)           # ward names, not codes
-    assert not any("_" in r[2][0] for r in rows)                             # category labels, not codes
+    assert not any("_" in r[4][0] for r in rows)                             # category labels, not codes
 
 
 @pytest.mark.parametrize("page, layers", [
@@ -208,8 +208,9 @@ def test_each_layer_downloads_as_geojson_with_its_metadata(demo_client, page, la
         expected = {p.keyword or p.name for p in methods.of_page(page)}
         assert expected <= set(meta["parameters"])
         if page == "hotspots":
-            assert meta["parameters"]["eps_m"] == {"value": 250.0, "unit": "m", "label": "Bán kính DBSCAN (m)"}
-            assert meta["parameters"]["min_samples"]["value"] == 20
+            # the automatic values used (geo.render.layers: the page says them too)
+            assert meta["parameters"]["eps_m"] == {"value": 100.0, "unit": "m", "label": "Bán kính DBSCAN (m)"}
+            assert 5 <= meta["parameters"]["min_samples"]["value"] <= 100
             assert meta["parameters"]["bandwidth_m"]["value"] > 0 and meta["parameters"]["cell_m"]["unit"] == "m"
         if page == "compare":
             assert meta["base_period"]["start"] == "2024-01-01" and meta["base_period"]["end"] == "2024-12-31"
