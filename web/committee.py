@@ -23,8 +23,8 @@ from flask_login import current_user
 from geo import analysis, disclosure, format
 from geo import periods as pr
 from geo.committee import areas, assessments, candidates, plans
-from geo.committee import places as cplaces
 from geo.committee import flags as fl
+from geo.committee import places as cplaces
 from geo.committee import programmes as pg
 from geo.committee import report as rp
 from geo.errors import InputError
@@ -37,7 +37,15 @@ from web import current_categories as _categories
 from web import engine as _engine
 from web.args import choice_arg
 from web.auth import audit, role_required
-from web.maps import boundary_choices, category_choices, data_span, page_args, period_choices, raw_choices, read_filters
+from web.maps import (
+    boundary_choices,
+    category_choices,
+    data_span,
+    page_args,
+    period_choices,
+    raw_choices,
+    read_filters,
+)
 from web.maps import lang as _lang
 from web.responses import published_minimum
 
