@@ -154,26 +154,39 @@ def _base_map(bounds):
                          tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "", lang=lang())
 
 
-def _script(m):
-    """The map's script, served from its own URL (the pages allow no inline script)."""
-    return current_app.response_class(map_parts(m)["script"], mimetype="application/javascript")
+def _built_map(name: str, params: dict, build):
+    """A page's map as (parts, script data, extra), built once for the page and its script (which
+    the browser asks for right after it; the map's element names are fixed, so the two agree).
+    ``build()`` returns the folium map, its picks (see :func:`_script_data`) and anything else."""
+
+    def make():
+        m, picks, *extra = build()
+        parts = map_parts(m)
+        return parts, _script_data(m, picks), extra
+    return analysis.cached(name, engine(), {**params, "lang": lang()}, make)
 
 
-def _map_data(m, picks: list[dict], *, draw: bool = False) -> dict:
-    """What static/js/committee_map.js needs (read after map_parts, which fixes the element names):
-    the map, each layer's units in feature order and what a click on one does, and the words of
-    the drawing tools."""
+def _script_data(m, picks: list[dict]) -> dict:
+    """What static/js/committee_map.js reads (after map_parts, which fixes the element names): the
+    map, and per layer its units in feature order with what a click on one does in a form (``pick``)
+    or the style the layer takes (``style``)."""
     layers = [{**{k: v for k, v in pk.items() if k != "layer"}, "var": pk["layer"].get_name()} for pk in picks]
-    words = None
-    if draw:
-        words = {"tooltips": {"firstVertex": _("Click to place the first corner"),
-                              "continueLine": _("Click to place the next corner"),
-                              "finishPoly": _("Click the first corner to close the area")},
-                 "actions": {"finish": _("Finish"), "cancel": _("Cancel"),
-                             "removeLastVertex": _("Remove the last corner")},
-                 "buttonTitles": {"drawPolyButton": _("Draw an area"), "editButton": _("Edit the drawn area"),
-                                  "deleteButton": _("Remove the drawn area")}}
-    return {"map": m.get_name(), "layers": layers, "chosen": CHOSEN_STYLE, "draw": words}
+    return {"map": m.get_name(), "layers": layers, "chosen": CHOSEN_STYLE}
+
+
+def _script(parts: dict):
+    """The map's script, served from its own URL (the pages allow no inline script)."""
+    return current_app.response_class(parts["script"], mimetype="application/javascript")
+
+
+def _draw_words() -> dict:
+    """The words of the drawing tools (Leaflet-Geoman's keys)."""
+    return {"tooltips": {"firstVertex": _("Click to place the first corner"),
+                         "continueLine": _("Click to place the next corner"),
+                         "finishPoly": _("Click the first corner to close the area")},
+            "actions": {"finish": _("Finish"), "cancel": _("Cancel"), "removeLastVertex": _("Remove the last corner")},
+            "buttonTitles": {"drawPolyButton": _("Draw an area"), "editButton": _("Edit the drawn area"),
+                             "deleteButton": _("Remove the drawn area")}}
 
 
 def _rank_classes(n: int) -> list[tuple[str, str, str]]:
@@ -189,9 +202,14 @@ def _plan_map(p: plans.Plan, cands: candidates.Candidates, selected: list[areas.
     eng = engine()
     scope = plans.plan_scope(eng, p).reset_index(drop=True)
     shown = view_layers._with_display_geometry(eng, p.boundary, scope[["code", "name", "geometry"]])
-    m = _base_map(shown.total_bounds)
-    picks = []
     ward_codes = cands.wards["code"].tolist()
+    chosen = [a for a in selected if a.selected]
+    # the map opens on the candidates and the selected areas (a city's outlying islands would
+    # otherwise shrink them to a corner); on the whole unit when there is none
+    focus = [*shown.loc[shown["code"].isin(set(ward_codes)), "geometry"], *cands.spots.geometry,
+             *(a.geometry for a in chosen)]
+    m = _base_map(gpd.GeoSeries(focus, crs="EPSG:4326").total_bounds if focus else shown.total_bounds)
+    picks = []
     others = shown[~shown["code"].isin(set(ward_codes))].reset_index(drop=True).assign(role="other")
     if len(others):
         drawn = maps.categorical(m, others, "role", [("other", _("Other ward of the unit"), OTHER_COLOUR)],
@@ -217,7 +235,6 @@ def _plan_map(p: plans.Plan, cands: candidates.Candidates, selected: list[areas.
                            tooltip_fields=[("name", _("Spot")), ("count", _("Incidents"))])
         picks.append({"layer": layer, "codes": spots["code"].tolist(),
                       "pick": {"kind": "check", "form": "select-form", "prefix": "spot:"}})
-    chosen = [a for a in selected if a.selected]
     if chosen:
         kinds = _labels()["kind"]
         sel = gpd.GeoDataFrame({"name": [a.name for a in chosen], "kind": [kinds[a.kind] for a in chosen],
@@ -250,8 +267,8 @@ def _area_map(a: areas.Area, p: plans.Plan, now_in: list[dict]):
     if period is not None:
         wards = analysis.ward_counts(eng, boundary=a.boundary, start=period.start, end=period.end,
                                      categories=list(p.categories))
-        near = wards[wards.intersects(a.geometry)].reset_index(drop=True)
-        near = near[["code", "name", "count", "per_km2", "area_km2", "geometry"]]
+        near = wards[wards.intersects(a.geometry)].sort_values("per_km2", ascending=False, kind="stable")
+        near = near[["code", "name", "count", "per_km2", "area_km2", "geometry"]].reset_index(drop=True)
         minimum = published_minimum()
         if minimum:
             near = disclosure.wards(near, minimum)
@@ -313,22 +330,30 @@ def plan(plan_id):
     selected = areas.plan_areas(eng, plan_id)
     cands = candidates.candidates(eng, p, top=20, spots_top=10)
     taken = {(a.kind, a.source_code) for a in selected if a.selected}
-    m, picks = _plan_map(p, cands, selected)
-    parts = map_parts(m)
+    parts, data, _extra = _plan_map_parts(p, selected, lambda: cands)
+    draw = current_user.can("committee")
     return _render("committee/plan.html", plan=p, areas=selected, cands=cands, taken=taken,
                    years=plans.assessable_years(eng, p),
                    now_in={a.id: areas.now_in(eng, a.geometry) for a in selected},
                    data_version=areas.data_version_text(eng), decided_on=plans.decision_date(p).isoformat(),
                    me=current_user.full_name or current_user.username, map=parts,
-                   map_data=_map_data(m, picks, draw=current_user.can("committee")))
+                   map_data={**data, "draw": _draw_words() if draw else None})
 
 
 @committee.get("/plans/<id:plan_id>.js")
 def plan_script(plan_id):
     p = _plan_or_404(plan_id)
     eng = engine()
-    m, _picks = _plan_map(p, candidates.candidates(eng, p, top=20, spots_top=10), areas.plan_areas(eng, plan_id))
-    return _script(m)
+    parts, _data, _extra = _plan_map_parts(p, areas.plan_areas(eng, plan_id),
+                                           lambda: candidates.candidates(eng, p, top=20, spots_top=10))
+    return _script(parts)
+
+
+def _plan_map_parts(p: plans.Plan, selected: list[areas.Area], cands):
+    """The plan map (:func:`_plan_map`) for the plan's areas and decisions as they stand."""
+    state = [(a.id, a.decision.id if a.decision else None) for a in selected]
+    return _built_map("committee-plan-map", {"plan": p.id, "areas": state},
+                      lambda: _plan_map(p, cands(), selected))
 
 
 @committee.post("/plans/<id:plan_id>/select")
@@ -365,17 +390,22 @@ def area(area_id):
         except InputError as exc:
             proposals[year] = {"error": str(exc)}
     now_in = areas.now_in(eng, a.geometry)
-    m, picks, density = _area_map(a, p, now_in)
+    parts, data, (density,) = _area_map_parts(a, p, now_in)
     return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=now_in,
-                   map=map_parts(m), map_data=_map_data(m, picks), density=density)
+                   map=parts, map_data=data, density=density)
 
 
 @committee.get("/areas/<id:area_id>.js")
 def area_script(area_id):
     a = _area_or_404(area_id)
     eng = engine()
-    m, _picks, _density = _area_map(a, plans.get_plan(eng, a.plan_id), areas.now_in(eng, a.geometry))
-    return _script(m)
+    parts, _data, _extra = _area_map_parts(a, plans.get_plan(eng, a.plan_id), areas.now_in(eng, a.geometry))
+    return _script(parts)
+
+
+def _area_map_parts(a: areas.Area, p: plans.Plan, now_in: list[dict]):
+    return _built_map("committee-area-map", {"area": a.id, "minimum": published_minimum()},
+                      lambda: _area_map(a, p, now_in))
 
 
 @committee.post("/areas/<id:area_id>/decision")
@@ -547,10 +577,11 @@ def programmes():
     p = _chosen_phase()
     built = _programme_map(p)
     parts = map_parts(built[0]) if built else None
+    data = _script_data(built[0], built[2]) if built else None
     counts = pg.status_counts(p.layer) if p.layer is not None else None
     return _render("committee/programmes.html", rows=pg.programme_statuses(engine()), boundaries=boundary_choices(),
                    default_boundary=current_app.config["DEFAULT_BOUNDARY"], default_programme=DEFAULT_PROGRAMME,
-                   phase=p, map=parts, map_data=_map_data(built[0], built[2]) if built else None,
+                   phase=p, map=parts, map_data=data,
                    status_words=_status_words(counts)
                    if counts is not None else [], phase_table=_phase_table(p),
                    districts=pg.status_counts(p.layer, by_district=True) if p.by_district else None,

@@ -171,6 +171,23 @@ def test_programme_map_fills_the_record_form(eng, demo_app):
 
 # --------------------------------------------------------------------------- in Chromium
 
+#: Zoom to a candidate ward and give a point of the page where a click reaches it (no spot over it).
+FIND_UNIT = """code => {
+    const data = JSON.parse(document.getElementById("committee-map-data").textContent);
+    const entry = data.layers.find(l => l.pick && l.pick.prefix === "ward:");
+    const layer = window[entry.var].getLayers().find(l => entry.codes[Number(l.feature.id)] === code);
+    document.getElementById("map-frame").scrollIntoView();
+    window[data.map].fitBounds(layer.getBounds(), {animate: false});
+    const box = document.getElementById("map-frame").getBoundingClientRect();
+    for (let i = 1; i < 30; i++) {
+        for (let j = 1; j < 30; j++) {
+            const x = box.left + box.width * i / 30, y = box.top + box.height * j / 30;
+            if (document.elementFromPoint(x, y) === layer.getElement()) { return [x, y]; }
+        }
+    }
+    throw new Error("ward " + code + " is covered everywhere");
+}"""
+
 @pytest.mark.browser
 def test_committee_clicks_three_candidates_and_draws_an_area(page, demo_server, demo_app, eng):
     plan = _plan(eng)
@@ -179,16 +196,9 @@ def test_committee_clicks_three_candidates_and_draws_an_area(page, demo_server, 
     page.goto(f"{demo_server}/committee/plans/{plan.id}")
     page.wait_for_selector(".leaflet-pm-toolbar")
     picked = cands.wards["code"].head(3).tolist()
-    for code in picked:   # click each candidate ward on the map (at its label point)
-        page.evaluate("""code => {
-            const data = JSON.parse(document.getElementById("committee-map-data").textContent);
-            const entry = data.layers.find(l => l.pick && l.pick.prefix === "ward:");
-            const gj = window[entry.var];
-            const layer = gj.getLayers().find(l => entry.codes[Number(l.feature.id)] === code);
-            window[data.map].fitBounds(layer.getBounds(), {animate: false});
-        }""", code)
-        box_ = page.locator("#map-frame").bounding_box()
-        page.mouse.click(box_["x"] + box_["width"] / 2, box_["y"] + box_["height"] / 2)
+    for code in picked:   # click each candidate ward on the map, where no spot lies over it
+        x, y = page.evaluate(FIND_UNIT, code)
+        page.mouse.click(x, y)
         page.wait_for_selector(f'#candidate-wards tr.chosen input[value="ward:{code}"]:checked')
     assert page.locator("#candidate-wards tr.chosen").count() == 3
     # draw a triangle with the pen: three corners, then the first again to close it
@@ -197,6 +207,7 @@ def test_committee_clicks_three_candidates_and_draws_an_area(page, demo_server, 
         window[data.map].setView([10.7725, 106.6975], 15, {animate: false});
     }""")
     page.click(".leaflet-pm-icon-polygon")
+    page.locator("#map-frame").scroll_into_view_if_needed()
     b = page.locator("#map-frame").bounding_box()
     corners = [(0.40, 0.40), (0.60, 0.40), (0.50, 0.60), (0.40, 0.40)]
     for fx, fy in corners:
