@@ -238,8 +238,8 @@ def _plan_map(p: plans.Plan, cands: candidates.Candidates, selected: list[areas.
     if chosen:
         kinds = _labels()["kind"]
         sel = gpd.GeoDataFrame({"name": [a.name for a in chosen], "kind": [kinds[a.kind] for a in chosen],
-                                "state": "selected"}, geometry=[a.geometry for a in chosen], crs="EPSG:4326")
-        drawn = maps.categorical(m, sel, "state", [("selected", _("Already selected"), SELECTED_COLOUR)],
+                                "state": "taken"}, geometry=[a.geometry for a in chosen], crs="EPSG:4326")
+        drawn = maps.categorical(m, sel, "state", [("taken", _("Already selected"), SELECTED_COLOUR)],
                                  tooltip_fields=[("name", _("Selected area")), ("kind", _("Kind"))])
         picks.append({"layer": drawn["layer"], "codes": [str(a.id) for a in chosen], "style": OUTLINE_STYLE})
     maps.freeze_ids(m)
