@@ -14,8 +14,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import re
 
+import geopandas as gpd
+import pandas as pd
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -29,7 +32,8 @@ from geo.committee import programmes as pg
 from geo.committee import report as rp
 from geo.errors import InputError
 from geo.names import fold
-from geo.render import document, maps
+from geo.render import document, maps, palette
+from geo.render import layers as view_layers
 from geo.render.exports import csv_bytes
 from geo.render.maps import parts as map_parts
 from geo.store.queries import versions
@@ -140,6 +144,167 @@ def _area_or_404(area_id: int) -> areas.Area:
         abort(404, description=_("No such area."))
 
 
+# --------------------------------------------------------------------------- maps
+
+#: Candidate wards are coloured by rank, this many ranks to a colour (the darkest: the first ranks).
+RANK_STEP = 5
+SELECTED_COLOUR = "#2166ac"
+OTHER_COLOUR = "#f0f0f0"
+NOW_IN_COLOUR = "#000000"
+#: The style static/js/committee_map.js gives a unit chosen on the map, and the outline-only style of
+#: the areas already selected (their inside stays clickable, so the wards under them can be chosen).
+CHOSEN_STYLE = {"color": "#08306b", "weight": 4, "fillOpacity": 0.9}
+OUTLINE_STYLE = {"fill": False, "color": SELECTED_COLOUR, "weight": 3, "dashArray": "6 4"}
+
+
+def _base_map(bounds):
+    return maps.base_map(bounds, static_url=lambda x: url_for("static", filename=x),
+                         tiles_url=current_app.config.get("TILE_URL") or None,
+                         tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "", lang=lang())
+
+
+def _built_map(name: str, params: dict, build):
+    """A page's map as (parts, script data, extra), built once for the page and its script (which
+    the browser asks for right after it; the map's element names are fixed, so the two agree).
+    ``build()`` returns the folium map, its picks (see :func:`_script_data`) and anything else."""
+
+    def make():
+        m, picks, *extra = build()
+        parts = map_parts(m)
+        return parts, _script_data(m, picks), extra
+    return analysis.cached(name, engine(), {**params, "lang": lang()}, make)
+
+
+def _script_data(m, picks: list[dict]) -> dict:
+    """What static/js/committee_map.js reads (after map_parts, which fixes the element names): the
+    map, and per layer its units in feature order with what a click on one does in a form (``pick``)
+    or the style the layer takes (``style``)."""
+    layers = [{**{k: v for k, v in pk.items() if k != "layer"}, "var": pk["layer"].get_name()} for pk in picks]
+    return {"map": m.get_name(), "layers": layers, "chosen": CHOSEN_STYLE}
+
+
+def _script(parts: dict):
+    """The map's script, served from its own URL (the pages allow no inline script)."""
+    return current_app.response_class(parts["script"], mimetype="application/javascript")
+
+
+def _draw_words() -> dict:
+    """The words of the drawing tools (Leaflet-Geoman's keys)."""
+    return {"tooltips": {"firstVertex": _("Click to place the first corner"),
+                         "continueLine": _("Click to place the next corner"),
+                         "finishPoly": _("Click the first corner to close the area")},
+            "actions": {"finish": _("Finish"), "cancel": _("Cancel"), "removeLastVertex": _("Remove the last corner")},
+            "buttonTitles": {"drawPolyButton": _("Draw an area"), "editButton": _("Edit the drawn area"),
+                             "deleteButton": _("Remove the drawn area")}}
+
+
+def _rank_classes(n: int) -> list[tuple[str, str, str]]:
+    groups = max(1, math.ceil(n / RANK_STEP))
+    colours = palette.ramp("YlOrRd", min(groups, 9))[::-1]
+    return [(f"r{i}", _("Ranks %(first)s–%(last)s", first=i * RANK_STEP + 1, last=min((i + 1) * RANK_STEP, n)),
+             colours[min(i, 8)]) for i in range(groups)]
+
+
+def _plan_map(p: plans.Plan, cands: candidates.Candidates, selected: list[areas.Area]):
+    """The plan's unit on a map: its candidate wards coloured by rank, the candidate spots, the other
+    wards of the unit and the areas already selected; with what a click on each does in the form."""
+    eng = engine()
+    scope = plans.plan_scope(eng, p).reset_index(drop=True)
+    shown = view_layers._with_display_geometry(eng, p.boundary, scope[["code", "name", "geometry"]])
+    ward_codes = cands.wards["code"].tolist()
+    chosen = [a for a in selected if a.selected]
+    # the map opens on the candidates and the selected areas (a city's outlying islands would
+    # otherwise shrink them to a corner); on the whole unit when there is none
+    focus = [*shown.loc[shown["code"].isin(set(ward_codes)), "geometry"], *cands.spots.geometry,
+             *(a.geometry for a in chosen)]
+    m = _base_map(gpd.GeoSeries(focus, crs="EPSG:4326").total_bounds if focus else shown.total_bounds)
+    picks = []
+    others = shown[~shown["code"].isin(set(ward_codes))].reset_index(drop=True).assign(role="other")
+    if len(others):
+        drawn = maps.categorical(m, others, "role", [("other", _("Other ward of the unit"), OTHER_COLOUR)],
+                                 legend=False, fill_opacity=0.6,
+                                 tooltip_fields=[("name", _("Ward")), ("code", _("Code"))])
+        picks.append({"layer": drawn["layer"], "codes": others["code"].tolist(),
+                      "pick": {"kind": "list", "form": "select-form", "field": "ward_codes"}})
+    if ward_codes:
+        geom = shown.set_index("code")["geometry"]
+        cw = gpd.GeoDataFrame(
+            cands.wards[["code", "name", "rank", "score", "count"]].reset_index(drop=True)
+            .assign(group=[f"r{(int(r) - 1) // RANK_STEP}" for r in cands.wards["rank"]]),
+            geometry=geom.reindex(ward_codes).to_numpy(), crs="EPSG:4326")
+        drawn = maps.categorical(m, cw, "group", _rank_classes(len(cw)), legend_title=_("Candidate wards"),
+                                 tooltip_fields=[("rank", "#"), ("name", _("Ward")), ("code", _("Code")),
+                                                 ("score", _("Score")), ("count", _("Incidents"))])
+        maps.outlines(m, cw, label_field="name", lines=False, layer=drawn["layer"])
+        picks.append({"layer": drawn["layer"], "codes": ward_codes,
+                      "pick": {"kind": "check", "form": "select-form", "prefix": "ward:"}})
+    if len(cands.spots):
+        spots = cands.spots[["code", "name", "rank", "count", "geometry"]].reset_index(drop=True)
+        layer = maps.spots(m, spots, number_field="rank",
+                           tooltip_fields=[("name", _("Spot")), ("count", _("Incidents"))])
+        picks.append({"layer": layer, "codes": spots["code"].tolist(),
+                      "pick": {"kind": "check", "form": "select-form", "prefix": "spot:"}})
+    if chosen:
+        kinds = _labels()["kind"]
+        sel = gpd.GeoDataFrame({"name": [a.name for a in chosen], "kind": [kinds[a.kind] for a in chosen],
+                                "state": "taken"}, geometry=[a.geometry for a in chosen], crs="EPSG:4326")
+        drawn = maps.categorical(m, sel, "state", [("taken", _("Already selected"), SELECTED_COLOUR)],
+                                 tooltip_fields=[("name", _("Selected area")), ("kind", _("Kind"))])
+        picks.append({"layer": drawn["layer"], "codes": [str(a.id) for a in chosen], "style": OUTLINE_STYLE})
+    maps.freeze_ids(m)
+    return m, picks
+
+
+def _density_period(p: plans.Plan) -> pr.Period | None:
+    """The latest year of the plan's assessments that holds data (to the last day of the data)."""
+    span = analysis.data_span(engine())
+    if span is None:
+        return None
+    year = plans.assessable_years(engine(), p)[-1]
+    start, end = dt.date(year, 1, 1), min(dt.date(year, 12, 31), span[1])
+    return pr.custom(start, end) if start <= end else None
+
+
+def _area_map(a: areas.Area, p: plans.Plan, now_in: list[dict]):
+    """The area on a map over the incidents per km² of the wards it overlaps (in the latest year of
+    the plan), with the wards of today's boundaries it lies in outlined. Returns the map, what the
+    page script does to its layers and the density table (rows: name, count, per_km2)."""
+    eng = engine()
+    m = _base_map(a.geometry.bounds)
+    density = None
+    period = _density_period(p)
+    if period is not None:
+        wards = analysis.ward_counts(eng, boundary=a.boundary, start=period.start, end=period.end,
+                                     categories=list(p.categories))
+        near = wards[wards.intersects(a.geometry)].sort_values("per_km2", ascending=False, kind="stable")
+        near = near[["code", "name", "count", "per_km2", "area_km2", "geometry"]].reset_index(drop=True)
+        minimum = published_minimum()
+        if minimum:
+            near = disclosure.wards(near, minimum)
+        if len(near):
+            title = _("Incidents per km², %(period)s", period=period.label(lang()))
+            maps.choropleth(m, near, "per_km2", legend_title=title, k=min(5, len(near)),
+                            tooltip_fields=[("name", _("Ward")), ("count", _("Incidents")),
+                                            ("per_km2", _("Incidents per km²"))])
+            rows = near.drop(columns="geometry")
+            density = {"title": title,
+                       "rows": (disclosure.labelled(rows, minimum) if minimum else rows).to_dict("records")}
+    shapes = []
+    for boundary in dict.fromkeys(u["boundary"] for u in now_in):
+        frame = analysis._ward_frame(eng, boundary)
+        shapes.append(frame.loc[[u["code"] for u in now_in if u["boundary"] == boundary], ["name", "geometry"]])
+    if shapes:
+        maps.outlines(m, gpd.GeoDataFrame(pd.concat(shapes, ignore_index=True), crs="EPSG:4326"),
+                      colour=NOW_IN_COLOUR, weight=2.5, label_min_zoom=0)
+    kinds = _labels()["kind"]
+    shape = gpd.GeoDataFrame({"name": [a.name], "kind": [kinds[a.kind]], "state": ["area"]},
+                             geometry=[a.geometry], crs="EPSG:4326")
+    drawn = maps.categorical(m, shape, "state", [("area", _("This area"), SELECTED_COLOUR)],
+                             tooltip_fields=[("name", _("Selected area")), ("kind", _("Kind"))])
+    maps.freeze_ids(m)
+    return m, [{"layer": drawn["layer"], "codes": [str(a.id)], "style": OUTLINE_STYLE}], density
+
+
 # --------------------------------------------------------------------------- plans
 
 @committee.get("/")
@@ -174,12 +339,31 @@ def plan(plan_id):
     selected = areas.plan_areas(eng, plan_id)
     cands = candidates.candidates(eng, p, top=20, spots_top=10)
     taken = {(a.kind, a.source_code) for a in selected if a.selected}
+    parts, data, _extra = _plan_map_parts(p, selected, lambda: cands)
+    draw = current_user.can("committee")
     return _render("committee/plan.html", plan=p, areas=selected, cands=cands, taken=taken,
                    years=plans.assessable_years(eng, p),
                    now_in={a.id: areas.now_in(eng, a.geometry) for a in selected},
                    data_version=areas.data_version_text(eng), decided_on=plans.decision_date(p).isoformat(),
                    places=cplaces.plan_places(eng, plan_id),
-                   me=current_user.full_name or current_user.username)
+                   me=current_user.full_name or current_user.username, map=parts,
+                   map_data={**data, "draw": _draw_words() if draw else None})
+
+
+@committee.get("/plans/<id:plan_id>.js")
+def plan_script(plan_id):
+    p = _plan_or_404(plan_id)
+    eng = engine()
+    parts, _data, _extra = _plan_map_parts(p, areas.plan_areas(eng, plan_id),
+                                           lambda: candidates.candidates(eng, p, top=20, spots_top=10))
+    return _script(parts)
+
+
+def _plan_map_parts(p: plans.Plan, selected: list[areas.Area], cands):
+    """The plan map (:func:`_plan_map`) for the plan's areas and decisions as they stand."""
+    state = [(a.id, a.decision.id if a.decision else None) for a in selected]
+    return _built_map("committee-plan-map", {"plan": p.id, "areas": state},
+                      lambda: _plan_map(p, cands(), selected))
 
 
 @committee.post("/plans/<id:plan_id>/select")
@@ -233,7 +417,23 @@ def area(area_id):
             proposals[year] = assessments.propose(eng, area_id, year)
         except InputError as exc:
             proposals[year] = {"error": str(exc)}
-    return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=areas.now_in(eng, a.geometry))
+    now_in = areas.now_in(eng, a.geometry)
+    parts, data, (density,) = _area_map_parts(a, p, now_in)
+    return _render("committee/area.html", area=a, plan=p, proposals=proposals, now_in=now_in,
+                   map=parts, map_data=data, density=density)
+
+
+@committee.get("/areas/<id:area_id>.js")
+def area_script(area_id):
+    a = _area_or_404(area_id)
+    eng = engine()
+    parts, _data, _extra = _area_map_parts(a, plans.get_plan(eng, a.plan_id), areas.now_in(eng, a.geometry))
+    return _script(parts)
+
+
+def _area_map_parts(a: areas.Area, p: plans.Plan, now_in: list[dict]):
+    return _built_map("committee-area-map", {"area": a.id, "minimum": published_minimum()},
+                      lambda: _area_map(a, p, now_in))
 
 
 @committee.post("/areas/<id:area_id>/decision")
@@ -289,9 +489,7 @@ def _flags_map(flags: fl.Flags):
     if flags.areas.empty:
         return None
     labels = _labels()["flag"]
-    m = maps.base_map(flags.areas.total_bounds, static_url=lambda p: url_for("static", filename=p),
-                      tiles_url=current_app.config.get("TILE_URL") or None,
-                      tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "", lang=lang())
+    m = _base_map(flags.areas.total_bounds)
     layer = flags.areas.assign(flag_label=flags.areas["flag"].map(labels))
     legend = maps.categorical(m, layer, "flag", [(c, labels[c], FLAG_COLOURS[c]) for c in FLAG_COLOURS],
                               name=_("Flags"), legend_title=_("Flags"),
@@ -384,15 +582,18 @@ def _programme_map(p: _Phase):
     if p.layer is None or p.layer.empty:
         return None
     labels = _labels()["phase_status"]
-    m = maps.base_map(p.layer.total_bounds, static_url=lambda x: url_for("static", filename=x),
-                      tiles_url=current_app.config.get("TILE_URL") or None,
-                      tiles_attribution=current_app.config.get("TILE_ATTRIBUTION") or "", lang=lang())
+    m = _base_map(p.layer.total_bounds)
     legend = maps.categorical(m, p.layer, "status", [(c, labels[c], PROGRAMME_COLOURS[c]) for c in pg.COUNTED_STATUSES],
                               name=_("Status"), legend_title=p.chosen["phase"],
-                              tooltip_fields=[("name", _("Ward")), ("parent_name", _("District / province")),
+                              tooltip_fields=[("name", _("Ward")), ("code", _("Code")),
+                                              ("parent_name", _("District / province")),
                                               ("status_label", _("Status"))])
     maps.freeze_ids(m)
-    return m, legend
+    # a click on a ward puts its code (and the phase's boundary version) into the record form
+    pick = {"layer": legend["layer"], "codes": p.layer["code"].tolist(),
+            "pick": {"kind": "field", "form": "programme-form", "field": "unit_code",
+                     "set": {"boundary": p.chosen["boundary"]}}}
+    return m, legend, [pick]
 
 
 def _programme_query(p: _Phase) -> dict:
@@ -403,10 +604,13 @@ def _programme_query(p: _Phase) -> dict:
 def programmes():
     p = _chosen_phase()
     built = _programme_map(p)
+    parts = map_parts(built[0]) if built else None
+    data = _script_data(built[0], built[2]) if built else None
     counts = pg.status_counts(p.layer) if p.layer is not None else None
     return _render("committee/programmes.html", rows=pg.programme_statuses(engine()), boundaries=boundary_choices(),
                    default_boundary=current_app.config["DEFAULT_BOUNDARY"], default_programme=DEFAULT_PROGRAMME,
-                   phase=p, map=map_parts(built[0]) if built else None, status_words=_status_words(counts)
+                   phase=p, map=parts, map_data=data,
+                   status_words=_status_words(counts)
                    if counts is not None else [], phase_table=_phase_table(p),
                    districts=pg.status_counts(p.layer, by_district=True) if p.by_district else None,
                    statuses=pg.COUNTED_STATUSES, query=_programme_query(p), formats=PROGRAMME_FORMATS,

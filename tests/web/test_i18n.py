@@ -268,6 +268,8 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "committee.programmes_download": ["/committee/programmes.csv", "/committee/programmes.geojson"],
         "committee.plan": [f"/committee/plans/{ids['plan_id']}", "/committee/plans/99999"],
         "committee.area": [f"/committee/areas/{ids['area_id']}"],
+        "committee.plan_script": [f"/committee/plans/{ids['plan_id']}.js"],
+        "committee.area_script": [f"/committee/areas/{ids['area_id']}.js"],
         "committee.report": ["/committee/report", f"/committee/report?{Q}&former=hcmc-2019:764"],
         "committee.report_download": ["/committee/report.xlsx", "/committee/report.csv", "/committee/report.pdf",
                                       "/committee/report.excel.csv", "/committee/report.docx"],

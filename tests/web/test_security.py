@@ -32,6 +32,7 @@ ACCESS = {
     "committee.correct_decision": "committee", "committee.assess": "committee",
     "committee.record_programme": "committee", "committee.adopt_place": "committee",
     "committee.programmes_script": "viewer", "committee.programmes_download": "viewer",
+    "committee.plan_script": "viewer", "committee.area_script": "viewer",
 }
 SAMPLE_ARGS = {"page": "overview", "code": "26743", "fmt": "csv", "token_id": 1, "filename": "css/app.css",
                "batch_id": 1, "plan_id": 1, "area_id": 1, "job_id": 1, "name": "hcmc-2019"}
