@@ -20,9 +20,10 @@ from geo import categories as cat
 from geo import format as fmt
 from geo import periods as pr
 from geo.format import N_
-from geo.names import spot_name
+from geo.names import fold, spot_name
 from geo.render import maps, palette, reasons
 from geo.store.categories import catalogue
+from geo.store.queries import versions
 
 MEASURE_LABELS = {"count": N_("Number of incidents"), "per_km2": N_("Incidents per km²"),
                   "per_10k": N_("Incidents per 10,000 residents"), "harm": N_("Harm-weighted count")}
@@ -221,10 +222,32 @@ def _display(engine, boundary):
 
 
 def _with_display_geometry(engine, boundary, gdf):
-    disp = _display(engine, boundary).set_index("code")["geometry"]
+    """``gdf`` with the display polygons, and the units' parent and level (for the map's search box
+    and its tooltips' level word)."""
+    disp = _display(engine, boundary).set_index("code")
     out = gdf.copy()
-    out["geometry"] = disp.reindex(out["code"]).to_numpy()
+    out["geometry"] = disp["geometry"].reindex(out["code"]).to_numpy()
+    for col in ("parent_name", "level"):
+        if col not in out.columns:
+            out[col] = disp[col].reindex(out["code"]).to_numpy()
     return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+
+
+#: The tooltip's word for a unit, by the level the boundary file gives its units (folded).
+LEVEL_TOOLTIP = {"phuong": N_("Ward/commune"), "xa": N_("Ward/commune"), "thi tran": N_("Ward/commune"),
+                 "dac khu": N_("Ward/commune"), "quan": N_("District/town"), "huyen": N_("District/town"),
+                 "thi xa": N_("District/town"), "tinh": N_("Province/city"), "thanh pho": N_("Province/city")}
+
+
+def _unit_word(frame, lang):
+    """"Phường/xã", "Quận/huyện" or "Tỉnh/thành phố": the word of the layer's most common unit level
+    (a city with a parent is a district-level city); "Phường/xã" when the file gives no level."""
+    if "level" not in frame.columns or not frame["level"].notna().any():
+        return _("Ward/commune", lang)
+    level = fold(frame["level"].dropna().astype(str).mode().iloc[0])
+    if level == "thanh pho" and "parent_name" in frame.columns and frame["parent_name"].notna().any():
+        level = "quan"
+    return _(LEVEL_TOOLTIP.get(level, N_("Ward/commune")), lang)
 
 
 def _labels(m, shown, drawn, priority=None, lang=None):
@@ -235,15 +258,49 @@ def _labels(m, shown, drawn, priority=None, lang=None):
 
 
 def _focus(engine, f):
-    """Where the map opens: the selected units (``f.units``); else the wards that hold the period's
-    incidents (an outlying island such as Côn Đảo would otherwise shrink the city to a corner), else
-    the whole boundary version."""
+    """Where the map opens: the selected units (``f.units``); else the wards that hold the central
+    95 % of the period's incidents (:func:`central_bounds`: an outlying island such as Côn Đảo, or the
+    thinly reported former provinces of the new city, would otherwise shrink the core to a corner);
+    else the whole boundary version. The workbench's "whole area" button is one click away."""
     if f.units:
         return analysis._ward_frame(engine, f.boundary).loc[list(f.units)].total_bounds
     counts = analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
                                   categories=list(f.categories))
     busy = counts[counts["count"] > 0]
-    return (busy if len(busy) else counts).total_bounds
+    return central_bounds(busy, "count") if len(busy) else counts.total_bounds
+
+
+def central_bounds(frame, weight: str, share: float = 0.95):
+    """Bounds (minx, miny, maxx, maxy) of the units whose representative point lies inside the
+    weighted quantiles (1 − share)/2 … (1 + share)/2 of the points' longitudes and of their
+    latitudes, each unit weighing ``frame[weight]`` (numpy's weighted inverted-CDF quantile)."""
+    pts = frame.geometry.representative_point()
+    x, y, w = pts.x.to_numpy(), pts.y.to_numpy(), frame[weight].to_numpy(dtype=float)
+    q = [(1 - share) / 2, (1 + share) / 2]
+    (x0, x1), (y0, y1) = (np.quantile(v, q, weights=w, method="inverted_cdf") for v in (x, y))
+    keep = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    return frame[keep].total_bounds
+
+
+def _same_place(a, b) -> bool:
+    """Whether two versions cover one place: their areas overlap on half of the smaller one, and
+    neither is more than 4 times the other (the whole country is not another version of a city)."""
+    a, b = a.geometry.union_all(), b.geometry.union_all()
+    small, large = sorted((a.area, b.area))
+    return small > 0 and large <= 4 * small and a.intersection(b).area >= 0.5 * small
+
+
+def _other_versions(engine, m, boundary, lang):
+    """The outlines of each other stored version of the same place (:func:`_same_place`), as a layer
+    that is off until the user turns it on: hcmc-2019's wards over hcmc-2025's."""
+    here = _display(engine, boundary)
+    for v in versions(engine):
+        if v.name == boundary:
+            continue
+        other = _display(engine, v.name)
+        if _same_place(here, other):
+            maps.outlines(m, other[["geometry"]], label_field=None, show=False, colour="#1f4e79", weight=1.4,
+                          name=_("Boundaries of %(version)s", lang, version=v.title or v.name))
 
 
 def _new_map(engine, f, static_url, lang, tiles_url, tiles_attribution, dual=False):
@@ -303,6 +360,7 @@ def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attr
     if f.units and page in ("hotspots", "compare", "change", "trends", "complex"):
         view.meta["scope_note"] = _("The figures of each ward are computed over the whole city, because "
                                     "neighbouring wards count; only the chosen area is shown.", lang)
+    _other_versions(engine, view.map.m1 if isinstance(view.map, maps.DualMap) else view.map, f.boundary, lang)
     if page == "compare":
         change = _change(engine, f, args, lambda: _new_map(engine, f, static_url, lang, tiles_url,
                                                            tiles_attribution), lang)
@@ -325,7 +383,7 @@ def _overview(engine, f, args, new_map, lang):
     title = _(MEASURE_LABELS[measure], lang)
     shown = _with_display_geometry(engine, f.boundary, layer)
     res = maps.choropleth(m, shown, measure, scheme=scheme, palette="YlOrRd", legend_title=title,
-                          tooltip_fields=[("name", _("Ward/commune", lang)),
+                          tooltip_fields=[("name", _unit_word(shown, lang)),
                                           ("code", _("Code", lang)), (measure, title)],
                           name=title, number_format=lang)
     _labels(m, shown, res, measure, lang)
@@ -363,7 +421,7 @@ def _hotspots(engine, f, args, new_map, lang):
     gi_layer = maps.categorical(
         m, shown, "hotspot_code", palette.classes("gi", lang),
         name=gi_title, legend_title=gi_title,
-        tooltip_fields=[("name", _("Ward/commune", lang)), ("count", _("Number of incidents", lang)),
+        tooltip_fields=[("name", _unit_word(shown, lang)), ("count", _("Number of incidents", lang)),
                         ("gi_z", "z"), ("gi_p", "p")])
     legends.append(gi_layer["legend_html"])
     meta = {"term": "dbscan"}
@@ -379,7 +437,7 @@ def _hotspots(engine, f, args, new_map, lang):
         if minimum:
             contours = disclosure.selection_contours(engine, contours, minimum, boundary=f.boundary, start=f.start,
                                                      end=f.end, categories=cats)
-        legends.append(maps.contours(m, contours)["legend_html"])
+        legends.append(maps.contours(m, contours, name=_("Density contours (KDE)", lang))["legend_html"])
         meta.update(bandwidth_m=surface.bandwidth_m, cell_m=surface.cell_m)
     except analysis.InputError as exc:
         meta["kde_error"] = errors.message(exc, lang)
@@ -484,11 +542,11 @@ def _compare(engine, f, args, new_map, lang):
     base_title = _("Base period", lang)
     legend = maps.choropleth(dual.m1, shown, "count", scheme="natural_breaks", palette="YlOrRd",
                              legend_title=now_title, name=now_title, number_format=lang,
-                             tooltip_fields=[("name", _("Ward/commune", lang)),
+                             tooltip_fields=[("name", _unit_word(shown, lang)),
                                              ("count", now_title), ("base_count", base_title)])
     right = maps.choropleth(dual.m2, shown, "base_count", bins=legend["bins"], palette="YlOrRd",
                     legend_title=base_title, name=base_title, number_format=lang,
-                    tooltip_fields=[("name", _("Ward/commune", lang)),
+                    tooltip_fields=[("name", _unit_word(shown, lang)),
                                     ("count", now_title), ("base_count", base_title)])
     _labels(dual.m1, shown, legend, "count", lang)
     _labels(dual.m2, shown, right, "base_count", lang)
@@ -529,7 +587,7 @@ def _change(engine, f, args, new_map, lang):
     legend = maps.categorical(m, shown, "change_class",
                               palette.classes("change", lang),
                               name=title, legend_title=title,
-                              tooltip_fields=[("name", _("Ward/commune", lang)),
+                              tooltip_fields=[("name", _unit_word(shown, lang)),
                                               ("change_text", "%"),
                                               ("p_value", "p"), ("q_value", "q")])
     _labels(m, shown, legend, "count", lang)
@@ -555,7 +613,7 @@ def _trends(engine, f, args, new_map, lang):
     present = set(layer["trend"])
     legend = maps.categorical(m, shown, "trend", palette.classes("emerging", lang, present),
                               name=title, legend_title=title,
-                              tooltip_fields=[("name", _("Ward/commune", lang)),
+                              tooltip_fields=[("name", _unit_word(shown, lang)),
                                               ("trend_label", title), ("series_text", _("Series", lang))])
     _labels(m, shown, legend, None, lang)
     rank = layer["trend"].map({t: i for i, t in enumerate(TREND_ORDER)}).fillna(len(TREND_ORDER))
@@ -725,7 +783,7 @@ def _forecast(engine, f, args, new_map, lang):
     title = _("Next month's forecast: share of incidents (%)", lang)
     res = maps.choropleth(m, wards, "share_pct", scheme="quantiles", palette="PuRd", legend_title=title,
                           name=title, number_format=lang,
-                          tooltip_fields=[("name", _("Ward/commune", lang)), ("share_pct", "%"),
+                          tooltip_fields=[("name", _unit_word(_display(engine, f.boundary), lang)), ("share_pct", "%"),
                                           ("rank", "#")])
     top = _clipped(engine, f, fc["cells"]).assign(level="top5")
     cells_title = _("The %(share)s of the area most at risk", lang, share=fmt.percent(0.05, 0, locale=lang))

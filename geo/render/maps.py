@@ -901,7 +901,7 @@ def base_map(bounds, *, static_url: Callable[[str], str], tiles_url: str | None 
             raise InputError("`tiles_url` needs `tiles_attribution`: the credit the tile "
                              "provider requires (e.g. '© OpenStreetMap contributors').")
         folium.TileLayer(tiles=tiles_url, attr=tiles_attribution, max_zoom=max_zoom,
-                         name=gettext("Base map", lang), control=False).add_to(m)
+                         name=gettext("Base map", lang), control=True, overlay=False).add_to(m)
     _decorate(m, box, lang)
     return offline(m, static_url)
 

@@ -3,6 +3,7 @@
 // (the labels carry the folded name in data-search). No words here: the page holds them.
 (function () {
   "use strict";
+  window.hsFold = fold;  // the one folding of the pages' searches (static/js/workbench.js uses it too)
   var box = document.getElementById("scope-search");
   var list = document.getElementById("scope-units");
   if (!box || !list) { return; }
