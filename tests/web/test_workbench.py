@@ -25,7 +25,8 @@ from tests.conftest import SHARED_BOUNDARIES, signed_in, small_wards
 Q = "boundary=hcmc-2025&period=2025"
 PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast")
 # every analysis inline, so that each page answers at once (no background job to wait for)
-INLINE = {"ANALYSIS_INLINE_INCIDENTS": 10**8, "FORECAST_INLINE_CELLS": 10**9, "FORECAST_MAX_CELLS": 10**10}
+INLINE = {"ANALYSIS_INLINE_INCIDENTS": 10**8, "PAGE_INLINE_INCIDENTS": 10**8, "FORECAST_INLINE_CELLS": 10**9,
+          "FORECAST_MAX_CELLS": 10**10, "PRECOMPUTE_PAGES": False}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ def test_each_map_page_is_the_map_beside_a_side_panel(pages, page):
     ids = [d.get("id") for d in side.xpath("./details")]
     # the layers and legends, the unit panel (_unit_panel.html), the filters, the downloads; the hour
     # table and the page's own figures join them
-    assert ids[:3] == ["layers-section", "unit-section", "filters-section"] and ids[-1] == "downloads-section"
+    assert ids[:4] == ["layers-section", "unit-section", "hours-section", "filters-section"]
+    assert ids[-1] == "downloads-section"
     assert side.xpath(".//details[@id='filters-section']/form[@class='filters']//select[@name='period']")
     assert side.xpath(".//div[@id='hs-layers'][@data-hs-legends]")
     assert side.xpath(".//input[@id='unit-search'][@role='combobox']")
@@ -88,7 +90,9 @@ def test_each_map_page_is_the_map_beside_a_side_panel(pages, page):
         assert s.get("src") or s.get("type") == "application/json", lxml.html.tostring(s)[:200]
     srcs = doc.xpath("//script/@src")
     map_script = next(i for i, s in enumerate(srcs) if s.startswith(f"/maps/{page}.js"))
-    assert srcs[map_script + 1] == "/static/js/workbench.js" and srcs[map_script + 2] == "/static/js/panel.js"
+    assert srcs[map_script + 1] == "/static/js/workbench.js"
+    # the panel's script runs once the document is parsed, after the map and workbench.js
+    assert doc.xpath("//script[@src='/static/js/panel.js'][@defer]")
     frame = doc.get_element_by_id("map-frame")
     assert parse_qs(frame.get("data-query")) == {"boundary": ["hcmc-2025"], "period": ["2025"], "cut": ["calendar"]}
 
@@ -96,7 +100,7 @@ def test_each_map_page_is_the_map_beside_a_side_panel(pages, page):
 #: The overlays each page's first map lists (in Vietnamese), in the order they are drawn.
 OVERLAYS = {
     "overview": ["Số vụ", "Tên đơn vị"],
-    "hotspots": ["Điểm nóng Gi* (Getis-Ord)", "Vùng mật độ cao (KDE)", "Cụm điểm DBSCAN", "Tên đơn vị"],
+    "hotspots": ["Điểm nóng Gi* (Getis-Ord)", "Vùng mật độ cao (KDE)", "Điểm nóng theo vụ việc", "Tên đơn vị"],
     "compare": ["Kỳ này", "Tên đơn vị"],
     "trends": ["Điểm nóng mới nổi", "Tên đơn vị"],
     "complex": ["Điểm phức tạp (0–100)", "Tên đơn vị"],
