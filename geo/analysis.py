@@ -429,10 +429,7 @@ def incident_rows(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
     ``local_date``, ``category``, ``address`` and ``code`` (the unit in ``boundary``, or None), latest
     first. Cached: a copy is returned."""
     def compute():
-        rows = _period_rows(engine, "i.lon, i.lat, i.local_date, i.category, i.address, a.code",
-                            boundary=boundary, start=start, end=end, categories=categories, join="LEFT JOIN")
-        out = pd.DataFrame(rows, columns=["lon", "lat", "local_date", "category", "address", "code"])
-        out["local_date"] = pd.to_datetime(out["local_date"])
+        out = incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
         return out.sort_values("local_date", ascending=False, kind="stable").reset_index(drop=True)
     return cached("incident-rows", engine, dict(b=boundary, s=start, e=end, c=categories), compute).copy()
 

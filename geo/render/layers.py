@@ -497,9 +497,9 @@ def _spot_note(attrs, max_span, lang) -> str:
 
 
 def _spots_in_words(engine, boundary, spots, lang):
-    """DBSCAN spots with their name ("Khu vực đường Quang Trung, Phường 10 (Gò Vấp)"), their wards by
-    name (with the parent where names repeat), their main categories by label ("Trộm cắp tài sản
-    (120)") instead of codes and their incidents per km²."""
+    """DBSCAN spots (or repeat places) with their wards by name (with the parent where names repeat),
+    their main categories by label ("Trộm cắp tài sản (120)") instead of codes, and for spots their
+    name ("Khu vực đường Quang Trung, Phường 10 (Gò Vấp)") and incidents per km²."""
     names = analysis._ward_frame(engine, boundary)["name"]
     labels = catalogue(engine)
 
@@ -517,6 +517,8 @@ def _spots_in_words(engine, boundary, spots, lang):
     out["categories"] = out["categories"].map(category_text)
     out["wards"] = out["ward_codes"].map(lambda s: ", ".join(str(names.get(c.strip(), c.strip()))
                                                           for c in str(s or "").split(",") if c.strip()))
+    if "spot_id" not in out.columns:  # repeat places: no spot name nor density of their own
+        return out
     blank = pd.Series("", index=out.index)
     out["name"] = [spot_name(street, names.get(ward) if ward else None, sid, lang) for street, ward, sid in
                    zip(out.get("street", blank), out.get("main_ward", blank), out["spot_id"])]

@@ -36,7 +36,8 @@ def app(demo_template, tmp_path_factory):
         conn.execute(text(f"UPDATE incident SET address = :a WHERE id IN ({','.join(map(str, ids))})"),
                      {"a": PAYLOAD})
     eng.dispose()
-    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test"})
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test",
+                       "PAGE_INLINE_INCIDENTS": 10**8, "PRECOMPUTE_PAGES": False})
 
 
 @pytest.fixture(scope="module")
