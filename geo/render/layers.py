@@ -717,7 +717,7 @@ def _incident_points(m, engine, f, cap, lang):
     inc["category_label"] = [labels.label(c, lang or "vi") for c in inc["category"]]
     return maps.points(m, inc, cap=int(cap), name=_("Incidents (points)", lang),
                        tooltip_fields=[("local_date", _("Date", lang)), ("category_label", _("Category", lang)),
-                                       ("address", _("Address", lang))])
+                                       ("address", _("Address", lang))], show=False)
 
 
 def _places(engine, f, args, new_map, lang):

@@ -1334,8 +1334,9 @@ def _js_literal(value) -> str:
 
 def points(m, df, *, cap: int = 5000, on_excess: str = "truncate",
            tooltip_fields: Sequence[tuple[str, str]] = (), name: str | None = None,
-           lon: str = "lon", lat: str = "lat", colour: str = "#333333") -> dict:
-    """Incident points in clusters (Leaflet.markercluster), at most ``cap`` of them.
+           lon: str = "lon", lat: str = "lat", colour: str = "#333333", show: bool = True) -> dict:
+    """Incident points in clusters (Leaflet.markercluster), at most ``cap`` of them; ``show=False``
+    leaves the layer off until it is ticked in the layer control.
 
     ``df`` is a DataFrame with ``lon``/``lat`` columns (EPSG:4326) or a GeoDataFrame
     of points. Beyond ``cap`` rows, ``on_excess="truncate"`` keeps the first ``cap``
@@ -1379,7 +1380,7 @@ def points(m, df, *, cap: int = 5000, on_excess: str = "truncate",
             for x, y, *values in zip(frame[lon], frame[lat], *columns)]
     callback = _POINT_CALLBACK % (_js_literal([html.escape(label) for _, label in fields]),
                                   _js_literal(colour))
-    layer = FastMarkerCluster(data, callback=callback, name=name, control=name is not None)
+    layer = FastMarkerCluster(data, callback=callback, name=name, control=name is not None, show=show)
     layer.add_to(m)
     note = None
     if total > cap:
