@@ -189,8 +189,9 @@ def demo_app(demo_template, tmp_path):
 
     path = tmp_path / "demo.db"
     shutil.copyfile(demo_template, path)
+    # every page within the request unless a test lowers PAGE_INLINE_INCIDENTS to see the background path
     return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test",
-                       "PRECOMPUTE_PAGES": False})
+                       "PRECOMPUTE_PAGES": False, "PAGE_INLINE_INCIDENTS": 10**8})
 
 
 @pytest.fixture

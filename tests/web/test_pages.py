@@ -69,8 +69,8 @@ def test_ward_panel_shows_the_stores_figures(page, demo_server, demo_client):
     panel.locator("h2").wait_for()
     assert panel.locator("h2").inner_text() == "Phường Long Bình"
     assert panel.locator("dd").first.inner_text() == f"{count:,}".replace(",", ".")
-    assert "tăng" in panel.locator("dd").nth(1).inner_text()
-    assert panel.locator("svg.chart rect").count() == 12
+    assert "tăng" in panel.inner_text().lower()
+    panel.locator("canvas").first.wait_for()  # the monthly chart (uPlot)
     screenshot(page, "ward_panel")
     assert page.console_errors == []
 

@@ -45,7 +45,7 @@ def raw(demo_template) -> pd.DataFrame:
     demo's category and severity labels back to codes, and the hcmc-2019 ward of each point
     (geopandas sjoin with the shipped polygons)."""
     df = pd.read_csv(demo_template.parent / "demo.csv", encoding="utf-8-sig")
-    when = pd.to_datetime(df["Thời gian xảy ra"], format="%d/%m/%Y %H:%M").dt.tz_localize("Asia/Ho_Chi_Minh")
+    when = pd.to_datetime(df["Thời gian xảy ra"], format="mixed", dayfirst=True).dt.tz_localize("Asia/Ho_Chi_Minh")
     df["day"] = when.dt.date
     df["category"] = df["Loại tội phạm"].map({vi: code for code, (vi, *_rest) in CATEGORIES.items()})
     df["severity"] = df["Mức độ"].map({vi: g for g, (vi, *_rest) in SEVERITY.items()})
