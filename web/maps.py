@@ -330,9 +330,9 @@ def view_text(view) -> str:
         return o.item() if hasattr(o, "item") else str(o)
 
     table = None if view.table is None else view.table.to_json(orient="split", date_format="iso",
-                                                               default_handler=str)
+                                                               default_handler=str, double_precision=15)
     def frame(t):
-        return t.to_json(orient="split", date_format="iso", default_handler=str)
+        return t.to_json(orient="split", date_format="iso", default_handler=str, double_precision=15)
 
     return json.dumps({"parts": view.parts, "extra_parts": view.extra_parts, "legends": view.legends,
                        "layers": {k: v.to_json(drop_id=True, to_wgs84=True, na="null", default=str)

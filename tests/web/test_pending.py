@@ -136,7 +136,7 @@ def test_after_an_import_the_default_view_of_every_page_is_computed_ahead(app, r
     status = until_finished(app, [r.id for r in rows])
     assert set(status.values()) <= {"done", "failed"}
     # analysts' views all compute on 7 incidents (viewers' are refused: too few to publish)
-    assert [status[r.id] for r in rows[6:]] == ["done"] * 6
+    assert [status[r.id] for r in rows[len(maps.PAGES):]] == ["done"] * len(maps.PAGES)
     for page in maps.PAGES:
         res = c.get(f"/map/{page}")
         assert res.status_code == 200, (page, res.get_data(as_text=True)[:300])
