@@ -115,7 +115,7 @@ def test_concurrent_hdbscan_requests_queue_as_jobs_while_the_server_stays_respon
     eng = make_engine(app.config["DATABASE_URL"])
     for (start, end), url in zip(HALVES, urls):
         spots = analysis.dbscan_spots(eng, boundary="hcmc-2025", start=dt.date.fromisoformat(start),
-                                      end=dt.date.fromisoformat(end), categories=(), eps_m=250.0, min_samples=20,
+                                      end=dt.date.fromisoformat(end), categories=(), eps_m=None, min_samples=None, max_span_m=1500.0,
                                       method="hdbscan")
         assert len(spots) > 0
         # a viewer's job publishes what a viewer may see (geo.disclosure)

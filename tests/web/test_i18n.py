@@ -165,7 +165,8 @@ def js_strings(code: str) -> str:
             text = json.loads(lit) if lit[0] == '"' else lit[1:-1]  # "\u1ea1" escapes as the browser reads them
         except ValueError:
             text = lit[1:-1]
-        if " " in text or text[:1].isupper():
+        text = re.sub(r"<[^>]*>", " ", text)  # markup inside a string (a note's <div role=…>) is code
+        if " " in text.strip() or text.strip()[:1].isupper():
             words.append(text)
     return "\n".join(words)
 
