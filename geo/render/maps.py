@@ -1084,7 +1084,6 @@ def choropleth(m, gdf, column: str, *, scheme: str = "natural_breaks", k: int = 
                          f"{gdf[column].dropna().head(3).tolist()}.") from None
     fields = _tooltip_fields(tooltip_fields)
     missing = np.isnan(values)
-    present = values[~missing]
     zeros = pal.zero_class(values, scheme)
     zero_class = bool(zeros.any())
     classed = ~missing & ~zeros
