@@ -271,7 +271,8 @@ class PoissonBoost(_PanelForecast):
     their number, with their mean target (for a Poisson loss this is the same fit as one
     row each), and they all score that row's prediction. Above ``max_rows`` active rows,
     a seeded uniform sample is kept with weights ``1 / rate``. Without any training
-    origin the scores are the 12-month counts.
+    origin the scores are the 12-month counts; a feature missing (NaN) in every training row
+    is set to 0.
 
     Parameters
     ----------
@@ -383,8 +384,12 @@ class PoissonBoost(_PanelForecast):
         data = self.training_set(panel, cutoff)
         if data is None or data[1].sum() <= 0:
             return panel.counts(_shift(cutoff, (12, 0), -1), cutoff)
-        model = self.regressor().fit(*data[:2], sample_weight=data[2])
+        x_train, y, w = data
+        empty = np.isnan(x_train).all(axis=0)       # e.g. no seasonal lag anywhere: the column is left at 0
+        x_train = np.where(empty, 0.0, x_train)
+        model = self.regressor().fit(x_train, y, sample_weight=w)
         active, x, rest = self._rows(panel, cutoff)
+        x, rest = np.where(empty, 0.0, x), np.where(empty, 0.0, rest)
         scores = np.full(panel.grid.n_cells, float(model.predict(rest[None, :])[0]))
         if len(active):
             scores[active] = model.predict(x)

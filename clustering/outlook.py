@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -49,18 +50,17 @@ from scipy import stats
 from .errors import InputError
 from .forecast import (
     DEFAULT_CELL_M,
-    NaiveKDE,
     ProspectiveHotspot,
     RetrospectiveCounts,
     _as_date,
-    _CellForecast,
+    _cells_for,
     _events,
     _ns,
     _ranking,
     _shift,
-    backtest,
     forecast_grid,
 )
+from .forecast_models import Blend, MultiScaleKDE, Panel, PoissonBoost, RasterKDE, _PanelForecast
 
 __all__ = ["HORIZONS", "MethodSpec", "REGISTRY", "Outlook", "outlook", "SELECTION_COVERAGES"]
 
@@ -71,6 +71,8 @@ SELECTION_COVERAGES = (0.01, 0.05, 0.10)
 #: Coverages of the cell map (the top 1, 5 and 10 % of the area).
 MAP_COVERAGES = (0.01, 0.05, 0.10)
 BOOTSTRAP = 999
+#: Below this many origins the bootstrap resamples the incidents of each period instead.
+MIN_ORIGINS_BOOTSTRAP = 5
 
 
 def _span_text(horizon: str) -> str:
@@ -96,15 +98,25 @@ REGISTRY: dict[str, MethodSpec] = {s.key: s for s in (
     MethodSpec("counts_prev", "Counts of the previous period", True,
                lambda h, c: RetrospectiveCounts(window=_span_text(h), cell_m=c)),
     MethodSpec("kde_prev", "Density (250 m) of the previous period", True,
-               lambda h, c: NaiveKDE(bandwidth_m=250.0, window=_span_text(h), cell_m=c)),
+               lambda h, c: RasterKDE(bandwidth_m=250.0, window=_span_text(h), cell_m=c)),
     MethodSpec("counts_12m", "Counts of the last 12 months", False,
                lambda h, c: RetrospectiveCounts(window="12M", cell_m=c)),
     MethodSpec("counts_all", "Counts of the whole history", False,
                lambda h, c: RetrospectiveCounts(window="all", cell_m=c)),
     MethodSpec("kde_12m", "Density (300 m) of the last 12 months", False,
-               lambda h, c: NaiveKDE(bandwidth_m=300.0, window="12M", cell_m=c)),
+               lambda h, c: RasterKDE(bandwidth_m=300.0, window="12M", cell_m=c)),
+    MethodSpec("kde_all", "Density (300 m) of the whole history", False,
+               lambda h, c: RasterKDE(bandwidth_m=300.0, window="all", cell_m=c)),
     MethodSpec("prospective", "Prospective hot spots (recent and near incidents)", False,
                lambda h, c: ProspectiveHotspot(cell_m=c)),
+    MethodSpec("prospective_12m", "Prospective hot spots of the last 12 months", False,
+               lambda h, c: ProspectiveHotspot(time_window_weeks=52, cell_m=c)),
+    MethodSpec("kde_multi", "Density at several scales (100-800 m) of the last 12 months", False,
+               lambda h, c: MultiScaleKDE(bandwidths_m=(100.0, 200.0, 400.0, 800.0), window="12M", cell_m=c)),
+    MethodSpec("blend_12m", "Counts and density (300 m) of the last 12 months, blended", False,
+               lambda h, c: Blend(window="12M", bandwidth_m=300.0, weight=0.5, cell_m=c)),
+    MethodSpec("boost", "Learned from past counts at several scales (gradient boosting)", False,
+               lambda h, c: PoissonBoost(horizon=_span_text(h), cell_m=c)),
 )}
 #: Used as it is when no backtest is possible.
 FALLBACK = "counts_prev"
@@ -165,6 +177,10 @@ class Outlook:
     interval_coverage: dict
     warnings: list = field(default_factory=list)
     n_history: int = 0
+    eval_horizon: str = ""
+    total_model: str = "previous"
+    expected_total: float = float("nan")
+    dispersion: float = 0.0
 
 
 def _cutoffs(first_incident: dt.date, start: dt.date, span, periods: int) -> list[dt.date]:
@@ -182,36 +198,79 @@ def _cutoffs(first_incident: dt.date, start: dt.date, span, periods: int) -> lis
     return out[::-1]
 
 
-def _bootstrap(values: np.ndarray, rng, reps: int = BOOTSTRAP) -> tuple[float, float]:
-    """95 % percentile interval of the mean of ``values`` (NaN left out) by resampling them."""
-    v = values[np.isfinite(values)]
+def _bootstrap(values: np.ndarray, seed: int, reps: int = BOOTSTRAP) -> tuple[float, float]:
+    """95 % percentile interval of the mean of ``values`` (NaN left out), resampled with replacement.
+
+    ``np.random.default_rng(seed).choice(v, size=(reps, len(v)))``: the same draws for every
+    method and coverage (a paired bootstrap).
+    """
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
     if len(v) == 0:
         return np.nan, np.nan
-    if len(v) == 1:
-        return float(v[0]), float(v[0])
-    means = rng.choice(v, size=(reps, len(v)), replace=True).mean(axis=1)
+    means = np.random.default_rng(seed).choice(v, size=(reps, len(v)), replace=True).mean(axis=1)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def _bootstrap_incidents(captured: np.ndarray, total: np.ndarray, seed: int,
+                         reps: int = BOOTSTRAP) -> tuple[float, float]:
+    """95 % percentile interval of the mean hit rate, resampling each period's incidents.
+
+    Each evaluation period's ``total`` incidents are redrawn as a multinomial on its observed
+    cell counts; the number that falls in the forecast's top cells is then binomial with
+    ``p = captured / total``, so it is drawn directly:
+    ``np.random.default_rng(seed).binomial(total, captured / total, size=(reps, periods))``
+    (periods without incidents left out).
+    """
+    captured, total = np.asarray(captured, float), np.asarray(total, float)
+    ok = total > 0
+    if not ok.any():
+        return np.nan, np.nan
+    n, p = total[ok].astype(np.int64), captured[ok] / total[ok]
+    draws = np.random.default_rng(seed).binomial(n, p, size=(reps, int(ok.sum())))
+    means = (draws / n).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` positions of :func:`clustering.forecast._ranking` (highest first, ties in grid order),
+    without sorting every cell: only the cells at or above the ``k``-th score are ordered."""
+    k = min(k, len(scores))
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    cand = np.flatnonzero(scores >= kth)
+    return cand[np.lexsort((cand, -scores[cand]))][:k]
+
+
 def _ward_index(wards: gpd.GeoDataFrame, grid) -> np.ndarray:
-    """The ward (position) of each cell by its centre, -1 for none."""
-    centres = shapely.points(grid.centres())
-    cell_idx, ward_idx = wards.sindex.query(centres, predicate="within")
-    out = np.full(grid.n_cells, -1, dtype=np.int64)
-    first = np.unique(cell_idx, return_index=True)[1]
-    out[cell_idx[first]] = ward_idx[first]
-    return out
+    """The ward (position) of each cell by its centre, -1 for none (the lowest position on a border).
+
+    The tree is built on the centres and queried with the wards, so each ward polygon is prepared
+    once (the other way round tests 300,000 centres against unprepared polygons, ten times slower).
+    """
+    return _first_ward(shapely.points(grid.centres()), wards, "contains")
 
 
 def _point_wards(wards: gpd.GeoDataFrame, xy: np.ndarray) -> np.ndarray:
     """The ward (position) of each point, -1 outside every ward (the lowest position on a border)."""
-    pt_idx, ward_idx = wards.sindex.query(shapely.points(xy), predicate="intersects")
-    out = np.full(len(xy), -1, dtype=np.int64)
+    return _first_ward(shapely.points(xy), wards, "intersects")
+
+
+def _first_ward(points, wards, predicate) -> np.ndarray:
+    ward_idx, pt_idx = shapely.STRtree(points).query(wards.geometry.to_numpy(), predicate=predicate)
+    out = np.full(len(points), -1, dtype=np.int64)
     order = np.lexsort((ward_idx, pt_idx))
     pt_idx, ward_idx = pt_idx[order], ward_idx[order]
     first = np.unique(pt_idx, return_index=True)[1]
     out[pt_idx[first]] = ward_idx[first]
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _grid_of(wkb: tuple, crs_text: str, cell_m: float):
+    """The forecast grid of the wards and each cell's ward, kept for the next horizon of the same wards."""
+    wards = gpd.GeoDataFrame(geometry=shapely.from_wkb(list(wkb)), crs=crs_text)
+    grid = forecast_grid(wards, cell_m=cell_m)
+    return grid, _ward_index(wards.to_crs(grid.crs), grid)
 
 
 def _ward_sums(scores, cell_ward, n_wards) -> np.ndarray:
@@ -233,6 +292,14 @@ def _dispersion(y: np.ndarray, mu: np.ndarray) -> float:
     return max(float(((y - mu) ** 2 - mu).sum() / (mu ** 2).sum()), 0.0)
 
 
+def _bounds(mu: np.ndarray, alpha: float, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-number bounds of the central ``level`` interval, widened to hold ``mu`` (a very skewed
+    negative binomial can have its upper quantile below its mean)."""
+    lo, hi = _interval(mu, alpha, level)
+    mu = np.asarray(mu, float)
+    return (np.minimum(lo, np.floor(mu)).astype(np.int64), np.maximum(hi, np.ceil(mu)).astype(np.int64))
+
+
 def _interval(mu: np.ndarray, alpha: float, level: float) -> tuple[np.ndarray, np.ndarray]:
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     mu = np.maximum(np.asarray(mu, float), 1e-9)
@@ -241,6 +308,37 @@ def _interval(mu: np.ndarray, alpha: float, level: float) -> tuple[np.ndarray, n
     n = 1.0 / alpha
     p = n / (n + mu)
     return stats.nbinom.ppf(lo_q, n, p), stats.nbinom.ppf(hi_q, n, p)
+
+
+def _evaluate(models: dict, panel: Panel, xy, t, grid, cutoffs, span, cell_ward, n_wards, progress) -> dict:
+    """Fit every method at every origin on the shared panel; keep what the scores and counts need.
+
+    Returns per method: ``captured`` (origins × coverages), ``total`` and ``best`` (a perfect
+    forecast's captured) and ``wards`` (origins × wards, the scores summed per ward).
+    """
+    n = grid.n_cells
+    ks = np.array([_cells_for(c, n) for c in SELECTION_COVERAGES])
+    out = {k: {"captured": [], "wards": []} for k in models}
+    totals, best = [], []
+    fits, done = len(cutoffs) * len(models), 0
+    for cut in cutoffs:
+        observed = panel.counts(cut, _shift(cut, span))
+        totals.append(observed.sum())
+        best.append(np.cumsum(np.sort(observed)[::-1][:ks.max()])[ks - 1])
+        for key, m in models.items():
+            if isinstance(m, _PanelForecast):
+                m.panel = panel
+            m._fit_events(xy, t, cut, grid)
+            out[key]["captured"].append(np.cumsum(observed[_top(m.scores_, int(ks.max()))])[ks - 1])
+            out[key]["wards"].append(_ward_sums(m.scores_, cell_ward, n_wards))
+            done += 1
+            progress(done / fits)
+    for key in models:
+        out[key] = {"captured": np.array(out[key]["captured"], float).reshape(len(cutoffs), len(ks)),
+                    "wards": np.array(out[key]["wards"], float).reshape(len(cutoffs), n_wards),
+                    "total": np.array(totals, float), "best": np.array(best, float).reshape(len(cutoffs), len(ks)),
+                    "share": ks / n}
+    return out
 
 
 def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEFAULT_CELL_M,
@@ -264,7 +362,9 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     methods : sequence of str, optional
         Keys of :data:`REGISTRY` to compare (default: all).
     context : GeoDataFrame, optional
-        Every incident, whatever its category, for methods that use other categories.
+        Every incident, whatever its category (same time column), for methods that use
+        other categories (:class:`clustering.forecast_models.PoissonBoost`). Those on or
+        after ``start`` are dropped too.
     id_col : str, default "code"
     time : str, optional
         Column of ``points`` with the times.
@@ -279,6 +379,7 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     unknown = [k for k in keys if k not in REGISTRY]
     if unknown or not keys:
         raise InputError(f"`methods` has {unknown or 'nothing'}; choose from {list(REGISTRY)}.")
+    keys = [k for k in REGISTRY if k in keys]       # registry order: ties go to the simpler method
     if not isinstance(wards, gpd.GeoDataFrame) or wards.crs is None or id_col not in wards.columns:
         raise InputError(f"`wards` must be a GeoDataFrame with a CRS and a {id_col!r} column.")
     start = _as_date(start, "start")
@@ -286,24 +387,36 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     end = _shift(start, span) - dt.timedelta(days=1)
     progress = progress or (lambda x: None)
 
-    grid = forecast_grid(wards, cell_m=cell_m)
+    grid, cell_ward = _grid_of(tuple(shapely.to_wkb(wards.geometry.to_numpy())), wards.crs.to_wkt(), float(cell_m))
     metric = wards.to_crs(grid.crs).reset_index(drop=True)
     xy, t = _events(points, grid.crs, time)
     keep = t < _ns(start)  # nothing of the forecast period (or after) is read from here on
     xy, t = xy[keep], t[keep]
     if len(t) == 0:
         raise InputError(f"No incident before {start:%d/%m/%Y}: there is nothing to forecast from.")
-    pts = gpd.GeoDataFrame({"occurred_at": pd.to_datetime(t)}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
-                           crs=grid.crs)
+    ctx = None
+    if context is not None:
+        cxy, ct = _events(context, grid.crs, time)
+        ctx = (cxy[ct < _ns(start)], ct[ct < _ns(start)])
+    panel = Panel(xy, t, grid, context=ctx)
     first = pd.Timestamp(int(t[0])).date()
-    cutoffs = _cutoffs(first, start, span, periods)
+
+    # The horizon the backtest is run at: the asked one, else the longest shorter one that fits.
+    eval_horizon, cutoffs = horizon, _cutoffs(first, start, span, periods)
     warnings = []
+    if not cutoffs:
+        for h in sorted((h for h in HORIZONS if HORIZONS[h] < span), key=lambda h: HORIZONS[h], reverse=True):
+            found = _cutoffs(first, start, HORIZONS[h], periods)
+            if found:
+                eval_horizon, cutoffs = h, found
+                warnings.append(("proxy_horizon", {"horizon": h}))
+                break
+    eval_span = HORIZONS[eval_horizon]
     if not cutoffs:
         warnings.append(("no_backtest", {}))
     elif len(cutoffs) < periods:
         warnings.append(("short_history", {"cutoffs": len(cutoffs), "wanted": periods}))
 
-    cell_ward = _ward_index(metric, grid)
     point_ward = _point_wards(metric, xy)
     n_wards = len(metric)
 
@@ -312,33 +425,49 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
         w = point_ward[lo:hi]
         return np.bincount(w[w >= 0], minlength=n_wards).astype(float)
 
-    def total_for(cut: dt.date) -> float:
-        # expected total of the period from `cut`: the incidents of the period just before it
-        return float(ward_counts(_shift(cut, span, -1), cut).sum())
+    def previous_total(cut: dt.date, sp) -> float:
+        # the incidents of the period just before `cut` (scaled up when the history is shorter)
+        a = _shift(cut, sp, -1)
+        if a >= first:
+            return float(ward_counts(a, cut).sum())
+        days = (cut - first).days
+        return float(ward_counts(first, cut).sum()) * ((cut - a).days / days) if days > 0 else 0.0
 
-    rng = np.random.default_rng(seed)
-    rows, bt_rows, fitted = [], [], {}
+    def seasonal_total(cut: dt.date, sp) -> float:
+        # the same period a year before, times the trend of the last 12 months over the 12 before
+        if _shift(cut, (24, 0), -1) < first:
+            return np.nan
+        y1 = _shift(cut, (12, 0), -1)
+        last, before = ward_counts(y1, cut).sum(), ward_counts(_shift(cut, (24, 0), -1), y1).sum()
+        return float(ward_counts(y1, _shift(y1, sp)).sum() * (last / before)) if before > 0 else np.nan
+
+    n_cov = len(SELECTION_COVERAGES)
+    rows, bt_rows, ev = [], [], {}
     if cutoffs:
-        models = {k: REGISTRY[k].make(horizon, float(cell_m)) for k in keys}
-        frame = backtest(pts, study_area=metric, methods=models, start=cutoffs[0], end=start - dt.timedelta(days=1),
-                         step="month", horizon=_span_text(horizon), coverages=SELECTION_COVERAGES,
-                         progress=lambda x: progress(0.8 * x))
-        frame = frame[frame["cutoff"].isin(cutoffs)]
-        for k in keys:
-            part = frame[frame["method"] == k]
-            score = float(part["hit_rate"].mean()) if part["hit_rate"].notna().any() else 0.0
+        models = {k: REGISTRY[k].make(eval_horizon, float(cell_m)) for k in keys}
+        ev = _evaluate(models, panel, xy, t, grid, cutoffs, eval_span, cell_ward, n_wards,
+                       lambda x: progress(0.9 * x))
+        for i, k in enumerate(keys):
+            e = ev[k]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                hit = np.where(e["total"][:, None] > 0, e["captured"] / e["total"][:, None], np.nan)
+                ceiling = np.where(e["total"][:, None] > 0, e["best"] / e["total"][:, None], np.nan)
+            score = float(np.nanmean(hit)) if np.isfinite(hit).any() else 0.0
             rows.append({"method": k, "label": REGISTRY[k].label, "baseline": REGISTRY[k].baseline, "score": score})
-            for c in SELECTION_COVERAGES:
-                cp = part[np.isclose(part["coverage"], c)]
-                hit, pai_ = cp["hit_rate"].to_numpy(float), cp["pai"].to_numpy(float)
-                hl, hh = _bootstrap(hit, rng)
-                pl, ph = _bootstrap(pai_, rng)
-                bt_rows.append({"method": k, "coverage": c, "cutoffs": len(cp), "hit_rate": np.nanmean(hit)
-                                if np.isfinite(hit).any() else np.nan, "hit_low": hl, "hit_high": hh,
-                                "pai": np.nanmean(pai_) if np.isfinite(pai_).any() else np.nan, "pai_low": pl,
-                                "pai_high": ph, "pai_max": float(cp["pai_max"].mean())})
+            for j, c in enumerate(SELECTION_COVERAGES):
+                share = e["share"][j]
+                if len(cutoffs) >= MIN_ORIGINS_BOOTSTRAP:
+                    hl, hh = _bootstrap(hit[:, j], seed)
+                else:
+                    hl, hh = _bootstrap_incidents(e["captured"][:, j], e["total"], seed)
+                finite = np.isfinite(hit[:, j])
+                h_mean = float(np.nanmean(hit[:, j])) if finite.any() else np.nan
+                bt_rows.append({"method": k, "coverage": c, "cutoffs": len(cutoffs), "hit_rate": h_mean,
+                                "hit_low": hl, "hit_high": hh, "pai": h_mean / share, "pai_low": hl / share,
+                                "pai_high": hh / share,
+                                "pai_max": float(np.nanmean(ceiling[:, j]) / share) if finite.any() else np.nan})
         methods_frame = pd.DataFrame(rows)
-        order = sorted(range(len(keys)), key=lambda i: (-rows[i]["score"], i))
+        order = sorted(range(len(keys)), key=lambda i: (-round(rows[i]["score"], 12), i))
         chosen = keys[order[0]]
     else:
         methods_frame = pd.DataFrame([{"method": k, "label": REGISTRY[k].label, "baseline": REGISTRY[k].baseline,
@@ -347,7 +476,8 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     bt = pd.DataFrame(bt_rows, columns=["method", "coverage", "cutoffs", "hit_rate", "hit_low", "hit_high", "pai",
                                         "pai_low", "pai_high", "pai_max"])
     bases = methods_frame[methods_frame["baseline"]]
-    best_base = bases.sort_values("score", ascending=False)["method"].iloc[0] if len(bases) else None
+    best_base = (bases.sort_values("score", ascending=False, kind="stable")["method"].iloc[0]
+                 if len(bases) else None)
     base_score = float(methods_frame.set_index("method").loc[best_base, "score"]) if best_base else np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
         methods_frame["vs_baseline"] = methods_frame["score"] / base_score - 1 if base_score else np.nan
@@ -361,32 +491,53 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     if cutoffs and not clear:
         warnings.append(("not_clear", {}))
 
-    # the count model: the chosen method's ward shares times the expected total; dispersion and the
-    # intervals' coverage from the backtest's origins
-    spec = REGISTRY[chosen]
-    ys, mus = [], []
+    # The count model: the chosen method's ward shares (from the backtest's fits) times the expected
+    # total. The total model is the one with the smaller mean absolute error over the origins where
+    # both exist (at least 3), else the previous period; the negative binomial dispersion of origin i
+    # comes from the origins whose period ended by it, so the coverage is out of sample.
+    ys = [ward_counts(c, _shift(c, eval_span)) for c in cutoffs]
+    totals = {"previous": np.array([previous_total(c, eval_span) for c in cutoffs]),
+              "seasonal": np.array([seasonal_total(c, eval_span) for c in cutoffs])}
+    total_model = "previous"
+    both = np.isfinite(totals["seasonal"])
+    if both.sum() >= 3:
+        actual = np.array([y.sum() for y in ys])
+        err = {m: np.abs(v[both] - actual[both]).mean() for m, v in totals.items()}
+        if err["seasonal"] < err["previous"]:
+            total_model = "seasonal"
+    mus = []
+    for i in range(len(cutoffs)):
+        tot = totals[total_model][i]
+        tot = totals["previous"][i] if not np.isfinite(tot) else tot
+        mus.append(_expected(ev[chosen]["wards"][i], tot))
+    cover = {80: [], 95: []}
     for i, cut in enumerate(cutoffs):
-        m = spec.make(horizon, float(cell_m))._fit_events(xy, t, cut, grid)
-        mus.append(_expected(_ward_sums(m.scores_, cell_ward, n_wards), total_for(cut)))
-        ys.append(ward_counts(cut, _shift(cut, span)))
-        progress(0.8 + 0.15 * (i + 1) / len(cutoffs))
-    y_all = np.concatenate(ys) if ys else np.array([])
-    mu_all = np.concatenate(mus) if mus else np.array([])
-    alpha = _dispersion(y_all, mu_all)
-    coverage = {"80": np.nan, "95": np.nan, "pairs": int(len(y_all))}
-    for level in (80, 95):
-        if len(y_all):
-            lo, hi = _interval(mu_all, alpha, level / 100)
-            coverage[str(level)] = float(((y_all >= lo) & (y_all <= hi)).mean())
+        earlier = [j for j in range(i) if _shift(cutoffs[j], eval_span) <= cut]
+        if not earlier:
+            continue
+        alpha_i = _dispersion(np.concatenate([ys[j] for j in earlier]), np.concatenate([mus[j] for j in earlier]))
+        for level in (80, 95):
+            lo, hi = _bounds(mus[i], alpha_i, level / 100)
+            cover[level].append((ys[i] >= lo) & (ys[i] <= hi))
+    pairs = int(sum(len(c) for c in cover[80]))
+    coverage = {"80": float(np.concatenate(cover[80]).mean()) if pairs else np.nan,
+                "95": float(np.concatenate(cover[95]).mean()) if pairs else np.nan, "pairs": pairs}
+    alpha = _dispersion(np.concatenate(ys), np.concatenate(mus)) if ys else 0.0
+    progress(0.95)
 
-    model = spec.make(horizon, float(cell_m))._fit_events(xy, t, start, grid)
-    expected = _expected(_ward_sums(model.scores_, cell_ward, n_wards), total_for(start))
+    model = REGISTRY[chosen].make(horizon, float(cell_m))
+    if isinstance(model, _PanelForecast):
+        model.panel = panel
+    model._fit_events(xy, t, start, grid)
+    total = seasonal_total(start, span) if total_model == "seasonal" else np.nan
+    total = previous_total(start, span) if not np.isfinite(total) else total
+    expected = _expected(_ward_sums(model.scores_, cell_ward, n_wards), total)
     out = pd.DataFrame({id_col: metric[id_col].to_numpy()})
     if "name" in metric.columns:
         out["name"] = metric["name"].to_numpy()
     out["expected"] = expected
     for level in (80, 95):
-        lo, hi = _interval(expected, alpha, level / 100)
+        lo, hi = _bounds(expected, alpha, level / 100)
         out[f"low{level}"], out[f"high{level}"] = lo, hi
     year_ago = _shift(start, (12, 0), -1)
     if year_ago >= first:
@@ -409,4 +560,6 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     return Outlook(horizon=horizon, start=start, end=end, cell_m=float(cell_m), chosen=chosen, clear=clear,
                    cutoffs=cutoffs, methods=methods_frame, backtest=bt, wards=out,
                    cells=cells[["cell_id", "score", "rank", "top", "geometry"]].reset_index(drop=True),
-                   interval_coverage=coverage, warnings=warnings, n_history=int(len(t)))
+                   interval_coverage=coverage, warnings=warnings, n_history=int(len(t)),
+                   eval_horizon=eval_horizon, total_model=total_model, expected_total=float(total),
+                   dispersion=float(alpha))
