@@ -9,14 +9,21 @@ six months or a year, from ``start``):
    ``start``) and scored on what followed (:func:`clustering.forecast.backtest`).
    Nothing on or after ``start`` is read, so the choice cannot look at the period
    being forecast.
-2. The method with the highest mean hit rate over the 1, 5 and 10 % coverages wins;
-   PAI and hit rate get percentile bootstrap intervals over the origins, and the
-   winner is "clear" when its interval at 5 % lies above the best simple baseline's.
+   All methods are fitted on one :class:`clustering.forecast_models.Panel` (the
+   incidents located on the grid once), so windows, densities and features are sums
+   over it. When no origin fits at the horizon (a year ahead with a year of history),
+   the backtest runs at the longest horizon that fits (warning ``proxy_horizon``).
+2. The method with the highest mean hit rate over the 1, 5 and 10 % coverages wins
+   (ties go to the earlier, simpler entry of :data:`REGISTRY`); hit rate and PAI get
+   95 % percentile bootstrap intervals (999 draws, seeded) over the origins, or, with
+   fewer than 5 origins, over the incidents of each period. The winner is "clear" when
+   its interval at 5 % lies above the best simple baseline's.
 3. The winner is refitted at ``start``; its cell scores summed per ward give each
-   ward's share, times the expected total, the expected count. A negative binomial
-   whose dispersion is estimated on the backtest's ward counts gives the 80 % and
-   95 % intervals, and the share of backtest wards whose count fell inside them is
-   reported as their coverage.
+   ward's share, times the expected total (:attr:`Outlook.total_model`), the expected
+   count. A negative binomial gives the 80 % and 95 % intervals; at each origin its
+   dispersion is estimated on the earlier origins whose period had ended, so the share
+   of backtest ward counts inside their intervals (the reported coverage) is out of
+   sample. The forecast's dispersion uses every origin.
 
 Short history never raises: with fewer origins than asked the result says so
 (:attr:`Outlook.warnings`), and with none the previous-period counts are used as
@@ -158,9 +165,21 @@ class Outlook:
         the backtest inside their intervals.
     warnings : list of (code, params)
         ``("short_history", {"cutoffs": n, "wanted": m})``, ``("no_backtest", {})``,
-        ``("not_clear", {})``, ``("no_last_year", {})``.
+        ``("not_clear", {})``, ``("no_last_year", {})``, ``("proxy_horizon", {"horizon": h})``
+        (no origin fits at the asked horizon: the choice, the intervals' dispersion and their
+        coverage come from a backtest at the longest horizon ``h`` that fits).
     n_history : int
         Incidents before ``start``.
+    eval_horizon : str
+        The horizon the backtest ran at (``horizon``, or a shorter one with ``proxy_horizon``).
+    total_model : {"previous", "average", "seasonal"}
+        How the expected total was made: the previous period's count; the last 12 months'
+        count per day times the period's days; or the same period a year before times the
+        last 12 months over the 12 before. "previous" unless another had the smaller mean
+        absolute error of the total over at least 3 origins of the backtest.
+    expected_total : float
+    dispersion : float
+        The negative binomial ``alpha`` of the intervals (``Var = mu + alpha mu²``; 0 is Poisson).
     """
 
     horizon: str
@@ -433,6 +452,13 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
         days = (cut - first).days
         return float(ward_counts(first, cut).sum()) * ((cut - a).days / days) if days > 0 else 0.0
 
+    def average_total(cut: dt.date, sp) -> float:
+        # the mean of the last 12 months, per day, times the days of the period
+        a = _shift(cut, (12, 0), -1)
+        if a < first or _shift(cut, sp, -1) < a:
+            return np.nan
+        return float(ward_counts(a, cut).sum()) * (_shift(cut, sp) - cut).days / (cut - a).days
+
     def seasonal_total(cut: dt.date, sp) -> float:
         # the same period a year before, times the trend of the last 12 months over the 12 before
         if _shift(cut, (24, 0), -1) < first:
@@ -496,15 +522,15 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     # both exist (at least 3), else the previous period; the negative binomial dispersion of origin i
     # comes from the origins whose period ended by it, so the coverage is out of sample.
     ys = [ward_counts(c, _shift(c, eval_span)) for c in cutoffs]
-    totals = {"previous": np.array([previous_total(c, eval_span) for c in cutoffs]),
-              "seasonal": np.array([seasonal_total(c, eval_span) for c in cutoffs])}
+    total_fns = {"previous": previous_total, "average": average_total, "seasonal": seasonal_total}
+    totals = {m: np.array([f(c, eval_span) for c in cutoffs]) for m, f in total_fns.items()}
     total_model = "previous"
-    both = np.isfinite(totals["seasonal"])
-    if both.sum() >= 3:
-        actual = np.array([y.sum() for y in ys])
-        err = {m: np.abs(v[both] - actual[both]).mean() for m, v in totals.items()}
-        if err["seasonal"] < err["previous"]:
-            total_model = "seasonal"
+    actual = np.array([y.sum() for y in ys])
+    for m in ("average", "seasonal"):
+        both = np.isfinite(totals[m])
+        if both.sum() >= 3 and (np.abs(totals[m][both] - actual[both]).mean()
+                                < np.abs(totals[total_model][both] - actual[both]).mean()):
+            total_model = m
     mus = []
     for i in range(len(cutoffs)):
         tot = totals[total_model][i]
@@ -529,7 +555,7 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     if isinstance(model, _PanelForecast):
         model.panel = panel
     model._fit_events(xy, t, start, grid)
-    total = seasonal_total(start, span) if total_model == "seasonal" else np.nan
+    total = total_fns[total_model](start, span)
     total = previous_total(start, span) if not np.isfinite(total) else total
     expected = _expected(_ward_sums(model.scores_, cell_ward, n_wards), total)
     out = pd.DataFrame({id_col: metric[id_col].to_numpy()})
