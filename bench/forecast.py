@@ -1,27 +1,27 @@
-"""Which forecast captures next month's incidents best? A rolling-origin backtest on the demo data.
+"""Does the auto-selected forecast beat the simple baselines on the next period? Demo and Vancouver data.
 
-    python bench/forecast.py              # monthly cutoffs over 2025 (about a minute)
-    python bench/forecast.py --quick      # January to March 2025 only
-    python bench/forecast.py --area city  # the whole city instead of the urban core
+    python bench/forecast.py              # demo (month) + Vancouver yearly and monthly (a few minutes)
+    python bench/forecast.py --quick      # Vancouver yearly only
 
-Generates the synthetic Hồ Chí Minh City incidents of ``geo.ingest.demo`` (60,000
-incidents 2023-2025, seed 138, 2025 wards), refits every method of
-``clustering.forecast`` at the first day of each month and scores it on that
-month: the mean PAI and hit rate at 1 %, 5 % and 10 % of the study area's
-150 m cells, the RRI at 5 %, the PAI of a perfect forecast (the ceiling) and
-the fitting time. The ward forecast (cell scores added up per ward) of the
-last cutoff is scored too: the share of that month's incidents in the 10
-wards ranked highest.
+For each row (data set, category, forecast period) every method of
+``clustering.outlook.REGISTRY`` is fitted on the incidents before the period and
+scored on the period itself: PAI at 1 %, 5 % and 10 % of the cells, with the 95 %
+bootstrap interval over the period's incidents (``clustering.outlook._bootstrap_incidents``)
+and the ceiling (a perfect forecast's PAI). "auto" is the method ``outlook()`` chose by
+its backtest on the past only. Results go to bench/results/forecast.json.
 
-The study area is by default the urban core (wards whose centroid is within
-``geo.ingest.demo.CORE_RADIUS_KM`` of Chợ Bến Thành, where the generator puts 95 % of
-the background incidents); ``--area city`` takes every ward but Côn Đảo.
+Data: the synthetic Hồ Chí Minh City incidents of ``geo.ingest.demo`` (168 wards of
+2025, 150 m cells, January 2026 from 2023-2025); the Vancouver Police Department's
+public crime data 2022-2024 (X/Y in UTM 10N, EPSG:32610; rows at X=0, Y=0 have withheld
+locations and are dropped) on the 22 local areas, 100 m cells: 2023 from 2022, 2024
+from 2022-2023, and each month of 2024 from what came before; all types and
+"Break and Enter Residential/Other".
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
+import json
 import sys
 import time
 from pathlib import Path
@@ -31,126 +31,112 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-BOUNDARIES = Path(os.environ.get("BOUNDARY_SOURCE_DIR", ROOT.parent / "shared" / "data" / "boundaries"))
-N_INCIDENTS = 60_000
-SEED = 138
+SHARED = ROOT.parent / "shared" / "data"
 SHOWN = (0.01, 0.05, 0.10)
-TOP_WARDS = 10
 
 
-def load(area):
+def load_vancouver():
     import geopandas as gpd
     import pandas as pd
-
-    from geo.ingest.demo import CENTRE_LAT, CENTRE_LON, CORE_RADIUS_KM, generate
-
-    wards = gpd.read_file(BOUNDARIES / "hcmc_wards_2025.geojson")
-    records, _ = generate(wards, n=N_INCIDENTS, seed=SEED)
-    points = gpd.GeoDataFrame(
-        {"occurred_at": pd.to_datetime(records["Thời gian xảy ra"], format="%d/%m/%Y %H:%M"),
-         "category": records["Loại tội phạm"]},
-        geometry=gpd.points_from_xy(records["Kinh độ"], records["Vĩ độ"]), crs="EPSG:4326")
-    metric = wards.to_crs("EPSG:32648")
-    centre = gpd.GeoSeries(gpd.points_from_xy([CENTRE_LON], [CENTRE_LAT]), crs="EPSG:4326")
-    dist_km = metric.centroid.distance(centre.to_crs("EPSG:32648").iloc[0]) / 1000
-    keep = ~wards["name"].str.contains("Côn Đảo")
-    if area == "core":
-        keep &= dist_km <= CORE_RADIUS_KM
-    return points, wards[keep].reset_index(drop=True)
+    frames = [pd.read_csv(p) for p in sorted((SHARED / "vancouver" / "vancouver_vpd").glob("crimedata_csv_*.csv"))]
+    df = pd.concat(frames, ignore_index=True)
+    withheld = (df["X"].fillna(0) == 0) & (df["Y"].fillna(0) == 0)
+    df = df[~withheld]
+    t = pd.to_datetime(dict(year=df["YEAR"], month=df["MONTH"], day=df["DAY"], hour=df["HOUR"].fillna(0),
+                            minute=df["MINUTE"].fillna(0)))
+    pts = gpd.GeoDataFrame({"occurred_at": t, "category": df["TYPE"].to_numpy()},
+                           geometry=gpd.points_from_xy(df["X"], df["Y"]), crs="EPSG:32610")
+    units = gpd.read_file(SHARED / "vancouver" / "boundaries" / "vancouver_local_area_boundary.geojson")
+    units = units.rename(columns={"mapid": "code"})[["code", "name", "geometry"]]
+    return pts, units, int(withheld.sum())
 
 
-def methods():
-    from clustering.forecast import NaiveKDE, ProspectiveHotspot, RetrospectiveCounts
-
-    return {
-        "RetrospectiveCounts 1M": RetrospectiveCounts(window="1M"),
-        "RetrospectiveCounts 3M": RetrospectiveCounts(window="3M"),
-        "RetrospectiveCounts 12M": RetrospectiveCounts(window="12M"),
-        "NaiveKDE 3M, 300 m": NaiveKDE(bandwidth_m=300, window="3M"),
-        "NaiveKDE 12M, 300 m": NaiveKDE(bandwidth_m=300, window="12M"),
-        "Prospective 3 cells, 8 wk": ProspectiveHotspot(bandwidth_cells=3, time_window_weeks=8),
-        "Prospective 8 cells, 8 wk": ProspectiveHotspot(bandwidth_cells=8, time_window_weeks=8),
-    }
-
-
-def ward_check(points, wards, fitted, cutoff):
-    """Share of the month after ``cutoff`` captured by each method's top wards, and the best share."""
+def load_demo():
     import geopandas as gpd
     import pandas as pd
+    from geo.ingest.demo import generate
+    wards = gpd.read_file(SHARED / "boundaries" / "hcmc_wards_2025.geojson")
+    records, _ = generate(wards)
+    pts = gpd.GeoDataFrame({"occurred_at": pd.to_datetime(records["Thời gian xảy ra"], format="%d/%m/%Y %H:%M"),
+                            "category": records["Loại tội phạm"]},
+                           geometry=gpd.points_from_xy(records["Kinh độ"], records["Vĩ độ"]), crs="EPSG:4326")
+    return pts, wards
 
-    start, stop = pd.Timestamp(cutoff), pd.Timestamp(cutoff) + pd.DateOffset(months=1)
-    month = points[(points["occurred_at"] >= start) & (points["occurred_at"] < stop)]
-    joined = gpd.sjoin(month, wards[["code", "geometry"]], predicate="within")
-    actual = joined["code"].value_counts().reindex(wards["code"], fill_value=0)
-    total = int(actual.sum())
-    best = int(actual.sort_values(ascending=False).iloc[:TOP_WARDS].sum())
-    rows = []
-    for name, model in fitted.items():
-        top = model.ward_scores(wards, how="sum")["code"].iloc[:TOP_WARDS]
-        rows.append((name, actual.loc[top].sum() / total,
-                     len(set(top) & set(actual.sort_values(ascending=False).index[:TOP_WARDS]))))
-    return rows, best / total, total
+
+def score_row(name, pts, units, start, horizon, cell_m, context=None, seed=0):
+    from clustering.forecast import _events, _ns, _shift, forecast_grid, hit_rate_curve
+    from clustering.forecast_models import Panel, _PanelForecast
+    from clustering.outlook import HORIZONS, REGISTRY, _bootstrap_incidents, outlook
+    t0 = time.perf_counter()
+    o = outlook(pts, wards=units, start=start, horizon=horizon, cell_m=cell_m, context=context, seed=seed)
+    seconds = time.perf_counter() - t0
+    grid = forecast_grid(units, cell_m=cell_m)
+    xy, t = _events(pts, grid.crs, None)
+    end = _shift(start, HORIZONS[horizon])
+    past = t < _ns(start)
+    ctx = None
+    if context is not None:
+        cxy, ct = _events(context, grid.crs, None)
+        ctx = (cxy[ct < _ns(start)], ct[ct < _ns(start)])
+    panel = Panel(xy[past], t[past], grid, context=ctx)
+    fut = (t >= _ns(start)) & (t < _ns(end))
+    observed = grid.counts(xy[fut])
+    row = {"row": name, "start": str(start), "horizon": horizon, "incidents": int(observed.sum()),
+           "history": int(past.sum()), "chosen": o.chosen, "outlook_seconds": round(seconds, 1),
+           "warnings": [w[0] for w in o.warnings], "methods": {}}
+    for key, spec in REGISTRY.items():
+        m = spec.make(horizon, float(cell_m))
+        if isinstance(m, _PanelForecast):
+            m.panel = panel
+        m._fit_events(xy[past], t[past], start, grid)
+        curve = hit_rate_curve(m.scores_, observed, coverages=SHOWN)
+        entry = {}
+        for _, r in curve.iterrows():
+            lo, hi = _bootstrap_incidents([r["captured"]], [r["total"]], seed)
+            entry[f"{r['coverage']:.2f}"] = {"pai": r["pai"], "low": lo / r["area_share"], "high": hi / r["area_share"],
+                                             "ceiling": r["pai_max"]}
+        row["methods"][key] = entry
+    row["methods"]["auto"] = row["methods"][o.chosen]
+    return row
+
+
+def show(row):
+    print(f"\n{row['row']}  from {row['start']} ({row['horizon']}), {row['incidents']} incidents, "
+          f"chosen {row['chosen']} in {row['outlook_seconds']} s, warnings {row['warnings']}")
+    for key, e in row["methods"].items():
+        print(f"  {key:16s}" + "".join(f"  {c}: {v['pai']:6.2f} [{v['low']:5.2f}, {v['high']:5.2f}] /{v['ceiling']:6.1f}"
+                                        for c, v in e.items()))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="cutoffs January to March 2025 only")
-    parser.add_argument("--area", choices=("core", "city"), default="core",
-                        help="study area: the urban core (default) or every ward but Côn Đảo")
-    args = parser.parse_args(argv)
-    t_start = time.perf_counter()
-
-    from clustering.forecast import backtest, forecast_grid, summary
-
-    t0 = time.perf_counter()
-    points, wards = load(args.area)
-    t_data = time.perf_counter() - t0
-    end = dt.date(2025, 3, 31) if args.quick else dt.date(2025, 12, 31)
-    grid = forecast_grid(wards, cell_m=150)
-    print(f"Demo data: {len(points):,} incidents (seed {SEED}), {len(wards)} wards "
-          f"({args.area}), {grid.n_cells:,} cells of 150 m = {grid.area_km2:,.0f} km²; "
-          f"generated in {t_data:.1f} s")
-
-    models = methods()
-    t0 = time.perf_counter()
-    frame = backtest(points, study_area=wards, methods=models, start=dt.date(2025, 1, 1), end=end,
-                     step="month", horizon="month", coverages=SHOWN)
-    t_backtest = time.perf_counter() - t0
-    cutoffs = frame["cutoff"].nunique()
-    per_month = frame.groupby("cutoff")["total"].first()
-    print(f"Backtest: {cutoffs} monthly cutoffs {frame['cutoff'].min():%d/%m/%Y} - "
-          f"{frame['cutoff'].max():%d/%m/%Y}; {per_month.mean():,.0f} incidents to capture per month "
-          f"inside the study area; {t_backtest:.1f} s in all\n")
-
-    table = summary(frame).set_index(["method", "coverage"])
-    fit_s = frame.groupby("method", sort=False)["fit_seconds"].mean()
-    positive = frame.groupby("method", sort=False)["positive_cells"].mean()
-    head = (f"{'method':<27}" + "".join(f"{'PAI ' + format(c, '.0%'):>9}" for c in SHOWN)
-            + "".join(f"{'hit ' + format(c, '.0%'):>9}" for c in SHOWN)
-            + f"{'RRI 5%':>8}{'cells>0':>9}{'fit s':>7}")
-    print(head)
-    print("-" * len(head))
-    for name in models:
-        row = table.loc[name]
-        print(f"{name:<27}" + "".join(f"{row.loc[c, 'pai']:>9.2f}" for c in SHOWN)
-              + "".join(f"{row.loc[c, 'hit_rate']:>9.1%}" for c in SHOWN)
-              + f"{row.loc[0.05, 'rri']:>8.2f}{positive[name]:>9,.0f}{fit_s[name]:>7.2f}")
-    first = frame[frame["method"] == next(iter(models))]
-    ceiling = first.groupby("coverage")["pai_max"].mean()
-    best_hit = (first["pai_max"] * first["area_share"]).groupby(first["coverage"]).mean()
-    print(f"{'perfect forecast (ceiling)':<27}" + "".join(f"{ceiling[c]:>9.2f}" for c in SHOWN)
-          + "".join(f"{best_hit[c]:>9.1%}" for c in SHOWN))
-
-    last = frame["cutoff"].max()
-    rows, best, total = ward_check(points, wards, models, last)
-    print(f"\nWard forecast for {last:%m/%Y} (cell scores summed per ward): share of the month's "
-          f"{total:,} incidents in the top {TOP_WARDS} of {len(wards)} wards")
-    for name, share, overlap in rows:
-        print(f"  {name:<27}{share:>7.1%}   {overlap}/{TOP_WARDS} of the actual top {TOP_WARDS}")
-    print(f"  {'perfect forecast':<27}{best:>7.1%}")
-    print(f"\nRuntime: data {t_data:.1f} s, backtest {t_backtest:.1f} s, whole script "
-          f"{time.perf_counter() - t_start:.1f} s (numpy {np.__version__})")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    rows = []
+    t_all = time.perf_counter()
+    van, units, dropped = load_vancouver()
+    print(f"Vancouver: {len(van)} incidents kept, {dropped} with withheld locations (X=0, Y=0) dropped")
+    cats = {"all types": van, "Break and Enter Residential/Other":
+            van[van["category"] == "Break and Enter Residential/Other"]}
+    for cat, pts in cats.items():
+        ctx = van if cat != "all types" else None
+        for year in (2023, 2024):
+            rows.append(score_row(f"Vancouver {cat} year", pts, units, dt.date(year, 1, 1), "year", 100.0, ctx))
+            show(rows[-1])
+        if not args.quick:
+            for month in range(1, 13):
+                rows.append(score_row(f"Vancouver {cat} month", pts, units, dt.date(2024, month, 1), "month", 100.0,
+                                      ctx))
+                show(rows[-1])
+    if not args.quick:
+        demo, wards = load_demo()
+        rows.append(score_row("Demo HCMC all types month", demo, wards, dt.date(2025, 12, 1), "month", 150.0))
+        show(rows[-1])
+    out = ROOT / "bench" / "results" / "forecast.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"dropped_withheld": dropped, "rows": rows,
+                               "seconds": round(time.perf_counter() - t_all, 1)}, indent=1, default=float))
+    print(f"\nwrote {out} in {time.perf_counter() - t_all:.0f} s")
 
 
 if __name__ == "__main__":
