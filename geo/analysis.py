@@ -701,6 +701,19 @@ def forecast_period(start: dt.date, horizon: str) -> pr.Period:
     return pr.custom(start, end)
 
 
+def check_forecast_start(engine: Engine, start: dt.date) -> None:
+    """A forecast starts on the 1st of a month (the 15th for the statistical cut), after the data's
+    first day and at the latest the day after its last."""
+    if start.day not in (1, 15):
+        raise InputError(fmt.gettext("`start` was %(value)s but a forecast starts on the 1st of a month, or on the "
+                                     "15th for the statistical cut.", value=repr(start.isoformat())))
+    span = data_span(engine)
+    if span and start > span[1] + dt.timedelta(days=1):
+        raise InputError(fmt.gettext("`start` was %(value)s but the data end on %(last)s: a forecast starts at the "
+                                     "latest on the day after.", value=repr(start.isoformat()),
+                                     last=fmt.date(span[1])))
+
+
 def forecast_points(engine: Engine, *, boundary: str, start: dt.date, categories) -> gpd.GeoDataFrame:
     """The incidents of the selection before ``start`` (all of the history), as points in WGS 84."""
     span = data_span(engine)

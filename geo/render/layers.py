@@ -49,11 +49,13 @@ GLOSSARY = {
     "gi": N_("Gi*: compares each ward and its neighbours with the whole area; a hot spot is a group of wards "
              "with clearly more incidents."),
     "kde": N_("KDE (density): incidents per km² smoothed over the map; the contours mark the densest places."),
+    "pai": N_("PAI (accuracy): the share of the incidents caught divided by the share of the area flagged; 1 is "
+              "no better than chance, higher is better."),
     "dbscan": N_("DBSCAN: groups incidents lying close together (within the radius) into clusters of at least "
                  "the minimum number of incidents."),
 }
 #: The glossary entry of a table column.
-FIELD_TERMS = {"p_value": "p", "q_value": "q", "trend_z": "z", "gi_z": "gi", "gi_p": "p", "gi_q": "q"}
+FIELD_TERMS = {"pai": "pai", "p_value": "p", "q_value": "q", "trend_z": "z", "gi_z": "gi", "gi_p": "p", "gi_q": "q"}
 #: The page table shows at most this many rows (a national set has 3,321 communes); the downloads hold all.
 PAGE_ROWS = 500
 #: Column kinds of ``View.table_columns``: one number of decimals per column ("floatN": N decimals).
@@ -896,6 +898,10 @@ def top_cells(o) -> gpd.GeoDataFrame:
     return frame.to_crs("EPSG:4326")
 
 
+#: Headings of the forecast's ranges ("Khoảng 80%: từ"), with the level as a parameter.
+RANGE, RANGE_FROM, RANGE_TO = N_("%(level)s range"), N_("%(level)s range: from"), N_("%(level)s range: to")
+
+
 def _level(message: str, level: int, lang: str | None) -> str:
     """A heading of a forecast range ("Khoảng 80%: từ") with the level as the reader writes it."""
     return _(message, lang, level=fmt.percent(level / 100, 0, locale=lang))
@@ -941,8 +947,8 @@ def _forecast(engine, f, args, new_map, lang):
     res = maps.choropleth(m, shown, "expected", scheme="quantiles", palette="YlOrRd", legend_title=title,
                           name=title, number_format=lang,
                           tooltip_fields=[("name", _unit_word(shown, lang)), ("expected", title),
-                                          ("range80", _level("%(level)s range", 80, lang)),
-                                          ("range95", _level("%(level)s range", 95, lang)),
+                                          ("range80", _level(RANGE, 80, lang)),
+                                          ("range95", _level(RANGE, 95, lang)),
                                           ("last_year", _("Same period last year", lang))])
     cells = _clipped(engine, f, top_cells(o))
     classes = sorted(set(o.cells["top"]))
@@ -963,7 +969,7 @@ def _forecast(engine, f, args, new_map, lang):
     cols = [("rank", "#", INT), ("code", _("Code", lang), TEXT), ("name", _unit_word(shown, lang), TEXT),
             ("expected", _("Expected incidents", lang), "float1"),
             *((f"{end}{level}", _level(words, level, lang), INT) for level in (80, 95)
-              for end, words in (("low", "%(level)s range: from"), ("high", "%(level)s range: to"))),
+              for end, words in (("low", RANGE_FROM), ("high", RANGE_TO))),
             ("last_year", _("Same period last year", lang), INT),
             ("change_text", _("Against the same period last year", lang), TEXT)]
     bt = forecast_backtest(o, lang)
