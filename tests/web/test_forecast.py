@@ -2,6 +2,7 @@
 store's incidents with pandas and geopandas (not through the service's queries or the engine)."""
 from __future__ import annotations
 
+import html
 import io
 import re
 import shutil
@@ -89,12 +90,12 @@ def test_the_page_names_the_winner_and_the_downloads_hold_every_unit(fc_app, tru
     _joined, codes = truth
     c = signed_in(fc_app, "analyst")
     res = c.get(f"/map/forecast?{Q}")  # the default horizon: a quarter
-    html = res.get_data(as_text=True)
+    text = res.get_data(as_text=True)
     assert res.status_code == 200
-    assert "Dự báo Quý I/2026 (01/01/2026 – 31/03/2026)" in html
+    assert "Dự báo Quý I/2026 (01/01/2026 – 31/03/2026)" in text
     assert re.search(r"Phương pháp “[^”]+” dự báo đúng nhất trong 12 kỳ gần đây: bắt được \d+% số vụ trên 5% "
-                     r"diện tích", html)
-    assert "Khoảng 80%: từ" in html and "Trong các kỳ đã kiểm tra, khoảng dự báo 80% chứa đúng" in html
+                     r"diện tích", text)
+    assert "Khoảng 80%: từ" in text and "Trong các kỳ đã kiểm tra, khoảng dự báo 80% chứa đúng" in text
     csv = pd.read_csv(io.BytesIO(c.get(f"/export/forecast.csv?{Q}").data), dtype={"Mã": str}, encoding="utf-8-sig")
     assert sorted(csv["Mã"]) == codes and csv["#"].tolist() == list(range(1, len(codes) + 1))
     gdf = gpd.read_file(io.BytesIO(c.get(f"/export/forecast.geojson?{Q}&layer=wards").data))
@@ -123,8 +124,8 @@ def test_viewers_see_no_count_below_the_minimum(fc_app):
         shown = props[col].dropna()
         assert not ((shown >= 1) & (shown < minimum)).any(), col
     assert props["suppressed"].any() and props.loc[props["suppressed"], "low80"].isna().all()
-    html = c.get(f"/map/forecast?{Q}").get_data(as_text=True)
-    assert f"dưới {minimum}" in html
+    text = c.get(f"/map/forecast?{Q}").get_data(as_text=True)
+    assert f"dưới {minimum}" in text
 
 
 @pytest.mark.parametrize("query, message", [
@@ -139,7 +140,7 @@ def test_a_bad_horizon_or_start_is_refused_with_the_reason(fc_app, query, messag
     assert res.status_code == 400 and message in res.get_json()["error"]
     if query.startswith("horizon"):
         page = c.get(f"/map/forecast?{Q}&{query}")
-        assert page.status_code == 400 and message in page.get_data(as_text=True)
+        assert page.status_code == 400 and message in html.unescape(page.get_data(as_text=True))
 
 
 @pytest.fixture(scope="module")
@@ -165,11 +166,11 @@ def month_app(store_template, tmp_path_factory):
 def test_a_month_of_history_gives_the_page_with_its_warnings(month_app):
     c = signed_in(month_app, "analyst")
     res = c.get("/map/forecast?boundary=hcmc-2025&period=2025-12&horizon=month")
-    html = res.get_data(as_text=True)
-    assert res.status_code == 200, html[:300]
-    assert "Dự báo Tháng 1/2026 (01/01/2026 – 31/01/2026)" in html
-    assert "Chưa đủ số liệu để kiểm tra phương pháp nào trên các kỳ đã qua" in html
-    assert "Số liệu chưa có cùng kỳ năm trước" in html
+    text = res.get_data(as_text=True)
+    assert res.status_code == 200, text[:300]
+    assert "Dự báo Tháng 1/2026 (01/01/2026 – 31/01/2026)" in text
+    assert "Chưa đủ số liệu để kiểm tra phương pháp nào trên các kỳ đã qua" in text
+    assert "Số liệu chưa có cùng kỳ năm trước" in text
     # nothing before the start: the page says so, still 200
     res = c.get("/map/forecast?boundary=hcmc-2025&period=2024&horizon=month")
     assert res.status_code == 200
