@@ -26,14 +26,9 @@ from clustering.compare import city_total, compare_counts
 from clustering.compare import compare_counts as _compare
 from clustering.dbscan import find_spots
 from clustering.emerging import EmergingHotSpots
-from clustering.forecast import (
-    DEFAULT_CELL_M,
-    NaiveKDE,
-    ProspectiveHotspot,
-    RetrospectiveCounts,
-    backtest,
-    summary,
-)
+from clustering.forecast import DEFAULT_CELL_M
+from clustering.outlook import HORIZONS, REGISTRY, Outlook
+from clustering.outlook import outlook as _outlook
 from clustering.getis_ord import gi_star
 from clustering.grid import ward_weights
 from clustering.kde import kde
@@ -661,62 +656,90 @@ def category_rows(engine: Engine, counts: dict, groups) -> dict:
     return out
 
 
-FORECAST_METHODS = ("naive_kde", "prospective", "counts")
+#: The forecast horizons (clustering.outlook.HORIZONS) and the reporting period kind each one is.
+FORECAST_KINDS = {"month": "month", "quarter": "quarter", "half": "6months", "year": "year"}
+#: How many monthly origins the forecast's backtest checks at most.
+FORECAST_PERIODS = 12
 
 
-def _forecaster(method: str):
-    if method not in FORECAST_METHODS:
+def forecast_start(engine: Engine, end: dt.date, cut: str = "calendar") -> tuple[dt.date, bool]:
+    """The first day of the forecast after a filter period ending on ``end``, and whether it had to be
+    moved: the day after ``end``, unless ``end`` is after the data's last day; then the day after the
+    data's last full month (its last full statistical month, 15th–14th, with ``cut="stat"``).
+
+    A period of the statistical cut ends on the 14th, so the forecast starts on the 15th."""
+    start = end + dt.timedelta(days=1)
+    span = data_span(engine)
+    if span is None or end <= span[1]:
+        return start, False
+    last = span[1]
+    if cut == "stat":
+        # the latest 14th on or before the last day closes the last full statistical month
+        month = last.replace(day=1) if last.day >= 14 else (last.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+        moved = month.replace(day=15)
+    else:
+        nxt = last + dt.timedelta(days=1)
+        moved = nxt if nxt.day == 1 else last.replace(day=1)
+    return min(moved, start), True
+
+
+def forecast_period(start: dt.date, horizon: str) -> pr.Period:
+    """The forecast period of ``horizon`` from ``start`` as a reporting period: a named one
+    ("Quý I/2026", "6 tháng cuối năm 2025" of the statistical cut) when it is one, else the dates."""
+    if horizon not in HORIZONS:
         raise InputError(fmt.gettext("`%(name)s` was %(value)s but is expected to be one of %(choices)s.",
-                                     name="method", value=repr(method), choices=", ".join(FORECAST_METHODS)))
-    return {"naive_kde": lambda: NaiveKDE(window="3M"), "prospective": lambda: ProspectiveHotspot(),
-            "counts": lambda: RetrospectiveCounts(window="3M")}[method]()
+                                     name="horizon", value=repr(horizon), choices=", ".join(HORIZONS)))
+    months = HORIZONS[horizon][0]
+    end = (pd.Timestamp(start) + pd.DateOffset(months=months)).date() - dt.timedelta(days=1)
+    kind = FORECAST_KINDS[horizon]
+    if end.month % months == 0:  # a named period ends in a month that is a multiple of its months
+        index = None if kind == "year" else end.month // months
+        for cut in ("calendar", "statistical"):
+            named = pr.period(kind, end.year, index, cut=cut)
+            if (named.start, named.end) == (start, end):
+                return named
+    return pr.custom(start, end)
 
 
-def _study(engine: Engine, boundary: str, start: dt.date, end: dt.date, categories):
-    counts = ward_counts(engine, boundary=boundary, start=start, end=end, categories=categories)
-    area = counts[counts["count"] > 0]
-    if area.empty:
-        raise InputError(fmt.gettext("No incidents in the chosen period; widen the dates or the categories."))
-    return area
+def check_forecast_start(engine: Engine, start: dt.date) -> None:
+    """A forecast starts on the 1st of a month (the 15th for the statistical cut), after the data's
+    first day and at the latest the day after its last."""
+    if start.day not in (1, 15):
+        raise InputError(fmt.gettext("`start` was %(value)s but a forecast starts on the 1st of a month, or on the "
+                                     "15th for the statistical cut.", value=repr(start.isoformat())))
+    span = data_span(engine)
+    if span and start > span[1] + dt.timedelta(days=1):
+        raise InputError(fmt.gettext("`start` was %(value)s but the data end on %(last)s: a forecast starts at the "
+                                     "latest on the day after.", value=repr(start.isoformat()),
+                                     last=fmt.date(span[1])))
 
 
-def forecast(engine: Engine, *, boundary: str, end: dt.date, categories: list[str] | None = None,
-             method: str = "naive_kde", history_days: int = 365) -> dict:
-    """Next month's forecast from the incidents up to ``end``: cell scores (top 5 % of the area as
-    polygons) and ward scores, over the wards that had incidents in the last ``history_days``."""
+def forecast_points(engine: Engine, *, boundary: str, start: dt.date, categories) -> gpd.GeoDataFrame:
+    """The incidents of the selection before ``start`` (all of the history), as points in WGS 84."""
+    span = data_span(engine)
+    if span is None or span[0] >= start:
+        return gpd.GeoDataFrame({"local_date": pd.to_datetime([])}, geometry=[], crs="EPSG:4326")
+    return _points(incidents(engine, boundary=boundary, start=span[0], end=start - dt.timedelta(days=1),
+                             categories=categories))
+
+
+def outlook(engine: Engine, *, boundary: str, start: dt.date, horizon: str = "quarter",
+            categories: list[str] | None = None, progress=None) -> Outlook | None:
+    """The forecast of ``horizon`` from ``start`` for every unit of ``boundary``
+    (:func:`clustering.outlook.outlook`: the method a 12-origin backtest chose, expected counts with
+    80 % and 95 % ranges); None when the selection has no incident before ``start`` (nothing to
+    forecast from). ``progress(fraction)`` hears how far it is (not part of the cache key)."""
+    forecast_period(start, horizon)  # checks the horizon
+
     def compute():
-        start = end - dt.timedelta(days=history_days)
-        area = _study(engine, boundary, start, end, categories)
-        pts = _points(incidents(engine, boundary=boundary, start=start, end=end, categories=categories))
-        model = _forecaster(method).fit(pts, end + dt.timedelta(days=1), study_area=area)
-        cells = model.to_frame()
-
-        top = cells[cells["rank"] <= max(1, round(0.05 * len(cells)))]
-        # one outline for the flagged cells: a few polygons instead of thousands of squares
-        merged = shapely.coverage_union_all(top.geometry.values)
-        top = gpd.GeoDataFrame({"cells": [len(top)]}, geometry=[merged], crs=top.crs).to_crs("EPSG:4326")
-        wards = model.ward_scores(area.reset_index(drop=True)[["code", "name", "geometry"]])
-        total = wards["score"].sum()
-        wards["share"] = wards["score"] / total if total else 0.0
-        return {"cells": top, "wards": wards, "n_cells": len(cells), "cell_m": model.grid_.cell_m}
-    return cached("forecast", engine, dict(b=boundary, e=end, c=categories, m=method, h=history_days), compute)
-
-
-def backtest_summary(engine: Engine, *, boundary: str, end: dt.date, categories: list[str] | None = None,
-                     months: int = 6, progress=None) -> pd.DataFrame:
-    """Rolling monthly forecasts over the ``months`` before ``end`` scored by hit rate, PAI and RRI at
-    coverages 1–10 %, per method: how much to trust the forecast. ``progress(fraction)``, when given,
-    hears after each fit how far the backtest is (not part of the cache key)."""
-
-    def compute():
-        first = (pd.Timestamp(end) - pd.DateOffset(months=months)).date().replace(day=1)
-        history = first - dt.timedelta(days=366)
-        area = _study(engine, boundary, history, end, categories)
-        pts = _points(incidents(engine, boundary=boundary, start=history, end=end, categories=categories))
-        methods = {m: _forecaster(m) for m in FORECAST_METHODS}
-        frame = backtest(pts, study_area=area, methods=methods, start=first, end=end, progress=progress)
-        return summary(frame)
-    return cached("backtest", engine, dict(b=boundary, e=end, c=categories, n=months), compute)
+        pts = forecast_points(engine, boundary=boundary, start=start, categories=categories)
+        if pts.empty:
+            return None
+        context = forecast_points(engine, boundary=boundary, start=start, categories=[]) if categories else pts
+        wards = _ward_frame(engine, boundary)[["code", "name", "geometry"]].reset_index(drop=True)
+        return _outlook(pts, wards=wards, start=start, horizon=horizon, periods=FORECAST_PERIODS, context=context,
+                        time="local_date", progress=progress)
+    return cached("outlook", engine, dict(b=boundary, s=start, h=horizon, c=list(categories or [])), compute)
 
 
 # --------------------------------------------------------------------------- budgets
@@ -748,7 +771,6 @@ class Budget:
 # passes over the period's incidents of each analysis that is budgeted by incidents
 # complex areas and spots: the period and 3 years; trends: Gi* in every time bin
 PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4, "complex": 4, "trends": 2}
-BACKTEST_MONTHS = 6
 
 
 def period_incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> int:
@@ -765,14 +787,11 @@ def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, 
     cap. A map ``page`` computes within the request only up to PAGE_INLINE_INCIDENTS (it draws and
     runs several analyses, so it is longer than one API answer): more is a background job."""
     if what == "forecast":
-
-        # the forecast and the backtest score the cells of the wards with incidents over the
-        # backtest's history, once per method and month (see backtest_summary)
-        first = (pd.Timestamp(end) - pd.DateOffset(months=BACKTEST_MONTHS)).date().replace(day=1)
-        rows = day_rows(engine, "a.code, MAX(a.area_km2)", boundary=boundary, start=first - dt.timedelta(days=366),
-                        end=end, categories=categories, group_by="a.code")
-        cells = int(sum(float(r[1] or 0) for r in rows) * 1e6 / DEFAULT_CELL_M ** 2)
-        runs = 1 + len(FORECAST_METHODS) * BACKTEST_MONTHS
+        # the forecast grid covers every unit of the version; each method is refitted at each of the
+        # backtest's origins, the chosen one once more per origin for the ranges, and once at the start
+        area = float(_ward_frame(engine, boundary)["area_km2"].fillna(0).sum())
+        cells = int(area * 1e6 / DEFAULT_CELL_M ** 2)
+        runs = (len(REGISTRY) + 1) * FORECAST_PERIODS + 1
         b = Budget("forecast", cells * runs, int(limits["FORECAST_INLINE_CELLS"]), int(limits["FORECAST_MAX_CELLS"]),
                    per=runs, unit="cells")
     else:

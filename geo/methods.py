@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 from flask import current_app, has_app_context
 
-from geo.analysis import FORECAST_METHODS
 from geo.format import N_
 
 #: where a map page takes a parameter: "form" (its URL, and an input of its form), "url" (its URL
@@ -148,9 +147,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
         POINTS,
     ), page="places"),
     Method("forecast", N_("Forecast"), (
-        Param("method", N_("Method"), "choice", "naive_kde", choices=tuple(zip(FORECAST_METHODS, (
-            N_("Previous-period KDE"), N_("Prospective hot spots"), N_("Counts"))))),
-    ), page="forecast"),
+        Param("horizon", N_("Forecast for"), "choice", "quarter", choices=(
+            ("month", N_("the next month")), ("quarter", N_("the next quarter")),
+            ("half", N_("the next 6 months")), ("year", N_("the next year")))),
+    ), endpoint="/forecast", page="forecast"),
 ]}
 
 

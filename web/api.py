@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
-from flask import Blueprint, abort, jsonify
+from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
 from geo import analysis, disclosure
@@ -13,7 +14,7 @@ from geo.categories import weekday_names
 from geo.committee.report import REPORT_GROUPS
 from geo.format import number, percent
 from geo.periods import parse_period
-from geo.render import palette
+from geo.render import layers, palette
 from geo.render.layers import in_words
 from geo.store import jobs, queries
 from web import engine, maps
@@ -21,6 +22,7 @@ from web.args import (
     PERIOD_KEYS,
     analysis_args,
     area_query_args,
+    date_arg,
     from_params,
     method_kwargs,
     period_arg,
@@ -193,20 +195,97 @@ def _complex_spots_body(eng, a, minimum):
     gdf = analysis.complex_spots(eng, **a)
     return geojson_text(in_words(disclosure.ranked(disclosure.spots(gdf, minimum), minimum) if minimum else gdf))
 
+def _outlook(eng, a):
+    """The forecast of the request ``a`` (see :func:`forecast_args`); 400 when nothing precedes its start."""
+    o = analysis.outlook(eng, boundary=a["boundary"], start=a["forecast_start"], horizon=a["horizon"],
+                         categories=list(a["categories"]))
+    if o is None:
+        raise analysis.InputError(_("`start` was %(value)s but the selection has no incidents before it: there is "
+                                    "nothing to forecast from. Choose a later start or other categories.",
+                                    value=repr(a["forecast_start"].isoformat())))
+    return o
+
+
+def _plain(value):
+    """A JSON value: NaN as null, numpy numbers as Python ones."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _forecast_body(eng, a, minimum):
+    o = _outlook(eng, a)
+    wards = layers.forecast_wards(o, minimum=minimum)
+    if a.get("units"):
+        wards = wards[wards["code"].isin(a["units"])]
+    shapes = analysis._ward_frame(eng, a["boundary"])[["code", "geometry"]].reset_index(drop=True)
+    gdf = shapes.merge(wards.drop(columns=["change_text"]), on="code").sort_values("rank")
+    meta = {"start": o.start.isoformat(), "end": o.end.isoformat(), "horizon": o.horizon,
+            "period": analysis.forecast_period(o.start, o.horizon).label(with_dates=True),
+            "method": o.chosen, "label": layers.method_label(o.chosen), "clear": bool(o.clear),
+            "warnings": [{"code": code, "params": {k: _plain(v) for k, v in (params or {}).items()},
+                          "text": layers.warning_text(code, params, o.horizon)} for code, params in o.warnings],
+            "interval_coverage": {k: _plain(v) for k, v in o.interval_coverage.items()},
+            "cutoffs": [c.isoformat() for c in o.cutoffs], "history": int(o.n_history)}
+    return geojson_text(gdf, meta=meta)
+
+
+#: The backtest's fields in the API, in order.
+BACKTEST_FIELDS = ("method", "label", "coverage", "hit_rate", "hit_low", "hit_high", "pai", "pai_low", "pai_high",
+                   "pai_max", "vs_baseline", "chosen")
+
+
+def _backtest_body(eng, a, minimum):
+    o = _outlook(eng, a)
+    bt = layers.forecast_backtest(o)
+    rows = [{k: _plain(r[k]) for k in BACKTEST_FIELDS} for r in bt.to_dict("records")]
+    return json.dumps({"start": o.start.isoformat(), "end": o.end.isoformat(), "horizon": o.horizon,
+                       "method": o.chosen, "cutoffs": len(o.cutoffs), "rows": rows}, ensure_ascii=False)
+
+
 # the analyses whose cost grows with the incidents: answered inline, as a background job or refused
-API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body}
+API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body,
+              "forecast": _forecast_body, "forecast-backtest": _backtest_body}
 
 
-def budgeted_response(name: str, args: dict):
-    """Answer the analysis ``name``: its GeoJSON (200, cached as bytes), 202 with the job while it is
-    computed, or 400 (too costly, or too few incidents to publish)."""
+def forecast_args() -> dict:
+    """The forecast's request: the page's filters (boundary, category, unit, and the period whose end
+    sets the default start), ``horizon`` and ``start`` (the first day forecast; by default the day
+    after the period, as on the page)."""
+    f = maps.read_filters()
+    horizon = method_kwargs("forecast")["horizon"]
+    if request.args.get("start"):
+        start = date_arg("start")
+        analysis.check_forecast_start(engine(), start)
+    else:
+        start = analysis.forecast_start(engine(), f.end, f.cut)[0]
+    return dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories, units=f.units,
+                horizon=horizon, forecast_start=start)
+
+
+@api.get("/forecast")
+def forecast():
+    return budgeted_response("forecast", forecast_args(), what="forecast")
+
+
+@api.get("/forecast/backtest")
+def forecast_backtest():
+    resp = budgeted_response("forecast-backtest", forecast_args(), what="forecast")
+    if resp.status_code in (200, 304):
+        resp.mimetype = "application/json"
+    return resp
+
+
+def budgeted_response(name: str, args: dict, what: str | None = None):
+    """Answer the analysis ``name`` (budgeted as ``what``, default ``name``): its GeoJSON (200, cached as
+    bytes), 202 with the job while it is computed, or 400 (too costly, or too few incidents to publish)."""
 
     minimum = published_minimum()
 
     def serialise() -> bytes:
         if minimum:
             disclosure.check_selection(engine(), minimum, kde=name == "kde", **{k: args[k] for k in PERIOD_KEYS})
-        state, value = run_budgeted("api:" + name, name, args, lambda: API_BODIES[name](engine(), args, minimum),
+        state, value = run_budgeted("api:" + name, what or name, args,
+                                    lambda: API_BODIES[name](engine(), args, minimum),
                                     {"name": name, "args": to_params(args), "minimum": minimum})
         if state in ("inline", "done"):
             return (value if state == "inline" else jobs.result(engine(), value.id)).encode("utf-8")

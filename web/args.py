@@ -220,7 +220,7 @@ def to_params(args: dict) -> dict:
             for k, v in args.items()}
 
 
-def from_params(params: dict, date_keys=("start", "end", "base_start", "base_end")) -> dict:
+def from_params(params: dict, date_keys=("start", "end", "base_start", "base_end", "forecast_start")) -> dict:
     out = {k: dt.date.fromisoformat(v) if k in date_keys and v else v for k, v in params.items()}
     if "categories" in out:
         out["categories"] = tuple(out["categories"])

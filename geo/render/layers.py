@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from clustering.compare import city_total
+from clustering.outlook import REGISTRY
 from clustering.projection import metric_crs_for
 from geo import analysis, disclosure, errors
 from geo import categories as cat
@@ -36,7 +38,7 @@ LAYER_NAMES = {"wards": N_("Wards/communes (GeoJSON, open with QGIS)"),
                "spots": N_("Incident clusters (GeoJSON, open with QGIS)"),
                "contours": N_("Density contours (GeoJSON, open with QGIS)"),
                "areas": N_("Candidate areas (GeoJSON, open with QGIS)"),
-               "cells": N_("Most at-risk cells (GeoJSON, open with QGIS)"),
+               "cells": N_("Most at-risk areas (GeoJSON, open with QGIS)"),
                "places": N_("Repeat places (GeoJSON, open with QGIS)")}
 #: What a statistical figure means, in one plain sentence (the "?" beside it: templates/_table.html).
 GLOSSARY = {
@@ -47,11 +49,13 @@ GLOSSARY = {
     "gi": N_("Gi*: compares each ward and its neighbours with the whole area; a hot spot is a group of wards "
              "with clearly more incidents."),
     "kde": N_("KDE (density): incidents per km² smoothed over the map; the contours mark the densest places."),
+    "pai": N_("PAI (accuracy): the share of the incidents caught divided by the share of the area flagged; 1 is "
+              "no better than chance, higher is better."),
     "dbscan": N_("DBSCAN: groups incidents lying close together (within the radius) into clusters of at least "
                  "the minimum number of incidents."),
 }
 #: The glossary entry of a table column.
-FIELD_TERMS = {"p_value": "p", "q_value": "q", "trend_z": "z", "gi_z": "gi", "gi_p": "p", "gi_q": "q"}
+FIELD_TERMS = {"pai": "pai", "p_value": "p", "q_value": "q", "trend_z": "z", "gi_z": "gi", "gi_p": "p", "gi_q": "q"}
 #: The page table shows at most this many rows (a national set has 3,321 communes); the downloads hold all.
 PAGE_ROWS = 500
 #: Column kinds of ``View.table_columns``: one number of decimals per column ("floatN": N decimals).
@@ -340,7 +344,9 @@ def _silent(progress: float, stage: str) -> None:
 
 
 # what a page's job says it is doing (catalogue msgids, put in the reader's words when read)
-STAGES = {"forecast": N_("Computing the forecast"), "backtest": N_("Checking the forecast against past months"),
+STAGES = {"forecast": N_("Reading the incidents for the forecast"),
+          "backtest": N_("Checking each forecasting method on past periods"),
+          "intervals": N_("Estimating the ranges of the forecast"),
           "gistar": N_("Finding the hot spots"), "kde": N_("Computing the density of incidents"),
           "dbscan": N_("Finding clusters of incidents"), "trends": N_("Computing the trends"),
           "complex": N_("Ranking the areas"), "drawing": N_("Drawing the map")}
@@ -768,79 +774,218 @@ def _places(engine, f, args, new_map, lang):
                 png={"column": "count", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
 
 
-METHOD_LABELS = {"naive_kde": N_("Previous-period KDE (3 months)"),
-                 "prospective": N_("Prospective hot spots (Bowers et al.)"), "counts": N_("Counts over 3 months")}
-METHOD_COLOURS = {"naive_kde": "#d95f02", "prospective": "#7570b3", "counts": "#1b9e77"}
+#: The forecasting methods in plain words, by their key in :data:`clustering.outlook.REGISTRY`; a key
+#: not listed here (a method added to the engine later) is shown by the engine's own English label.
+METHOD_LABELS = {"counts_prev": N_("Counts of the previous period"),
+                 "kde_prev": N_("Density (250 m) of the previous period"),
+                 "counts_12m": N_("Counts of the last 12 months"),
+                 "counts_all": N_("Counts of the whole history"),
+                 "kde_12m": N_("Density (300 m) of the last 12 months"),
+                 "prospective": N_("Prospective hot spots (recent and near incidents)")}
+#: A forecast horizon in words, as in "for a quarter ahead".
+HORIZON_WORDS = {"month": N_("a month"), "quarter": N_("a quarter"), "half": N_("6 months"), "year": N_("a year")}
+#: The forecast's warning codes (clustering.outlook) in plain words; their parameters fill the placeholders.
+WARNINGS = {
+    "short_history": N_("There was only enough data to check the methods on %(cutoffs)s past periods "
+                        "(%(wanted)s are usual), so the choice of method is less certain."),
+    "no_backtest": N_("There is not yet enough data to check any method on past periods: the forecast simply "
+                      "repeats the counts of the period just before."),
+    "not_clear": N_("No method forecast clearly better than simply repeating the previous period: read the "
+                    "figures as a rough guide."),
+    "proxy_horizon": N_("No past period is long enough to check a forecast %(asked)s ahead: the method was "
+                        "chosen by checking forecasts of %(horizon)s."),
+    "no_last_year": N_("The data do not reach back to the same period last year: there is nothing to compare "
+                       "the forecast with."),
+}
+GENERIC_WARNING = N_("This forecast comes with a caveat that this page cannot put in words yet (%(code)s).")
+#: Figures of the ward table that are counts (or forecasts of one): suppressed below analyst.
+FORECAST_COUNTS = ["last_year", "expected"]
+FORECAST_DERIVED = ("low80", "high80", "low95", "high95", "change_text", "range80", "range95")
+
+
+def method_label(key: str, lang: str | None = None) -> str:
+    """A forecasting method in the reader's words (:data:`METHOD_LABELS`), else the engine's label."""
+    if key in METHOD_LABELS:
+        return _(METHOD_LABELS[key], lang)
+    spec = REGISTRY.get(key)
+    return spec.label if spec else key
+
+
+def warning_text(code: str, params: dict, horizon: str, lang: str | None = None) -> str:
+    """One warning of the forecast as a sentence; a code without words gets the generic one."""
+    values = {k: _(HORIZON_WORDS[v], lang) if k == "horizon" and v in HORIZON_WORDS else
+              fmt.number(v, locale=lang) if isinstance(v, (int, float)) else v for k, v in (params or {}).items()}
+    values.setdefault("asked", _(HORIZON_WORDS.get(horizon, horizon), lang))
+    if code in WARNINGS:
+        try:
+            return _(WARNINGS[code], lang, **values)
+        except (KeyError, ValueError, TypeError):  # the engine gave other parameters than these words take
+            pass
+    return _(GENERIC_WARNING, lang, code=code)
+
+
+def forecast_wards(o, lang: str | None = None, minimum: int | None = None) -> pd.DataFrame:
+    """The forecast per ward as the page, the downloads and the API give it: ``rank``, ``code``, ``name``,
+    ``expected``, the 80 % and 95 % ranges, ``last_year`` and ``change_text``; below analyst the small
+    counts suppressed (with their ranges and change) and a ``suppressed`` flag."""
+    out = o.wards[["rank", "code", "name", "expected", "low80", "high80", "low95", "high95", "last_year"]].copy()
+    for col in ("low80", "high80", "low95", "high95"):
+        out[col] = out[col].astype(int)
+    out["change_text"] = [None if fmt.missing(b) else fmt.count_change(round(e, 1), b, locale=lang)
+                          for e, b in zip(out["expected"], out["last_year"])]
+    out["method"] = o.chosen
+    if minimum:
+        out = disclosure.protect(out, minimum, FORECAST_COUNTS, derived=FORECAST_DERIVED)
+    return out
+
+
+def forecast_backtest(o, lang: str | None = None) -> pd.DataFrame:
+    """The backtest per method × coverage, best method first: hit rate and PAI with their 95 %
+    intervals, a perfect forecast's PAI and the score against the best simple baseline."""
+    methods = o.methods.set_index("method")
+    bt = o.backtest.copy()
+    bt["order"] = bt["method"].map({m: i for i, m in enumerate(o.methods["method"])})
+    bt = bt.sort_values(["order", "coverage"], kind="stable").drop(columns="order").reset_index(drop=True)
+    bt["label"] = [method_label(m, lang) for m in bt["method"]]
+    bt["vs_baseline"] = methods["vs_baseline"].reindex(bt["method"]).to_numpy()
+    for col in ("hit_rate", "hit_low", "hit_high"):
+        bt[col.replace("rate", "pct") if col == "hit_rate" else col + "_pct"] = 100 * bt[col]
+    bt["vs_baseline_pct"] = 100 * bt["vs_baseline"]
+    bt["coverage_text"] = [fmt.percent(c, 0, locale=lang) for c in bt["coverage"]]
+    bt["chosen_text"] = [_("Chosen", lang) if c else "" for c in bt["chosen"]]
+    return bt
+
+
+def forecast_words(o, period, moved: bool, last_day, lang: str | None = None) -> dict:
+    """The forecast's sentences: heading, history, the winner with its hit rate at 5 %, the ranges'
+    measured coverage and every warning."""
+    words = {"heading": _("Forecast for %(period)s", lang, period=period.label(lang, with_dates=True)),
+             "history": _("From the %(n)s incidents up to %(last)s.", lang, n=fmt.number(o.n_history, locale=lang),
+                          last=fmt.date(o.start - dt.timedelta(days=1), locale=lang))}
+    if moved:
+        words["moved"] = _("The data end on %(last)s, so the forecast starts after the last full month of data, "
+                           "on %(start)s.", lang, last=fmt.date(last_day, locale=lang),
+                           start=fmt.date(o.start, locale=lang))
+    at5 = o.backtest[(o.backtest["method"] == o.chosen) & np.isclose(o.backtest["coverage"], 0.05)]
+    if o.cutoffs and len(at5) and not fmt.missing(at5["hit_rate"].iloc[0]):
+        words["winner"] = _("The method “%(method)s” forecast best over the last %(n)s periods checked: it caught "
+                            "%(hit)s of the incidents on %(area)s of the area.", lang, method=method_label(o.chosen, lang),
+                            n=len(o.cutoffs), hit=fmt.percent(at5["hit_rate"].iloc[0], 0, locale=lang),
+                            area=fmt.percent(0.05, 0, locale=lang))
+    else:
+        words["winner"] = _("The forecast uses the method “%(method)s”: no past period could be checked yet.", lang,
+                            method=method_label(o.chosen, lang))
+    cov = o.interval_coverage
+    if cov.get("pairs") and not fmt.missing(cov.get("80")):
+        words["coverage"] = _("In the past periods checked, the %(level80)s range held the actual count in "
+                              "%(share80)s of the cases and the %(level95)s range in %(share95)s.", lang,
+                              level80=fmt.percent(0.8, 0, locale=lang), level95=fmt.percent(0.95, 0, locale=lang),
+                              share80=fmt.percent(cov["80"], 0, locale=lang),
+                              share95=fmt.percent(cov["95"], 0, locale=lang))
+    words["warnings"] = [warning_text(code, params, o.horizon, lang) for code, params in o.warnings]
+    return words
+
+
+def top_cells(o) -> gpd.GeoDataFrame:
+    """The top 1, 5 and 10 % of the area as one merged outline per class (``top``: its coverage),
+    in WGS 84: a few polygons instead of thousands of squares."""
+    rows = []
+    for c in sorted(set(o.cells["top"])):
+        part = o.cells[o.cells["top"] == c]
+        if len(part):
+            rows.append({"top": float(c), "cells": len(part), "geometry": shapely.coverage_union_all(part.geometry.values)})
+    frame = gpd.GeoDataFrame(rows, columns=["top", "cells", "geometry"], geometry="geometry", crs=o.cells.crs)
+    return frame.to_crs("EPSG:4326")
+
+
+#: Headings of the forecast's ranges ("Khoảng 80%: từ"), with the level as a parameter.
+RANGE, RANGE_FROM, RANGE_TO = N_("%(level)s range"), N_("%(level)s range: from"), N_("%(level)s range: to")
+
+
+def _level(message: str, level: int, lang: str | None) -> str:
+    """A heading of a forecast range ("Khoảng 80%: từ") with the level as the reader writes it."""
+    return _(message, lang, level=fmt.percent(level / 100, 0, locale=lang))
 
 
 def _forecast(engine, f, args, new_map, lang):
-    report = args["report"]
+    report, minimum = args["report"], args["minimum"]
     report(0.0, STAGES["forecast"])
-    fc = analysis.forecast(engine, boundary=f.boundary, end=f.end, categories=list(f.categories),
-                           method=args["method"])
-    wards = fc["wards"].merge(_display(engine, f.boundary)[["code", "geometry"]].reset_index(drop=True), on="code")
-    wards = gpd.GeoDataFrame(_only(f, wards), geometry="geometry", crs="EPSG:4326")
-    wards["share_pct"] = 100 * wards["share"]
+    start, moved = analysis.forecast_start(engine, f.end, f.cut)
+    period = analysis.forecast_period(start, args["horizon"])
+
+    def progress(x):
+        report(0.9 * x, STAGES["backtest"] if x < 0.8 else STAGES["intervals"])
+    o = analysis.outlook(engine, boundary=f.boundary, start=start, horizon=args["horizon"],
+                         categories=list(f.categories), progress=progress)
+    report(0.9, STAGES["drawing"])
     m = new_map()
-    title = _("Next month's forecast: share of incidents (%)", lang)
-    res = maps.choropleth(m, wards, "share_pct", scheme="quantiles", palette="PuRd", legend_title=title,
+    heading = _("Forecast for %(period)s", lang, period=period.label(lang, with_dates=True))
+    title = _("Expected number of incidents", lang)
+    if o is None:  # nothing before the start: the page says so instead of failing
+        wards = _only(f, analysis._ward_frame(engine, f.boundary)[["code", "name", "geometry"]]).reset_index(drop=True)
+        shown = _with_display_geometry(engine, f.boundary, wards)
+        maps.outlines(m, shown, label_field="name", label_min_zoom=0, label_name=_("Unit names", lang))
+        message = _("There are no incidents of this selection before %(start)s: there is nothing to forecast from. "
+                    "Choose a later period or other categories.", lang, start=fmt.date(start, locale=lang))
+        return View(map=m, layer=wards, layers={"wards": wards}, meta={"words": {"heading": heading},
+                                                                       "message": message},
+                    png={"column": "name", "title": title})
+    span = analysis.data_span(engine)
+    meta = {"words": forecast_words(o, period, moved, span[1] if span else None, lang), "cell_m": o.cell_m,
+            "start": o.start.isoformat(), "end": o.end.isoformat(), "horizon": o.horizon, "method": o.chosen}
+    table = _only(f, forecast_wards(o, lang, minimum)).reset_index(drop=True)
+    total = float(pd.to_numeric(_only(f, o.wards)["expected"]).sum())
+    meta["total_text"] = _("Expected in all: %(n)s incidents.", lang, n=fmt.number(total, 0, locale=lang))
+    layer = table.merge(analysis._ward_frame(engine, f.boundary)[["code", "geometry"]].reset_index(drop=True),
+                        on="code", how="left")
+    layer = gpd.GeoDataFrame(layer, geometry="geometry", crs="EPSG:4326")
+    shown = _with_display_geometry(engine, f.boundary, layer)
+    for level in (80, 95):
+        shown[f"range{level}"] = [None if fmt.missing(lo) else f"{fmt.number(lo, 0, locale=lang)}–"
+                                  f"{fmt.number(hi, 0, locale=lang)}" for lo, hi in
+                                  zip(shown[f"low{level}"], shown[f"high{level}"])]
+    res = maps.choropleth(m, shown, "expected", scheme="quantiles", palette="YlOrRd", legend_title=title,
                           name=title, number_format=lang,
-                          tooltip_fields=[("name", _unit_word(_display(engine, f.boundary), lang)), ("share_pct", "%"),
-                                          ("rank", "#")])
-    top = _clipped(engine, f, fc["cells"]).assign(level="top5")
-    cells_title = _("The %(share)s of the area most at risk", lang, share=fmt.percent(0.05, 0, locale=lang))
-    maps.categorical(m, top, "level", [("top5", cells_title, "#49006a")], name=cells_title,
-                     legend_title=cells_title, tooltip_fields=[("cells", _("Cells", lang))])
-    _labels(m, wards, res, "share_pct", lang)
-    report(0.15, STAGES["backtest"])
-    summary = analysis.backtest_summary(engine, boundary=f.boundary, end=f.end, categories=list(f.categories),
-                                        progress=lambda x: report(0.15 + 0.8 * x, STAGES["backtest"]))
-    report(0.95, STAGES["drawing"])
-    backtest = summary.pivot(index="coverage", columns="method", values="pai").reset_index()
-    backtest["coverage"] = [fmt.percent(c, 0, locale=lang) for c in backtest["coverage"]]
-    backtest_cols = [("coverage", _("Coverage", lang), TEXT)] + [
-        (mth, "PAI – " + _(METHOD_LABELS[mth], lang), "float1") for mth in analysis.FORECAST_METHODS]
-    table = wards.drop(columns="geometry").sort_values(["rank", "code"])
-    cols = [("rank", "#", INT), ("code", _("Code", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
-            ("share_pct", _("Expected share of incidents (%)", lang), "float2")]
-    return View(map=m, layer=wards, layers={"wards": wards, "cells": top[["cells", "geometry"]]},
-                legends=[res["legend_html"]], table=table, table_columns=cols,
-                extra_tables=[(_("Six-month backtest: PAI by coverage", lang), backtest, backtest_cols)],
-                table_title=_("Next month's forecast by ward", lang),
-                meta={"curves": pai_curves(summary, lang), "cell_m": fc["cell_m"]},
-                png={"column": "share_pct", "title": title, "scheme": "quantiles", "cmap": "PuRd"})
-
-
-def pai_curves(summary: pd.DataFrame, lang: str, width: int = 340, height: int = 220) -> str:
-    """PAI against coverage, one line per method, as an inline SVG (no script)."""
-    from html import escape
-
-    pad, top = 36, 10
-    xs = sorted(summary["coverage"].unique())
-    ymax = float(np.ceil(summary["pai"].max() / 10) * 10) or 1.0
-
-    def x(c):
-        return pad + (c - xs[0]) / (xs[-1] - xs[0] or 1) * (width - pad - 10)
-
-    def y(v):
-        return top + (1 - v / ymax) * (height - top - 30)
-
-    parts = [f'<svg class="curves" viewBox="0 0 {width} {height + 18 * len(METHOD_LABELS)}" role="img" '
-             f'aria-label="PAI">']
-    for v in np.linspace(0, ymax, 5):
-        parts.append(f'<line x1="{pad}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
-                     f'<text x="{pad - 4}" y="{y(v) + 3:.1f}" text-anchor="end">{figure(v, lang, 0)}</text>')
-    for c in xs:
-        parts.append(f'<text x="{x(c):.1f}" y="{height - 14}" text-anchor="middle">{fmt.percent(c, 0, locale=lang)}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height - 2}" text-anchor="middle">'
-                 f'{escape(_("Share of the area", lang))}</text>')
-    for i, (method, rows) in enumerate(summary.groupby("method", sort=False)):
-        pts = " ".join(f"{x(c):.1f},{y(v):.1f}" for c, v in zip(rows["coverage"], rows["pai"]))
-        colour = METHOD_COLOURS.get(method, "#333")
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
-        ly = height + 14 + 18 * i
-        parts.append(f'<line x1="{pad}" x2="{pad + 20}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" '
-                     f'stroke-width="3"/><text x="{pad + 26}" y="{ly}">'
-                     f'{escape(_(METHOD_LABELS.get(method, method), lang))}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+                          tooltip_fields=[("name", _unit_word(shown, lang)), ("expected", title),
+                                          ("range80", _level(RANGE, 80, lang)),
+                                          ("range95", _level(RANGE, 95, lang)),
+                                          ("last_year", _("Same period last year", lang))])
+    cells = _clipped(engine, f, top_cells(o))
+    classes = sorted(set(o.cells["top"]))
+    share_words = {c: _("The %(share)s of the area most at risk", lang, share=fmt.percent(c, 0, locale=lang))
+                   for c in classes}
+    cells["level"] = [f"top{i}" for i in map(classes.index, cells["top"])]
+    cells["label"] = [share_words[t] for t in cells["top"]]
+    cells_title = _("Most at-risk areas (cells of %(cell)s m)", lang, cell=fmt.number(o.cell_m, 0, locale=lang))
+    colours = palette.ramp("PuRd", max(len(classes), 3))[::-1]
+    maps.categorical(m, cells, "level", [(f"top{i}", share_words[c], colours[i]) for i, c in enumerate(classes)],
+                     name=cells_title, legend_title=cells_title, tooltip_fields=[("label", cells_title)])
+    _labels(m, shown, res, "expected", lang)
+    if minimum:
+        table = table.copy()
+        small = disclosure.label(minimum)
+        for col in FORECAST_COUNTS:
+            table[col] = [small if s and fmt.missing(v) else v for v, s in zip(table[col], table["suppressed"])]
+    cols = [("rank", "#", INT), ("code", _("Code", lang), TEXT), ("name", _unit_word(shown, lang), TEXT),
+            ("expected", _("Expected incidents", lang), "float1"),
+            *((f"{end}{level}", _level(words, level, lang), INT) for level in (80, 95)
+              for end, words in (("low", RANGE_FROM), ("high", RANGE_TO))),
+            ("last_year", _("Same period last year", lang), INT),
+            ("change_text", _("Against the same period last year", lang), TEXT)]
+    bt = forecast_backtest(o, lang)
+    bt_cols = [("label", _("Method", lang), TEXT), ("coverage_text", _("Share of the area flagged", lang), TEXT),
+               ("hit_pct", _("Incidents caught (%)", lang), "float1"),
+               ("hit_low_pct", _("Incidents caught: at least (%)", lang), "float1"),
+               ("hit_high_pct", _("Incidents caught: at most (%)", lang), "float1"),
+               ("pai", _("Accuracy (PAI)", lang), "float1"), ("pai_low", _("PAI: at least", lang), "float1"),
+               ("pai_high", _("PAI: at most", lang), "float1"),
+               ("pai_max", _("PAI of a perfect forecast", lang), "float1"),
+               ("vs_baseline_pct", _("Against the best simple method (%)", lang), "float1"),
+               ("chosen_text", _("Chosen", lang), TEXT)]
+    keep = ["rank", "code", "name", "expected", "low80", "high80", "low95", "high95", "last_year", "change_text",
+            "method", *(["suppressed"] if "suppressed" in layer.columns else []), "geometry"]
+    return View(map=m, layer=layer[keep], layers={"wards": layer[keep], "cells": cells[["top", "label", "cells",
+                                                                                        "geometry"]]},
+                legends=[res["legend_html"]], table=table, table_columns=cols, table_title=heading,
+                extra_tables=[(_("How well each method forecast the past periods", lang), bt, bt_cols)],
+                meta=meta, png={"column": "expected", "title": title, "scheme": "quantiles", "cmap": "YlOrRd"})

@@ -80,12 +80,13 @@ def test_a_long_page_answers_at_once_with_its_frame_and_a_progress_box(queued_ap
     eng = make_engine(queued_app.config["DATABASE_URL"])
     first = jobs.claim(eng)
     assert first.id == job_id
-    jobs.reporter(eng, job_id)(0.4, "Computing the forecast")
+    jobs.reporter(eng, job_id)(0.4, "Checking each forecasting method on past periods")
     body = c.get(f"/api/v1/jobs/{job_id}").get_json()
     assert (body["status"], body["progress"], body["stage"], body["queue_position"]) == \
-        ("running", 0.4, "Đang tính dự báo", 0)
-    assert body["text"] == "Đang tính dự báo… 40%"
-    assert c.get(f"/api/v1/jobs/{job_id}?lang=en").get_json()["text"] == "Computing the forecast… 40%"
+        ("running", 0.4, "Đang kiểm tra từng phương pháp dự báo trên các kỳ đã qua", 0)
+    assert body["text"] == "Đang kiểm tra từng phương pháp dự báo trên các kỳ đã qua… 40%"
+    assert c.get(f"/api/v1/jobs/{job_id}?lang=en").get_json()["text"] == \
+        "Checking each forecasting method on past periods… 40%"
     assert c.get(f"/api/v1/jobs/{second}").get_json()["queue_position"] == 1  # the running one is ahead
     eng.dispose()
 
@@ -201,17 +202,26 @@ def test_a_long_forecast_shows_its_frame_and_progress_then_the_map(page, demo_ap
 
     demo_app.config.update(FORECAST_INLINE_CELLS=0)  # a job however small (murders only: a quick one)
     sign_in(page, demo_server, "analyst")
-    first = page.goto(f"{demo_server}/map/forecast?{Q}&category=giet_nguoi")
+    first = page.goto(f"{demo_server}/map/forecast?{Q}&category=giet_nguoi&horizon=quarter")
     assert first.status == 202
     # the page's own frame at once: navigation, the filter form, the side panel, and the progress box
-    for selector in ("nav.pages", "form.filters select[name=period]", "#side", "#pending progress"):
+    for selector in ("nav.pages", "form.filters select[name=period]", "form.filters select[name=horizon]", "#side",
+                     "#pending progress"):
         assert page.locator(selector).is_visible(), selector
     assert page.locator("nav.pages a[aria-current=page]").inner_text() == "Dự báo"
-    assert re.fullmatch(r"Đang (chờ.*|tính dự báo… \d+%|đối chiếu.*|vẽ bản đồ.*)|Đã xong.*",
+    assert page.locator("form.filters select[name=horizon] option[selected]").inner_text() == "quý tới"
+    assert re.fullmatch(r"Đang (chờ.*|đọc các vụ việc để dự báo… \d+%|kiểm tra từng phương pháp dự báo.*|"
+                        r"ước tính khoảng dự báo.*|vẽ bản đồ.*)|Đã xong.*",
                         page.locator("#pending-text").inner_text())
     screenshot(page, "pending_forecast")
-    # then the script loads the finished page: the map, and no progress box
-    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
+    # then the script loads the finished page: the map, the per-ward table with its ranges, the winner named
+    page.wait_for_selector("#result-table tbody tr", timeout=900_000)
     assert page.locator("#pending").count() == 0
+    assert page.locator("#forecast-heading").inner_text() == "Dự báo Quý I/2026 (01/01/2026 – 31/03/2026)"
+    headers = page.locator("#result-table thead th").all_inner_texts()
+    assert headers[3:8] == ["Số vụ dự kiến", "Khoảng 80%: từ", "Khoảng 80%: đến", "Khoảng 95%: từ", "Khoảng 95%: đến"]
+    assert re.match(r"Phương pháp “.+” dự báo đúng nhất trong 12 kỳ gần đây: bắt được \d+% số vụ trên 5% diện tích",
+                    page.locator("#forecast-winner").inner_text())
+    page.wait_for_selector(".leaflet-overlay-pane path.leaflet-interactive")
     assert page.locator("#period-label").inner_text() == "Năm 2025 (01/01/2025 – 31/12/2025)"
     assert page.console_errors == [] and page.foreign_requests == []

@@ -182,7 +182,7 @@ def test_trends_lead_with_hot_patterns_and_hotspots_by_count(demo_client):
 @pytest.mark.parametrize("page, layers", [
     ("overview", {"wards": WARDS}), ("hotspots", {"gistar": WARDS, "spots": "dbscan", "contours": "kde"}),
     ("compare", {"wards": WARDS}), ("trends", {"wards": WARDS}), ("complex", {"areas": WARDS}),
-    ("forecast", {"wards": "forecast", "cells": 1})])
+    ("forecast", {"wards": WARDS, "cells": 3})])
 def test_each_layer_downloads_as_geojson_with_its_metadata(demo_client, page, layers):
     html = download(demo_client, f"/map/{page}?{Q}").decode("utf-8")    # once computed
     assert re.findall(r'data-layer="(\w+)"', html) == list(layers)
@@ -193,9 +193,6 @@ def test_each_layer_downloads_as_geojson_with_its_metadata(demo_client, page, la
             count = len(demo_client.get(f"/api/v1/dbscan?{API}").get_json()["features"])
         elif count == "kde":
             count = len(demo_client.get(f"/api/v1/kde?{API}").get_json()["features"])
-        elif count == "forecast":
-            count = len(pd.read_csv(io.BytesIO(download(demo_client, f"/export/forecast.csv?{Q}")),
-                                    encoding="utf-8-sig"))
         assert len(gdf) == count, layer
         assert gdf.crs.to_epsg() == 4326
         meta = json.loads(body)["metadata"]
@@ -221,7 +218,13 @@ def test_each_layer_downloads_as_geojson_with_its_metadata(demo_client, page, la
         book = openpyxl.load_workbook(io.BytesIO(download(demo_client, f"/export/forecast.xlsx?{Q}")))
         assert len(book.worksheets) == 2
         csv = pd.read_csv(io.BytesIO(download(demo_client, f"/export/forecast.csv?{Q}")), encoding="utf-8-sig")
-        assert csv["#"].tolist() == sorted(csv["#"]) and abs(csv["Tỷ lệ vụ việc dự kiến (%)"].sum() - 100) < 0.01
+        # every unit (Côn Đảo too), in rank order, each expected count inside its 80 % range
+        assert csv["#"].tolist() == list(range(1, WARDS + 1)) and csv["Mã"].nunique() == WARDS
+        assert (csv["Khoảng 80%: từ"] <= csv["Số vụ dự kiến"]).all()
+        big = csv[csv["Số vụ dự kiến"] >= 1]
+        assert (big["Số vụ dự kiến"] <= big["Khoảng 80%: đến"]).all()
+        assert ("Phương pháp", "Phần diện tích được đánh dấu", "Tỷ lệ số vụ bắt được (%)") in \
+            [r[:3] for r in book.worksheets[1].iter_rows(values_only=True)]
 
 
 def test_unknown_layer_is_refused_with_the_layers_named(demo_client):

@@ -104,7 +104,8 @@ OVERLAYS = {
     "compare": ["Kỳ này", "Tên đơn vị"],
     "trends": ["Điểm nóng mới nổi", "Tên đơn vị"],
     "complex": ["Điểm phức tạp (0–100)", "Tên đơn vị"],
-    "forecast": ["Dự báo tháng sau: tỷ lệ số vụ (%)", "5% diện tích có nguy cơ cao nhất", "Tên đơn vị"],
+    "forecast": ["Số vụ việc dự kiến", "1% diện tích có nguy cơ cao nhất", "5% diện tích có nguy cơ cao nhất",
+                 "Tên đơn vị"],
 }
 
 
@@ -122,8 +123,8 @@ def test_each_map_registers_its_units_layers_and_legends(pages, page, client):
     api = client.get(f"/api/v1/areas?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31").get_json()
     truth = {f["properties"]["code"]: f["properties"]["name"] for f in api["features"]}
     feats = {f["properties"]["code"]: f["properties"]["name"] for f in features_of(script, first["units"])}
-    # (the complex-area ranking and the forecast leave out Côn Đảo, an island without their figure)
-    assert set(feats) <= set(truth) and len(set(truth) - set(feats)) <= (1 if page in ("complex", "forecast") else 0)
+    # (the complex-area ranking leaves out Côn Đảo, an island without its figure; the forecast has every unit)
+    assert set(feats) <= set(truth) and len(set(truth) - set(feats)) <= (1 if page == "complex" else 0)
     # the map's names tell same-named units apart by their parent ("Xã Thạnh An (Hồ Chí Minh)")
     assert all(n == truth[c] or n.startswith(truth[c] + " (") for c, n in feats.items())
     # a legend per coloured layer, tied to it
