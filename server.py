@@ -65,7 +65,8 @@ SETTINGS = [
     Setting("FORECAST_INLINE_CELLS", 100_000,
             "Forecast cells times forecast runs (the forecast and its backtest) computed within the request; "
             "more: a job"),
-    Setting("FORECAST_MAX_CELLS", 40_000_000, "Forecast cells times runs above which a forecast is refused"),
+    Setting("FORECAST_MAX_CELLS", 1_000_000_000,
+            "Forecast cells times runs above which a forecast is refused (Hồ Chí Minh City at 150 m: about 44 million)"),
     Setting("JOB_WORKER", "thread",
             "Who runs background jobs: thread (a thread in each web process) or external "
             "(`flask --app server worker`)"),

@@ -225,7 +225,8 @@ def _forecast_body(eng, a, minimum):
             "warnings": [{"code": code, "params": {k: _plain(v) for k, v in (params or {}).items()},
                           "text": layers.warning_text(code, params, o.horizon)} for code, params in o.warnings],
             "interval_coverage": {k: _plain(v) for k, v in o.interval_coverage.items()},
-            "cutoffs": [c.isoformat() for c in o.cutoffs], "history": int(o.n_history)}
+            "cutoffs": [c.isoformat() for c in o.cutoffs], "history": int(o.n_history),
+            "total_model": o.total_model, "expected_total": _plain(o.expected_total)}
     return geojson_text(gdf, meta=meta)
 
 
