@@ -62,7 +62,7 @@ SETTINGS = [
     Setting("HDBSCAN_INLINE_INCIDENTS", 20_000,
             "Incidents HDBSCAN clusters within the request (its time grows with their square); more: a job"),
     Setting("HDBSCAN_MAX_INCIDENTS", 100_000, "Incidents above which HDBSCAN is refused"),
-    Setting("FORECAST_INLINE_CELLS", 100_000,
+    Setting("FORECAST_INLINE_CELLS", 2_000_000,
             "Forecast cells times forecast runs (the forecast and its backtest) computed within the request; "
             "more: a job"),
     Setting("FORECAST_MAX_CELLS", 1_000_000_000,

@@ -781,7 +781,12 @@ METHOD_LABELS = {"counts_prev": N_("Counts of the previous period"),
                  "counts_12m": N_("Counts of the last 12 months"),
                  "counts_all": N_("Counts of the whole history"),
                  "kde_12m": N_("Density (300 m) of the last 12 months"),
-                 "prospective": N_("Prospective hot spots (recent and near incidents)")}
+                 "kde_all": N_("Density (300 m) of the whole history"),
+                 "prospective": N_("Prospective hot spots (recent and near incidents)"),
+                 "prospective_12m": N_("Prospective hot spots of the last 12 months"),
+                 "kde_multi": N_("Density at several scales (100-800 m) of the last 12 months"),
+                 "blend_12m": N_("Counts and density (300 m) of the last 12 months, blended"),
+                 "boost": N_("Learned from past counts at several scales (gradient boosting)")}
 #: A forecast horizon in words, as in "for a quarter ahead".
 HORIZON_WORDS = {"month": N_("a month"), "quarter": N_("a quarter"), "half": N_("6 months"), "year": N_("a year")}
 #: The forecast's warning codes (clustering.outlook) in plain words; their parameters fill the placeholders.
@@ -790,8 +795,8 @@ WARNINGS = {
                         "(%(wanted)s are usual), so the choice of method is less certain."),
     "no_backtest": N_("There is not yet enough data to check any method on past periods: the forecast simply "
                       "repeats the counts of the period just before."),
-    "not_clear": N_("No method forecast clearly better than simply repeating the previous period: read the "
-                    "figures as a rough guide."),
+    "not_clear": N_("No method forecast clearly better than the simplest ones (the counts or the density of the "
+                    "period just before): read the figures as a rough guide."),
     "proxy_horizon": N_("No past period is long enough to check a forecast %(asked)s ahead: the method was "
                         "chosen by checking forecasts of %(horizon)s."),
     "no_last_year": N_("The data do not reach back to the same period last year: there is nothing to compare "

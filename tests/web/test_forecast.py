@@ -178,3 +178,15 @@ def test_a_month_of_history_gives_the_page_with_its_warnings(month_app):
     res = c.get("/map/forecast?boundary=hcmc-2025&period=2024&horizon=month")
     assert res.status_code == 200
     assert "Không có vụ việc nào của lựa chọn này trước ngày 01/01/2025" in res.get_data(as_text=True)
+
+
+def test_every_forecasting_method_has_its_name_in_vietnamese(fc_app):
+    from clustering.outlook import REGISTRY
+    from geo.render.layers import method_label
+
+    with fc_app.test_request_context("/?lang=vi"):
+        names = {k: method_label(k, "vi") for k in REGISTRY}
+    with fc_app.test_request_context("/?lang=en"):
+        english = {k: method_label(k, "en") for k in REGISTRY}
+    assert english == {k: s.label for k, s in REGISTRY.items()}
+    assert all(names[k] != english[k] for k in REGISTRY), names

@@ -104,8 +104,7 @@ OVERLAYS = {
     "compare": ["Kỳ này", "Tên đơn vị"],
     "trends": ["Điểm nóng mới nổi", "Tên đơn vị"],
     "complex": ["Điểm phức tạp (0–100)", "Tên đơn vị"],
-    "forecast": ["Số vụ việc dự kiến", "1% diện tích có nguy cơ cao nhất", "5% diện tích có nguy cơ cao nhất",
-                 "Tên đơn vị"],
+    "forecast": ["Số vụ việc dự kiến", "Khu vực có nguy cơ cao nhất (ô 150 m)", "Tên đơn vị"],
 }
 
 
