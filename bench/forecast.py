@@ -57,7 +57,7 @@ def load_demo():
     from geo.ingest.demo import generate
     wards = gpd.read_file(SHARED / "boundaries" / "hcmc_wards_2025.geojson")
     records, _ = generate(wards)
-    pts = gpd.GeoDataFrame({"occurred_at": pd.to_datetime(records["Thời gian xảy ra"], format="%d/%m/%Y %H:%M"),
+    pts = gpd.GeoDataFrame({"occurred_at": pd.to_datetime(records["Thời gian xảy ra"].str[:10], format="%d/%m/%Y"),
                             "category": records["Loại tội phạm"]},
                            geometry=gpd.points_from_xy(records["Kinh độ"], records["Vĩ độ"]), crs="EPSG:4326")
     return pts, wards

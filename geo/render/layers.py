@@ -949,7 +949,7 @@ def _forecast(engine, f, args, new_map, lang):
         shown[f"range{level}"] = [None if fmt.missing(lo) else f"{fmt.number(lo, 0, locale=lang)}–"
                                   f"{fmt.number(hi, 0, locale=lang)}" for lo, hi in
                                   zip(shown[f"low{level}"], shown[f"high{level}"])]
-    res = maps.choropleth(m, shown, "expected", scheme="quantiles", palette="YlOrRd", legend_title=title,
+    res = maps.choropleth(m, shown, "expected", scheme="natural_breaks", palette="YlOrRd", legend_title=title,
                           name=title, number_format=lang,
                           tooltip_fields=[("name", _unit_word(shown, lang)), ("expected", title),
                                           ("range80", _level(RANGE, 80, lang)),
@@ -993,4 +993,4 @@ def _forecast(engine, f, args, new_map, lang):
                                                                                         "geometry"]]},
                 legends=[res["legend_html"]], table=table, table_columns=cols, table_title=heading,
                 extra_tables=[(_("How well each method forecast the past periods", lang), bt, bt_cols)],
-                meta=meta, png={"column": "expected", "title": title, "scheme": "quantiles", "cmap": "YlOrRd"})
+                meta=meta, png={"column": "expected", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})

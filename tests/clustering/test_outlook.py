@@ -185,3 +185,21 @@ def test_panel_counts_match_a_direct_count():
     panel = Panel(xy, t, grid)
     assert panel.counts(dt.date(2025, 1, 1), dt.date(2025, 2, 1)).tolist() == [2.0, 0.0]
     assert panel.counts(None, dt.date(2025, 3, 1)).tolist() == [2.0, 1.0]
+
+
+
+def test_the_learned_method_expects_about_as_many_incidents_as_follow():
+    """Its cell scores are expected counts: on the demo's incidents of 30 wards, the quarter after 01/07/2025
+    gets about as many as it had (1,517), not the runaway sums of an unpenalised Poisson boosting, whose
+    leaves of a few surprising cells take huge steps (1,987 here, 5 × 10⁸ over the 168 wards)."""
+    from geo.ingest.demo import generate
+    from tests.conftest import HCMC_WARDS_FILE
+
+    wards = gpd.read_file(HCMC_WARDS_FILE).iloc[:30]
+    records, _truth = generate(wards, n=20_000)
+    when = pd.to_datetime(records["Thời gian xảy ra"].str[:10], format="%d/%m/%Y")
+    pts = gpd.GeoDataFrame({"occurred_at": when}, geometry=gpd.points_from_xy(records["Kinh độ"], records["Vĩ độ"]),
+                           crs="EPSG:4326")
+    seen = int(((when >= "2025-07-01") & (when < "2025-10-01")).sum())
+    m = PoissonBoost(horizon="3M").fit(pts, dt.date(2025, 7, 1), study_area=wards)
+    assert m.scores_.sum() == pytest.approx(seen, rel=0.1)
