@@ -26,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -54,6 +52,7 @@ def load_vancouver():
 def load_demo():
     import geopandas as gpd
     import pandas as pd
+
     from geo.ingest.demo import generate
     wards = gpd.read_file(SHARED / "boundaries" / "hcmc_wards_2025.geojson")
     records, _ = generate(wards)

@@ -27,12 +27,12 @@ from clustering.compare import compare_counts as _compare
 from clustering.dbscan import find_spots
 from clustering.emerging import EmergingHotSpots
 from clustering.forecast import DEFAULT_CELL_M
-from clustering.outlook import HORIZONS, REGISTRY, Outlook
-from clustering.outlook import outlook as _outlook
 from clustering.getis_ord import gi_star
 from clustering.grid import ward_weights
 from clustering.kde import kde
 from clustering.lisa import local_moran
+from clustering.outlook import HORIZONS, REGISTRY, Outlook
+from clustering.outlook import outlook as _outlook
 from clustering.places import repeat_places as _repeat_places
 from clustering.ranking import rank_areas
 from clustering.rates import HARM_WEIGHTS, rates

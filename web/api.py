@@ -226,7 +226,7 @@ def _forecast_body(eng, a, minimum):
                           "text": layers.warning_text(code, params, o.horizon)} for code, params in o.warnings],
             "interval_coverage": {k: _plain(v) for k, v in o.interval_coverage.items()},
             "cutoffs": [c.isoformat() for c in o.cutoffs], "history": int(o.n_history),
-            "total_model": o.total_model, "expected_total": _plain(o.expected_total)}
+            "count_method": o.count_method or o.chosen, "total_model": o.total_model, "expected_total": _plain(o.expected_total)}
     return geojson_text(gdf, meta=meta)
 
 

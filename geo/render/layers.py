@@ -838,7 +838,7 @@ def forecast_wards(o, lang: str | None = None, minimum: int | None = None) -> pd
         out[col] = out[col].astype(int)
     out["change_text"] = [None if fmt.missing(b) else fmt.count_change(round(e, 1), b, locale=lang)
                           for e, b in zip(out["expected"], out["last_year"])]
-    out["method"] = o.chosen
+    out["method"] = o.count_method or o.chosen
     if minimum:
         out = disclosure.protect(out, minimum, FORECAST_COUNTS, derived=FORECAST_DERIVED)
     return out
@@ -880,6 +880,10 @@ def forecast_words(o, period, moved: bool, last_day, lang: str | None = None) ->
     else:
         words["winner"] = _("The forecast uses the method “%(method)s”: no past period could be checked yet.", lang,
                             method=method_label(o.chosen, lang))
+    if o.count_method and o.count_method != o.chosen:
+        words["counts"] = _("The expected count of each unit follows the method “%(method)s”, which shared out the "
+                            "incidents between the units most closely in the past periods checked.", lang,
+                            method=method_label(o.count_method, lang))
     cov = o.interval_coverage
     if cov.get("pairs") and not fmt.missing(cov.get("80")):
         words["coverage"] = _("In the past periods checked, the %(level80)s range held the actual count in "

@@ -203,3 +203,19 @@ def test_the_learned_method_expects_about_as_many_incidents_as_follow():
     seen = int(((when >= "2025-07-01") & (when < "2025-10-01")).sum())
     m = PoissonBoost(horizon="3M").fit(pts, dt.date(2025, 7, 1), study_area=wards)
     assert m.scores_.sum() == pytest.approx(seen, rel=0.1)
+
+
+
+def test_the_ward_counts_come_from_the_method_that_shared_out_best():
+    """Four wards with the same rate: a single month's counts share a total out with more noise than a year's,
+    so the year's counts make the ward counts, each ward's share of the total being its share of the year."""
+    rng = np.random.default_rng(5)
+    pts = _poisson_field(rng, first="2024-01-01", rate_per_day=6, size=2400)
+    o = outlook(pts, wards=_wards(), start=dt.date(2026, 1, 1), horizon="month", periods=6,
+                methods=["counts_prev", "counts_12m"])
+    assert o.count_method == "counts_12m"
+    ward = np.minimum((pts.geometry.x.to_numpy() // 600).astype(int), 3)
+    year = (pts["occurred_at"] >= "2025-01-01").to_numpy()
+    share = np.bincount(ward[year], minlength=4) / year.sum()
+    got = o.wards.set_index("code").loc[["W0", "W1", "W2", "W3"], "expected"].to_numpy()
+    np.testing.assert_allclose(got, share * o.expected_total, rtol=1e-9)

@@ -11,6 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from clustering.outlook import REGISTRY
 from tests.conftest import signed_in
 
 Q = "boundary=hcmc-2025&period=2025&category=giet_nguoi"  # murders: a small selection with small counts
@@ -75,7 +76,7 @@ def test_the_api_forecast_agrees_with_counts_of_the_store(fc_app, truth):
     big = props[props["expected"] >= 1]  # an integer range of a count below one may end at 0
     assert (big["expected"] <= big["high80"]).all()
     assert props.sort_values("rank")["expected"].is_monotonic_decreasing
-    assert set(props["method"]) == {meta["method"]}
+    assert set(props["method"]) == {meta["count_method"]} and meta["count_method"] in REGISTRY
     assert {"80", "95", "pairs"} <= set(meta["interval_coverage"]) and meta["interval_coverage"]["pairs"] > 0
 
     # the chosen method is the one with the best mean hit rate over the coverages
@@ -181,7 +182,6 @@ def test_a_month_of_history_gives_the_page_with_its_warnings(month_app):
 
 
 def test_every_forecasting_method_has_its_name_in_vietnamese(fc_app):
-    from clustering.outlook import REGISTRY
     from geo.render.layers import method_label
 
     with fc_app.test_request_context("/?lang=vi"):
