@@ -62,6 +62,7 @@ from .forecast import (
     ProspectiveHotspot,
     RetrospectiveCounts,
     _as_date,
+    _CellForecast,
     _cells_for,
     _events,
     _ns,
@@ -480,7 +481,6 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
         last, before = ward_counts(y1, cut).sum(), ward_counts(_shift(cut, (24, 0), -1), y1).sum()
         return float(ward_counts(y1, _shift(y1, sp)).sum() * (last / before)) if before > 0 else np.nan
 
-    n_cov = len(SELECTION_COVERAGES)
     rows, bt_rows, ev = [], [], {}
     if cutoffs:
         models = {k: REGISTRY[k].make(eval_horizon, float(cell_m)) for k in keys}
