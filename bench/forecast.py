@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -107,6 +109,42 @@ def show(row):
                                         for c, v in e.items()))
 
 
+BASELINES = ("counts_prev", "kde_prev")
+
+
+def summary(rows) -> list[dict]:
+    """Per group of rows (data set, category, horizon) and coverage: the mean PAI of the auto choice, of the
+    best simple baseline (the one with the higher mean), the ceiling, their ratio and the share of the gap
+    between that baseline and the ceiling that the auto choice closes; the goals of the forecast's brief."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r["row"], []).append(r)
+    out = []
+    for name, part in groups.items():
+        sparse = "Break and Enter" in name
+        for c in ("0.01", "0.05", "0.10"):
+            def mean(key, field="pai"):
+                return float(np.mean([r["methods"][key][c][field] for r in part]))
+            base = max(BASELINES, key=mean)
+            auto, b, ceiling = mean("auto"), mean(base), mean("auto", "ceiling")
+            closed = (auto - b) / (ceiling - b) if ceiling > b else float("nan")
+            goal = auto >= 1.10 * b if sparse else (closed >= 0.25 if c == "0.05" else auto >= b)
+            out.append({"group": name, "rows": len(part), "coverage": float(c), "auto": auto, "baseline": base,
+                        "baseline_pai": b, "ceiling": ceiling, "ratio": auto / b, "gap_closed": closed,
+                        "goal": "≥ 1.10 × baseline" if sparse else ("closes ≥ 25 % of the gap" if c == "0.05"
+                                                                  else "≥ baseline"), "met": bool(goal)})
+    return out
+
+
+def show_summary(table) -> None:
+    print(f"\n{'group':45s} {'rows':>4s} {'cover':>5s} {'auto':>7s} {'baseline':>20s} {'ceiling':>7s} "
+          f"{'ratio':>6s} {'gap':>6s}  goal")
+    for s in table:
+        print(f"{s['group']:45s} {s['rows']:4d} {s['coverage']:5.2f} {s['auto']:7.2f} "
+              f"{s['baseline'] + ' ' + format(s['baseline_pai'], '.2f'):>20s} {s['ceiling']:7.2f} {s['ratio']:6.3f} "
+              f"{s['gap_closed']:6.1%}  {s['goal']}: {'met' if s['met'] else 'NOT met'}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -131,10 +169,12 @@ def main(argv=None):
         demo, wards = load_demo()
         rows.append(score_row("Demo HCMC all types month", demo, wards, dt.date(2025, 12, 1), "month", 150.0))
         show(rows[-1])
+    table = summary(rows)
+    show_summary(table)
     out = ROOT / "bench" / "results" / "forecast.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"dropped_withheld": dropped, "rows": rows,
-                               "seconds": round(time.perf_counter() - t_all, 1)}, indent=1, default=float))
+    out.write_text(json.dumps({"dropped_withheld": dropped, "summary": table, "rows": rows,
+                               "seconds": round(time.perf_counter() - t_all, 1)}, default=float))
     print(f"\nwrote {out} in {time.perf_counter() - t_all:.0f} s")
 
 
