@@ -140,6 +140,7 @@ def test_an_analysis_over_the_hard_cap_is_refused_before_it_starts(served):
     assert status == 404
 
 
+@pytest.mark.reads_demo
 def test_small_requests_are_still_answered_at_once(demo_client):
     res = demo_client.get("/api/v1/dbscan?boundary=hcmc-2025&start=2025-03-01&end=2025-03-31&method=hdbscan")
     assert res.status_code == 200 and res.get_json()["features"]

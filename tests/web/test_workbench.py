@@ -210,6 +210,7 @@ def overlay_paths(page) -> int:
     return page.evaluate("document.querySelectorAll('#map-frame .leaflet-overlay-pane path').length")
 
 
+@pytest.mark.reads_demo
 @pytest.mark.browser
 @pytest.mark.sqlite_only
 def test_toggling_each_layer_of_the_hot_spot_page(page, demo_server):
@@ -255,6 +256,7 @@ def test_toggling_each_layer_of_the_hot_spot_page(page, demo_server):
     assert page.console_errors == [] and page.foreign_requests == []
 
 
+@pytest.mark.reads_demo
 @pytest.mark.browser
 @pytest.mark.sqlite_only
 def test_search_lands_on_the_ward_and_clicks_open_the_panel_on_every_page(page, demo_server):
