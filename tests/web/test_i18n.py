@@ -33,6 +33,8 @@ from geo.store.queries import versions
 from server import create_app
 from tests.conftest import DATA, NOW, ROOT, signed_in
 
+pytestmark = pytest.mark.xdist_group("i18n")  # one worker: the module's fixtures are built once
+
 PO = ROOT / "translations" / "vi" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdrf]|%[sd]")
 Q = "boundary=hcmc-2025&period=2025"

@@ -22,6 +22,8 @@ from geo.store.models import make_engine
 from tests.browser import screenshot, sign_in
 from tests.conftest import SHARED_BOUNDARIES, signed_in, small_wards
 
+pytestmark = pytest.mark.xdist_group("workbench")  # one worker: the module's fixtures are built once
+
 Q = "boundary=hcmc-2025&period=2025"
 PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast")
 # every analysis inline, so that each page answers at once (no background job to wait for)

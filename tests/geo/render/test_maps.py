@@ -384,7 +384,7 @@ def test_plugins_work_offline_in_chromium(page, serve):
     before = page.evaluate("(n) => n.map((k) => window[k].getZoom())", names)
     page.evaluate("(n) => window[n[0]].setZoom(window[n[0]].getZoom() + 1, {animate: false})", names)
     # the second map follows the first (Leaflet.Sync): wait for its zoom to change, then compare
-    page.wait_for_function("([n, z]) => window[n[1]].getZoom() !== z", [names, before[1]])
+    page.wait_for_function("([n, z]) => window[n[1]].getZoom() !== z", arg=[names, before[1]])
     zooms = page.evaluate("(n) => n.map((k) => window[k].getZoom())", names)
     assert zooms[0] == zooms[1] == before[0] + 1                   # Leaflet.Sync
     assert page.console_errors == [] and page.foreign_requests == []
