@@ -341,6 +341,7 @@ def test_every_route_has_a_sample(service):
     assert get_endpoints == set(route_samples(ids))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("username", ["admin", "viewer"])
 def test_no_english_in_the_vietnamese_service(service, username):
     app, ids = service

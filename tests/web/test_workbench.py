@@ -258,6 +258,7 @@ def test_toggling_each_layer_of_the_hot_spot_page(page, demo_server):
     assert page.console_errors == [] and page.foreign_requests == []
 
 
+@pytest.mark.slow
 @pytest.mark.reads_demo
 @pytest.mark.browser
 @pytest.mark.sqlite_only
