@@ -59,9 +59,10 @@ WORKERS ?= 4
 serve: data
 	$(BIN)/gunicorn -w $(WORKERS) -b $(HOST):$(PORT) --timeout 120 'server:create_app()'
 
-# The suite runs on every core (pytest-xdist) and prints its ten slowest tests.
+# The suite runs on every core (pytest-xdist; the tests of a module marked xdist_group on one worker,
+# which builds its fixtures once) and prints its ten slowest tests.
 test: venv system-deps
-	$(BIN)/python -m pytest -q -n auto --durations=10
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=10
 
 bench: venv
 	$(BIN)/python bench/run_all.py

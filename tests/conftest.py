@@ -182,16 +182,42 @@ def demo_template(store_template, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def demo_app(demo_template, tmp_path):
-    """The app over a private copy of the demo store."""
+def _demo_app(demo_template: Path, folder: Path):
     from server import create_app
 
-    path = tmp_path / "demo.db"
+    path = folder / "demo.db"
     shutil.copyfile(demo_template, path)
     # every page within the request unless a test lowers PAGE_INLINE_INCIDENTS to see the background path
     return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test",
                        "PRECOMPUTE_PAGES": False, "PAGE_INLINE_INCIDENTS": 10**8})
+
+
+@pytest.fixture(scope="session")
+def demo_shared_app(demo_template, tmp_path_factory):
+    """One app over one copy of the demo store for the tests marked ``reads_demo``."""
+    return _demo_app(demo_template, tmp_path_factory.mktemp("demo_shared"))
+
+
+@pytest.fixture
+def demo_app(request, demo_template, tmp_path):
+    """The app over a private copy of the demo store. A test marked ``reads_demo`` only reads the
+    store (signing in aside) and keeps the settings: it gets the one app those tests share, and with
+    it the analyses they computed before, as the visitors of one service do. Checked after the test:
+    neither the settings nor the data version changed."""
+    if not request.node.get_closest_marker("reads_demo"):
+        yield _demo_app(demo_template, tmp_path)
+        return
+    from geo import analysis
+    from geo.store.models import make_engine
+
+    app = request.getfixturevalue("demo_shared_app")
+    settings = dict(app.config)
+    eng = make_engine(app.config["DATABASE_URL"])
+    version = analysis.data_version(eng)
+    yield app
+    assert dict(app.config) == settings, "a test marked reads_demo changed the app's settings"
+    assert analysis.data_version(eng) == version, "a test marked reads_demo changed the demo store"
+    eng.dispose()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaging")]  # one worker: the module's fixtures are built once
 
 # Two wards around Bến Thành market; tests/data/incidents_good.csv has four points in them (V001 and V007 in the first, V002 and V003 in the second).
 WARDS = {"type": "FeatureCollection", "features": [

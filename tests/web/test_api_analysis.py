@@ -18,6 +18,7 @@ def props(res, key="code"):
     return {f["properties"][key]: f["properties"] for f in features(res)}
 
 
+@pytest.mark.reads_demo
 def test_gistar_equals_esda_on_the_counts_of_the_areas_api(demo_client):
     import esda
     import geopandas as gpd
@@ -42,6 +43,7 @@ def test_gistar_equals_esda_on_the_counts_of_the_areas_api(demo_client):
     assert en["26743"]["hotspot_label"] == got["26743"]["hotspot"]
 
 
+@pytest.mark.reads_demo
 def test_compare_p_values_equal_scipy_binomtest(demo_client):
     now = props(demo_client.get(f"/api/v1/areas?{Q}"))
     base = props(demo_client.get("/api/v1/areas?boundary=hcmc-2025&start=2024-01-01&end=2024-12-31"))
@@ -66,6 +68,7 @@ def test_compare_p_values_equal_scipy_binomtest(demo_client):
     assert meta["total"]["count"] == total_now
 
 
+@pytest.mark.reads_demo
 def test_emerging_finds_the_persistent_centre(demo_client):
     res = demo_client.get("/api/v1/emerging?boundary=hcmc-2025&start=2023-01-01&end=2025-12-31")
     got = props(res)
@@ -74,6 +77,7 @@ def test_emerging_finds_the_persistent_centre(demo_client):
     assert len(got["26743"]["series"]) == 12
 
 
+@pytest.mark.reads_demo
 def test_dbscan_spot_straddles_a_ward_border_as_one_spot(demo_client, demo_truth):
     spots = features(demo_client.get(f"/api/v1/dbscan?{Q}&eps=150&min_samples=30"))
     assert spots
@@ -87,6 +91,7 @@ def test_dbscan_spot_straddles_a_ward_border_as_one_spot(demo_client, demo_truth
     assert {"26876", "26890"} <= touched  # Hạnh Thông and An Nhơn: one spot across the border
 
 
+@pytest.mark.reads_demo
 def test_kde_contours_cover_the_market(demo_client):
     import shapely
 
@@ -99,6 +104,7 @@ def test_kde_contours_cover_the_market(demo_client):
     assert res.get_json()["meta"]["bandwidth_m"] == 400
 
 
+@pytest.mark.reads_demo
 def test_complex_spots_put_the_planted_persistent_and_emerging_spots_on_top(demo_client, demo_truth):
     import shapely
 
@@ -117,6 +123,7 @@ def test_complex_spots_put_the_planted_persistent_and_emerging_spots_on_top(demo
     assert len(emerging) >= 2 and all("so với cùng kỳ" in p["reason"] for p in emerging)
 
 
+@pytest.mark.reads_demo
 def test_complex_wards_rank_the_persistent_centre_first(demo_client):
     feats = features(demo_client.get(f"/api/v1/complex-areas?{Q}&top=10"))
     ranked = sorted((f["properties"] for f in feats), key=lambda p: p["rank"])
@@ -141,6 +148,7 @@ def test_complex_wards_rank_the_persistent_centre_first(demo_client):
     ("/api/v1/gistar?boundary=hcmc-2025&start=2030-01-01&end=2030-12-31", "No incidents in the chosen period"),
     ("/api/v1/gistar?" + Q + "&permutations=5", "`permutations` was '5' but must be at least 99"),
 ])
+@pytest.mark.reads_demo
 def test_bad_parameters_are_400_with_the_reason(demo_client, query, message):
     res = demo_client.get(query + "&lang=en")
     assert res.status_code == 400
@@ -154,6 +162,7 @@ def test_bad_parameters_are_400_with_the_reason(demo_client, query, message):
     ("/api/v1/gistar?boundary=hcmc-2025&start=2030-01-01&end=2030-12-31",
      "Không có vụ việc nào trong khoảng thời gian đã chọn"),
 ])
+@pytest.mark.reads_demo
 def test_bad_parameters_are_explained_in_vietnamese_by_default(demo_client, query, message):
     res = demo_client.get(query)
     assert res.status_code == 400
@@ -184,6 +193,7 @@ def test_results_are_cached_until_the_data_change(demo_app, tmp_path):
     assert after == got
 
 
+@pytest.mark.reads_demo
 def test_ward_panel_figures_equal_the_areas_api(demo_client):
     areas = props(demo_client.get(f"/api/v1/areas?{Q}"))
     cmp = props(demo_client.get(f"/api/v1/compare?{Q}"))

@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser import screenshot, sign_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.reads_demo]
 Q = "boundary=hcmc-2025&period=2025"
 
 

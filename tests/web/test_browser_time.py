@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests.browser import STATE_TIMEOUT_MS, screenshot, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only, pytest.mark.reads_demo]
 
 FILLS = "() => { const out = {}; HS.units.eachLayer(l => { out[l.feature.properties.code] = l.options.fillColor; }); return out; }"
 

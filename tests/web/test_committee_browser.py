@@ -30,6 +30,7 @@ def _assess(page, base_url, plan_url, name, year, result):
     page.wait_for_selector(f"#year-{year} h3 .result-{result}")
 
 
+@pytest.mark.slow
 def test_plan_assessments_flags_and_report(page, live_server, demo_app, tmp_path):
     sign_in(page, live_server, "committee")
     page.goto(live_server + "/")

@@ -33,6 +33,8 @@ from geo.store.queries import versions
 from server import create_app
 from tests.conftest import DATA, NOW, ROOT, signed_in
 
+pytestmark = pytest.mark.xdist_group("i18n")  # one worker: the module's fixtures are built once
+
 PO = ROOT / "translations" / "vi" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdrf]|%[sd]")
 Q = "boundary=hcmc-2025&period=2025"
@@ -339,6 +341,7 @@ def test_every_route_has_a_sample(service):
     assert get_endpoints == set(route_samples(ids))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("username", ["admin", "viewer"])
 def test_no_english_in_the_vietnamese_service(service, username):
     app, ids = service

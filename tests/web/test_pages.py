@@ -51,6 +51,7 @@ def test_each_map_page_draws_offline(page, demo_server, name, paths):
     assert page.console_errors == [] and page.foreign_requests == []
 
 
+@pytest.mark.reads_demo
 def test_ward_panel_shows_the_stores_figures(page, demo_server, demo_client):
     count = {f["properties"]["code"]: f["properties"]["count"]
              for f in demo_client.get("/api/v1/areas?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31")
@@ -75,6 +76,7 @@ def test_ward_panel_shows_the_stores_figures(page, demo_server, demo_client):
     assert page.console_errors == []
 
 
+@pytest.mark.reads_demo
 def test_compare_table_p_values_equal_the_api(page, demo_server, demo_client):
     api = {f["properties"]["code"]: f["properties"] for f in demo_client.get(
         "/api/v1/compare?boundary=hcmc-2025&start=2025-01-01&end=2025-12-31").get_json()["features"]}
@@ -89,6 +91,7 @@ def test_compare_table_p_values_equal_the_api(page, demo_server, demo_client):
     assert "Kỳ so sánh: Năm 2024" in page.locator("#base-label").inner_text()
 
 
+@pytest.mark.reads_demo
 def test_language_switch_changes_the_labels(page, demo_server):
     sign_in(page, demo_server, "viewer")
     page.goto(f"{demo_server}/map/overview?{Q}")
@@ -100,6 +103,7 @@ def test_language_switch_changes_the_labels(page, demo_server):
     assert page.url.endswith("lang=en")
 
 
+@pytest.mark.reads_demo
 @pytest.mark.parametrize("fmt", ["geojson", "csv", "png", "pdf"])
 def test_exports_download_files_that_parse(page, demo_server, fmt, tmp_path):
     sign_in(page, demo_server, "viewer")

@@ -116,6 +116,7 @@ def test_a_job_reports_its_stages_while_it_runs_and_the_page_then_draws(queued_a
     assert res.status_code == 200 and 'id="result-table"' in res.get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_after_an_import_the_default_view_of_every_page_is_computed_ahead(app, runner):
     # every page that can be a job is one here, so that its default view is served from the precomputed job
     app.config.update(PRECOMPUTE_PAGES=True, JOB_WORKER="thread", PAGE_INLINE_INCIDENTS=0, FORECAST_INLINE_CELLS=0)

@@ -13,6 +13,8 @@ from geo.committee import plans
 from geo.store.models import make_engine
 from tests.conftest import signed_in
 
+pytestmark = pytest.mark.xdist_group("places_page")  # one worker: the module's fixtures are built once
+
 Q = "boundary=hcmc-2025&period=2025"
 PAYLOAD = "<img src=x onerror=alert(1)>"
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from tests.conftest import ROOT, table_counts
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability")]  # one worker: the module's fixtures are built once
 
 IMPORTER = """
 import sys

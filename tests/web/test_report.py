@@ -27,6 +27,8 @@ from geo.store.models import make_engine
 from geo.store.queries import load_areas
 from tests.conftest import SHARED_BOUNDARIES, signed_in
 
+pytestmark = pytest.mark.xdist_group("report")  # one worker: the module's fixtures are built once
+
 GO_VAP = "Quận Gò Vấp"
 BEN_THANH = "26743"
 PERIODS = ("2025-Q1", "2025-H1:stat")

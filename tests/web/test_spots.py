@@ -9,9 +9,12 @@ import re
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 from shapely.geometry import MultiPoint
 
 from clustering.projection import metric_crs_for
+
+pytestmark = pytest.mark.reads_demo  # see tests/conftest.py demo_app
 
 Q = "boundary=hcmc-2025&period=2025"
 API = "boundary=hcmc-2025&start=2025-01-01&end=2025-12-31"

@@ -18,6 +18,8 @@ import pytest
 
 from geo import methods
 
+pytestmark = pytest.mark.reads_demo  # see tests/conftest.py demo_app
+
 Q = "boundary=hcmc-2025&period=2025"
 API = "boundary=hcmc-2025&start=2025-01-01&end=2025-12-31"
 WARDS = 168

@@ -11,6 +11,8 @@ from sqlalchemy import text
 from geo.store.models import make_engine
 from tests.conftest import signed_in
 
+pytestmark = [pytest.mark.reads_demo, pytest.mark.xdist_group("time_filters")]  # one worker: the module's fixtures are built once
+
 Q = "boundary=hcmc-2025&period=2025"
 NIGHT_WEEKEND = "hour_from=22&hour_to=4&weekday=5&weekday=6"  # 22:00–05:00, Saturday and Sunday
 WEEKDAYS_VI = ["Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ nhật"]

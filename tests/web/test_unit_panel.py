@@ -13,6 +13,8 @@ from geo.categories import GROUPS
 from tests.browser import screenshot, sign_in
 from tests.conftest import signed_in
 
+pytestmark = pytest.mark.reads_demo  # see tests/conftest.py demo_app
+
 Q = "boundary=hcmc-2025&period=2025-H1"
 WARD = "26833"  # Phường Long Bình
 

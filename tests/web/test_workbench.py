@@ -22,6 +22,8 @@ from geo.store.models import make_engine
 from tests.browser import screenshot, sign_in
 from tests.conftest import SHARED_BOUNDARIES, signed_in, small_wards
 
+pytestmark = pytest.mark.xdist_group("workbench")  # one worker: the module's fixtures are built once
+
 Q = "boundary=hcmc-2025&period=2025"
 PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast")
 # every analysis inline, so that each page answers at once (no background job to wait for)
@@ -209,6 +211,7 @@ def overlay_paths(page) -> int:
     return page.evaluate("document.querySelectorAll('#map-frame .leaflet-overlay-pane path').length")
 
 
+@pytest.mark.reads_demo
 @pytest.mark.browser
 @pytest.mark.sqlite_only
 def test_toggling_each_layer_of_the_hot_spot_page(page, demo_server):
@@ -254,6 +257,8 @@ def test_toggling_each_layer_of_the_hot_spot_page(page, demo_server):
     assert page.console_errors == [] and page.foreign_requests == []
 
 
+@pytest.mark.slow
+@pytest.mark.reads_demo
 @pytest.mark.browser
 @pytest.mark.sqlite_only
 def test_search_lands_on_the_ward_and_clicks_open_the_panel_on_every_page(page, demo_server):

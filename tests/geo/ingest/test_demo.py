@@ -22,6 +22,8 @@ from geo.ingest.demo import (
 )
 from tests.conftest import SHARED_BOUNDARIES  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("demo")  # one worker: the module's fixtures are built once
+
 WARDS_FILE = SHARED_BOUNDARIES / "hcmc_wards_2025.geojson"
 
 START, END = dt.date(2023, 1, 1), dt.date(2025, 12, 31)

@@ -24,6 +24,8 @@ from matplotlib.image import imread
 from geo.render import exports as ex
 from tests.conftest import SHARED_BOUNDARIES
 
+pytestmark = pytest.mark.xdist_group("exports")  # one worker: the module's fixtures are built once
+
 TITLE = "Bản đồ điểm nóng tội phạm – Quý I/2024"
 POPPLER = shutil.which("pdfinfo") and shutil.which("pdftotext") and shutil.which("pdftoppm")
 needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (pdfinfo, pdftotext, pdftoppm) not installed")

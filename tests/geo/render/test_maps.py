@@ -364,7 +364,7 @@ def test_ward_choropleth_in_chromium(page, serve, wards):
     assert XSS in tooltip.inner_text()
     assert page.locator(".leaflet-tooltip img").count() == 0
     assert page.locator(".hs-label span", has_text=XSS).count() == 1   # the label, as text
-    page.wait_for_timeout(200)
+    page.wait_for_load_state("networkidle")  # a payload's image or frame has loaded or failed by now
     assert dialogs == []
     assert page.console_errors == [] and page.foreign_requests == []
 
@@ -381,8 +381,10 @@ def test_plugins_work_offline_in_chromium(page, serve):
     page.wait_for_selector(".marker-cluster")
     assert page.locator(".hs-note").inner_text() == "Chỉ hiển thị 200 trong tổng số 300 điểm"
     names = [d.m1.get_name(), d.m2.get_name()]
+    before = page.evaluate("(n) => n.map((k) => window[k].getZoom())", names)
     page.evaluate("(n) => window[n[0]].setZoom(window[n[0]].getZoom() + 1, {animate: false})", names)
-    page.wait_for_timeout(300)
+    # the second map follows the first (Leaflet.Sync): wait for its zoom to change, then compare
+    page.wait_for_function("([n, z]) => window[n[1]].getZoom() !== z", arg=[names, before[1]])
     zooms = page.evaluate("(n) => n.map((k) => window[k].getZoom())", names)
-    assert zooms[0] == zooms[1]                                    # Leaflet.Sync
+    assert zooms[0] == zooms[1] == before[0] + 1                   # Leaflet.Sync
     assert page.console_errors == [] and page.foreign_requests == []
