@@ -264,6 +264,8 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "api.job_status": ["/api/v1/jobs/99999"],
         "api.hours": [f"/api/v1/hours?{Q}&hour_from=22&hour_to=4", "/api/v1/hours?hour_from=25&hour_to=4"],
         "api.months": [f"/api/v1/months?{Q}&weekday=5", "/api/v1/months?weekday=9"],
+        "api.forecast": [f"/api/v1/forecast?{Q}&horizon=decade", f"/api/v1/forecast?{Q}&start=2025-01-02"],
+        "api.forecast_backtest": [f"/api/v1/forecast/backtest?{Q}&horizon=decade"],
         "api.ward": [f"/api/v1/ward/{ids['code']}?{Q}", f"/api/v1/ward/00000?{Q}"],
         "committee.index": ["/committee/"], "committee.flags": ["/committee/flags"],
         "committee.flags_script": ["/committee/flags.js"], "committee.programmes": ["/committee/programmes"],
