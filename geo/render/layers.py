@@ -891,6 +891,9 @@ def forecast_words(o, period, moved: bool, last_day, lang: str | None = None) ->
                               level80=fmt.percent(0.8, 0, locale=lang), level95=fmt.percent(0.95, 0, locale=lang),
                               share80=fmt.percent(cov["80"], 0, locale=lang),
                               share95=fmt.percent(cov["95"], 0, locale=lang))
+    elif o.cutoffs:
+        words["coverage"] = _("The data are still too short to check these ranges on past periods of this length.",
+                              lang)
     words["warnings"] = [warning_text(code, params, o.horizon, lang) for code, params in o.warnings]
     return words
 
