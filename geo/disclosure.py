@@ -348,6 +348,10 @@ def ward_detail(detail: dict, area_row: dict | None, minimum: int) -> dict:
     return out
 
 
+#: Columns that hold a count (or the forecast of one) beside the ``count_<category>`` ones.
+COUNTS = ("count", "base_count", "last_year", "expected")
+
+
 def labelled(table: pd.DataFrame, minimum: int) -> pd.DataFrame:
     """A display copy of a protected table: its suppressed numbers as "< 5" text."""
     if "suppressed" not in table.columns or not table["suppressed"].any():
@@ -356,8 +360,7 @@ def labelled(table: pd.DataFrame, minimum: int) -> pd.DataFrame:
     text = label(minimum)
     rows = out["suppressed"].astype(bool).to_numpy()
     for c in out.columns:
-        if c in TEXT or c == "geometry" or not (c in ("count", "base_count") or c.startswith("count_")
-                                                or c in ALL_DERIVED):
+        if c in TEXT or c == "geometry" or not (c in COUNTS or c.startswith("count_") or c in ALL_DERIVED):
             continue
         hide = rows & out[c].isna().to_numpy()
         if hide.any():

@@ -973,11 +973,6 @@ def _forecast(engine, f, args, new_map, lang):
     maps.categorical(m, cells, "level", [(f"top{i}", share_words[c], colours[i]) for i, c in enumerate(classes)],
                      name=cells_title, legend_title=cells_title, tooltip_fields=[("label", cells_title)])
     _labels(m, shown, res, "expected", lang)
-    if minimum:
-        table = table.copy()
-        small = disclosure.label(minimum)
-        for col in FORECAST_COUNTS:
-            table[col] = [small if s and fmt.missing(v) else v for v, s in zip(table[col], table["suppressed"])]
     cols = [("rank", "#", INT), ("code", _("Code", lang), TEXT), ("name", _unit_word(shown, lang), TEXT),
             ("expected", _("Expected incidents", lang), "float1"),
             *((f"{end}{level}", _level(words, level, lang), INT) for level in (80, 95)
