@@ -66,7 +66,6 @@ from .forecast import (
     _cells_for,
     _events,
     _ns,
-    _ranking,
     _shift,
     forecast_grid,
 )
@@ -530,10 +529,10 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     if cutoffs and not clear:
         warnings.append(("not_clear", {}))
 
-    # The count model: the chosen method's ward shares (from the backtest's fits) times the expected
-    # total. The total model is the one with the smaller mean absolute error over the origins where
-    # both exist (at least 3), else the previous period; the negative binomial dispersion of origin i
-    # comes from the origins whose period ended by it, so the coverage is out of sample.
+    # The count model: a method's ward shares (from the backtest's fits) times the expected total. The
+    # total model is the one with the smaller mean absolute error over the origins where both exist (at
+    # least 3), else the previous period; the negative binomial dispersion of origin i comes from the
+    # origins whose period ended by it, so the coverage is out of sample.
     ys = [ward_counts(c, _shift(c, eval_span)) for c in cutoffs]
     total_fns = {"previous": previous_total, "average": average_total, "seasonal": seasonal_total}
     totals = {m: np.array([f(c, eval_span) for c in cutoffs]) for m, f in total_fns.items()}
@@ -598,11 +597,12 @@ def outlook(points, *, wards, start, horizon: str = "month", cell_m: float = DEF
     out = out.sort_values(["expected", id_col], ascending=[False, True], kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1)
 
-    order = _ranking(model.scores_)
-    cells = grid.cells.iloc[order[:max(1, round(max(MAP_COVERAGES) * grid.n_cells))]].copy()
-    cells["score"] = model.scores_[order[:len(cells)]]
+    # the map's top cells are counted as the backtest counts them (_cells_for), in the same order
+    bounds = [_cells_for(c, grid.n_cells) for c in MAP_COVERAGES]
+    order = _top(model.scores_, max(bounds))
+    cells = grid.cells.iloc[order].copy()
+    cells["score"] = model.scores_[order]
     cells["rank"] = np.arange(1, len(cells) + 1)
-    bounds = [max(1, round(c * grid.n_cells)) for c in MAP_COVERAGES]
     cells["top"] = [next(c for c, b in zip(MAP_COVERAGES, bounds) if r <= b) for r in cells["rank"]]
     progress(1.0)
     return Outlook(horizon=horizon, start=start, end=end, cell_m=float(cell_m), chosen=chosen, clear=clear,
