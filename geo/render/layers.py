@@ -995,4 +995,5 @@ def _forecast(engine, f, args, new_map, lang):
                                                                                         "geometry"]]},
                 legends=[res["legend_html"]], table=table, table_columns=cols, table_title=heading,
                 extra_tables=[(_("How well each method forecast the past periods", lang), bt, bt_cols)],
-                meta=meta, png={"column": "expected", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
+                meta=meta, png={"column": "expected", "title": f"{heading}: {title}", "scheme": "natural_breaks",
+                                "cmap": "YlOrRd"})
