@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from .errors import InputError
+from .errors import N_, InputError
 from .projection import metric_points
 
 __all__ = ["Knox", "knox", "metric_days", "DEFAULT_SEED", "ALPHA", "TABLE_COLUMNS"]
@@ -39,6 +39,8 @@ __all__ = ["Knox", "knox", "metric_days", "DEFAULT_SEED", "ALPHA", "TABLE_COLUMN
 DEFAULT_SEED = 12345
 #: A cell is significant when its p-value is below ALPHA and its ratio above 1.
 ALPHA = 0.05
+#: At most this many pairs within the largest distance (about 56 bytes each while permuting).
+MAX_PAIRS = 5_000_000
 #: The long table of :meth:`Knox.table`, one row per cell.
 TABLE_COLUMNS = ["distance_band", "distance_from", "distance_to", "day_band", "day_from", "day_to",
                  "observed", "expected", "ratio", "p_value", "significant"]
@@ -146,12 +148,14 @@ def _whole(value, name: str, low: int, high: int) -> int:
 
 
 def knox(xy, days, *, distance_m: float = 100.0, distance_bands: int = 5, day_bandwidth: int = 7,
-         day_bands: int = 4, permutations: int = 99, seed: int | None = DEFAULT_SEED, progress=None) -> Knox:
+         day_bands: int = 4, permutations: int = 99, seed: int | None = DEFAULT_SEED, max_pairs: int = MAX_PAIRS,
+         progress=None) -> Knox:
     """The Knox table of incidents at ``xy`` (n × 2, metres) on ``days`` (n whole days).
 
     Permutation k shuffles the days with the k-th ``rng.permutation(n)`` of
     ``np.random.default_rng(seed)``: incident i takes the day of incident ``perm[i]``.
-    ``progress(fraction)`` is told how far the permutations are.
+    ``progress(fraction)`` is told how far the permutations are. More than ``max_pairs`` pairs within
+    the largest distance raise :class:`InputError` before any is listed.
 
     >>> xy = np.array([[0, 0], [0, 0], [50, 0], [5000, 0]])
     >>> k = knox(xy, [0, 3, 10, 1], permutations=9, seed=1)
@@ -183,10 +187,16 @@ def knox(xy, days, *, distance_m: float = 100.0, distance_bands: int = 5, day_ba
     t = (t - (t.min() if n else 0)).astype(np.int64)
 
     # the pairs within the largest distance, once; each keeps its distance band for every permutation
+    reach = distance_m * distance_bands
+    pairs = np.empty((0, 2), dtype=np.int64)
     if n >= 2:
-        pairs = cKDTree(xy).query_pairs(r=distance_m * distance_bands, output_type="ndarray")
-    else:
-        pairs = np.empty((0, 2), dtype=np.int64)
+        tree = cKDTree(xy)
+        many = (int(tree.count_neighbors(tree, reach)) - n) // 2  # ordered pairs, each point with itself
+        if many > max_pairs:
+            raise InputError(N_("%(pairs)s pairs of incidents lie within %(reach)s m of each other, at most "
+                                "%(max)s can be compared: choose a shorter distance, fewer distance bands, a "
+                                "shorter period or one category."), pairs=many, reach=reach, max=max_pairs)
+        pairs = tree.query_pairs(r=reach, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     d = np.hypot(*(xy[i] - xy[j]).T)
     band = np.where(d == 0, 0, np.ceil(d / distance_m)).astype(np.int64)

@@ -192,3 +192,11 @@ def test_wrong_inputs_say_what_to_do():
         knox(np.vstack([XY[:-1], [np.nan, 0]]), DAYS)
     empty = knox(np.empty((0, 2)), [], permutations=5)
     assert empty.observed.sum() == 0 and empty.pairs == 0 and np.isnan(empty.ratio).all()
+
+
+def test_too_many_pairs_are_refused_before_they_are_listed():
+    xy, days = synthetic(3, offspring=False, n=200)
+    within = sum(math.dist(xy[a], xy[b]) <= 500 for a in range(len(xy)) for b in range(a + 1, len(xy)))
+    assert knox(xy, days, permutations=0, max_pairs=within).pairs == within
+    with pytest.raises(InputError, match=f"{within} pairs of incidents lie within 500.0 m"):
+        knox(xy, days, permutations=0, max_pairs=within - 1)
