@@ -195,7 +195,7 @@ def knox(xy, days, *, distance_m: float = 100.0, distance_bands: int = 5, day_ba
         if many > max_pairs:
             raise InputError(N_("%(pairs)s pairs of incidents lie within %(reach)s m of each other, at most "
                                 "%(max)s can be compared: choose a shorter distance, fewer distance bands, a "
-                                "shorter period or one category."), pairs=many, reach=reach, max=max_pairs)
+                                "shorter period or one category."), pairs=many, reach=f"{reach:g}", max=max_pairs)
         pairs = tree.query_pairs(r=reach, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     d = np.hypot(*(xy[i] - xy[j]).T)

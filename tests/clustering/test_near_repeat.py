@@ -198,5 +198,5 @@ def test_too_many_pairs_are_refused_before_they_are_listed():
     xy, days = synthetic(3, offspring=False, n=200)
     within = sum(math.dist(xy[a], xy[b]) <= 500 for a in range(len(xy)) for b in range(a + 1, len(xy)))
     assert knox(xy, days, permutations=0, max_pairs=within).pairs == within
-    with pytest.raises(InputError, match=f"{within} pairs of incidents lie within 500.0 m"):
+    with pytest.raises(InputError, match=f"{within} pairs of incidents lie within 500 m"):
         knox(xy, days, permutations=0, max_pairs=within - 1)
