@@ -121,6 +121,8 @@ SETTINGS = [
     Setting("INCIDENT_POINTS_MAX", 5000,
             "Incident points the analysts' points layer of the hot-spots and repeat-places pages draws at most "
             "(the latest first)"),
+    Setting("NEAR_REPEAT_MAX_INCIDENTS", 20_000,
+            "Incidents the near-repeat page tests at most, the latest first (the page says when it left some out)"),
     Setting("SPOT_MAX_SPAN_M", 1500.0,
             "A DBSCAN spot wider than this (metres) is split into its denser parts, or flagged when it has none"),
 ]

@@ -31,6 +31,7 @@ from clustering.getis_ord import gi_star
 from clustering.grid import ward_weights
 from clustering.kde import kde
 from clustering.lisa import local_moran
+from clustering.near_repeat import knox, metric_days
 from clustering.outlook import HORIZONS, REGISTRY, Outlook
 from clustering.outlook import outlook as _outlook
 from clustering.places import repeat_places as _repeat_places
@@ -448,6 +449,75 @@ def repeat_places(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
                                          d=recent_days), compute)
 
 
+#: A category of the selection gets a Knox table of its own from this many incidents.
+NEAR_REPEAT_CATEGORY_MIN = 30
+
+
+def near_repeat(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories=(),
+                distance_m: float = 100.0, distance_bands: int = 5, day_bandwidth: int = 7, day_bands: int = 4,
+                permutations: int = 99, max_incidents: int = 20_000, progress=None) -> dict:
+    """Near repeats of the selection in [start, end] (:func:`clustering.near_repeat.knox`) over its
+    incidents with a place in a unit of ``boundary``; the latest ``max_incidents`` when there are more.
+
+    ``tables``: the selection's Knox table first (``category`` ""), then, when the selection holds
+    several categories, one per category with at least :data:`NEAR_REPEAT_CATEGORY_MIN` incidents
+    (most incidents first); each with ``n`` (incidents tested), ``total`` (before the cut), ``knox``
+    and ``extent`` (the near-repeat window, or None). ``at_risk``: the incidents of the last days of
+    a window before the data's end (``as_of``: the period's end, or the last day with data before it),
+    one row each (``id``, ``lon``, ``lat``, ``local_date``, ``category``, ``address``, ``code``, ``name``,
+    ``radius_m``, ``days``, ``until``: the last day of raised risk, ``days_left``, ``ratio``, ``table``:
+    the category of the table that found it), the longest risk first; an incident of a window of its
+    category and of the selection's keeps the one of its category. No words: the page words them."""
+
+    def compute():
+        inc = incident_rows(engine, boundary=boundary, start=start, end=end, categories=list(categories))
+        inc = inc[inc["code"].notna() & inc["lon"].notna() & inc["lat"].notna()].reset_index(drop=True)
+        totals = inc["category"].value_counts()
+        total = len(inc)
+        inc = inc.head(int(max_incidents))  # incident_rows are latest first
+        span = data_span(engine)
+        as_of = min(end, span[1]) if span else end
+        groups = [("", inc)]
+        if inc["category"].nunique() > 1:
+            sizes = inc["category"].value_counts()
+            groups += [(c, inc[inc["category"] == c]) for c in sorted(sizes.index, key=lambda c: (-sizes[c], c))
+                       if sizes[c] >= NEAR_REPEAT_CATEGORY_MIN]
+        weights = np.array([len(g) ** 2 for _c, g in groups], dtype=float) + 1  # pairs grow as n²
+        done = np.concatenate([[0.0], np.cumsum(weights) / weights.sum()])
+        tables, risk = [], []
+        for k, (cat, frame) in enumerate(groups):
+            xy, days, rows = metric_days(frame)
+            step = (lambda x, k=k: progress(done[k] + x * (done[k + 1] - done[k]))) if progress else None
+            result = knox(xy, days, distance_m=distance_m, distance_bands=distance_bands,
+                          day_bandwidth=day_bandwidth, day_bands=day_bands, permutations=permutations, progress=step)
+            extent = result.extent()
+            tables.append({"category": cat, "n": int(len(rows)), "total": int(totals[cat]) if cat else total,
+                           "knox": result, "extent": extent})
+            if extent and extent["days"] > 0:
+                window = pd.Timedelta(days=int(extent["days"]))
+                recent = frame.iloc[rows]
+                recent = recent[(recent["local_date"] + window).dt.date > as_of]
+                risk.append(recent.assign(radius_m=extent["radius_m"], days=int(extent["days"]),
+                                          until=(recent["local_date"] + window).dt.date,
+                                          days_left=[(d - as_of).days for d in (recent["local_date"] + window).dt.date],
+                                          ratio=extent["ratio"], table=cat, specific=cat != ""))
+        columns = ["id", "lon", "lat", "local_date", "category", "address", "code", "name", "radius_m", "days",
+                   "until", "days_left", "ratio", "table"]
+        if risk:
+            # an incident in its category's window and in the selection's keeps its category's
+            at_risk = pd.concat(risk, ignore_index=True).sort_values(["id", "specific"], ascending=[True, False])
+            at_risk = at_risk.drop_duplicates("id").drop(columns="specific")
+            at_risk["name"] = at_risk["code"].map(_ward_frame(engine, boundary)["name"])
+            at_risk = at_risk.sort_values(["days_left", "local_date", "id"], ascending=[False, False, True])
+            at_risk = at_risk[columns].reset_index(drop=True)
+        else:
+            at_risk = pd.DataFrame(columns=columns)
+        return {"tables": tables, "at_risk": at_risk, "as_of": as_of, "total": total, "n": int(len(inc))}
+    return cached("near-repeat", engine, dict(b=boundary, s=start, e=end, c=tuple(categories), d=distance_m,
+                                              db=distance_bands, t=day_bandwidth, tb=day_bands, p=permutations,
+                                              mx=max_incidents), compute)
+
+
 def kde_surface(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                 categories: list[str] | None = None, bandwidth_m: float | None = None,
                 cell_m: float | None = None, kernel: str = "quartic"):
@@ -769,8 +839,9 @@ class Budget:
 
 
 # passes over the period's incidents of each analysis that is budgeted by incidents
-# complex areas and spots: the period and 3 years; trends: Gi* in every time bin
-PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4, "complex": 4, "trends": 2}
+# complex areas and spots: the period and 3 years; trends: Gi* in every time bin; near repeats: the
+# selection's table and one per category
+PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4, "complex": 4, "trends": 2, "near-repeat": 2}
 
 
 def period_incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> int:
@@ -783,7 +854,7 @@ def period_incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.d
 def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, end: dt.date,
            categories=None, method: str = "dbscan", page: bool = False) -> Budget:
     """The budget of analysis ``what`` ("dbscan", "kde", "hotspots", "complex", "complex-spots",
-    "trends", "forecast") with ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard
+    "trends", "near-repeat", "forecast") with ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard
     cap. A map ``page`` computes within the request only up to PAGE_INLINE_INCIDENTS (it draws and
     runs several analyses, so it is longer than one API answer): more is a background job."""
     if what == "forecast":

@@ -146,6 +146,17 @@ METHODS: dict[str, Method] = {m.name: m for m in [
               minimum=2, maximum=100_000, analyst=True, page="url"),
         POINTS,
     ), page="places"),
+    Method("near-repeat", N_("Near repeats (Knox test)"), (
+        Param("distance", N_("Distance band (m)"), "float", 100.0, unit="m", minimum=0, exclusive=True,
+              maximum=1000, keyword="distance_m"),
+        Param("distance_bands", N_("Distance bands"), "int", 5, unit="bands", minimum=1, maximum=20),
+        Param("days", N_("Time band (days)"), "int", 7, unit="days", minimum=1, maximum=90, keyword="day_bandwidth"),
+        Param("day_bands", N_("Time bands"), "int", 4, unit="bands", minimum=1, maximum=20),
+        Param("permutations", N_("Permutations"), "int", 99, unit="permutations", minimum=99, maximum=9999,
+              analyst=True),
+        Param("max_incidents", N_("Incidents compared at most"), "int", 20_000, "NEAR_REPEAT_MAX_INCIDENTS",
+              unit="incidents", minimum=100, maximum=100_000, analyst=True, page="url"),
+    ), endpoint="/near-repeat", page="near-repeat"),
     Method("forecast", N_("Forecast"), (
         Param("horizon", N_("Forecast for"), "choice", "quarter", choices=(
             ("month", N_("the next month")), ("quarter", N_("the next quarter")),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 from flask import Blueprint, abort, jsonify, request
@@ -24,6 +25,7 @@ from web.args import (
     area_query_args,
     date_arg,
     from_params,
+    method_args,
     method_kwargs,
     period_arg,
     request_period,
@@ -243,9 +245,51 @@ def _backtest_body(eng, a, minimum):
                        "method": o.chosen, "cutoffs": len(o.cutoffs), "rows": rows}, ensure_ascii=False)
 
 
+def _near_repeat_body(eng, a, minimum):
+    """The Knox tables (one per table: its bands, and observed, expected, ratio, p_value and
+    significant per distance band × time band; ``window``: the near-repeat window found, or null) and
+    the at-risk places (below analyst: per ward, without points), as the page shows them."""
+    selection = SimpleNamespace(boundary=a["boundary"], start=a["start"], end=a["end"], category=a["category"],
+                                categories=tuple(a["categories"]), units=tuple(a["units"]))
+    out = layers.near_repeat_view(eng, selection, a, minimum, None)
+    tables = []
+    for t in out["tables"]:
+        k, rows = t["knox"], t["rows"]
+        shape = (k.distance_bands + 1, k.day_bands)
+
+        def grid(column, kind=float):
+            values = rows.sort_values(["distance_band", "day_band"])[column].tolist()
+            return [[None if _plain(v) is None else kind(v) for v in values[r * shape[1]:(r + 1) * shape[1]]]
+                    for r in range(shape[0])]
+        d_labels, t_labels = layers.knox_bands(k)
+        window = None
+        if t["extent"]:
+            window = {key: _plain(t["extent"][key]) for key in ("radius_m", "days", "observed", "expected", "ratio",
+                                                                 "p_value")}
+            window["sentence"] = t["sentence"]
+        tables.append({"category": t["category"] or None, "label": t["title"], "incidents": t["n"],
+                       "incidents_in_period": t["total"], "pairs": k.pairs, "permutations": k.permutations,
+                       "distance_bands": [{"from": lo, "to": hi, "label": lab} for (lo, hi), lab in
+                                          zip(k.distance_edges(), d_labels)],
+                       "day_bands": [{"from": lo, "to": hi, "label": lab} for (lo, hi), lab in
+                                     zip(k.day_edges(), t_labels)],
+                       "observed": grid("count", int), "expected": grid("expected"), "ratio": grid("ratio"),
+                       "p_value": grid("p_value"), "significant": grid("significant", bool), "window": window})
+    fields = [c for c, _h, _k in (layers.RISK_WARD_COLUMNS if minimum else layers.RISK_COLUMNS)]
+    fields = ["code"] + fields + ([] if minimum else ["id", "category", "address"])
+    risk = out["risk"]
+    at_risk = [{k: _plain(r.get(k)) for k in fields} for r in risk.to_dict("records")]
+    res = out["res"]
+    return json.dumps({"boundary": a["boundary"], "start": a["start"].isoformat(), "end": a["end"].isoformat(),
+                       "as_of": res["as_of"].isoformat(), "incidents": res["n"], "incidents_in_period": res["total"],
+                       "summary": out["summary"], "tables": tables, "at_risk": at_risk,
+                       "at_risk_by": "ward" if minimum else "incident", "minimum": minimum},
+                      ensure_ascii=False, default=_plain)
+
+
 # the analyses whose cost grows with the incidents: answered inline, as a background job or refused
 API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body,
-              "forecast": _forecast_body, "forecast-backtest": _backtest_body}
+              "forecast": _forecast_body, "forecast-backtest": _backtest_body, "near-repeat": _near_repeat_body}
 
 
 def forecast_args() -> dict:
@@ -271,6 +315,19 @@ def forecast():
 @api.get("/forecast/backtest")
 def forecast_backtest():
     resp = budgeted_response("forecast-backtest", forecast_args(), what="forecast")
+    if resp.status_code in (200, 304):
+        resp.mimetype = "application/json"
+    return resp
+
+
+@api.get("/near-repeat")
+def near_repeat():
+    """The Knox test of near repeats over the page's filters (boundary, period, category, unit) and the
+    method's parameters (geo.methods "near-repeat"), as JSON."""
+    f = maps.read_filters()
+    args = dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories, category=f.category,
+                units=f.units, **method_args("near-repeat"))
+    resp = budgeted_response("near-repeat", args)
     if resp.status_code in (200, 304):
         resp.mimetype = "application/json"
     return resp

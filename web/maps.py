@@ -56,7 +56,7 @@ from web.responses import job_failure, job_progress, published_minimum, run_budg
 
 pages = Blueprint("maps", __name__)
 
-PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast", "places")
+PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast", "places", "near-repeat")
 MEASURES = ("count", "per_km2", "per_10k", "harm")
 SCHEMES = ("natural_breaks", "quantiles")
 
@@ -277,7 +277,7 @@ def _page_budget(page: str, args: dict) -> str | None:
     forecast beyond FORECAST_INLINE_CELLS); the overview and compare read day aggregates only."""
     if page == "complex":
         return "complex-spots" if args.get("unit") == "spot" else "complex"
-    return {"hotspots": "hotspots", "forecast": "forecast", "trends": "trends"}.get(page)
+    return {"hotspots": "hotspots", "forecast": "forecast", "trends": "trends", "near-repeat": "near-repeat"}.get(page)
 
 
 def _job_params(page: str, f: Filters, args: dict, minimum: int | None) -> dict:
@@ -426,7 +426,7 @@ def map_page(page):
     view, job = page_view(page, f, args)
     if job is not None:
         return pending(page, f, job, args)
-    return render_template(f"{page}.html", view=view, map=view.parts, **_page_context(page, f),
+    return render_template(f"{page.replace('-', '_')}.html", view=view, map=view.parts, **_page_context(page, f),
                            **common_context(page, f, args))
 
 
@@ -462,7 +462,7 @@ EXPORT_FORMATS = ("geojson", "csv", "excel.csv", "xlsx", "png", "pdf")
 
 
 # ``any`` names the pages so that "compare.excel.csv" reads as page "compare", format "excel.csv".
-@pages.get(f"/export/<any({', '.join(PAGES)}):page>.<fmt>")
+@pages.get(f"/export/<any({', '.join(map(repr, PAGES))}):page>.<fmt>")
 def export(page, fmt):
     """A layer of the page as GeoJSON (``layer=``, with its metadata), the whole table as CSV (for
     programs, or for Vietnamese Excel), XLSX (a header block, one sheet per table), the map as PNG,

@@ -39,7 +39,8 @@ LAYER_NAMES = {"wards": N_("Wards/communes (GeoJSON, open with QGIS)"),
                "contours": N_("Density contours (GeoJSON, open with QGIS)"),
                "areas": N_("Candidate areas (GeoJSON, open with QGIS)"),
                "cells": N_("Most at-risk areas (GeoJSON, open with QGIS)"),
-               "places": N_("Repeat places (GeoJSON, open with QGIS)")}
+               "places": N_("Repeat places (GeoJSON, open with QGIS)"),
+               "risk": N_("At-risk areas (GeoJSON, open with QGIS)")}
 #: What a statistical figure means, in one plain sentence (the "?" beside it: templates/_table.html).
 GLOSSARY = {
     "p": N_("p: the chance of a change this large if nothing had really changed; under 0.05 the change is clear."),
@@ -53,6 +54,9 @@ GLOSSARY = {
               "no better than chance, higher is better."),
     "dbscan": N_("DBSCAN: groups incidents lying close together (within the radius) into clusters of at least "
                  "the minimum number of incidents."),
+    "knox": N_("Knox ratio: the pairs of incidents this close in place and in time, divided by the pairs expected "
+               "if the dates were shuffled; above 1 with p under 0.05, one incident is clearly followed by others "
+               "nearby."),
 }
 #: The glossary entry of a table column.
 FIELD_TERMS = {"pai": "pai", "p_value": "p", "q_value": "q", "trend_z": "z", "gi_z": "gi", "gi_p": "p", "gi_q": "q"}
@@ -349,7 +353,8 @@ STAGES = {"forecast": N_("Reading the incidents for the forecast"),
           "intervals": N_("Estimating the ranges of the forecast"),
           "gistar": N_("Finding the hot spots"), "kde": N_("Computing the density of incidents"),
           "dbscan": N_("Finding clusters of incidents"), "trends": N_("Computing the trends"),
-          "complex": N_("Ranking the areas"), "drawing": N_("Drawing the map")}
+          "complex": N_("Ranking the areas"), "near-repeat": N_("Comparing incidents close in place and time"),
+          "drawing": N_("Drawing the map")}
 
 
 def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution="", minimum=None,
@@ -357,13 +362,14 @@ def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attr
     """``minimum``: the figures are those users below analyst may see (:mod:`geo.disclosure`).
     ``report(progress, stage)``: told how far the build is (a background job's progress box)."""
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
-            "trends": _trends, "complex": _complex, "forecast": _forecast, "places": _places}[page]
+            "trends": _trends, "complex": _complex, "forecast": _forecast, "places": _places,
+            "near-repeat": _near_repeat}[page]
     args = dict(args, minimum=minimum, report=report or _silent)
     view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
                                                              tiles_attribution, dual), lang)
     view.meta["lang"] = lang
     view.meta["min_count"] = minimum
-    if f.units and page in ("hotspots", "compare", "change", "trends", "complex"):
+    if f.units and page in ("hotspots", "compare", "change", "trends", "complex", "near-repeat"):
         view.meta["scope_note"] = _("The figures of each ward are computed over the whole city, because "
                                     "neighbouring wards count; only the chosen area is shown.", lang)
     _other_versions(engine, view.map.m1 if isinstance(view.map, maps.DualMap) else view.map, f.boundary, lang)
@@ -772,6 +778,258 @@ def _places(engine, f, args, new_map, lang):
                 table_columns=cols, table_title=title,
                 meta={"place_min": args["min_count"]},
                 png={"column": "count", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
+
+
+#: The colour of the at-risk areas (the map's circles around recent incidents).
+RISK_COLOUR = "#d7301f"
+#: Circles around incidents of a "same location" window are drawn this wide (metres), to be seen.
+SAME_PLACE_DRAWN_M = 25.0
+
+
+def knox_bands(k, lang: str | None = None) -> tuple[list[str], list[str]]:
+    """The row and column labels of a Knox table as the calculator writes them: "Cùng vị trí",
+    "1–100 m", …; "0–7 ngày", "8–14 ngày", …"""
+    rows = [_("Same location", lang)] + [
+        _("%(low)s to %(high)s m", lang, low=fmt.number(lo, 0, locale=lang), high=fmt.number(hi, 0, locale=lang))
+        for lo, hi in k.distance_edges()[1:]]
+    cols = [_("%(low)s to %(high)s days", lang, low=fmt.number(lo, 0, locale=lang), high=fmt.number(hi, 0, locale=lang))
+            for lo, hi in k.day_edges()]
+    return rows, cols
+
+
+def _lower(label: str) -> str:
+    return label[:1].lower() + label[1:]
+
+
+def near_repeat_sentence(category_label: str, extent: dict, lang: str | None = None) -> str:
+    """The near-repeat window in one plain sentence: "Sau một vụ trộm cắp tài sản, nguy cơ một vụ khác
+    trong vòng 200 m tăng 1,8 lần trong 14 ngày." (``category_label`` "" for every category)."""
+    ratio = fmt.number(extent["ratio"], 1, locale=lang)
+    days = fmt.number(extent["days"], 0, locale=lang)
+    radius = fmt.number(extent["radius_m"], 0, locale=lang)
+    if not category_label:
+        if extent["radius_m"] == 0:
+            return _("After an incident, the risk of another at the same place is %(ratio)s times as high for "
+                     "%(days)s days.", lang, ratio=ratio, days=days)
+        return _("After an incident, the risk of another within %(radius)s m is %(ratio)s times as high for "
+                 "%(days)s days.", lang, ratio=ratio, days=days, radius=radius)
+    if extent["radius_m"] == 0:
+        return _("After an incident of %(category)s, the risk of another at the same place is %(ratio)s times as "
+                 "high for %(days)s days.", lang, category=_lower(category_label), ratio=ratio, days=days)
+    return _("After an incident of %(category)s, the risk of another within %(radius)s m is %(ratio)s times as "
+             "high for %(days)s days.", lang, category=_lower(category_label), ratio=ratio, days=days, radius=radius)
+
+
+def risk_sentence(days_left: int, radius_m: float, place: str, lang: str | None = None) -> str:
+    """One warning: "Trong 14 ngày tới, khu vực bán kính 200 m quanh <place> có nguy cơ xảy ra vụ việc
+    tương tự." (``place`` an address, or the recent incidents of a ward)."""
+    days = fmt.number(days_left, 0, locale=lang)
+    if radius_m == 0:
+        return _("In the next %(days)s days, %(place)s is at risk of a similar incident.", lang, days=days,
+                 place=place)
+    return _("In the next %(days)s days, the area within %(radius)s m of %(place)s is at risk of a similar "
+             "incident.", lang, days=days, radius=fmt.number(radius_m, 0, locale=lang), place=place)
+
+
+def knox_rows(result: dict, label: str, lang: str | None = None) -> pd.DataFrame:
+    """The long Knox table of one table of :func:`geo.analysis.near_repeat`: one row per cell with its
+    words (``table``, ``distance``, ``days``), ``count`` (the observed pairs), ``expected``, ``ratio``,
+    ``p_value`` and ``significant``."""
+    k = result["knox"]
+    rows, cols = knox_bands(k, lang)
+    t = k.table()
+    return pd.DataFrame({"table": label, "category": result["category"], "distance_band": t["distance_band"],
+                         "day_band": t["day_band"], "distance": [rows[r] for r in t["distance_band"]],
+                         "days": [cols[c] for c in t["day_band"]], "count": t["observed"],
+                         "expected": t["expected"], "ratio": t["ratio"], "p_value": t["p_value"],
+                         "significant": t["significant"]})
+
+
+def _knox_matrix(rows: pd.DataFrame, k, minimum, lang) -> dict:
+    """A Knox table as the page draws it: per distance band its label and per time band the ratio
+    ("1,85*" when significant), observed, expected and p in the cell's hover text."""
+    labels, cols = knox_bands(k, lang)
+    withheld = disclosure.label(minimum) if minimum else ""
+    out = []
+    for r, label in enumerate(labels):
+        cells = []
+        for rec in rows[rows["distance_band"] == r].sort_values("day_band").to_dict("records"):
+            if rec["count"] is None or (not isinstance(rec["count"], str) and pd.isna(rec["count"])):
+                cells.append({"text": withheld or fmt.MISSING, "title": "", "sig": False})
+                continue
+            sig = bool(rec["significant"])
+            text = fmt.MISSING if fmt.missing(rec["ratio"]) else fmt.number(rec["ratio"], 2, locale=lang) + (
+                "*" if sig else "")
+            title = _("Observed %(observed)s pairs, expected %(expected)s; p = %(p)s", lang,
+                      observed=fmt.number(rec["count"], 0, locale=lang),
+                      expected=fmt.number(rec["expected"], 1, locale=lang),
+                      p=fmt.number(rec["p_value"], 3, locale=lang))
+            cells.append({"text": text, "title": title, "sig": sig})
+        out.append({"label": label, "cells": cells})
+    return {"columns": cols, "rows": out}
+
+
+def near_repeat_view(engine, f, args, minimum, lang, progress=None) -> dict:
+    """What the page, its downloads and ``/api/v1/near-repeat`` publish of
+    :func:`geo.analysis.near_repeat` for the selection ``f`` (``boundary``, ``start``, ``end``,
+    ``category``, ``categories``, ``units``: the page's filters) and the parameters ``args`` (by argument
+    name, geo.methods "near-repeat"), for the disclosure level ``minimum``: ``tables`` (per table its ``category``, ``title``,
+    the table itself, its ``rows`` (:func:`knox_rows`, protected below analyst), ``extent`` and
+    ``sentence``), ``summary`` (the sentences), ``risk`` (the at-risk places, each with its ``warning``;
+    below analyst per ward: :func:`_risk_by_ward`), ``res`` (the analysis)."""
+    res = analysis.near_repeat(
+        engine, boundary=f.boundary, start=f.start, end=f.end, categories=tuple(f.categories),
+        distance_m=args["distance"], distance_bands=args["distance_bands"], day_bandwidth=args["days"],
+        day_bands=args["day_bands"], permutations=args["permutations"], max_incidents=args["max_incidents"],
+        progress=progress)
+    labels = catalogue(engine)
+    own = labels.label(f.category, lang or "vi") if f.category else ""
+    tables, summary = [], []
+    for t in analysis_tables(res, minimum):
+        label = labels.label(t["category"], lang or "vi") if t["category"] else own
+        title = label or _("All categories", lang)
+        rows = knox_rows(t, title, lang)
+        if minimum:
+            rows = disclosure.protect(rows, minimum, ["count"], derived=("ratio", "p_value", "significant"))
+            rows["significant"] = rows["significant"].fillna(False).astype(bool)
+        sentence = near_repeat_sentence(label, t["extent"], lang) if t["extent"] else ""
+        summary += [sentence] if sentence else []
+        tables.append(dict(t, title=title, rows=rows, sentence=sentence))
+    windows = [t["category"] for t in tables if t["extent"]]
+    risk = res["at_risk"]
+    risk = _only(f, risk[risk["table"].isin(windows)]).reset_index(drop=True)   # the windows published
+    risk["category_label"] = [labels.label(c, lang or "vi") for c in risk["category"]]
+    if minimum:
+        risk = _risk_by_ward(risk, minimum, lang)
+    else:
+        risk["local_date"] = pd.to_datetime(risk["local_date"])
+        risk["place"] = [a if isinstance(a, str) and a.strip() else
+                         _("the incident of %(date)s", lang, date=fmt.date(d.date(), locale=lang))
+                         for a, d in zip(risk["address"], risk["local_date"])]
+        risk["warning"] = [risk_sentence(n, r, p, lang)
+                           for n, r, p in zip(risk["days_left"], risk["radius_m"], risk["place"])]
+        risk["local_date"] = risk["local_date"].dt.date.astype(str)
+        risk["until"] = risk["until"].astype(str)
+    return {"tables": tables, "summary": summary, "risk": risk, "res": res}
+
+
+def _near_repeat(engine, f, args, new_map, lang):
+    """Near repeats: the Knox table of the selection (and of each of its categories), a sentence per
+    window found, and the at-risk places. Below analyst: small pair counts withheld (with the ratios
+    and p-values computed from them), no window whose pairs are fewer than the minimum, and the at-risk
+    places as counts per ward, never as points."""
+    report, minimum = args["report"], args["minimum"]
+    report(0.0, STAGES["near-repeat"])
+    out = near_repeat_view(engine, f, args, minimum, lang, progress=lambda x: report(0.9 * x, STAGES["near-repeat"]))
+    report(0.9, STAGES["drawing"])
+    res, risk = out["res"], out["risk"]
+    matrices = [dict(_knox_matrix(t["rows"], t["knox"], minimum, lang), title=t["title"], summary=t["sentence"],
+                     open=bool(t["sentence"]) or i == 0,
+                     note=_("%(n)s incidents, %(pairs)s pairs within %(reach)s m.", lang,
+                            n=fmt.number(t["n"], 0, locale=lang), pairs=fmt.number(t["knox"].pairs, 0, locale=lang),
+                            reach=fmt.number(t["knox"].distance_m * t["knox"].distance_bands, 0, locale=lang)))
+                for i, t in enumerate(out["tables"])]
+    table = pd.concat([t["rows"] for t in out["tables"]], ignore_index=True)
+    table["significant_text"] = [_("Yes", lang) if s else "" for s in table["significant"]]
+
+    wards = _only(f, analysis._ward_frame(engine, f.boundary)[["code", "name", "geometry"]]).reset_index(drop=True)
+    at_risk = res["at_risk"]
+    at_risk = _only(f, at_risk[at_risk["table"].isin([t["category"] for t in out["tables"] if t["extent"]])])
+    wards["count"] = wards["code"].map(at_risk.groupby("code").size()).fillna(0).astype(int)
+    if minimum:
+        wards = disclosure.wards(wards, minimum)
+    count = _("At-risk places", lang)
+    m = new_map()
+    shown = _with_display_geometry(engine, f.boundary, wards)
+    units = maps.choropleth(m, shown, "count", scheme="natural_breaks", palette="YlOrRd", legend_title=count,
+                            name=count, number_format=lang,
+                            tooltip_fields=[("name", _unit_word(shown, lang)), ("count", count)])
+    _labels(m, shown, units, "count", lang)
+    layers = {"wards": wards}
+    if minimum:
+        risk_title, risk_cols = _("At-risk places by ward", lang), RISK_WARD_COLUMNS
+    else:
+        circles = _risk_circles(risk)
+        if len(circles):
+            title = _("At-risk areas", lang)
+            maps.categorical(m, circles, "level", [("at_risk", title, RISK_COLOUR)], name=title, legend_title=title,
+                             fill_opacity=0.35,
+                             tooltip_fields=[("place", _("Place", lang)), ("local_date", _("Date", lang)),
+                                             ("category_label", _("Category", lang)),
+                                             ("days_left", _("Days of raised risk left", lang))])
+        layers["risk"] = circles
+        risk_title, risk_cols = count, RISK_COLUMNS
+    risk_cols = [(c, _(h, lang), k) for c, h, k in risk_cols]
+    meta = {"knox": matrices, "summary": out["summary"], "term": "knox", "as_of": res["as_of"].isoformat(),
+            "as_of_text": _("Counted from %(date)s, the last day with data in the period.", lang,
+                            date=fmt.date(res["as_of"], locale=lang))}
+    if res["n"] < res["total"]:
+        meta["cut_note"] = _("Only the latest %(n)s of the %(total)s incidents of the period were compared.", lang,
+                             n=fmt.number(res["n"], 0, locale=lang), total=fmt.number(res["total"], 0, locale=lang))
+    if not out["summary"]:
+        meta["none_text"] = _("No near repeats: incidents close to each other were not closer in time than chance "
+                              "would make them.", lang)
+    cols = [(c, _(h, lang), k) for c, h, k in KNOX_COLUMNS]
+    return View(map=m, layer=wards, layers=layers, legends=[units["legend_html"]], table=table, table_columns=cols,
+                table_title=_("Knox table", lang), extra_tables=[(risk_title, risk, risk_cols)], meta=meta,
+                png={"column": "count", "title": _("Near-repeat warnings", lang), "scheme": "natural_breaks",
+                     "cmap": "YlOrRd"})
+
+
+#: The columns of the long Knox table (the page's second table and the downloads).
+KNOX_COLUMNS = [("table", N_("Category"), TEXT), ("distance", N_("Distance"), TEXT), ("days", N_("Time apart"), TEXT),
+                ("count", N_("Pairs observed"), INT), ("expected", N_("Pairs expected"), "float1"),
+                ("ratio", N_("Knox ratio"), "float2"), ("p_value", "p", "float3"),
+                ("significant_text", N_("Clearly more than chance"), TEXT)]
+#: The analysts' at-risk places, one per recent incident.
+RISK_COLUMNS = [("name", N_("Ward/commune"), TEXT), ("place", N_("Place"), TEXT), ("category_label", N_("Category"), TEXT),
+                ("local_date", N_("Date"), DATE), ("radius_m", N_("Radius (m)"), INT),
+                ("until", N_("Raised risk until"), DATE), ("days_left", N_("Days of raised risk left"), INT),
+                ("warning", N_("Warning"), TEXT), ("lon", N_("Longitude"), "float6"), ("lat", N_("Latitude"), "float6")]
+#: The at-risk places below analyst: per ward and window.
+RISK_WARD_COLUMNS = [("name", N_("Ward/commune"), TEXT), ("category_label", N_("Category"), TEXT),
+                     ("count", N_("Recent incidents"), INT), ("radius_m", N_("Radius (m)"), INT),
+                     ("days_left", N_("Days of raised risk left"), INT), ("warning", N_("Warning"), TEXT)]
+
+
+def analysis_tables(res: dict, minimum) -> list[dict]:
+    """The tables of :func:`geo.analysis.near_repeat` as a user may see them: below analyst, a window whose
+    pairs are fewer than ``minimum`` is not published."""
+    if not minimum:
+        return res["tables"]
+    return [dict(t, extent=t["extent"] if t["extent"] and t["extent"]["observed"] >= minimum else None)
+            for t in res["tables"]]
+
+
+def _risk_circles(risk) -> gpd.GeoDataFrame:
+    """The at-risk areas: a circle of the window's radius around each recent incident, in metres."""
+    pts = gpd.GeoDataFrame(risk[["place", "local_date", "category_label", "days_left", "radius_m", "until", "name"]],
+                           geometry=gpd.points_from_xy(risk["lon"], risk["lat"]), crs="EPSG:4326")
+    if not len(pts):
+        return pts.assign(level=[])
+    metric = pts.to_crs(metric_crs_for(pts))
+    metric["geometry"] = metric.buffer(np.maximum(metric["radius_m"].to_numpy(dtype=float), SAME_PLACE_DRAWN_M))
+    return metric.to_crs("EPSG:4326").assign(level="at_risk")
+
+
+def _risk_by_ward(risk, minimum, lang):
+    """The at-risk places as users below analyst see them (:data:`RISK_WARD_COLUMNS`): per ward and
+    window, the number of recent incidents (small ones withheld) and the longest risk left, in one
+    sentence."""
+    if not len(risk):
+        return pd.DataFrame(columns=[c for c, _h, _k in RISK_WARD_COLUMNS] + ["code", "suppressed"])
+    by = (risk.assign(category_label=[_("All categories", lang) if t == "" else c
+                                      for t, c in zip(risk["table"], risk["category_label"])])
+          .groupby(["code", "name", "table", "category_label"], dropna=False)
+          .agg(count=("id", "size"), radius_m=("radius_m", "max"), days_left=("days_left", "max"),
+               days=("days", "max")).reset_index())
+    by = by.sort_values(["days_left", "count", "code"], ascending=[False, False, True]).reset_index(drop=True)
+    # the days left follow from the latest incident's date: withheld with a small count, whose sentence
+    # then gives the whole window
+    by = disclosure.protect(by, minimum, ["count"], derived=("days_left",))
+    by["warning"] = [risk_sentence(d if n is None else n, r, _("the latest incidents in %(ward)s", lang, ward=w), lang)
+                     for n, d, r, w in zip(by["days_left"], by["days"], by["radius_m"], by["name"])]
+    return by
 
 
 #: The forecasting methods in plain words, by their key in :data:`clustering.outlook.REGISTRY`; a key

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.xdist_group("i18n")  # one worker: the module's fixture
 PO = ROOT / "translations" / "vi" / "LC_MESSAGES" / "messages.po"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sdrf]|%[sd]")
 Q = "boundary=hcmc-2025&period=2025"
-PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast")
+PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast", "near-repeat")
 #: Msgids that are the same word in Vietnamese writing (names, units, file formats): not English.
 NOT_ENGLISH = {"Excel", "GeoJSON", "Email"}
 
@@ -266,6 +266,7 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "api.months": [f"/api/v1/months?{Q}&weekday=5", "/api/v1/months?weekday=9"],
         "api.forecast": [f"/api/v1/forecast?{Q}&horizon=decade", f"/api/v1/forecast?{Q}&start=2025-01-02"],
         "api.forecast_backtest": [f"/api/v1/forecast/backtest?{Q}&horizon=decade"],
+        "api.near_repeat": [f"/api/v1/near-repeat?{Q}", f"/api/v1/near-repeat?{Q}&distance=-1"],
         "api.ward": [f"/api/v1/ward/{ids['code']}?{Q}", f"/api/v1/ward/00000?{Q}"],
         "committee.index": ["/committee/"], "committee.flags": ["/committee/flags"],
         "committee.flags_script": ["/committee/flags.js"], "committee.programmes": ["/committee/programmes"],
@@ -284,7 +285,8 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
                                  f"/map/overview?{Q}&unit=bogus"],
         "maps.map_script": [f"/maps/{p}.js?{Q}" for p in PAGES],
         "maps.export": [f"/export/overview.{fmt}?{Q}" for fmt in ("csv", "png", "pdf")]
-                       + [f"/export/compare.csv?{Q}", f"/export/trends.pdf?{Q}", f"/export/places.xlsx?{Q}"],
+                       + [f"/export/compare.csv?{Q}", f"/export/trends.pdf?{Q}", f"/export/places.xlsx?{Q}",
+                          f"/export/near-repeat.xlsx?{Q}"],
         "static": ["/static/js/panel.js"],
     }
 
