@@ -246,3 +246,28 @@ def test_too_wide_a_reach_is_refused_in_words(app):
     assert "cặp vụ việc cách nhau không quá 20000 m" in message and "hãy chọn khoảng cách ngắn hơn" in message
     res = signed_in(app, "viewer").get(f"/map/near-repeat?{Q}&distance=1000&distance_bands=20")
     assert res.status_code == 400 and "hãy chọn khoảng cách ngắn hơn" in res.get_data(as_text=True)
+
+
+def test_a_big_selection_is_a_background_job_that_gives_the_same_page_and_answer(app, eng):
+    from geo.store import jobs
+
+    viewer = signed_in(app, "viewer")
+    q = f"{Q}&category={PLANTED}&days=6"  # parameters of their own: nothing cached yet
+    saved = {k: app.config[k] for k in ("JOB_WORKER", "PAGE_INLINE_INCIDENTS", "ANALYSIS_INLINE_INCIDENTS")}
+    app.config.update(JOB_WORKER="external", PAGE_INLINE_INCIDENTS=100, ANALYSIS_INLINE_INCIDENTS=100)
+    try:
+        assert viewer.get(f"/map/near-repeat?{q}").status_code == 202
+        assert viewer.get(f"/api/v1/near-repeat?{q}").status_code == 202
+        while (job := jobs.claim(eng)) is not None:
+            jobs.run(app, eng, job)
+            assert jobs.find(eng, job.id).status == "done"
+        page = viewer.get(f"/map/near-repeat?{q}")
+        answer = viewer.get(f"/api/v1/near-repeat?{q}")
+    finally:
+        app.config.update(saved)
+    assert page.status_code == 200 and answer.status_code == 200
+    data = answer.get_json()
+    (table,) = data["tables"]
+    assert table["window"]["days"] == 6 and table["window"]["radius_m"] == 100
+    html = page.get_data(as_text=True)
+    assert table["window"]["sentence"] in html and 'id="risk-table"' in html
