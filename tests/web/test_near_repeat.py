@@ -27,6 +27,7 @@ pytestmark = pytest.mark.xdist_group("near_repeat_page")  # one worker: the modu
 Q = "boundary=hcmc-2025&period=2025"
 PLANTED = "tin_dung_den"  # each of its 2025 incidents gets a twin 30 m east, 2 days later
 TWIN_DX_DEG = 0.000275  # about 30 m at 10.8° N
+PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,7 @@ def app(demo_template, tmp_path_factory):
                           "Loại tội phạm": "Tín dụng đen", "Mức độ": "Ít nghiêm trọng", "Đã khám phá": "Không",
                           "Kinh độ": rows["lon"] + TWIN_DX_DEG, "Vĩ độ": rows["lat"], "Địa chỉ": rows["address"],
                           "Mô tả": "[Dữ liệu mô phỏng] lặp lại gần"})
+    twins.loc[day > pd.Timestamp("2025-12-24"), "Địa chỉ"] = PAYLOAD  # at risk at the end of 2025
     twins.to_csv(folder / "twins.csv", index=False, encoding="utf-8-sig", float_format="%.6f")
     import_file(eng, folder / "twins.csv", source="twins")
     eng.dispose()
@@ -173,6 +175,11 @@ def test_the_page_is_in_vietnamese_with_the_table_and_the_warnings(app):
     assert "Sau một vụ tín dụng đen, nguy cơ xảy ra vụ khác trong vòng 100 m tăng" in html
     assert 'class="num significant"' in html and "Cùng vị trí" in html and "0–7 ngày" in html
     assert 'id="risk-table"' in html and "khu vực bán kính 100 m quanh" in html
+    # a hostile address of an at-risk place is text in the table, the warning and the circles' tooltips
+    assert "quanh &lt;img src=x onerror=alert(1)&gt; có nguy cơ" in html and PAYLOAD not in html
+    js = client.get(f"/maps/near-repeat.js?{Q}&category={PLANTED}").get_data(as_text=True)
+    assert r"\u0026lt;img src=x onerror=alert(1)\u0026gt;" in js
+    assert not any(bad in js for bad in ("<img", "\\u003cimg"))
     none = client.get(f"/map/near-repeat?{Q}&category=cuop_giat_tai_san").get_data(as_text=True)
     assert 'id="near-repeat-none"' in none and 'id="no-risk"' in none
     # the form offers the bands; only analysts the permutations
