@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -36,19 +38,34 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [i for i in items if i not in dropped]
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` run once for the whole test run, by whichever pytest-xdist worker asks first
+    (the others wait on a lock, then use its result): the folder is shared by every worker of this run."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"shared-{name}"
+    folder.mkdir(exist_ok=True)
+    done = folder / ".done"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def store_template(tmp_path_factory) -> Path:
     """A SQLite store with the schema and the three shipped boundary sets, built once."""
     from geo.store.models import make_engine
 
-    path = tmp_path_factory.mktemp("template") / "store.db"
-    url = f"sqlite:///{path}"
-    _fill_template(url)
-    eng = make_engine(url)
-    with eng.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    eng.dispose()
-    return path
+    def build(folder):
+        url = f"sqlite:///{folder / 'store.db'}"
+        _fill_template(url)
+        eng = make_engine(url)
+        with eng.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        eng.dispose()
+    return built_once(tmp_path_factory, "template", build) / "store.db"
 
 
 def _fill_template(url: str) -> None:
@@ -66,19 +83,43 @@ def _fill_template(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server():
+def pg_server(tmp_path_factory):
+    """One PostgreSQL server for the whole run: the first pytest-xdist worker that needs it starts it,
+    the last one to finish stops it."""
+    import json
+
     from tests.pg import Server
 
-    server = Server()
+    folder = built_once(tmp_path_factory, "pg", lambda f: (f / "users").write_text("0"))
+    info, users = folder / "server.json", folder / "users"
+
+    def locked(change):
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return change()
+
+    def join():
+        if not info.exists():
+            info.write_text(json.dumps(Server().info))
+        users.write_text(str(int(users.read_text()) + 1))
+        return Server(attach=json.loads(info.read_text()))
+
+    def leave():
+        left = int(users.read_text()) - 1
+        users.write_text(str(left))
+        if left == 0:
+            server.stop()
+            info.unlink()
+
+    server = locked(join)
     yield server
-    server.stop()
+    locked(leave)
 
 
 @pytest.fixture(scope="session")
-def pg_template(pg_server) -> str:
+def pg_template(pg_server, tmp_path_factory) -> str:
     """A PostGIS database with the same content as ``store_template``, copied per test."""
-    url = pg_server.create("template_store")
-    _fill_template(url)
+    built_once(tmp_path_factory, "pg_template", lambda _f: _fill_template(pg_server.create("template_store")))
     return "template_store"
 
 
@@ -94,7 +135,7 @@ def db_url(request, store_template, tmp_path) -> str:
         return f"sqlite:///{path}"
     server = request.getfixturevalue("pg_server")
     template = request.getfixturevalue("pg_template")
-    return server.create(f"t{next(_counter)}", template=template)
+    return server.create(f"t{os.environ.get('PYTEST_XDIST_WORKER', '')}_{next(_counter)}", template=template)
 
 
 @pytest.fixture
@@ -168,18 +209,18 @@ def demo_template(store_template, tmp_path_factory) -> Path:
     from geo.store.models import make_engine
     from geo.store.queries import load_areas
 
-    folder = tmp_path_factory.mktemp("demo")
-    path = folder / "store.db"
-    shutil.copyfile(store_template, path)
-    eng = make_engine(f"sqlite:///{path}")
-    records, truth = demo.generate(load_areas(eng, "hcmc-2025"), n=60_000, seed=138)
-    demo.write_csv(records, folder / "demo.csv")
-    truth.to_csv(folder / "truth.csv", index=False)
-    import_file(eng, folder / "demo.csv", source="demo")
-    with eng.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    eng.dispose()
-    return path
+    def build(folder):
+        path = folder / "store.db"
+        shutil.copyfile(store_template, path)
+        eng = make_engine(f"sqlite:///{path}")
+        records, truth = demo.generate(load_areas(eng, "hcmc-2025"), n=60_000, seed=138)
+        demo.write_csv(records, folder / "demo.csv")
+        truth.to_csv(folder / "truth.csv", index=False)
+        import_file(eng, folder / "demo.csv", source="demo")
+        with eng.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        eng.dispose()
+    return built_once(tmp_path_factory, "demo", build) / "store.db"
 
 
 def _demo_app(demo_template: Path, folder: Path):

@@ -31,14 +31,19 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, attach: dict | None = None):
+        """A new server, or (``attach``: the ``info`` of a running one) the server another process started."""
         self.bin = pg_bin()
+        self.as_root = os.geteuid() == 0
+        if attach is not None:
+            self.dir, self.port = Path(attach["dir"]), int(attach["port"])
+            self.admin_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+            return
         if self.bin is None:
             raise RuntimeError("PostgreSQL is not installed (Debian packages postgresql and "
                                "postgresql-15-postgis-3; `make test` installs them).")
         self.dir = Path(tempfile.mkdtemp(prefix="hotspot-pg-"))
         self.port = _free_port()
-        self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8",
@@ -47,6 +52,10 @@ class Server:
                   f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                   f"-c synchronous_commit=off -c full_page_writes=off", "start")
         self.admin_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def info(self) -> dict:
+        return {"dir": str(self.dir), "port": self.port}
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bin / tool), *args]
