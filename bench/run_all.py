@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from goals import PREFIX, parse, table  # noqa: E402  (bench/ is not a package)
+
 SECTIONS = {
     "import": (["import_1m.py"], ["import_1m.py", "--rows", "100000"]),
     "analysis": (["analysis.py"], ["analysis.py", "--quick"]),
@@ -52,7 +55,7 @@ def main() -> int:
     args = ap.parse_args()
     chosen = [s for s in SECTIONS if not args.only or s in args.only.split(",")]
     print(f"# Performance — {time.strftime('%Y-%m-%d')}\n\nMachine: {machine()}\n")
-    failed = []
+    failed, goals = [], []
     for name in chosen:
         cmd = SECTIONS[name][1 if args.quick else 0]
         script = HERE / cmd[0]
@@ -63,12 +66,16 @@ def main() -> int:
         done = subprocess.run([sys.executable, str(script), *cmd[1:]], capture_output=True, text=True)
         took = time.perf_counter() - t
         print(f"## {name} ({took:.0f} s{', exit ' + str(done.returncode) if done.returncode else ''})\n")
+        lines = done.stdout.strip().splitlines()
+        goals += parse(lines)
         print("```")
-        print("\n".join(done.stdout.strip().splitlines()[-25:]))
+        print("\n".join([line for line in lines if not line.startswith(PREFIX)][-25:]))
         if done.returncode:
             print(done.stderr.strip().splitlines()[-5:] if done.stderr else "")
             failed.append(name)
         print("```\n")
+    print("## Figures against their goals\n")
+    print(table(goals))
     return 1 if failed else 0
 
 
