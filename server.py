@@ -121,6 +121,8 @@ SETTINGS = [
     Setting("INCIDENT_POINTS_MAX", 5000,
             "Incident points the analysts' points layer of the hot-spots and repeat-places pages draws at most "
             "(the latest first)"),
+    Setting("CAMERA_RADIUS_M", 75.0, "Default reach (metres) of a camera on the camera and patrol sites page"),
+    Setting("PATROL_RADIUS_M", 400.0, "Default reach (metres) of a foot patrol on the camera and patrol sites page"),
     Setting("SPOT_MAX_SPAN_M", 1500.0,
             "A DBSCAN spot wider than this (metres) is split into its denser parts, or flagged when it has none"),
 ]

@@ -61,8 +61,8 @@ class Cover:
     and ``weight`` it covers (each incident counted once, at its nearest chosen site) and ``share``
     of the total weight. ``site_of[i]``: the row of ``sites`` covering incident ``i`` (-1: none).
     ``curve``: for ``k`` = 0 (the existing sites alone), 1, 2, … the largest weight and share that
-    ``k`` new sites can cover, each ``k`` solved on its own (the best sets need not be nested), and
-    ``gain``, the share the ``k``-th site adds. ``demand_points``/``candidates``: the size of the
+    ``k`` new sites can cover, each ``k`` solved on its own (the best sets need not be nested), the
+    ``incidents`` that set covers, and ``gain``, the share the ``k``-th site adds. ``demand_points``/``candidates``: the size of the
     problem solved (after the reductions); ``seconds``: the time the solves took."""
 
     sites: pd.DataFrame
@@ -137,13 +137,13 @@ def assign(xy, sites_xy, radius_m: float) -> np.ndarray:
 
 
 def maximal_cover(xy, candidates_xy, *, k: int, radius_m: float, weights=None, fixed_xy=None,
-                  curve: bool = True, solver=None) -> Cover:
+                  curve: bool = True, solver=None, progress=None) -> Cover:
     """Choose ``k`` of ``candidates_xy`` (metres) besides the existing ``fixed_xy`` (always chosen,
     not counted in ``k``) so that the ``weights`` of the incidents ``xy`` within ``radius_m`` of a
     chosen site add up to the most. ``curve``: solve every ``k`` from 1 (else only ``k``). Fewer
     than ``k`` new sites come back when fewer add anything (a site whose incidents all lie nearer
     another chosen site is not listed). ``solver``: a PuLP solver
-    (default: PuLP's CBC).
+    (default: PuLP's CBC). ``progress(fraction)`` hears how many of the solves are done.
 
     >>> c = maximal_cover([[0, 0], [1, 0], [100, 0]], [[0, 0], [100, 0]], k=1, radius_m=5)
     >>> c.sites[["site", "x", "incidents", "share"]].round(3).to_dict("records")
@@ -177,13 +177,16 @@ def maximal_cover(xy, candidates_xy, *, k: int, radius_m: float, weights=None, f
     t0 = time.perf_counter()
     free = int((~is_fixed).sum())
     ks = list(range(1, k + 1)) if curve else [k]
+    demand_n = np.bincount(inverse, minlength=len(points)).astype(float)
     values, chosen = {}, None
-    for j in ks:
+    for n, j in enumerate(ks):
         p = min(j, free)
         chosen = _solve(rows, weight, is_fixed, p, solver) if p else is_fixed.copy()
-        values[j] = _covered(cover, chosen, demand_w)
+        values[j] = (_covered(cover, chosen, demand_w), _covered(cover, chosen, demand_n))
+        if progress:
+            progress((n + 1) / len(ks))
     seconds = time.perf_counter() - t0
-    base = _covered(cover, is_fixed, demand_w)
+    base = (_covered(cover, is_fixed, demand_w), _covered(cover, is_fixed, demand_n))
 
     picked = np.flatnonzero(chosen)
     owner = assign(points, site_xy[picked], radius)
@@ -202,8 +205,8 @@ def maximal_cover(xy, candidates_xy, *, k: int, radius_m: float, weights=None, f
     site_of = rank[np.where(covered, of_incident, len(picked))]
     table = table.reset_index(drop=True)
     table.insert(0, "site", np.arange(1, len(table) + 1))
-    curve_rows = [(0, base)] + [(j, values[j]) for j in ks] if curve else [(0, base), (k, values[k])]
-    frame = pd.DataFrame(curve_rows, columns=["k", "weight"])
+    frame = pd.DataFrame([(0, *base)] + [(j, *values[j]) for j in ks], columns=["k", "weight", "incidents"])
+    frame["incidents"] = frame["incidents"].astype(int)
     frame["share"] = frame["weight"] / total if total > 0 else 0.0
     frame["gain"] = frame["share"].diff().fillna(frame["share"])
     return Cover(sites=table[SITE_COLUMNS], site_of=site_of, curve=frame, weight=float(w_inc.sum()), total=total,

@@ -49,6 +49,7 @@ def test_covered_weight_and_curve_equal_brute_force(seed):
     curve = cover.curve.set_index("k")["weight"]
     assert curve.loc[0] == 0.0
     assert curve.loc[[1, 2, 3]].tolist() == pytest.approx(best)
+
     assert np.all(np.diff(cover.curve["weight"]) >= -1e-9)  # never less with one more site
     assert cover.weight == pytest.approx(best[-1])
     # the chosen sites are candidates and cover what they claim, each incident counted once
@@ -57,6 +58,7 @@ def test_covered_weight_and_curve_equal_brute_force(seed):
     assert len(sites) <= 3
     assert covered_weight(demand, weights, sites) == pytest.approx(cover.weight)
     assert cover.sites["weight"].sum() == pytest.approx(cover.weight)
+    assert cover.curve["incidents"].iloc[-1] == (cdist(demand, sites) <= RADIUS).any(axis=1).sum()
     assert cover.total == pytest.approx(weights.sum())
     assert cover.share == pytest.approx(best[-1] / weights.sum())
     assert cover.curve["share"].tolist() == pytest.approx(cover.curve["weight"] / weights.sum())
