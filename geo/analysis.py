@@ -451,7 +451,7 @@ def repeat_places(engine: Engine, *, boundary: str, start: dt.date, end: dt.date
 
 
 #: Grid candidates above this are refused: the problem would take minutes (choose fewer units or a wider spacing).
-MAX_SITE_CANDIDATES = 60_000
+MAX_SITE_CANDIDATES = 30_000
 #: Existing sites given at most.
 MAX_EXISTING_SITES = 200
 #: VN-2000 / UTM zones 48N and 49N (EPSG:3405, EPSG:3406): the x/y of the sites' downloads.

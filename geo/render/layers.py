@@ -838,14 +838,18 @@ def _sites(engine, f, args, new_map, lang):
     incident points and small figures suppressed."""
     minimum, purpose = args["minimum"], args["purpose"]
     radius = methods.site_radius(purpose, args["radius"])
+    existing = analysis.existing_sites(args["existing"])  # a bad line is the request's error (400)
     args["report"](0.0, STAGES["sites"])
-    res = analysis.sites(engine, boundary=f.boundary, start=f.start, end=f.end, categories=list(f.categories),
-                         units=f.units, purpose=purpose, k=args["k"], radius_m=radius, spacing_m=args["spacing"],
-                         candidates=args["candidates"], gateway_m=args["gateway"],
-                         existing=analysis.existing_sites(args["existing"]), weigh=args["weigh"],
-                         progress=lambda x: args["report"](0.9 * x, STAGES["sites"]))
+    try:
+        res = _site_result(engine, f, args, radius, existing)
+    except analysis.InputError as exc:  # e.g. the whole city at 50 m: the page says what to choose instead
+        res = {"sites": gpd.GeoDataFrame({c: [] for c in SITE_FIELDS}, geometry=[], crs="EPSG:4326"),
+               "curve": pd.DataFrame({"k": [], "weight": [], "incidents": [], "share": [], "gain": []}),
+               "share": 0.0, "incidents": 0, "count": 0, "check": None, "radius_m": radius, "vn2000": None,
+               "problem": None, "message": errors.message(exc, lang)}
     args["report"](0.9, STAGES["drawing"])
-    sites = site_frame(res, purpose, minimum, lang)
+    sites = site_frame(res, purpose, minimum, lang) if len(res["sites"]) else res["sites"].assign(
+        share_pct=[], label=[], kind_label=[], hours_text=[])
     curve = site_curve(res, minimum, lang)
     m = new_map()
     count = _("Number of incidents", lang)
@@ -871,7 +875,7 @@ def _sites(engine, f, args, new_map, lang):
                            name=_("Existing sites", lang) if existing else title,
                            tooltip_fields=[("label", _("Site", lang)), ("incidents", covered),
                                            ("hours_text", _("Busiest hours", lang))])
-    if not minimum:
+    if not minimum and res.get("message") is None:
         _incident_points(m, engine, f, args.get("points_max") or methods.POINTS.default, lang)
     cols = [("rank", "#", INT), ("label", _("Site", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
             ("incidents", covered, INT), ("share_pct", _("Share of the incidents (%)", lang), "float1"),
@@ -893,8 +897,22 @@ def _sites(engine, f, args, new_map, lang):
                 png={"column": "incidents", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
 
 
+SITE_FIELDS = ("rank", "existing", "lon", "lat", "x_vn2000", "y_vn2000", "code", "name", "incidents", "weight",
+               "share", "hour_from", "hour_to", "weekdays", "timed")
+
+
+def _site_result(engine, f, args, radius, existing):
+    return analysis.sites(engine, boundary=f.boundary, start=f.start, end=f.end, categories=list(f.categories),
+                          units=f.units, purpose=args["purpose"], k=args["k"], radius_m=radius,
+                          spacing_m=args["spacing"], candidates=args["candidates"], gateway_m=args["gateway"],
+                          existing=existing, weigh=args["weigh"],
+                          progress=lambda x: args["report"](0.9 * x, STAGES["sites"]))
+
+
 def _site_words(res, purpose, radius, minimum, lang) -> dict:
     """The page's sentences: what the sites cover, and what they cover out of sample."""
+    if res.get("message"):
+        return {"cover": res["message"]}
     new = int((~res["sites"]["existing"]).sum()) if len(res["sites"]) else 0
     what = _("cameras", lang) if purpose == "camera" else _("patrol posts", lang)
     small = minimum and 0 < res["incidents"] < minimum
