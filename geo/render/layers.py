@@ -891,10 +891,12 @@ def _sites(engine, f, args, new_map, lang):
     meta = {"purpose": purpose, "radius_m": radius, "vn2000": res["vn2000"], "problem": res["problem"],
             "words": _site_words(res, purpose, radius, minimum, lang), "curve_max": float(curve["share_pct"].max()
                                                                                         if len(curve) else 0)}
-    return View(map=m, layer=layer, layers={"sites": layer}, legends=[units["legend_html"]],
+    # the PNG draws the sites, or the units' counts when there is no site to draw
+    png_layer, png_column = (layer, "incidents") if len(layer) else (wards, "count")
+    return View(map=m, layer=png_layer, layers={"sites": layer}, legends=[units["legend_html"]],
                 table=layer.drop(columns="geometry"), table_columns=cols, table_title=title,
                 extra_tables=[(_("Coverage by number of sites", lang), curve, curve_cols)], meta=meta,
-                png={"column": "incidents", "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
+                png={"column": png_column, "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
 
 
 SITE_FIELDS = ("rank", "existing", "lon", "lat", "x_vn2000", "y_vn2000", "code", "name", "incidents", "weight",

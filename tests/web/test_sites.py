@@ -120,6 +120,11 @@ def test_exports_carry_wgs84_and_vn2000_coordinates(app):
         x, y = to_vn.transform(float(r[lon_h]), float(r[lat_h]))
         assert (float(r[x_h]), float(r[y_h])) == pytest.approx((x, y), abs=0.2)
     assert client.get(f"/export/sites.xlsx?{Q}").status_code == 200
+    assert client.get(f"/export/sites.pdf?{Q}").status_code == 200
+    # the whole city at 50 m is too many possible sites: the page says so, its downloads still work
+    whole = client.get("/map/sites?boundary=hcmc-2025&period=2025").get_data(as_text=True)
+    assert "hãy chọn ít đơn vị hơn hoặc lưới thưa hơn" in whole
+    assert client.get("/export/sites.png?boundary=hcmc-2025&period=2025").status_code == 200
 
 
 def test_viewers_see_no_incident_points_and_no_small_counts(app):
