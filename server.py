@@ -123,6 +123,8 @@ SETTINGS = [
             "(the latest first)"),
     Setting("NEAR_REPEAT_MAX_INCIDENTS", 20_000,
             "Incidents the near-repeat page tests at most, the latest first (the page says when it left some out)"),
+    Setting("CAMERA_RADIUS_M", 75.0, "Default reach (metres) of a camera on the camera and patrol sites page"),
+    Setting("PATROL_RADIUS_M", 400.0, "Default reach (metres) of a foot patrol on the camera and patrol sites page"),
     Setting("SPOT_MAX_SPAN_M", 1500.0,
             "A DBSCAN spot wider than this (metres) is split into its denser parts, or flagged when it has none"),
 ]

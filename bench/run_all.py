@@ -5,7 +5,7 @@
 Each benchmark runs as its own process (so that its memory is its own); this
 script collects their last lines into one table. Sections: import (1M rows),
 analysis (KDE, DBSCAN, Gi*), pages (overview page size and draw time),
-forecast (PAI), load (50 clients), scale (dask batch path).
+forecast (PAI), sites (camera placement), load (50 clients), scale (dask batch path).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ SECTIONS = {
     "analysis": (["analysis.py"], ["analysis.py", "--quick"]),
     "pages": (["pages.py"], ["pages.py", "--rows", "100000"]),
     "forecast": (["forecast.py"], ["forecast.py", "--quick"]),
+    "sites": (["sites.py"], ["sites.py", "--quick"]),
     "load": (["load.py"], ["load.py", "--rows", "100000", "--seconds", "15", "--clients", "20"]),
     "scale": (["scale.py"], ["scale.py", "--rows", "1000000"]),
 }

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from clustering.aoristic import weekday_hour
+from clustering import coverage
 from clustering.compare import city_total, compare_counts
 from clustering.compare import compare_counts as _compare
 from clustering.dbscan import find_spots
@@ -35,6 +36,7 @@ from clustering.near_repeat import knox, metric_days
 from clustering.outlook import HORIZONS, REGISTRY, Outlook
 from clustering.outlook import outlook as _outlook
 from clustering.places import repeat_places as _repeat_places
+from clustering.projection import metric_crs_for
 from clustering.ranking import rank_areas
 from clustering.rates import HARM_WEIGHTS, rates
 from geo import format as fmt
@@ -518,6 +520,190 @@ def near_repeat(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, 
                                               mx=max_incidents), compute)
 
 
+#: Grid candidates above this are refused: the problem would take minutes (choose fewer units or a wider spacing).
+MAX_SITE_CANDIDATES = 30_000
+#: Existing sites given at most.
+MAX_EXISTING_SITES = 200
+#: VN-2000 / UTM zones 48N and 49N (EPSG:3405, EPSG:3406): the x/y of the sites' downloads.
+VN2000_UTM = {48: "EPSG:3405", 49: "EPSG:3406"}
+
+
+def existing_sites(text: str) -> tuple[tuple[float, float], ...]:
+    """The existing cameras or posts of a form's text: one "longitude, latitude" per line (WGS 84
+    degrees; a comma, semicolon or spaces between them; empty lines skipped). A bad line is named.
+
+    >>> existing_sites("106.70, 10.77\\n\\n106.71 10.78")
+    ((106.7, 10.77), (106.71, 10.78))
+    """
+    out = []
+    for n, line in enumerate(str(text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        parts = [p for p in line.replace(";", " ").replace(",", " ").split() if p]
+        try:
+            lon, lat = (float(p) for p in parts) if len(parts) == 2 else (None, None)
+        except ValueError:
+            lon = lat = None
+        if lon is None or not (np.isfinite(lon) and np.isfinite(lat)):
+            raise InputError(fmt.gettext("Existing sites, line %(n)s: %(line)s is not “longitude, latitude” "
+                                         "(e.g. 106.7009, 10.7769).", n=n, line=repr(line[:60])))
+        if 5 <= lon <= 25 and 100 <= lat <= 120:
+            raise InputError(fmt.gettext("Existing sites, line %(n)s: %(line)s looks like latitude first; write "
+                                         "the longitude first (e.g. 106.7009, 10.7769).", n=n, line=repr(line[:60])))
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InputError(fmt.gettext("Existing sites, line %(n)s: %(line)s is outside longitude −180…180 and "
+                                         "latitude −90…90.", n=n, line=repr(line[:60])))
+        out.append((lon, lat))
+    if len(out) > MAX_EXISTING_SITES:
+        raise InputError(fmt.gettext("%(n)s existing sites were given; at most %(max)s.", n=fmt.number(len(out)),
+                                     max=fmt.number(MAX_EXISTING_SITES)))
+    return tuple(out)
+
+
+def _site_incidents(engine: Engine, *, boundary, start, end, categories, units) -> pd.DataFrame:
+    """The selection's geolocated incidents (in ``units``, or in any unit of ``boundary``) with what
+    the sites need: lon, lat, severity, local start and end times (NaT when unknown), unit code."""
+    rows = _period_rows(engine, "i.lon, i.lat, i.severity, i.occurred_at, i.occurred_to, i.time_known, a.code",
+                        boundary=boundary, start=start, end=end, categories=list(categories or ()))
+    df = pd.DataFrame(rows, columns=["lon", "lat", "severity", "at", "to", "known", "code"])
+    df = df[df["lon"].notna() & df["lat"].notna()]
+    if units:
+        df = df[df["code"].isin(set(units))]
+    tz = pr.zone().key
+    known = df["known"].fillna(False).astype(bool).to_numpy()
+    df = df.assign(at=_local_times(df["at"], tz).where(known).to_numpy(), to=_local_times(df["to"], tz).to_numpy())
+    return df.reset_index(drop=True)
+
+
+def _metres(lon, lat, crs) -> np.ndarray:
+    pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(crs)
+    return np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()]) if len(pts) else np.zeros((0, 2))
+
+
+def sites(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories=(), units=(),
+          purpose: str = "camera", k: int = 5, radius_m: float = 75.0, spacing_m: float = 50.0,
+          candidates: str = "grid", gateway_m: float = 0.0, existing=(), weigh: str = "count",
+          progress=None) -> dict:
+    """Where ``k`` cameras or patrol teams cover the most of the selection's incidents within
+    ``radius_m`` (:func:`clustering.coverage.maximal_cover`), besides the ``existing`` sites
+    ((lon, lat) pairs). Candidates: the centres of a ``spacing_m`` grid, or of the repeat places
+    (:func:`repeat_places`); with ``gateway_m`` > 0 only those within that distance of the border of
+    the selection (district-entry cameras). ``weigh``: "count" (each incident 1) or "harm" (the
+    severity weights :data:`clustering.rates.HARM_WEIGHTS`).
+
+    Returns numbers only: ``sites`` (a GeoDataFrame in WGS 84: rank, existing, lon, lat, VN-2000 x/y,
+    unit code, incidents, weight, share, busiest hours and weekdays of the incidents it covers),
+    ``curve`` (k = 0, 1, … with share and gain), the covered ``share``/``incidents``/``total``, the
+    out-of-sample ``check`` (the share the same sites cover in the next period of the same length,
+    else the previous one; None without data there) and the size of the ``problem``."""
+    if purpose not in ("camera", "patrol"):
+        raise InputError(fmt.gettext("`%(name)s` was %(value)s but is expected to be one of %(choices)s.",
+                                     name="purpose", value=repr(purpose), choices="camera, patrol"))
+    key = dict(b=boundary, s=start, e=end, c=tuple(categories or ()), u=tuple(units), p=purpose, k=int(k),
+               r=float(radius_m), sp=float(spacing_m), cand=candidates, g=float(gateway_m),
+               x=tuple(existing), w=weigh)
+
+    def compute():
+        inc = _site_incidents(engine, boundary=boundary, start=start, end=end, categories=categories, units=units)
+        if inc.empty:
+            raise InputError(fmt.gettext("No geolocated incidents in the chosen period; widen the dates or the categories."))
+        crs = metric_crs_for(gpd.GeoSeries(gpd.points_from_xy(inc["lon"], inc["lat"]), crs="EPSG:4326"))
+        xy = _metres(inc["lon"], inc["lat"], crs)
+        weights = (inc["severity"].map(HARM_WEIGHTS).fillna(1.0).to_numpy(dtype=float) if weigh == "harm"
+                   else np.ones(len(inc)))
+        if candidates == "places":
+            places = repeat_places(engine, boundary=boundary, start=start, end=end, categories=list(categories or []))
+            if units:
+                places = places[places["code"].isin(set(units))]
+            cand = _metres(places["lon"], places["lat"], crs)
+        else:
+            cand = coverage.grid_candidates(xy, spacing_m, radius_m)
+            if len(cand) > MAX_SITE_CANDIDATES:
+                raise InputError(fmt.gettext(
+                    "%(n)s possible sites at %(spacing)s m is more than %(max)s: choose fewer units or a wider "
+                    "spacing.", n=fmt.number(len(cand)), spacing=fmt.number(spacing_m), max=fmt.number(MAX_SITE_CANDIDATES)))
+        if gateway_m > 0:
+            wards = _ward_frame(engine, boundary)
+            area = (wards.loc[list(units)] if units else wards).to_crs(crs).geometry.union_all()
+            cand = cand[coverage.near_border(cand, area, gateway_m)]
+        if not len(cand):
+            raise InputError(fmt.gettext("No possible site: with repeat places, choose a longer period; near the "
+                                         "border, a larger distance."))
+        fixed = _metres([p[0] for p in existing], [p[1] for p in existing], crs)
+        result = coverage.maximal_cover(xy, cand, k=int(k), radius_m=radius_m, weights=weights, fixed_xy=fixed,
+                                        progress=progress)
+        return _site_result(engine, boundary, result, inc, crs, radius_m, weigh, start, end, categories, units)
+    return cached("sites", engine, key, compute)
+
+
+def _site_result(engine, boundary, result, inc, crs, radius_m, weigh, start, end, categories, units) -> dict:
+    table = result.sites.copy()
+    pts = gpd.GeoSeries(gpd.points_from_xy(table["x"], table["y"]), crs=crs).to_crs("EPSG:4326")
+    table["lon"], table["lat"] = pts.x.to_numpy(), pts.y.to_numpy()
+    zone = int((float(inc["lon"].mean()) + 180) // 6) + 1
+    vn = VN2000_UTM.get(zone, VN2000_UTM[48])
+    vn_pts = pts.to_crs(vn)
+    table["x_vn2000"], table["y_vn2000"] = vn_pts.x.to_numpy(), vn_pts.y.to_numpy()
+    wards = _ward_frame(engine, boundary)
+    hit = gpd.sjoin(gpd.GeoDataFrame(geometry=pts.to_numpy(), crs="EPSG:4326"),
+                    wards[["code", "geometry"]].reset_index(drop=True),
+                    how="left", predicate="within")
+    table["code"] = hit.groupby(level=0)["code"].first().reindex(range(len(table))).to_numpy()
+    table["name"] = table["code"].map(wards["name"])
+    hours = []
+    for s in range(len(table)):  # the covered incidents' times (aoristic), their busiest hours and days
+        mine = inc[result.site_of == s]
+        r = weekday_hour(mine["at"].to_numpy(dtype="datetime64[ns]"), mine["to"].to_numpy(dtype="datetime64[ns]"))
+        best = coverage.busiest(r.matrix)
+        hours.append((None, None, "", int(round(r.total))) if best is None
+                     else (best[0], best[1], ",".join(map(str, best[2])), int(round(r.total))))
+    table[["hour_from", "hour_to", "weekdays", "timed"]] = pd.DataFrame(hours, index=table.index, dtype=object)
+    table = table.rename(columns={"site": "rank", "fixed": "existing"}).drop(columns=["x", "y"])
+    gdf = gpd.GeoDataFrame(table, geometry=pts.to_numpy(), crs="EPSG:4326")
+    return {"sites": gdf, "curve": result.curve, "share": result.share, "weight": result.weight,
+            "total": result.total, "incidents": int((result.site_of >= 0).sum()), "count": int(len(inc)),
+            "check": _site_check(engine, boundary, gdf, crs, radius_m, weigh, start, end, categories, units),
+            "problem": {"demand_points": result.demand_points, "candidates": result.candidates,
+                        "seconds": round(result.seconds, 3), "solver": result.solver},
+            "vn2000": vn, "radius_m": float(radius_m)}
+
+
+def _next_period(start: dt.date, end: dt.date, step: int) -> tuple[dt.date, dt.date]:
+    """The period of the same length after (``step`` 1) or before (-1) [start, end]: whole months
+    shift by their number of months (2025 → 2026, Quý II → Quý III), other periods by their days.
+
+    >>> _next_period(dt.date(2025, 1, 1), dt.date(2025, 12, 31), -1)
+    (datetime.date(2024, 1, 1), datetime.date(2024, 12, 31))
+    """
+    after = end + dt.timedelta(days=1)
+    if start.day == 1 and after.day == 1:
+        months = (after.year - start.year) * 12 + after.month - start.month
+        a = (pd.Timestamp(start) + pd.DateOffset(months=step * months)).date()
+        return a, (pd.Timestamp(a) + pd.DateOffset(months=months)).date() - dt.timedelta(days=1)
+    days = (end - start).days + 1
+    return start + dt.timedelta(days=step * days), end + dt.timedelta(days=step * days)
+
+
+def _site_check(engine, boundary, gdf, crs, radius_m, weigh, start, end, categories, units) -> dict | None:
+    """The share the chosen sites (and the existing ones) cover in the next period of the same length,
+    or in the previous one when the data do not reach the end of the next; None without data."""
+    span = data_span(engine)
+    if span is None or not len(gdf):
+        return None
+    nxt, prev = _next_period(start, end, 1), _next_period(start, end, -1)
+    which, (a, b) = ("next", nxt) if span[1] >= nxt[1] else ("previous", prev)
+    if which == "previous" and span[0] > prev[0]:
+        return None
+    inc = _site_incidents(engine, boundary=boundary, start=a, end=b, categories=categories, units=units)
+    if inc.empty:
+        return None
+    w = inc["severity"].map(HARM_WEIGHTS).fillna(1.0).to_numpy(dtype=float) if weigh == "harm" else np.ones(len(inc))
+    near = coverage.assign(_metres(inc["lon"], inc["lat"], crs), _metres(gdf["lon"], gdf["lat"], crs), radius_m) >= 0
+    return {"which": which, "start": a.isoformat(), "end": b.isoformat(), "share": float(w[near].sum() / w.sum()),
+            "incidents": int(near.sum()), "count": int(len(inc))}
+
+
 def kde_surface(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                 categories: list[str] | None = None, bandwidth_m: float | None = None,
                 cell_m: float | None = None, kernel: str = "quartic"):
@@ -840,21 +1026,30 @@ class Budget:
 
 # passes over the period's incidents of each analysis that is budgeted by incidents
 # complex areas and spots: the period and 3 years; trends: Gi* in every time bin; near repeats: the
-# selection's table and one per category
-PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4, "complex": 4, "trends": 2, "near-repeat": 2}
+# selection's table and one per category; sites: one covering problem per number of sites (the curve),
+# counted over the chosen units only
+PASSES = {"dbscan": 1, "kde": 1, "hotspots": 2, "complex-spots": 4, "complex": 4, "trends": 2, "near-repeat": 2,
+          "sites": 4}
 
 
-def period_incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories) -> int:
-    """Incidents in units of ``boundary`` in [start, end]: a COUNT over the day aggregates."""
+def period_incidents(engine: Engine, *, boundary: str, start: dt.date, end: dt.date, categories,
+                     units=()) -> int:
+    """Incidents in units of ``boundary`` (or in ``units``) in [start, end]: a COUNT over the day aggregates."""
+    if units:
+        rows = day_rows(engine, "a.code, SUM(d.n)", boundary=boundary, start=start, end=end, categories=categories,
+                        group_by="a.code")
+        chosen = set(units)
+        return int(sum(n or 0 for code, n in rows if code in chosen))
     rows = day_rows(engine, "SUM(d.n)", boundary=boundary, start=start, end=end, categories=categories,
                     group_by="")
     return int(rows[0][0] or 0) if rows else 0
 
 
 def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, end: dt.date,
-           categories=None, method: str = "dbscan", page: bool = False) -> Budget:
+           categories=None, method: str = "dbscan", page: bool = False, units=()) -> Budget:
     """The budget of analysis ``what`` ("dbscan", "kde", "hotspots", "complex", "complex-spots",
-    "trends", "near-repeat", "forecast") with ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard
+    "trends", "near-repeat", "sites", "forecast"; the sites count the incidents of ``units`` only) with
+    ``limits`` (the app's settings). Raises :class:`TooCostly` over the hard
     cap. A map ``page`` computes within the request only up to PAGE_INLINE_INCIDENTS (it draws and
     runs several analyses, so it is longer than one API answer): more is a background job."""
     if what == "forecast":
@@ -866,7 +1061,8 @@ def budget(engine: Engine, what: str, limits, *, boundary: str, start: dt.date, 
         b = Budget("forecast", cells * runs, int(limits["FORECAST_INLINE_CELLS"]), int(limits["FORECAST_MAX_CELLS"]),
                    per=runs, unit="cells")
     else:
-        n = period_incidents(engine, boundary=boundary, start=start, end=end, categories=categories)
+        n = period_incidents(engine, boundary=boundary, start=start, end=end, categories=categories,
+                             units=units if what == "sites" else ())
         if what == "dbscan" and method == "hdbscan":
             b = Budget("HDBSCAN", n, int(limits["HDBSCAN_INLINE_INCIDENTS"]), int(limits["HDBSCAN_MAX_INCIDENTS"]))
         else:

@@ -35,7 +35,7 @@ ON_PAGE = ("form", "url", "")
 class Param:
     name: str  # the query / form argument
     label: str  # an English msgid (N_)
-    kind: str  # "int", "float", "choice" or "date"
+    kind: str  # "int", "float", "choice", "date" or "text" (a text area, e.g. one site per line)
     fallback: object = None  # the default without an app, or when ``setting`` is not set; None: none
     setting: str | None = None  # the SETTINGS entry holding the default
     unit: str = ""
@@ -157,6 +157,22 @@ METHODS: dict[str, Method] = {m.name: m for m in [
         Param("max_incidents", N_("Incidents compared at most"), "int", 20_000, "NEAR_REPEAT_MAX_INCIDENTS",
               unit="incidents", minimum=100, maximum=100_000, analyst=True, page="url"),
     ), endpoint="/near-repeat", page="near-repeat"),
+    Method("sites", N_("Camera and patrol sites"), (
+        Param("purpose", N_("Sites for"), "choice", "camera",
+              choices=(("camera", N_("Cameras")), ("patrol", N_("Foot patrols")))),
+        Param("k", N_("Number of sites"), "int", 5, unit="sites", minimum=1, maximum=30),
+        Param("radius", N_("Reach of a site (m)"), "float", unit="m", minimum=0, exclusive=True, maximum=2000,
+              keyword="radius_m", note="by purpose (`CAMERA_RADIUS_M`, `PATROL_RADIUS_M`)"),
+        Param("spacing", N_("Grid of possible sites (m)"), "float", 50.0, unit="m", minimum=10, maximum=500,
+              keyword="spacing_m"),
+        Param("candidates", N_("Possible sites"), "choice", "grid",
+              choices=(("grid", N_("Every grid cell with incidents")), ("places", N_("Repeat places")))),
+        Param("gateway", N_("Only near the border, within (m; 0: anywhere)"), "float", 0.0, unit="m", minimum=0,
+              maximum=5000, keyword="gateway_m"),
+        Param("weigh", N_("How incidents count"), "choice", "count",
+              choices=(("count", N_("Each incident once")), ("harm", N_("Serious incidents more (harm)")))),
+        Param("existing", N_("Existing sites (one “longitude, latitude” per line)"), "text", ""),
+    ), endpoint="/sites", page="sites"),
     Method("forecast", N_("Forecast"), (
         Param("horizon", N_("Forecast for"), "choice", "quarter", choices=(
             ("month", N_("the next month")), ("quarter", N_("the next quarter")),
@@ -168,6 +184,18 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 def default(method: str, name: str):
     """The default of parameter ``name`` of ``method`` (the app's setting, else the fallback)."""
     return METHODS[method].param(name).default
+
+
+#: The reach of a site by purpose when the request gives none: (setting, fallback metres).
+SITE_RADIUS = {"camera": ("CAMERA_RADIUS_M", 75.0), "patrol": ("PATROL_RADIUS_M", 400.0)}
+
+
+def site_radius(purpose: str, radius: float | None = None) -> float:
+    """``radius``, else the default reach of a camera or a foot patrol (CAMERA_RADIUS_M, PATROL_RADIUS_M)."""
+    if radius:
+        return float(radius)
+    setting, fallback = SITE_RADIUS[purpose]
+    return float(current_app.config.get(setting, fallback)) if has_app_context() else fallback
 
 
 def of_page(page: str) -> list[Param]:
@@ -186,6 +214,8 @@ def _bounds(p: Param) -> str:
         return " / ".join(f"`{v}`" for v in p.values)
     if p.kind == "date":
         return "YYYY-MM-DD"
+    if p.kind == "text":
+        return "text"
     lo = "" if p.minimum is None else f"{'>' if p.exclusive else '≥'} {p.minimum:g}"
     hi = "" if p.maximum is None else f"≤ {p.maximum:g}"
     return ", ".join(x for x in (lo, hi) if x)
@@ -193,7 +223,7 @@ def _bounds(p: Param) -> str:
 
 def _default_text(p: Param) -> str:
     value = p.fallback
-    text = p.note if value is None else f"`{value}`" if p.choices else p.html(value)
+    text = "empty" if p.kind == "text" and not value else p.note if value is None else f"`{value}`" if p.choices else p.html(value)
     return text + (f" (`{p.setting}`)" if p.setting else "")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from flask import Blueprint, abort, jsonify, request
 from flask_babel import gettext as _
 
-from geo import analysis, disclosure
+from geo import analysis, disclosure, methods
 from geo import periods as pr
 from geo.categories import weekday_names
 from geo.committee.report import REPORT_GROUPS
@@ -285,11 +285,40 @@ def _near_repeat_body(eng, a, minimum):
                        "summary": out["summary"], "tables": tables, "at_risk": at_risk,
                        "at_risk_by": "ward" if minimum else "incident", "minimum": minimum},
                       ensure_ascii=False, default=_plain)
+def _sites_body(eng, a, minimum):
+    """The chosen sites as GeoJSON points (WGS 84 lon/lat and VN-2000 x/y in the properties) with the
+    1…k curve, the covered share and the out-of-sample share in ``meta``."""
+    site_args = {k: v for k, v in a.items() if k not in PERIOD_KEYS + ("units",)}
+    res = analysis.sites(eng, **{k: a[k] for k in PERIOD_KEYS}, units=tuple(a["units"]), **site_args)
+    frame = layers.site_frame(res, a["purpose"], minimum)
+    keep = ["rank", "label", "existing", "code", "name", "lon", "lat", "x_vn2000", "y_vn2000", "incidents", "share",
+            "hour_from", "hour_to", "weekdays", "hours_text"] + (["suppressed"] if "suppressed" in frame.columns else [])
+    curve = layers.site_curve(res, minimum)
+    small = minimum and 0 < res["incidents"] < minimum
+    meta = {"purpose": a["purpose"], "k": a["k"], "radius_m": res["radius_m"], "vn2000_crs": res["vn2000"],
+            "share": None if small else res["share"], "incidents": None if small else res["incidents"],
+            "total": res["count"], "check": res["check"], "problem": res["problem"],
+            "curve": [{c: _plain(r[c]) for c in ("k", "share", "gain", "incidents", "text")}
+                      for r in curve.to_dict("records")]}
+    return geojson_text(frame[keep + ["geometry"]], meta=meta)
 
 
 # the analyses whose cost grows with the incidents: answered inline, as a background job or refused
 API_BODIES = {"dbscan": _dbscan_body, "kde": _kde_body, "complex-spots": _complex_spots_body,
-              "forecast": _forecast_body, "forecast-backtest": _backtest_body, "near-repeat": _near_repeat_body}
+              "forecast": _forecast_body, "forecast-backtest": _backtest_body, "near-repeat": _near_repeat_body,
+              "sites": _sites_body}
+
+
+@api.get("/sites")
+def sites():
+    """Where k cameras or patrol teams cover the most incidents of the selection (the filters of the
+    map pages, ``unit=`` or ``former=`` for the area, and the parameters of the method "sites")."""
+    f = maps.read_filters()
+    own = method_kwargs("sites")
+    own["radius_m"] = methods.site_radius(own["purpose"], own["radius_m"])
+    own["existing"] = analysis.existing_sites(own["existing"])
+    return budgeted_response("sites", dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories,
+                                           units=f.units, **own), what="sites")
 
 
 def forecast_args() -> dict:

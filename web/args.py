@@ -119,6 +119,7 @@ def raw_arg() -> tuple[str, ...]:
 
 
 UNITS_MAX = 500
+TEXT_MAX = 20_000  # characters of a text parameter (the existing sites)
 
 
 #: The complex-areas page's own ``unit`` choice (ward or spot) shares the argument's name with the
@@ -181,6 +182,10 @@ def param_value(p: Param):
         abort(403, description=_("Only analysts may set `%(name)s`.", name=p.name))
     if p.kind == "date":
         return date_arg(p.name)
+    if p.kind == "text":
+        if len(raw) > TEXT_MAX:
+            raise InputError(_("`%(name)s` is longer than %(max)s characters.", name=p.name, max=number(TEXT_MAX)))
+        return raw
     if p.kind == "choice":
         return choice_arg(p.name, p.default, p.values)
     return _number(p, raw)

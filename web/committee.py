@@ -23,7 +23,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from geo import analysis, disclosure, format
+from geo import analysis, disclosure, format, methods
 from geo import periods as pr
 from geo.committee import areas, assessments, candidates, plans
 from geo.committee import flags as fl
@@ -80,6 +80,8 @@ def _labels() -> dict:
     return {
         "level": {"city": _("City"), "district": _("District"), "ward": _("Ward")},
         "kind": {"ward": _("Ward"), "spot": _("Cluster of incidents"), "polygon": _("Drawn area")},
+        "place_kind": {"address": _("Same address"), "group": _("Points within 50 m"), "camera": _("Camera"),
+                       "patrol": _("Patrol post")},
         "result": {"dat": _("Transformed (đạt)"), "khong_dat": _("Not transformed (không đạt)")},
         "phase_status": {"planned": _("Not started"), "in_progress": _("In progress"),
                          "met": _("Meets the drug-free criteria"), "not_met": _("Does not meet the criteria"),
@@ -401,6 +403,31 @@ def adopt_place():
         flash(str(exc), "error")
         return redirect(url_for("maps.map_page", page="places") + "?" + request.query_string.decode())
     flash(_("Place added to the plan."))
+    return _back("committee.plan", plan_id=int(form["plan_id"]), _anchor="plan-places")
+
+
+@committee.post("/sites")
+@role_required("committee")
+def attach_sites():
+    """Add the sites of the camera and patrol sites page (its selection and parameters are this URL's
+    query) to a plan."""
+    f = read_filters()
+    form = request.form
+    args = page_args("sites")
+    try:
+        added, left = cplaces.attach_sites(
+            engine(), form.get("plan_id"), boundary=f.boundary, start=f.start, end=f.end, categories=f.categories,
+            units=f.units, purpose=args["purpose"], k=args["k"],
+            radius_m=methods.site_radius(args["purpose"], args["radius"]), spacing_m=args["spacing"],
+            candidates=args["candidates"], gateway_m=args["gateway"], existing=analysis.existing_sites(args["existing"]),
+            weigh=args["weigh"], minimum=published_minimum(), note=form.get("note", ""), recorded_by=_me(),
+            on_write=_on_write)
+    except InputError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("maps.map_page", page="sites") + "?" + request.query_string.decode())
+    flash(_("%(n)s sites added to the plan.", n=added) + (" " + _("%(n)s sites were left out (outside the plan's "
+                                                                  "unit, already in it, or too few incidents).",
+                                                                  n=left) if left else ""))
     return _back("committee.plan", plan_id=int(form["plan_id"]), _anchor="plan-places")
 
 

@@ -56,7 +56,7 @@ from web.responses import job_failure, job_progress, published_minimum, run_budg
 
 pages = Blueprint("maps", __name__)
 
-PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast", "places", "near-repeat")
+PAGES = ("overview", "hotspots", "compare", "trends", "complex", "forecast", "places", "near-repeat", "sites")
 MEASURES = ("count", "per_km2", "per_10k", "harm")
 SCHEMES = ("natural_breaks", "quantiles")
 
@@ -277,7 +277,8 @@ def _page_budget(page: str, args: dict) -> str | None:
     forecast beyond FORECAST_INLINE_CELLS); the overview and compare read day aggregates only."""
     if page == "complex":
         return "complex-spots" if args.get("unit") == "spot" else "complex"
-    return {"hotspots": "hotspots", "forecast": "forecast", "trends": "trends", "near-repeat": "near-repeat"}.get(page)
+    return {"hotspots": "hotspots", "forecast": "forecast", "trends": "trends", "near-repeat": "near-repeat",
+            "sites": "sites"}.get(page)
 
 
 def _job_params(page: str, f: Filters, args: dict, minimum: int | None) -> dict:
@@ -295,7 +296,8 @@ def page_view(page: str, f: Filters, args: dict):
     if what is None:
         return build(page, f, args, minimum), None
     state, value = run_budgeted(
-        "page:" + page, what, dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories),
+        "page:" + page, what, dict(boundary=f.boundary, start=f.start, end=f.end, categories=f.categories,
+                                   units=f.units),
         lambda: build(page, f, args, minimum), _job_params(page, f, args, minimum),
         url=url_for("maps.map_page", page=page, **f.query(**given(args))), page=True)
     if state == "pending":
@@ -431,9 +433,9 @@ def map_page(page):
 
 
 def _page_context(page: str, f: Filters) -> dict:
-    """What one page shows beyond the common context: the repeat-places page's plans of the
-    boundary version, for committee members to adopt a place into."""
-    if page != "places" or not current_user.can("committee"):
+    """What one page shows beyond the common context: the repeat-places and sites pages' plans of the
+    boundary version, for committee members to adopt a place or attach the sites to."""
+    if page not in ("places", "sites") or not current_user.can("committee"):
         return {}
     return {"plans": [d["plan"] for d in list_plans(engine()) if d["plan"].boundary == f.boundary]}
 

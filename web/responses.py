@@ -121,7 +121,7 @@ def run_budgeted(kind: str, what: str, args: dict, compute, params: dict, url: s
     (400) over the hard cap, before any work."""
 
     b = analysis.budget(engine(), what, current_app.config, method=args.get("method", "dbscan"), page=page,
-                        **{k: args[k] for k in PERIOD_KEYS if k in args})
+                        **{k: args[k] for k in PERIOD_KEYS + ("units",) if k in args})
     if b.mode == "inline":
         return "inline", compute()
     app = current_app._get_current_object()

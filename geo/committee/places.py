@@ -1,4 +1,5 @@
-"""The repeat places ("tụ điểm") a plan adopted from the repeat-places page.
+"""The repeat places ("tụ điểm") a plan adopted from the repeat-places page, and the camera and
+patrol sites it took from the sites page (kinds "camera" and "patrol", ``radius_m`` their reach).
 
 A place is found again on the server from its key and the page's selection (period, categories,
 boundary version), so what is stored is what the data say, not what a form sent. A place of
@@ -18,7 +19,7 @@ from geo.committee import _checks as check
 from geo.committee._checks import OnWrite
 from geo.committee.plans import get_plan, plan_scope
 from geo.errors import InputError
-from geo.render.layers import place_label
+from geo.render.layers import place_label, site_label
 from geo.store.models import CommitteePlace, utcnow
 
 
@@ -98,6 +99,55 @@ def adopt_place(engine: Engine, plan_id, key: str, *, boundary: str, start: dt.d
                     {"place": new_id, "key": key, "label": label, "unit": values["unit_code"],
                      "incidents": values["incidents"], "period": [start.isoformat(), end.isoformat()]})
     return new_id
+
+
+def attach_sites(engine: Engine, plan_id, *, boundary: str, start: dt.date, end: dt.date, categories=(), units=(),
+                 purpose: str = "camera", minimum: int | None = None, note: str = "", recorded_by: str = "",
+                 on_write: OnWrite = None, **site_args) -> tuple[int, int]:
+    """Add the new sites of :func:`geo.analysis.sites` over the selection (``site_args``: k, radius_m,
+    spacing_m, candidates, gateway_m, existing, weigh) to plan ``plan_id``, as kind ``purpose``
+    ("camera" or "patrol") with ``radius_m`` their reach. Sites outside the plan's unit, those already
+    in the plan and, for a user below analyst, those covering fewer than ``minimum`` incidents are left
+    out. Returns (sites added, sites left out); none added is an error that says why."""
+    number = _plan_id(plan_id)
+    try:
+        plan = get_plan(engine, number)
+    except LookupError:
+        raise InputError(format.gettext("There is no plan number %(id)s; choose a plan from the list.",
+                                        id=number)) from None
+    note = check.text(note, "note", required=False)
+    res = analysis.sites(engine, boundary=boundary, start=start, end=end, categories=list(categories), units=units,
+                         purpose=purpose, **site_args)
+    found = res["sites"][~res["sites"]["existing"]]
+    if boundary != plan.boundary:
+        raise InputError(format.gettext("These sites are on the boundaries %(boundary)s but the plan uses %(plan)s; "
+                                        "choose a plan of these boundaries.", boundary=boundary, plan=plan.boundary))
+    inside = set(plan_scope(engine, plan)["code"])
+    added, left = 0, 0
+    with engine.begin() as conn:
+        taken = {p.place_key for p in _current(conn, plan.id)}
+        for row in found.itertuples():
+            key = f"site:{purpose}:{row.lon:.6f},{row.lat:.6f}"
+            if row.code not in inside or key in taken or (minimum and row.incidents < minimum):
+                left += 1
+                continue
+            label = site_label(purpose, int(row.rank), False, row.name, "vi")
+            values = dict(
+                plan_id=plan.id, status="adopted", kind=purpose, place_key=key, label=label[:400], address="",
+                lon=float(row.lon), lat=float(row.lat), radius_m=float(res["radius_m"]), boundary=boundary,
+                unit_code=str(row.code), unit_name=str(row.name or ""), incidents=int(row.incidents),
+                first_date=None, last_date=None, period_start=start, period_end=end, note=note,
+                recorded_by=recorded_by, recorded_at=utcnow(), supersedes_id=None)
+            new_id = conn.execute(insert(CommitteePlace).values(**values)).inserted_primary_key[0]
+            check.audit(on_write, conn, "committee_place", f"plan {plan.id}",
+                        {"place": new_id, "key": key, "label": label, "unit": values["unit_code"],
+                         "incidents": values["incidents"], "radius_m": values["radius_m"],
+                         "period": [start.isoformat(), end.isoformat()]})
+            added += 1
+    if not added:
+        raise InputError(format.gettext("No site was added: none lies in the plan's unit (%(unit)s) or they are in "
+                                        "the plan already.", unit=plan.unit_name))
+    return added, left
 
 
 def _current(conn, plan_id: int) -> list[Place]:

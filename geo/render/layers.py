@@ -17,7 +17,7 @@ import shapely
 from clustering.compare import city_total
 from clustering.outlook import REGISTRY
 from clustering.projection import metric_crs_for
-from geo import analysis, disclosure, errors
+from geo import analysis, disclosure, errors, methods
 from geo import categories as cat
 from geo import format as fmt
 from geo import periods as pr
@@ -40,7 +40,8 @@ LAYER_NAMES = {"wards": N_("Wards/communes (GeoJSON, open with QGIS)"),
                "areas": N_("Candidate areas (GeoJSON, open with QGIS)"),
                "cells": N_("Most at-risk areas (GeoJSON, open with QGIS)"),
                "places": N_("Repeat places (GeoJSON, open with QGIS)"),
-               "risk": N_("At-risk areas (GeoJSON, open with QGIS)")}
+               "risk": N_("At-risk areas (GeoJSON, open with QGIS)"),
+               "sites": N_("Camera and patrol sites (GeoJSON, open with QGIS)")}
 #: What a statistical figure means, in one plain sentence (the "?" beside it: templates/_table.html).
 GLOSSARY = {
     "p": N_("p: the chance of a change this large if nothing had really changed; under 0.05 the change is clear."),
@@ -354,7 +355,7 @@ STAGES = {"forecast": N_("Reading the incidents for the forecast"),
           "gistar": N_("Finding the hot spots"), "kde": N_("Computing the density of incidents"),
           "dbscan": N_("Finding clusters of incidents"), "trends": N_("Computing the trends"),
           "complex": N_("Ranking the areas"), "near-repeat": N_("Comparing incidents close in place and time"),
-          "drawing": N_("Drawing the map")}
+          "sites": N_("Choosing the sites"), "drawing": N_("Drawing the map")}
 
 
 def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attribution="", minimum=None,
@@ -363,7 +364,7 @@ def build(page, engine, f, args, *, static_url, lang, tiles_url=None, tiles_attr
     ``report(progress, stage)``: told how far the build is (a background job's progress box)."""
     make = {"overview": _overview, "hotspots": _hotspots, "compare": _compare, "change": _change,
             "trends": _trends, "complex": _complex, "forecast": _forecast, "places": _places,
-            "near-repeat": _near_repeat}[page]
+            "near-repeat": _near_repeat, "sites": _sites}[page]
     args = dict(args, minimum=minimum, report=report or _silent)
     view = make(engine, f, args, lambda dual=False: _new_map(engine, f, static_url, lang, tiles_url,
                                                              tiles_attribution, dual), lang)
@@ -1030,6 +1031,164 @@ def _risk_by_ward(risk, minimum, lang):
     by["warning"] = [risk_sentence(d if n is None else n, r, _("the latest incidents in %(ward)s", lang, ward=w), lang)
                      for n, d, r, w in zip(by["days_left"], by["days"], by["radius_m"], by["name"])]
     return by
+#: A site of the sites page (and of a plan) by purpose and whether it exists already.
+SITE_KINDS = {"camera": N_("Camera"), "patrol": N_("Patrol post")}
+SITE_WORDS = {("camera", False): N_("Camera %(n)s"), ("camera", True): N_("Existing camera %(n)s"),
+              ("patrol", False): N_("Patrol post %(n)s"), ("patrol", True): N_("Existing patrol post %(n)s")}
+SITE_COLOURS = {False: "#b2182b", True: "#2166ac"}  # new, existing
+
+
+def site_label(purpose: str, rank: int, existing: bool, ward: str | None, lang: str | None = None) -> str:
+    """A site in words: "Camera 2, Phường 10 (Gò Vấp)"."""
+    text = _(SITE_WORDS[(purpose, bool(existing))], lang, n=int(rank))
+    return f"{text}, {ward}" if isinstance(ward, str) and ward else text
+
+
+def busiest_text(hour_from, hour_to, weekdays, lang: str | None = None) -> str | None:
+    """The busiest hours (end exclusive) and weekdays ("5,6") in words: "18h–22h, Thứ Bảy và Chủ nhật"."""
+    if hour_from is None or (isinstance(hour_from, float) and np.isnan(hour_from)):
+        return None
+    days = tuple(int(d) for d in str(weekdays or "").split(",") if d.strip())
+    return cat.time_label(int(hour_from), (int(hour_to) - 1) % 24, days, lang)
+
+
+def site_frame(res: dict, purpose: str, minimum: int | None, lang: str | None = None) -> gpd.GeoDataFrame:
+    """The chosen sites of :func:`geo.analysis.sites` as a page, a download and the API show them:
+    label, kind, ward, WGS 84 and VN-2000 coordinates, covered incidents and share (%), busiest hours.
+    Below analyst, a site covering fewer than ``minimum`` incidents keeps its place but not its figures."""
+    out = res["sites"].copy()
+    out["share_pct"] = out["share"] * 100
+    if minimum:
+        out = disclosure.protect(out, minimum, ["incidents"], derived=("share", "share_pct", "weight", "hour_from",
+                                                                          "hour_to", "weekdays"))
+    out["label"] = [site_label(purpose, r, e, n, lang) for r, e, n in zip(out["rank"], out["existing"], out["name"])]
+    out["kind_label"] = [_(SITE_KINDS[purpose], lang)] * len(out)
+    out["hours_text"] = [busiest_text(a, b, d, lang) for a, b, d in zip(out["hour_from"], out["hour_to"],
+                                                                         out["weekdays"])]
+    return out
+
+
+def site_curve(res: dict, minimum: int | None, lang: str | None = None) -> pd.DataFrame:
+    """The 1…k curve with its words ("Thêm camera thứ 3: phủ thêm 4,2%"). Below analyst, a step that
+    adds fewer than ``minimum`` incidents is not published."""
+    curve = res["curve"].copy()
+    curve["share_pct"] = curve["share"] * 100
+    curve["gain_pct"] = curve["gain"] * 100
+    curve["added"] = curve["incidents"].diff().fillna(curve["incidents"]).astype(int)
+    curve = curve[curve["k"] > 0].reset_index(drop=True)
+    if minimum:
+        small = (curve["added"] > 0) & (curve["added"] < minimum)
+        for c in ("share_pct", "gain_pct", "added", "incidents", "share", "gain", "weight"):
+            curve[c] = [None if h else v for v, h in zip(curve[c].astype(object), small)]
+        curve["suppressed"] = small
+    curve["text"] = [None if g is None or (isinstance(g, float) and np.isnan(g)) else
+                     _("Site %(k)s adds %(gain)s", lang, k=int(k), gain=fmt.percent(g / 100, 1, locale=lang))
+                     for k, g in zip(curve["k"], curve["gain_pct"])]
+    return curve
+
+
+def _sites(engine, f, args, new_map, lang):
+    """Where k cameras or patrol teams cover the most incidents: the coverage circles numbered, the
+    sites' table, the 1…k curve and the share the same sites cover out of sample. Below analyst, no
+    incident points and small figures suppressed."""
+    minimum, purpose = args["minimum"], args["purpose"]
+    radius = methods.site_radius(purpose, args["radius"])
+    existing = analysis.existing_sites(args["existing"])  # a bad line is the request's error (400)
+    args["report"](0.0, STAGES["sites"])
+    try:
+        res = _site_result(engine, f, args, radius, existing)
+    except analysis.InputError as exc:  # e.g. the whole city at 50 m: the page says what to choose instead
+        res = {"sites": gpd.GeoDataFrame({c: [] for c in SITE_FIELDS}, geometry=[], crs="EPSG:4326"),
+               "curve": pd.DataFrame({"k": [], "weight": [], "incidents": [], "share": [], "gain": []}),
+               "share": 0.0, "incidents": 0, "count": 0, "check": None, "radius_m": radius, "vn2000": None,
+               "problem": None, "message": errors.message(exc, lang)}
+    args["report"](0.9, STAGES["drawing"])
+    sites = site_frame(res, purpose, minimum, lang) if len(res["sites"]) else res["sites"].assign(
+        share_pct=[], label=[], kind_label=[], hours_text=[])
+    curve = site_curve(res, minimum, lang)
+    m = new_map()
+    count = _("Number of incidents", lang)
+    wards = _only(f, analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                          categories=list(f.categories))[["code", "name", "count", "geometry"]])
+    wards = disclosure.wards(wards.reset_index(drop=True), minimum) if minimum else wards.reset_index(drop=True)
+    shown = _with_display_geometry(engine, f.boundary, wards)
+    units = maps.choropleth(m, shown, "count", scheme="natural_breaks", palette="Blues", legend_title=count,
+                            name=count, number_format=lang,
+                            tooltip_fields=[("name", _("Ward/commune", lang)), ("count", count)])
+    _labels(m, shown, units, "count", lang)
+    title = _("Camera and patrol sites", lang)
+    covered = _("Incidents covered", lang)
+    if len(sites):
+        crs = metric_crs_for(sites)
+        for existing in (False, True):
+            part = sites[sites["existing"] == existing]
+            if len(part):
+                circles = part.to_crs(crs).buffer(radius).to_crs("EPSG:4326")
+                maps.spots(m, gpd.GeoDataFrame(part.drop(columns="geometry"), geometry=circles.to_numpy(),
+                                               crs="EPSG:4326"),
+                           number_field="rank", colour=SITE_COLOURS[existing],
+                           name=_("Existing sites", lang) if existing else title,
+                           tooltip_fields=[("label", _("Site", lang)), ("incidents", covered),
+                                           ("hours_text", _("Busiest hours", lang))])
+    if not minimum and res.get("message") is None:
+        _incident_points(m, engine, f, args.get("points_max") or methods.POINTS.default, lang)
+    cols = [("rank", "#", INT), ("label", _("Site", lang), TEXT), ("name", _("Ward/commune", lang), TEXT),
+            ("incidents", covered, INT), ("share_pct", _("Share of the incidents (%)", lang), "float1"),
+            ("hours_text", _("Busiest hours", lang), TEXT),
+            ("lon", _("Longitude", lang), "float6"), ("lat", _("Latitude", lang), "float6"),
+            ("x_vn2000", _("VN-2000 x (m)", lang), "float1"), ("y_vn2000", _("VN-2000 y (m)", lang), "float1")]
+    keep = [c for c, _h, _k in cols] + ["kind_label", "existing", "code", "hour_from", "hour_to", "weekdays"] + (
+        ["suppressed"] if "suppressed" in sites.columns else [])
+    layer = gpd.GeoDataFrame(sites[keep], geometry=sites.geometry.to_numpy(), crs="EPSG:4326")
+    curve_cols = [("k", _("Sites", lang), INT), ("share_pct", _("Share covered (%)", lang), "float1"),
+                  ("gain_pct", _("Added by this site (%)", lang), "float1"), ("incidents", covered, INT),
+                  ("text", _("In words", lang), TEXT)]
+    meta = {"purpose": purpose, "radius_m": radius, "vn2000": res["vn2000"], "problem": res["problem"],
+            "words": _site_words(res, purpose, radius, minimum, lang), "curve_max": float(curve["share_pct"].max()
+                                                                                        if len(curve) else 0)}
+    # the PNG draws the sites, or the units' counts when there is no site to draw
+    png_layer, png_column = (layer, "incidents") if len(layer) else (wards, "count")
+    return View(map=m, layer=png_layer, layers={"sites": layer}, legends=[units["legend_html"]],
+                table=layer.drop(columns="geometry"), table_columns=cols, table_title=title,
+                extra_tables=[(_("Coverage by number of sites", lang), curve, curve_cols)], meta=meta,
+                png={"column": png_column, "title": title, "scheme": "natural_breaks", "cmap": "YlOrRd"})
+
+
+SITE_FIELDS = ("rank", "existing", "lon", "lat", "x_vn2000", "y_vn2000", "code", "name", "incidents", "weight",
+               "share", "hour_from", "hour_to", "weekdays", "timed")
+
+
+def _site_result(engine, f, args, radius, existing):
+    return analysis.sites(engine, boundary=f.boundary, start=f.start, end=f.end, categories=list(f.categories),
+                          units=f.units, purpose=args["purpose"], k=args["k"], radius_m=radius,
+                          spacing_m=args["spacing"], candidates=args["candidates"], gateway_m=args["gateway"],
+                          existing=existing, weigh=args["weigh"],
+                          progress=lambda x: args["report"](0.9 * x, STAGES["sites"]))
+
+
+def _site_words(res, purpose, radius, minimum, lang) -> dict:
+    """The page's sentences: what the sites cover, and what they cover out of sample."""
+    if res.get("message"):
+        return {"cover": res["message"]}
+    new = int((~res["sites"]["existing"]).sum()) if len(res["sites"]) else 0
+    what = _("cameras", lang) if purpose == "camera" else _("patrol posts", lang)
+    small = minimum and 0 < res["incidents"] < minimum
+    out = {"cover": _("%(n)s %(what)s within %(radius)s m cover %(share)s of the %(total)s incidents of the period.",
+                      lang, n=fmt.number(new, 0, locale=lang), what=what, radius=fmt.number(radius, 0, locale=lang),
+                      share=fmt.percent(res["share"], 1, locale=lang), total=fmt.number(res["count"], 0, locale=lang))
+            if not small else _("The sites cover fewer than %(n)s incidents.", lang, n=minimum)}
+    check = res["check"]
+    if check is None:
+        out["check"] = _("No other period of the same length has data to check these sites on.", lang)
+    else:
+        dates = f"{fmt.date(dt.date.fromisoformat(check['start']), locale=lang)} – " \
+                f"{fmt.date(dt.date.fromisoformat(check['end']), locale=lang)}"
+        msg = (N_("In the next period of the same length (%(dates)s) the same sites covered %(share)s of the incidents.")
+               if check["which"] == "next" else
+               N_("In the previous period of the same length (%(dates)s) the same sites covered %(share)s of the "
+                  "incidents (the data do not reach the end of the next one yet)."))
+        out["check"] = _(msg, lang, dates=dates, share=fmt.percent(check["share"], 1, locale=lang))
+    return out
 
 
 #: The forecasting methods in plain words, by their key in :data:`clustering.outlook.REGISTRY`; a key

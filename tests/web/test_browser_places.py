@@ -27,7 +27,8 @@ def test_the_first_place_goes_into_a_plan(page, demo_app, demo_server):
     page.wait_for_url(f"**/committee/plans/{plan_id}#plan-places")
     row = page.locator("#plan-places-table tbody tr").first
     cells = row.locator("td").all_inner_texts()
-    assert cells[0] == label and cells[2] == count and cells[6] == "Khảo sát tháng 1"
+    assert cells[1] in ("Cùng địa chỉ", "Các điểm trong phạm vi 50 m")  # the kind of place
+    assert cells[0] == label and cells[3] == count and cells[7] == "Khảo sát tháng 1"
     assert "Đã đưa điểm vào kế hoạch." in page.locator("main").inner_text()
     screenshot(page, "plan_places")
     row.get_by_role("link").click()  # back to the map, on the place's ward

@@ -267,6 +267,8 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "api.forecast": [f"/api/v1/forecast?{Q}&horizon=decade", f"/api/v1/forecast?{Q}&start=2025-01-02"],
         "api.forecast_backtest": [f"/api/v1/forecast/backtest?{Q}&horizon=decade"],
         "api.near_repeat": [f"/api/v1/near-repeat?{Q}", f"/api/v1/near-repeat?{Q}&distance=-1"],
+        "api.sites": [f"/api/v1/sites?{Q}&unit={ids['code']}&k=3", f"/api/v1/sites?{Q}&existing=10.77,106.70",
+                      f"/api/v1/sites?{Q}&k=0"],
         "api.ward": [f"/api/v1/ward/{ids['code']}?{Q}", f"/api/v1/ward/00000?{Q}"],
         "committee.index": ["/committee/"], "committee.flags": ["/committee/flags"],
         "committee.flags_script": ["/committee/flags.js"], "committee.programmes": ["/committee/programmes"],
@@ -282,11 +284,13 @@ def route_samples(ids: dict) -> dict[str, list[str]]:
         "maps.map_page": maps + ["/map/nowhere", f"/map/overview?{Q}&cut=bogus",
                                  f"/map/overview?{Q}&former=hcmc-2019:764", f"/map/compare?{Q}&former=hcmc-2019:764",
                                  f"/map/hotspots?{Q}&unit=26743&unit=26737", f"/map/overview?{Q}&former=bogus",
-                                 f"/map/overview?{Q}&unit=bogus"],
+                                 f"/map/overview?{Q}&unit=bogus",
+                                 f"/map/sites?{Q}&unit={ids['code']}&purpose=patrol",
+                                 f"/map/sites?{Q}&unit={ids['code']}&existing=106.7,10.77%0Abogus"],
         "maps.map_script": [f"/maps/{p}.js?{Q}" for p in PAGES],
         "maps.export": [f"/export/overview.{fmt}?{Q}" for fmt in ("csv", "png", "pdf")]
                        + [f"/export/compare.csv?{Q}", f"/export/trends.pdf?{Q}", f"/export/places.xlsx?{Q}",
-                          f"/export/near-repeat.xlsx?{Q}"],
+                          f"/export/near-repeat.xlsx?{Q}", f"/export/sites.csv?{Q}&unit={ids['code']}"],
         "static": ["/static/js/panel.js"],
     }
 

@@ -85,7 +85,7 @@ def test_the_form_offers_what_the_server_accepts(bare_app):
     numeric = [p for m in methods.METHODS.values() for p in m.params if p.kind in ("int", "float")]
     assert {p.name for p in numeric} == {"permutations", "eps", "min_samples", "bandwidth", "cell", "top", "min_count",
                                          "points_max", "max_span", "distance", "distance_bands", "days", "day_bands",
-                                         "max_incidents"}
+                                         "max_incidents", "k", "radius", "spacing", "gateway"}
     with bare_app.test_request_context("/"):
         html = render_template_string('{% from "_params.html" import param_inputs %}{{ param_inputs(ps) }}',
                                       ps=[(p, p.default) for p in numeric])

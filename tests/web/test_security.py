@@ -20,7 +20,7 @@ ACCESS = {
     "api.areas": "viewer", "api.gistar": "viewer", "api.lisa": "viewer", "api.compare": "viewer",
     "api.emerging": "viewer", "api.dbscan": "viewer", "api.kde": "viewer", "api.complex_areas": "viewer",
     "api.ward": "viewer", "api.job_status": "viewer", "api.hours": "viewer", "api.months": "viewer",
-    "api.forecast": "viewer", "api.forecast_backtest": "viewer", "api.near_repeat": "viewer",
+    "api.forecast": "viewer", "api.forecast_backtest": "viewer", "api.near_repeat": "viewer", "api.sites": "viewer",
     "maps.map_page": "viewer", "maps.map_script": "viewer", "maps.export": "viewer",
     "admin.import_page": "analyst", "admin.import_confirm": "analyst", "admin.rejected_csv": "analyst", "admin.audit_page": "admin",
     "admin.users_page": "admin", "categories.categories_page": "admin", "categories.categories_change": "admin",
@@ -32,6 +32,7 @@ ACCESS = {
     "committee.create_plan": "committee", "committee.select": "committee",
     "committee.correct_decision": "committee", "committee.assess": "committee",
     "committee.record_programme": "committee", "committee.adopt_place": "committee",
+    "committee.attach_sites": "committee",
     "committee.programmes_script": "viewer", "committee.programmes_download": "viewer",
     "committee.plan_script": "viewer", "committee.area_script": "viewer",
 }
