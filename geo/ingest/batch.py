@@ -62,6 +62,10 @@ FREQS = ("M", "D")
 COLUMNS = ("lon", "lat", "local_date", "category")
 PARTITION_ROWS = 1_000_000
 HILBERT_LEVEL = 16
+#: Shuffle data a local worker holds in memory before sending it on (dask's
+#: ``distributed.p2p.comm.buffer``, 1 GiB by default): with the default a worker's memory
+#: grows with the rows shuffled until 1 GiB; with this much it is set by the partition size.
+SHUFFLE_BUFFER = "64MiB"
 _M_PER_DEG = 111_320.0
 # Extra margin around a partition's points when picking candidate wards: the
 # tolerance is measured in the wards' UTM zone, whose scale differs from the degree
@@ -87,7 +91,9 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None, memory
         when connecting to a running scheduler.
     memory_limit : str or int
         Memory limit per local worker (``"4GiB"``); past 60 % of it a worker
-        spills to disk, at 95 % it is restarted.
+        spills to disk, at 95 % it is restarted. Local workers keep at most
+        :data:`SHUFFLE_BUFFER` of shuffle data in memory; give the workers of a
+        running cluster the same ``distributed.p2p.comm.buffer`` for the same bound.
 
     Notes
     -----
@@ -120,8 +126,10 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None, memory
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with LocalCluster(processes=True, n_workers=n_workers or 2, threads_per_worker=1,
-                          memory_limit=memory_limit, dashboard_address=None) as cluster, Client(cluster) as c:
+        # the nannies hand their configuration to the worker processes they start
+        with dask.config.set({"distributed.p2p.comm.buffer": SHUFFLE_BUFFER}), \
+                LocalCluster(processes=True, n_workers=n_workers or 2, threads_per_worker=1,
+                             memory_limit=memory_limit, dashboard_address=None) as cluster, Client(cluster) as c:
             yield c
     finally:
         quiet.setLevel(level)

@@ -163,6 +163,11 @@ def test_local_cluster_without_DASK_SCHEDULER(monkeypatch):
     with batch.client(n_workers=1, memory_limit="1GiB") as c:
         assert isinstance(c.cluster, distributed.LocalCluster)
         assert list(c.nthreads().values()) == [1]
+        # the worker processes hold a bounded shuffle buffer, whatever the rows
+        import dask
+
+        buffers = c.run(lambda: dask.config.get("distributed.p2p.comm.buffer"))
+        assert list(buffers.values()) == [batch.SHUFFLE_BUFFER]
 
 
 def test_DASK_SCHEDULER_set_before_dask_is_imported(cluster, incidents, wards, tmp_path):
