@@ -239,13 +239,12 @@ def bench_dbscan(quick):
 
 
 # --------------------------------------------------------------------------------------------
-# Sections, in order. Each takes `quick` and returns rows, either tuples
-# (measure, ours, reference, goal, met: bool or None) or dicts
-# {name, ours_s, baseline_s, ratio, check} as bench/analysis_gistar.run returns.
+# Sections, in order. Each takes `quick` and returns rows
+# (measure, ours, reference, goal, met: bool or None).
 # --------------------------------------------------------------------------------------------
 
 def bench_gistar(quick):
-    """Gi* and local Moran on 10,000 grid cells, 999 permutations, against esda's own call."""
+    """Gi* and local Moran on 10,000 grid cells, 999 permutations, against esda's own calls."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from analysis_gistar import run
 
@@ -255,17 +254,10 @@ def bench_gistar(quick):
 SECTIONS = [bench_kde, bench_dbscan, bench_gistar]
 
 
-def _as_tuple(row):
-    if isinstance(row, dict):
-        return (row["name"], f"{row['ours_s']:.3f} s", f"{row['baseline_s']:.3f} s",
-                "same values", bool(row["check"]))
-    return tuple(row)
-
-
 def _table(rows):
     head = ("measure", "ours", "reference", "goal", "met")
     body = [(m, o, r, g, "" if ok is None else ("yes" if ok else "NO"))
-            for m, o, r, g, ok in map(_as_tuple, rows)]
+            for m, o, r, g, ok in rows]
     widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(5)]
     line = "  ".join("{:<%d}" % w for w in widths)
     print(line.format(*head))
@@ -291,7 +283,7 @@ def main(argv=None):
         print(f"running {section.__name__} ...", flush=True)
         rows += section(args.quick)
     _table(rows)
-    return 0 if all(_as_tuple(row)[4] is not False for row in rows) else 1
+    return 0 if all(row[4] is not False for row in rows) else 1
 
 
 if __name__ == "__main__":

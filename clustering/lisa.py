@@ -1,10 +1,8 @@
 """Clusters and outliers with the local Moran's I (LISA), classified as ArcGIS does."""
 from __future__ import annotations
 
-import warnings
 from numbers import Real
 
-import esda
 import numpy as np
 import pandas as pd
 
@@ -12,10 +10,11 @@ from .getis_ord import (
     DEFAULT_SEED,
     PERMUTATIONS,
     _values,
+    binary_neighbours,
     column_values,
     confidence_bins,
     fdr_qvalues,
-    pseudo_p_value,
+    permutation_test,
 )
 from .getis_ord import _parameter_constraints as _gi_constraints
 from .grid import aligned_graph, as_graph, validate_parameters, ward_weights
@@ -43,14 +42,18 @@ QUADRANTS = pd.DataFrame(
 class LocalMoran:
     """Local Moran's I with row-standardised weights, FDR and ArcGIS's cluster/outlier types.
 
-    The fit runs when the object is built, through ``esda.Moran_Local``.
+    The fit runs when the object is built, with the formulas of ``esda.Moran_Local``
+    (``transformation="r"``) and esda's conditional permutations, run by
+    :func:`clustering.getis_ord.permutation_test` (see :class:`clustering.getis_ord.HotSpots`,
+    Notes).
 
     Parameters
     ----------
     y : array-like, shape (n,)
         Values, e.g. incident counts per ward or grid cell.
     w : libpysal Graph or W
-        Neighbours, without self-weights; they are row-standardised.
+        Neighbours (binary; any weights are made binary), without self-weights; they are
+        row-standardised.
     permutations : int, default 999
         Conditional permutations for the pseudo p-values.
     seed : int or None, default 12345
@@ -61,7 +64,7 @@ class LocalMoran:
     alpha : float, default 0.05
         Significance level (ArcGIS's Cluster and Outlier Analysis uses 95 % confidence).
     n_jobs : int, default 1
-        Processes for the permutations (-1: all cores). Results do not depend on it.
+        Threads for the permutations (-1: all cores). Results do not depend on it.
 
     Attributes
     ----------
@@ -113,26 +116,39 @@ class LocalMoran:
         validate_parameters(_parameter_constraints, permutations=permutations, seed=seed, fdr=fdr,
                             alpha=alpha, n_jobs=n_jobs)
         y = _values(y, "y")
-        w = as_graph(w, n=len(y))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The alternative hypothesis",
-                                    category=DeprecationWarning)
-            m = esda.Moran_Local(y, w, transformation="r", permutations=permutations, seed=seed,
-                                 n_jobs=n_jobs, keep_simulations=True)
+        neighbours = binary_neighbours(as_graph(w, n=len(y)))
+        n = len(y)
+        k = np.diff(neighbours.indptr).astype(float)
+        # esda.Moran_Local's formulas with transformation="r" on binary weights
+        sd = y.std()
+        z = (y - y.mean()) / sd
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lag = np.where(k > 0, (neighbours @ z) / k, 0.0)
+            wi2 = np.where(k > 0, 1.0 / k, 0.0)
+        wi = (k > 0).astype(float)
+        den = (z * z).sum()
+        self.Is = (n - 1) * z * lag / den
+        m2 = den / n
+        b2 = (z ** 4).sum() / n / m2 ** 2
+        self.EI = -wi / (n - 1)
+        self.VI = (wi2 * (n - b2) / (n - 1) + (wi ** 2 - wi2) * (2 * b2 - n) / ((n - 1) * (n - 2))
+                   - (-wi / (n - 1)) ** 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.Z = (self.Is - self.EI) / np.sqrt(self.VI)
+        # I_i = z_i * (n - 1) / den * (S / k - mean) / sd, S the sum of y over the neighbours
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(k > 0, z * (n - 1) / den / (k * sd), 0.0)
+        sim = permutation_test(y, neighbours, scale, self.Is, permutations=permutations, seed=seed,
+                               moments=True, n_jobs=n_jobs)
         self.y = y
         self.permutations, self.seed, self.fdr, self.alpha = permutations, seed, fdr, alpha
-        self.Is, self.EI, self.VI = m.Is, m.EI, m.VI
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.Z = (m.Is - m.EI) / np.sqrt(m.VI)
-        self.z_sim = np.asarray(m.z_sim, dtype=float)
-        self.p_sim = np.asarray(m.p_sim, dtype=float)
-        self.p = pseudo_p_value(m.Is, m.rlisas)
-        m.rlisas = m.sim = None              # n x permutations floats; not kept
+        self.z_sim, self.p_sim, self.p = sim.z_sim, sim.p_sim, sim.p_perm
         self.q = fdr_qvalues(self.p)
-        bins, thresholds = confidence_bins(np.ones(len(y)), self.p, alpha_levels=(alpha,), fdr=fdr)
+        bins, thresholds = confidence_bins(np.ones(n), self.p, alpha_levels=(alpha,), fdr=fdr)
         self.threshold = thresholds[alpha]
         self.significant = bins > 0
-        self.quadrant = np.asarray(m.q, dtype=np.int64)
+        # quadrants as esda numbers them: 1 HH, 2 LH, 3 LL, 4 HL
+        self.quadrant = np.where(z > 0, np.where(lag > 0, 1, 4), np.where(lag > 0, 2, 3))
         table = QUADRANTS.set_index("quadrant")
         shown = np.where(self.significant, self.quadrant, 0)
         self.codes = table["code"].reindex(shown).to_numpy()

@@ -337,7 +337,7 @@ _TOO_FEW_BINS = {
 
 def emerging_wards(engine: Engine, *, boundary: str, start: dt.date, end: dt.date,
                    categories: list[str] | None = None, bins: str = "quarter",
-                   permutations: int = 199, progress=None) -> tuple[gpd.GeoDataFrame, EmergingHotSpots]:
+                   permutations: int = 999, progress=None) -> tuple[gpd.GeoDataFrame, EmergingHotSpots]:
     """Emerging hot-spot pattern of each ward over month or quarter bins of [start, end].
     ``progress(fraction)``, when given, hears how far the computation is (not part of the cache key)."""
     if bins not in ("month", "quarter"):

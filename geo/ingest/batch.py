@@ -62,6 +62,11 @@ FREQS = ("M", "D")
 COLUMNS = ("lon", "lat", "local_date", "category")
 PARTITION_ROWS = 1_000_000
 HILBERT_LEVEL = 16
+#: Shuffle data a local worker holds in memory before sending it on (dask's
+#: ``distributed.p2p.comm.buffer``, 1 GiB by default, which lets a worker's memory grow with
+#: the rows shuffled up to 1 GiB). Measured on the national layer (bench/scale.py): 2 workers
+#: peak at 0.65 GiB each for 2.5M rows and 0.74 GiB for 10M rows.
+SHUFFLE_BUFFER = "64MiB"
 _M_PER_DEG = 111_320.0
 # Extra margin around a partition's points when picking candidate wards: the
 # tolerance is measured in the wards' UTM zone, whose scale differs from the degree
@@ -87,7 +92,9 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None, memory
         when connecting to a running scheduler.
     memory_limit : str or int
         Memory limit per local worker (``"4GiB"``); past 60 % of it a worker
-        spills to disk, at 95 % it is restarted.
+        spills to disk, at 95 % it is restarted. Local workers keep at most
+        :data:`SHUFFLE_BUFFER` of shuffle data in memory; give the workers of a
+        running cluster the same ``distributed.p2p.comm.buffer`` for the same bound.
 
     Notes
     -----
@@ -120,8 +127,10 @@ def client(scheduler: str | None = None, *, n_workers: int | None = None, memory
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with LocalCluster(processes=True, n_workers=n_workers or 2, threads_per_worker=1,
-                          memory_limit=memory_limit, dashboard_address=None) as cluster, Client(cluster) as c:
+        # the nannies hand their configuration to the worker processes they start
+        with dask.config.set({"distributed.p2p.comm.buffer": SHUFFLE_BUFFER}), \
+                LocalCluster(processes=True, n_workers=n_workers or 2, threads_per_worker=1,
+                             memory_limit=memory_limit, dashboard_address=None) as cluster, Client(cluster) as c:
             yield c
     finally:
         quiet.setLevel(level)
@@ -473,18 +482,20 @@ _LOOSE_MARGIN_M = 1_000.0
 
 
 def write_synthetic(folder: str | Path, n: int, *, wards: gpd.GeoDataFrame, seed: int,
-                    rows_per_file: int = 1_000_000) -> list[Path]:
+                    rows_per_file: int = 1_000_000, weights=None) -> list[Path]:
     """Write ``n`` SYNTHETIC incidents over ``wards`` as Parquet files, one chunk at a time.
 
     Columns: ``id`` (0..n-1), ``lon``, ``lat`` (WGS 84, 6 decimals),
     ``local_date`` (date, 2023-01-01..2025-12-31, more at weekends),
     ``category`` (codes of :data:`geo.ingest.demo.CATEGORY_SHARES` in those shares).
-    Of the points, 70 % are uniform inside a ward chosen with a weight of
-    sqrt(area) (small urban wards are denser), 25 % fall in Gaussian clusters
-    (sigma 300 m) around two fixed centres per ward, and 5 % are uniform in a
-    ward's bounding box grown by 1 km, so that some lie outside every ward or
-    within the join tolerance of one. Memory is bounded by ``rows_per_file``;
-    the files are the same for the same ``seed`` and ``rows_per_file``.
+    Each point belongs to a ward drawn with ``weights`` (relative, one per ward,
+    e.g. a population; by default sqrt(area), so that small urban wards are
+    denser; wards without area get none): 70 % are uniform inside the ward,
+    25 % fall in Gaussian clusters (sigma 300 m) around two fixed centres in it,
+    and 5 % are uniform in its bounding box grown by 1 km, so that some lie
+    outside every ward or within the join tolerance of one. Memory is bounded
+    by ``rows_per_file``; the files are the same for the same ``seed``,
+    ``rows_per_file`` and ``weights``.
 
     Returns
     -------
@@ -512,14 +523,26 @@ def write_synthetic(folder: str | Path, n: int, *, wards: gpd.GeoDataFrame, seed
     usable = np.flatnonzero(area > 0)
     if not len(usable):
         raise InputError("`wards` has no polygon with an area; check the boundary layer.")
-    weight = np.sqrt(area * coslat)
+    if weights is None:
+        weight = np.sqrt(area * coslat)
+    else:
+        weight = np.asarray(weights, dtype=float)
+        if weight.shape != (len(geoms),) or not np.isfinite(weight).all() or (weight < 0).any():
+            raise InputError(f"`weights` must hold one number >= 0 per ward ({len(geoms)}).")
+    weight = np.where(area > 0, weight, 0.0)
+    if not weight.sum() > 0:
+        raise InputError("`weights` is 0 for every ward with an area; give some ward a weight.")
     weight /= weight.sum()
+    # share of each bounding box inside its ward: the rejection sampling draws that many more
+    box = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
+    inside = np.divide(area, box, out=np.ones_like(area), where=box > 0)
 
     seq = np.random.SeedSequence(seed)
     base, *chunks = seq.spawn(1 + max(1, math.ceil(n / rows_per_file)))
     rng0 = np.random.default_rng(base)
     centre_ward = np.repeat(usable, _CENTRES_PER_WARD)
-    cx, cy = _uniform_in(rng0, geoms, bounds, centre_ward)
+    cx, cy = _uniform_in(rng0, geoms, bounds, inside, centre_ward)
+    centre_p = weight[centre_ward] / weight[centre_ward].sum()
 
     days = np.arange(np.datetime64(SYNTHETIC_START), np.datetime64(SYNTHETIC_END) + 1)
     day_w = np.where(pd.DatetimeIndex(days).day_of_week >= 5, 1.3, 1.0)
@@ -533,11 +556,11 @@ def write_synthetic(folder: str | Path, n: int, *, wards: gpd.GeoDataFrame, seed
         m = min(rows_per_file, n - start)
         rng = np.random.default_rng(chunks[i])
         k_uni, k_clu = rng.multinomial(m, [_UNIFORM, _CLUSTERED, 1 - _UNIFORM - _CLUSTERED])[:2]
-        ux, uy = _uniform_in(rng, geoms, bounds, rng.choice(len(geoms), size=k_uni, p=weight))
-        c = rng.integers(0, len(cx), k_clu)
+        ux, uy = _uniform_in(rng, geoms, bounds, inside, rng.choice(len(geoms), size=k_uni, p=weight))
+        c = rng.choice(len(cx), size=k_clu, p=centre_p)
         dy = rng.normal(0.0, _CLUSTER_SIGMA_M, k_clu) / _M_PER_DEG
         dx = rng.normal(0.0, _CLUSTER_SIGMA_M, k_clu) / (_M_PER_DEG * np.cos(np.radians(cy[c])))
-        w = usable[rng.integers(0, len(usable), m - k_uni - k_clu)]
+        w = rng.choice(len(geoms), size=m - k_uni - k_clu, p=weight)
         grow_y = _LOOSE_MARGIN_M / _M_PER_DEG
         grow_x = grow_y / coslat[w]
         lx = rng.uniform(bounds[w, 0] - grow_x, bounds[w, 2] + grow_x)
@@ -559,8 +582,11 @@ def write_synthetic(folder: str | Path, n: int, *, wards: gpd.GeoDataFrame, seed
     return paths
 
 
-def _uniform_in(rng, geoms, bounds, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One point uniform inside ``geoms[w]`` for each ``w`` in ``which`` (rejection in the bounding box)."""
+def _uniform_in(rng, geoms, bounds, inside, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One point uniform inside ``geoms[w]`` for each ``w`` in ``which`` (rejection in the bounding box).
+
+    ``inside`` is the share of each bounding box inside its ward (an island commune's box is
+    mostly sea): each round draws enough points for the ones still needed."""
     x = np.empty(len(which))
     y = np.empty(len(which))
     order = np.argsort(which, kind="stable")
@@ -569,7 +595,7 @@ def _uniform_in(rng, geoms, bounds, which: np.ndarray) -> tuple[np.ndarray, np.n
         need, gx, gy = e - s, [], []
         minx, miny, maxx, maxy = bounds[w]
         while need > 0:
-            k = int(need * 1.5) + 16
+            k = int(need * 1.2 / max(inside[w], 1e-3)) + 16
             px, py = rng.uniform(minx, maxx, k), rng.uniform(miny, maxy, k)
             ok = shapely.contains_xy(geoms[w], px, py)
             gx.append(px[ok][:need])

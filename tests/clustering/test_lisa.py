@@ -4,14 +4,16 @@ import esda
 import geopandas as gpd
 import numpy as np
 import pytest
+from esda.moran import _moran_local_crand
 from numpy.testing import assert_allclose, assert_array_equal
 
-from clustering.getis_ord import fdr_threshold
+from clustering.getis_ord import binary_neighbours, fdr_threshold, permutation_draws, pseudo_p_value
 from clustering.grid import make_grid, ward_weights
 from clustering.lisa import QUADRANTS, LocalMoran, local_moran
 from clustering.projection import to_metric
 from geo.errors import InputError
 from geo.render import palette
+from tests.clustering.test_getis_ord import _mc_bound, esda_on_draws
 from tests.conftest import SHARED_BOUNDARIES as BOUNDARIES  # noqa: E402
 
 
@@ -43,18 +45,50 @@ def _esda_moran(y, w, permutations=999, seed=12345):
 
 def test_values_equal_esda_on_real_wards(wards, w):
     out = local_moran(wards, "count", w=w, permutations=999, seed=11)
-    ref = _esda_moran(wards["count"].to_numpy(), w, permutations=999, seed=11)
-    assert_allclose(out["lisa_i"], ref.Is, atol=1e-6)
-    assert_allclose(out["lisa_z_sim"], ref.z_sim, atol=1e-6)
-    assert_allclose(out["lisa_p_sim"], ref.p_sim, atol=1e-6)
-    assert_allclose(out["lisa_z"], (ref.Is - ref.EI) / np.sqrt(ref.VI), atol=1e-6)
+    ref = _esda_moran(wards["count"].to_numpy(), w, permutations=0)
+    assert_allclose(out["lisa_i"], ref.Is, rtol=0, atol=1e-10)
+    assert_allclose(out["lisa_z"], (ref.Is - ref.EI) / np.sqrt(ref.VI), rtol=0, atol=1e-10)
     assert_array_equal(out["lisa_quadrant"], ref.q)
-    ge = (ref.rlisas >= ref.Is[:, None] - 1e-12).sum(axis=1)
-    le = (ref.rlisas <= ref.Is[:, None] + 1e-12).sum(axis=1)
-    assert_allclose(out["lisa_p"], (np.minimum(ge, le) + 1) / 1000, atol=1e-6)
-    no_ties = ~np.isclose(ref.rlisas, ref.Is[:, None], rtol=1e-9, atol=1e-12).any(axis=1)
-    assert_allclose(out["lisa_p"][no_ties], ref.p_sim[no_ties], atol=1e-6)
+    lm = LocalMoran(wards["count"], w, permutations=9, seed=11)
+    assert_allclose(lm.EI, ref.EI, rtol=1e-12)
+    assert_allclose(lm.VI, ref.VI, rtol=1e-12)
     assert (out["lisa_code"] == "HH").any()
+
+
+def _esda_moran_on_draws(y, w, observed, draws):
+    z = (y - y.mean()) / y.std()
+    neighbours = binary_neighbours(w)
+    k = np.diff(neighbours.indptr)
+    return esda_on_draws(_moran_local_crand, z, observed, neighbours, np.repeat(1.0 / k, k),
+                         np.zeros(len(y)), draws, (len(y) - 1) / (z * z).sum())
+
+
+def test_permutations_equal_esdas_own_code_on_the_same_draws(wards, w):
+    y = wards["count"].to_numpy(dtype=float)
+    lm = LocalMoran(y, w, permutations=999, seed=11)
+    draws = permutation_draws(len(y), w.cardinalities.max(), 999, 11)
+    p_sim, sims = _esda_moran_on_draws(y, w, lm.Is, draws)
+    assert_allclose(lm.z_sim, (lm.Is - sims.mean(axis=1)) / sims.std(axis=1), rtol=1e-9)
+    # ties counted in both tails, from esda's simulations
+    ge = (sims >= lm.Is[:, None] - 1e-12 - 1e-9 * np.abs(lm.Is[:, None])).sum(axis=1)
+    le = (sims <= lm.Is[:, None] + 1e-12 + 1e-9 * np.abs(lm.Is[:, None])).sum(axis=1)
+    assert_array_equal(lm.p, (np.minimum(ge, le) + 1) / 1000)
+    # esda's own p_sim where no simulated value ties with the observed one (at a tie its
+    # rounding decides the side; ours compares the neighbours' sums, where counts tie exactly)
+    no_ties = ~np.isclose(sims, lm.Is[:, None], rtol=1e-9, atol=1e-12).any(axis=1)
+    assert no_ties.sum() > 10
+    assert_allclose(lm.p_sim[no_ties], p_sim[no_ties], rtol=0, atol=1e-7)
+    assert_array_equal(lm.p[no_ties], lm.p_sim[no_ties])
+
+
+def test_p_values_agree_with_esdas_permutations_within_monte_carlo_error(wards, w):
+    y = wards["count"].to_numpy(dtype=float)
+    lm = LocalMoran(y, w, permutations=9999, seed=11)
+    ref = _esda_moran(y, w, permutations=9999, seed=11)
+    theirs = pseudo_p_value(ref.Is, ref.rlisas)
+    assert (np.abs(lm.p - theirs) <= _mc_bound(theirs, 9999)).all()
+    assert abs(np.mean(lm.p - theirs)) < 0.005
+    assert_allclose(lm.z_sim, ref.z_sim, rtol=0.05, atol=0.05)
 
 
 def test_fdr_classification(wards, w):

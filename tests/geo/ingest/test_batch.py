@@ -98,6 +98,24 @@ def test_monthly_counts_equal_in_memory_path(scheduler_env, incidents, frame, wa
     assert len({t["worker"] for t in joins}) == 2
 
 
+def test_national_communes_counts_equal_in_memory_path(scheduler_env, tmp_path):
+    # the 3,321 communes of the 34 provinces: detailed polygons, islands, one UTM zone for all
+    import pyogrio
+
+    path = SHARED_BOUNDARIES / "vietnam_communes_2025.geojson"
+    if not path.exists():
+        pytest.skip(f"{path} not available; set BOUNDARY_SOURCE_DIR")
+    communes = pyogrio.read_dataframe(path, columns=["code"], use_arrow=True).sort_values("code", ignore_index=True)
+    assert len(communes) == 3321
+    batch.write_synthetic(tmp_path / "vn", 60_000, wards=communes, seed=5, rows_per_file=20_000)
+    frame = pd.read_parquet(tmp_path / "vn")
+    expected = reference(frame, communes)
+    got = batch.join_and_aggregate(tmp_path / "vn", communes, partition_rows=15_000)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["count"].sum() == len(frame)
+    assert got["code"].nunique() > 2_000
+
+
 @pytest.mark.filterwarnings("ignore:Sending large graph")
 def test_outside_points_are_counted_as_outside(scheduler_env, frame, wards):
     far = pd.DataFrame({"id": [-1, -2, -3, -4], "lon": [0.0, np.nan, 106.70, 120.0],
@@ -145,6 +163,11 @@ def test_local_cluster_without_DASK_SCHEDULER(monkeypatch):
     with batch.client(n_workers=1, memory_limit="1GiB") as c:
         assert isinstance(c.cluster, distributed.LocalCluster)
         assert list(c.nthreads().values()) == [1]
+        # the worker processes hold a bounded shuffle buffer, whatever the rows
+        import dask
+
+        buffers = c.run(lambda: dask.config.get("distributed.p2p.comm.buffer"))
+        assert list(buffers.values()) == [batch.SHUFFLE_BUFFER]
 
 
 def test_DASK_SCHEDULER_set_before_dask_is_imported(cluster, incidents, wards, tmp_path):
@@ -178,6 +201,37 @@ def test_write_synthetic_is_seeded_and_bounded(tmp_path, wards):
     assert 0.005 < (index == -1).mean() < 0.05
     with pytest.raises(InputError, match="already holds Parquet files"):
         batch.write_synthetic(tmp_path / "a", 10, wards=wards, seed=7)
+
+
+def test_write_synthetic_follows_the_weights(tmp_path, wards):
+    # three times the weight for each Hồ Chí Minh City unit (codes from 25747) as for Hà Nội's
+    hcmc = wards["code"].astype(int).to_numpy() >= 25747
+    weights = np.where(hcmc, 3.0, 1.0)
+    batch.write_synthetic(tmp_path / "w", 20_000, wards=wards, seed=3, rows_per_file=20_000, weights=weights)
+    points = pd.read_parquet(tmp_path / "w")
+    index = assign_wards(points["lon"].to_numpy(), points["lat"].to_numpy(), wards).index
+    in_hcmc = hcmc[index[index >= 0]]
+    share = weights[hcmc].sum() / weights.sum()                 # 3 * 168 / (3 * 168 + 126) = 0.8
+    assert abs(in_hcmc.mean() - share) < 0.02                    # binomial sd 0.003
+    none_in_hanoi = np.where(hcmc, 1.0, 0.0)
+    batch.write_synthetic(tmp_path / "z", 2_000, wards=wards, seed=3, weights=none_in_hanoi)
+    points = pd.read_parquet(tmp_path / "z")
+    assert points["lat"].max() < 12                              # Hà Nội lies north of 20° N
+    with pytest.raises(InputError, match="`weights` must hold one number >= 0 per ward"):
+        batch.write_synthetic(tmp_path / "bad", 10, wards=wards, seed=3, weights=[1.0, 2.0])
+
+
+def test_write_synthetic_fills_island_communes(tmp_path):
+    # two islands of 100 m 50 km apart: the bounding box is 0.0004 % land
+    import shapely
+
+    islands = shapely.MultiPolygon([shapely.box(0, 0, 0.001, 0.001), shapely.box(0.45, 0.45, 0.451, 0.451)])
+    layer = gpd.GeoDataFrame({"code": ["1"]}, geometry=[islands], crs="EPSG:4326").set_geometry(
+        gpd.GeoSeries([islands], crs="EPSG:4326").translate(109.0, 10.0))
+    batch.write_synthetic(tmp_path / "i", 3_000, wards=layer, seed=1)
+    points = pd.read_parquet(tmp_path / "i")
+    inside = assign_wards(points["lon"].to_numpy(), points["lat"].to_numpy(), layer, tolerance_m=0).index >= 0
+    assert inside.mean() > 0.70                                  # the uniform part at least
 
 
 def test_hilbert_key_visits_each_cell_once_with_unit_steps():
