@@ -329,13 +329,11 @@ def is_arrow_text(col: pd.Series) -> bool:
 
 
 def arrow_text(col: pd.Series):
-    """The Arrow strings of a column for which :func:`is_arrow_text` holds, as one array."""
+    """The Arrow strings of a column for which :func:`is_arrow_text` holds, as Arrow keeps them (an
+    array, or the chunks of a file read in blocks), without a copy."""
     import pyarrow as pa
 
-    arr = pa.array(col.array)
-    if isinstance(arr, pa.ChunkedArray):
-        return arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
-    return arr
+    return pa.array(col.array)
 
 
 def _header_crs(columns: dict[str, str], name: str) -> str | None:
@@ -464,8 +462,7 @@ def _arrow_csv(body: bytes, start: int, width: int, delimiter: str) -> pd.DataFr
                                                  quoted_strings_can_be_null=True, check_utf8=False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    # one chunk per column: what the compute functions and pandas then read without copies
-    return pd.DataFrame({n: pd.array(table.column(n).combine_chunks(), dtype="str") for n in names})
+    return pd.DataFrame({n: pd.array(table.column(n), dtype="str") for n in names})
 
 
 def _pandas_csv(body, delimiter: str, name: str) -> pd.DataFrame:
