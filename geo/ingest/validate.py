@@ -362,10 +362,10 @@ def _parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, np
         if with_tz.any():
             conv = pd.to_datetime(t[with_tz], format="ISO8601", utc=True, errors="coerce")
             idx = t.index[with_tz]
-            utc[idx] = conv.dt.tz_localize(None)
+            utc[idx] = _nanoseconds(conv.dt.tz_localize(None))
         if (~with_tz).any():
             idx = t.index[~with_tz]
-            local[idx] = pd.to_datetime(t[~with_tz], format="ISO8601", errors="coerce")
+            local[idx] = _nanoseconds(pd.to_datetime(t[~with_tz], format="ISO8601", errors="coerce"))
         has_time[iso] = t.str.contains(r"[T ]\d", regex=True).fillna(False).to_numpy(dtype=bool)
 
     vn = text.notna().to_numpy() & ~iso
@@ -374,7 +374,7 @@ def _parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, np
         # regular expression below on 1M rows, which then sees only the rest
         if not vn.any():
             break
-        conv = pd.to_datetime(text[vn], format=fmt, errors="coerce")
+        conv = _nanoseconds(pd.to_datetime(text[vn], format=fmt, errors="coerce"))
         ok = conv.notna().to_numpy()
         idx = text.index[vn][ok]
         local[idx] = conv[ok]
@@ -386,15 +386,25 @@ def _parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, np
         year = num[2]
         # pandas' nanosecond timestamps end before 1678: an older year is "before 1900" below
         old = (year < 1900).to_numpy()
-        conv = pd.to_datetime(pd.DataFrame({
+        conv = _nanoseconds(pd.to_datetime(pd.DataFrame({
             "year": year.where(~old, 1900), "month": num[1], "day": num[0],
             "hour": num[3].fillna(0), "minute": num[4].fillna(0), "second": num[5].fillna(0),
-        }), errors="coerce")
+        }), errors="coerce"))
         idx = text.index[vn]
         local[idx] = conv.where(~old, pd.Timestamp("1800-01-01"))
         has_time[vn] = num[3].notna().to_numpy()
 
     return local, utc, err, has_time
+
+
+def _nanoseconds(times: pd.Series) -> pd.Series:
+    """Parsed times in pandas' nanosecond timestamps, which end before 1678 and after 2262 (pandas keeps
+    such years in a coarser unit): an earlier one becomes 1800-01-01, reported as before 1900, a later one
+    is no date."""
+    if times.dtype == "datetime64[ns]":
+        return times
+    early, late = times < EARLIEST, times > pd.Timestamp.max
+    return times.mask(early, pd.Timestamp("1800-01-01")).mask(late, pd.NaT).astype("datetime64[ns]")
 
 
 def _to_utc(local: pd.Series, utc: pd.Series, tz: str) -> pd.Series:
