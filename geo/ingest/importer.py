@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from openpyxl import Workbook
 from sqlalchemy import select, text
@@ -24,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import N_, gettext
-from geo.ingest.join import assign_wards, point_tree
+from geo.ingest.join import assign_wards
 from geo.ingest.parsing import (
     GEOM_LAT,
     GEOM_LON,
@@ -32,6 +35,8 @@ from geo.ingest.parsing import (
     REJECT_ROW_HEADER,
     RawTable,
     ReadLimits,
+    arrow_text,
+    is_arrow_text,
     read_table,
     sha256_of,
     split_header,
@@ -40,7 +45,15 @@ from geo.ingest.parsing import (
 from geo.ingest.validate import DEFAULT_TZ, Extent, Validated, WardIndex, validate
 from geo.render.exports import csv_bytes, xlsx_cell
 from geo.store.categories import for_source, set_source_map
-from geo.store.models import BoundaryVersion, Crosswalk, ImportBatch, check_widths, refresh_area_day, utcnow
+from geo.store.models import (
+    BoundaryVersion,
+    Crosswalk,
+    ImportBatch,
+    Incident,
+    check_widths,
+    refresh_area_day,
+    utcnow,
+)
 from geo.store.queries import load_areas
 
 CHUNK = 50_000
@@ -50,8 +63,9 @@ CHUNK = 50_000
 class ImportResult:
     batch_id: int | None
     file_name: str
-    accepted: int = 0
-    updated: int = 0
+    accepted: int = 0  # new rows
+    updated: int = 0  # rows already stored that the file changed (written again)
+    unchanged: int = 0  # rows already stored as the file has them, wards included (not written again)
     rejected: int = 0  # rows (a row may have several problems, each a line of ``rejects``)
     outside: dict = field(default_factory=dict)  # version name -> incidents in no unit
     nearest: dict = field(default_factory=dict)  # version name -> incidents placed by tolerance
@@ -239,10 +253,9 @@ def join_rows(versions: list[VersionData], lon, lat, given_version, given_area, 
             pts = sel.geometry.representative_point()
             rep.update(dict(zip(sel["area_id"], zip(pts.x, pts.y))))
             codes.update(dict(zip(sel["area_id"], sel["code"])))
-    tree = point_tree(lon, lat)
 
     def one(v):
-        a = assign_wards(lon, lat, v.areas, tolerance_m=tolerance_m, tree=tree)
+        a = assign_wards(lon, lat, v.areas, tolerance_m=tolerance_m)
         area_id = np.where(a.index >= 0, v.areas["area_id"].to_numpy()[np.maximum(a.index, 0)], -1)
         method = a.method.copy()
         dist = a.distance_m.copy()
@@ -350,33 +363,126 @@ def _ph(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
+def _plain(s: pd.Series) -> list:
+    """A column as a list of plain Python values for DB-API executemany, None for missing, made by
+    numpy and pyarrow in C (measured 5x faster on 1M rows than pandas' astype(object) and where). Text
+    that repeats (labels, addresses, days) becomes one str object per distinct value."""
+    if is_arrow_text(s):
+        arr = arrow_text(s)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if arr.null_count == len(arr):
+            return [None] * len(arr)
+        coded = pc.dictionary_encode(arr)
+        if 2 * len(coded.dictionary) < len(arr):
+            words = np.append(coded.dictionary.to_numpy(zero_copy_only=False), None)
+            return words[pc.fill_null(coded.indices, -1).to_numpy()].tolist()
+        return arr.to_numpy(zero_copy_only=False).tolist()
+    numpy = isinstance(s.dtype, np.dtype)
+    if numpy and s.dtype.kind == "f":
+        a = s.to_numpy()
+        missing = np.isnan(a)
+        if not missing.any():
+            return a.tolist()
+        if missing.all():
+            return [None] * len(a)
+        obj = a.astype(object)
+        obj[missing] = None
+        return obj.tolist()
+    if numpy and s.dtype.kind in "biu":
+        return s.to_numpy().tolist()
+    return s.to_numpy(dtype=object, na_value=None).tolist()
+
+
 def _values(df: pd.DataFrame) -> list[tuple]:
     """Rows as tuples of plain Python values (None for missing) for DB-API executemany."""
-    cols = []
-    for c in df.columns:
-        s = df[c]
-        obj = s.astype(object)
-        cols.append(obj.where(s.notna(), None).tolist())
-    return list(zip(*cols))
+    return list(zip(*(_plain(df[c]) for c in df.columns)))
+
+
+def _executemany(conn: Connection, sql: str, frame: pd.DataFrame) -> None:
+    """``sql`` for every row of ``frame``, in batches of ``CHUNK`` rows (their plain values are made per
+    batch, so they never all live at once)."""
+    for start in range(0, len(frame), CHUNK):
+        conn.exec_driver_sql(sql, _values(frame.iloc[start:start + CHUNK]))
+
+
+def _insert(conn: Connection, table: str, frame: pd.DataFrame, constants: dict) -> None:
+    """INSERT the rows of ``frame`` into ``table`` with ``constants`` (the importer's own ids and codes,
+    never a file's text) written as SQL literals and the columns missing in every row left out (NULL):
+    fewer parameters per row, measured 1.5x faster on 1M incidents than binding every column."""
+    if frame.empty:
+        return
+    bound = [c for c in frame.columns if frame[c].notna().any()]
+    for value in constants.values():  # literals: integers, and codes such as "within"
+        if not (isinstance(value, (int, np.integer)) or re.fullmatch(r"[a-z_]+", str(value))):
+            raise ValueError(f"not a literal: {value!r}")
+    literals = [str(int(v)) if isinstance(v, (int, np.integer)) else f"'{v}'" for v in constants.values()]
+    sql = (f"INSERT INTO {table} ({', '.join([*constants, *bound])}) "
+           f"VALUES ({', '.join([*literals, *[_ph(conn)] * len(bound)])})")
+    _executemany(conn, sql, frame[bound])
+
+
+def _insert_day_counts(conn: Connection, rows: pd.DataFrame, joined: dict) -> None:
+    """The day aggregates (area_day) of ``rows``, counted in memory, for a store that held no incident
+    before them: the same rows as :func:`geo.store.models.refresh_area_day` (measured 2x faster on 1M
+    rows than its GROUP BY over the stored incidents), in the order of the table's key."""
+    day = rows["local_date"].to_numpy("datetime64[D]")
+    cat, cats = pd.factorize(rows["category"], sort=True)  # codes in the order of the key's text
+    severity = rows["severity"].fillna(0).to_numpy(dtype=np.int64)
+    counts = pd.DataFrame({"n": np.ones(len(rows), dtype=np.int64),
+                           "n_cleared": rows["cleared"].fillna(False).to_numpy(dtype=np.int64),
+                           **{f"n_sev{k}": (severity == k).astype(np.int64) for k in (1, 2, 3, 4)}})
+    for vid, (area_id, _, _) in sorted(joined.items()):
+        keep = area_id >= 0
+        g = counts[keep].groupby([day[keep], area_id[keep], cat[keep]], sort=True).sum()
+        days, areas, codes = (g.index.get_level_values(k).to_numpy() for k in range(3))
+        frame = pd.DataFrame({"local_date": pd.array(pc.cast(pa.array(days.astype("datetime64[D]")), pa.string()),
+                                                     dtype="str"),
+                              "area_id": areas, "category": np.asarray(cats, dtype=object)[codes]})
+        _insert(conn, "area_day", pd.concat([frame, g.reset_index(drop=True)], axis=1), {"version_id": vid})
+
+
+def _fetch(conn: Connection, sql: str, params=()) -> list[tuple]:
+    """Rows of ``sql`` as tuples from the DB-API cursor of the connection's transaction: SQLAlchemy's Row
+    objects measured 3x slower on 1M rows."""
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _rows_with_ids(conn: Connection, head: str, params: tuple, key: str, ids: np.ndarray) -> np.ndarray:
+    """The rows of ``head`` (a SELECT ending in WHERE or AND) whose ``key`` is one of the sorted ``ids``
+    (and maybe others between them), as a 2-D object array: one range scan where the ids fill most of
+    their range, else lists of them."""
+    ph = _ph(conn)
+    lo, hi = int(ids[0]), int(ids[-1])
+    if hi - lo < 2 * len(ids):
+        rows = _fetch(conn, f"{head} {key} BETWEEN {ph} AND {ph}", (*params, lo, hi))
+    else:
+        rows = []
+        for start in range(0, len(ids), 5_000):
+            part = ids[start:start + 5_000].tolist()
+            rows += _fetch(conn, f"{head} {key} IN ({', '.join([ph] * len(part))})", (*params, *part))
+    return np.array(rows, dtype=object) if rows else np.empty((0, 1), dtype=object)
 
 
 def _insert_areas(conn: Connection, incident_ids: np.ndarray, joined: dict) -> None:
-    """Write the ward of each incident in each version; incidents outside a version get no row."""
-    ph = _ph(conn)
-    sql = (f"INSERT INTO incident_area (version_id, incident_id, area_id, method, distance_m) "
-           f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})")
+    """Write the ward of each incident in each version; incidents outside a version get no row. The
+    rows of one version and method go in together, ordered by incident (appended to the (version,
+    incident) key), with the version and the method as literals."""
     for vid, (area_id, method, dist) in sorted(joined.items()):
         keep = area_id >= 0
-        order = np.argsort(incident_ids[keep], kind="stable")  # append to the (version, incident) key
-        frame = pd.DataFrame({
-            "version_id": vid,
-            "incident_id": incident_ids[keep][order].astype(np.int64),
-            "area_id": area_id[keep][order].astype(np.int64),
-            "method": method[keep][order],
-            "distance_m": np.where(dist[keep][order] > 0, np.round(dist[keep][order], 2), np.nan),
-        })
-        for start in range(0, len(frame), CHUNK * 4):
-            conn.exec_driver_sql(sql, _values(frame.iloc[start:start + CHUNK * 4]))
+        order = np.argsort(incident_ids[keep], kind="stable")
+        d = dist[keep][order]
+        frame = pd.DataFrame({"incident_id": incident_ids[keep][order].astype(np.int64),
+                              "area_id": area_id[keep][order].astype(np.int64),
+                              "distance_m": np.where(d > 0, np.round(d, 2), np.nan)})
+        kinds = method[keep][order]
+        for code in pd.unique(kinds):
+            _insert(conn, "incident_area", frame[kinds == code], {"version_id": vid, "method": code})
 
 
 INCIDENT_COLUMNS = ["id", "source", "external_id", "occurred_at", "local_date", "time_known", "occurred_to",
@@ -422,11 +528,12 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     result = ImportResult(None, name, rejected=checked.rejects["row"].nunique(), warnings=checked.warnings,
                           rejects=checked.rejects, rejected_table=rejects_table(raw, checked.rejects),
                           layout=raw.layout, unknown_categories=checked.unknown_categories)
-    raw.original = None  # only the rejected rows' cells are kept
+    read_rows = len(raw.frame)
+    raw.frame = raw.original = None  # only the rejected rows' cells are kept
     if rows.empty:
         first = checked.rejects.iloc[0] if len(checked.rejects) else None
         err = InputError(gettext("%(name)s: no row could be imported (%(n)s rows, all rejected; first problem: "
-                                 "row %(row)s, column %(column)r: %(reason)s).", name=name, n=len(raw.frame),
+                                 "row %(row)s, column %(column)r: %(reason)s).", name=name, n=read_rows,
                                  row=first["row"], column=first["column"], reason=first["reason"])
                          if first is not None else gettext("%(name)s: the file has no data rows.", name=name))
         err.result = result
@@ -451,10 +558,28 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
             batch_id = conn.execute(ImportBatch.__table__.insert().values(
                 source=source, file_name=name, sha256=digest, imported_by=imported_by,
                 started_at=utcnow(), status="running").returning(ImportBatch.id)).scalar_one()
-            ids, is_new, old_dates = _assign_ids(conn, source, rows["external_id"])
+            ids, is_new = _assign_ids(conn, source, rows["external_id"])
             frame = _incident_frame(rows, source, ids, batch_id, conn)
-            _write_incidents(conn, frame, is_new)
-            _insert_areas(conn, ids, joined)
+            changed = ~is_new
+            old_dates = pd.Series([], dtype="datetime64[ns]")
+            if changed.any():
+                # a row stored as it is in the file, wards included, is not written again
+                same, dates = _stored(conn, frame[changed], {v: tuple(a[changed] for a in arrs)
+                                                            for v, arrs in joined.items()})
+                changed[np.flatnonzero(changed)[same]] = False
+                old_dates = dates[~same]
+            written = is_new | changed
+            # into an empty table, the secondary indexes are built once after the rows (a sort)
+            # rather than row by row
+            rebuild = [] if conn.exec_driver_sql("SELECT 1 FROM incident LIMIT 1").first() else list(
+                Incident.__table__.indexes)
+            for index in rebuild:
+                index.drop(conn)
+            _write_incidents(conn, frame, is_new, changed)
+            del frame
+            _insert_areas(conn, ids[written], {v: tuple(a[written] for a in arrs) for v, arrs in joined.items()})
+            for index in rebuild:
+                index.create(conn)
             if category_map is not None:
                 set_source_map(conn, source, category_map)
             if in_db:
@@ -463,13 +588,18 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
                     result.outside[v.name] += int(placed.sum()) - counts["within"] - counts["nearest"]
                     result.nearest[v.name] += counts["nearest"]
             step("aggregate")
-            # recount the days the file touches (an update may move an incident to another day);
-            # adding the new rows' counts in memory instead measured no faster on 1M rows
-            touched = pd.concat([rows["local_date"], old_dates])
-            refresh_area_day(conn, start=touched.min().date(), end=touched.max().date())
+            if rebuild:  # a first load: its rows are all the store holds
+                conn.exec_driver_sql("DELETE FROM area_day")
+                _insert_day_counts(conn, rows, joined)
+            else:
+                # recount the days the written rows touch (an update may move an incident to another day)
+                touched = pd.concat([rows["local_date"][written], old_dates])
+                if len(touched):
+                    refresh_area_day(conn, start=touched.min().date(), end=touched.max().date())
             result.batch_id = batch_id
             result.accepted = int(is_new.sum())
-            result.updated = int((~is_new).sum())
+            result.updated = int(changed.sum())
+            result.unchanged = len(rows) - result.accepted - result.updated
             conn.execute(ImportBatch.__table__.update().where(ImportBatch.id == batch_id).values(
                 finished_at=utcnow(), status="done", accepted=result.accepted, updated=result.updated,
                 rejected=result.rejected, outside=max(result.outside.values(), default=0),
@@ -481,49 +611,96 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
     return result
 
 
-def _assign_ids(conn: Connection, source: str, external_ids: pd.Series):
-    """Existing ids for known (source, external id), fresh ones for the rest; and the local
-    dates the known ones had before this import.
+def _assign_ids(conn: Connection, source: str, external_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Existing ids for known (source, external id), fresh ones for the rest, and which are fresh.
 
     Fresh ids continue from the largest id; the import holds the write lock
     (BEGIN IMMEDIATE on SQLite, a table lock elsewhere) so no other writer
     can take them meanwhile.
     """
+    ph = _ph(conn)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("LOCK TABLE incident IN SHARE ROW EXCLUSIVE MODE")
-    existing = pd.DataFrame(conn.execute(text("SELECT external_id, id, local_date FROM incident WHERE source = :s"),
-                                         {"s": source}).all(), columns=["external_id", "id", "local_date"])
-    ids = external_ids.map(dict(zip(existing["external_id"], existing["id"])))
-    is_new = ids.isna().to_numpy()
+    existing = _fetch(conn, f"SELECT external_id, id FROM incident WHERE source = {ph}", (source,))
+    known = pd.Index([e for e, _ in existing]).get_indexer(external_ids)
+    is_new = known < 0
     start = (conn.execute(text("SELECT MAX(id) FROM incident")).scalar() or 0) + 1
-    ids = ids.to_numpy(dtype=float, copy=True)
+    ids = np.array([i for _, i in existing] + [0], dtype=np.int64)[known]
     ids[is_new] = np.arange(start, start + is_new.sum())
-    old = existing[existing["external_id"].isin(set(external_ids[~is_new]))]["local_date"]
-    old_dates = pd.to_datetime(old.astype(str)) if len(old) else pd.Series([], dtype="datetime64[ns]")
-    return ids.astype(np.int64), is_new, old_dates
+    return ids, is_new
+
+
+#: The columns compared with the stored row on a re-import (the batch is not: it says which import
+#: wrote the row), and how to read them as the importer writes them.
+COMPARED = [c for c in INCIDENT_COLUMNS if c not in ("id", "source", "external_id", "batch_id")]
+_AS_WRITTEN = {"postgresql": {
+    "occurred_at": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00:00'",
+    "occurred_to": "to_char(occurred_to AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00:00'",
+    "local_date": "to_char(local_date, 'YYYY-MM-DD')"}}
+
+
+def _stored(conn: Connection, frame: pd.DataFrame, joined: dict) -> tuple[np.ndarray, pd.Series]:
+    """For incidents already stored (``frame``, as :func:`_incident_frame`, and their wards ``joined``):
+    which equal the stored row (every :data:`COMPARED` column, and the unit, method and distance in
+    every version), and the local dates they had. The store is read a chunk of ids at a time."""
+    ids = frame["id"].to_numpy()
+    as_written = _AS_WRITTEN.get(conn.dialect.name, {})
+    ph = _ph(conn)
+    head = f"SELECT id, {', '.join(as_written.get(c, c) for c in COMPARED)} FROM incident WHERE"
+    same = np.zeros(len(ids), dtype=bool)
+    old_dates = np.full(len(ids), None, dtype=object)
+    by_id = np.argsort(ids, kind="stable")
+    chunks = [by_id[start:start + CHUNK] for start in range(0, len(ids), CHUNK)]
+    for pos in chunks:  # positions in frame, by id
+        got = _rows_with_ids(conn, head, (), "id", ids[pos])
+        at = pd.Index(ids[pos]).get_indexer(got[:, 0].astype(np.int64)) if len(got) else np.array([], dtype=int)
+        got, here = got[at >= 0], pos[at[at >= 0]]
+        equal = np.ones(len(here), dtype=bool)
+        part = frame.iloc[here]
+        for k, c in enumerate(COMPARED, start=1):
+            equal &= np.asarray(_plain(part[c]), dtype=object) == got[:, k]
+        same[here] = equal
+        old_dates[here] = got[:, 1 + COMPARED.index("local_date")]
+    for vid, (area_id, method, dist) in joined.items():
+        dist = np.where(dist > 0, np.round(dist, 2), np.nan)
+        head = f"SELECT incident_id, area_id, method, distance_m FROM incident_area WHERE version_id = {ph} AND"
+        for pos in chunks:
+            got = _rows_with_ids(conn, head, (vid,), "incident_id", ids[pos])
+            stored_area = np.full(len(pos), -1, dtype=np.int64)
+            stored_method = np.full(len(pos), None, dtype=object)
+            stored_dist = np.full(len(pos), np.nan)
+            if len(got):
+                at = pd.Index(ids[pos]).get_indexer(got[:, 0].astype(np.int64))
+                got, at = got[at >= 0], at[at >= 0]
+                stored_area[at] = got[:, 1].astype(np.int64)
+                stored_method[at] = got[:, 2]
+                stored_dist[at] = got[:, 3].astype(float)
+            inside = area_id[pos] >= 0
+            same[pos] &= ((stored_area == area_id[pos])
+                          & (~inside | (stored_method == method[pos]))
+                          & (~inside | (stored_dist == dist[pos]) | (np.isnan(stored_dist) & np.isnan(dist[pos]))))
+    return same, pd.to_datetime(pd.Series(old_dates, dtype=object))
 
 
 def _incident_frame(rows: pd.DataFrame, source: str, ids, batch_id: int, conn) -> pd.DataFrame:
-    pg = conn.dialect.name == "postgresql"
-    # numpy formats datetimes in C: measured 5x faster than Series.dt.strftime on 1M rows
-    stamp = np.char.replace(np.datetime_as_string(rows["occurred_at"].to_numpy("datetime64[s]"), unit="s"),
-                            "T", " ")
-    stamp = np.char.add(stamp, "+00:00" if pg else ".000000")
-    has_to = rows["occurred_to"].notna().to_numpy()
-    stamp_to = np.full(len(rows), None, dtype=object)
-    if has_to.any():
-        to = np.char.replace(np.datetime_as_string(rows["occurred_to"].to_numpy("datetime64[s]")[has_to], unit="s"),
-                             "T", " ")
-        stamp_to[has_to] = np.char.add(to, "+00:00" if pg else ".000000")
-    day = np.datetime_as_string(rows["local_date"].to_numpy("datetime64[D]"), unit="D")
+    """The incident rows as written: times as text in UTC (what SQLite keeps; with the offset for
+    PostgreSQL), the rest as validated."""
+    offset = "+00:00" if conn.dialect.name == "postgresql" else ".000000"
+
+    def stamp(col, unit, end=""):
+        # Arrow's cast writes ISO times ("2024-03-15 07:30:00") in C: measured 15x faster than its
+        # strftime and 7x faster than numpy's datetime_as_string on 1M rows
+        text = pc.cast(pa.array(rows[col].to_numpy(unit), from_pandas=True), pa.string())  # NaT: missing
+        return pd.array(pc.binary_join_element_wise(text, end, "") if end else text, dtype="str")
+
     return pd.DataFrame({
         "id": ids,
         "source": source,
-        "external_id": rows["external_id"].astype(str),
-        "occurred_at": stamp.astype(object),
-        "local_date": day.astype(object),
+        "external_id": rows["external_id"].astype("str"),
+        "occurred_at": stamp("occurred_at", "datetime64[s]", offset),
+        "local_date": stamp("local_date", "datetime64[D]"),
         "time_known": rows["time_known"],
-        "occurred_to": stamp_to,
+        "occurred_to": stamp("occurred_to", "datetime64[s]", offset),
         "local_hour": rows["local_hour"],
         "local_weekday": rows["local_weekday"],
         "category": rows["category"],
@@ -544,22 +721,19 @@ def _incident_frame(rows: pd.DataFrame, source: str, ids, batch_id: int, conn) -
     })[INCIDENT_COLUMNS]
 
 
-def _write_incidents(conn: Connection, frame: pd.DataFrame, is_new: np.ndarray) -> None:
+def _write_incidents(conn: Connection, frame: pd.DataFrame, is_new: np.ndarray, changed: np.ndarray) -> None:
+    """Insert the new rows, update the changed ones (and drop their wards, written again after)."""
     ph = _ph(conn)
-    cols = ", ".join(INCIDENT_COLUMNS)
-    insert_sql = f"INSERT INTO incident ({cols}) VALUES ({', '.join([ph] * len(INCIDENT_COLUMNS))})"
-    new = frame[is_new]
-    for start in range(0, len(new), CHUNK * 4):
-        conn.exec_driver_sql(insert_sql, _values(new.iloc[start:start + CHUNK * 4]))
-    old = frame[~is_new]
+    new = frame if is_new.all() else frame[is_new]
+    _insert(conn, "incident", new.drop(columns="batch_id"), {"batch_id": int(frame["batch_id"].iloc[0])})
+    old = frame[changed]
     if len(old):
         upd_cols = [c for c in INCIDENT_COLUMNS if c not in ("id", "source", "external_id")]
-        sql = (f"UPDATE incident SET {', '.join(f'{c} = {ph}' for c in upd_cols)} WHERE id = {ph}")
-        conn.exec_driver_sql(sql, _values(old[upd_cols + ["id"]]))
+        _executemany(conn, f"UPDATE incident SET {', '.join(f'{c} = {ph}' for c in upd_cols)} WHERE id = {ph}",
+                     old[upd_cols + ["id"]])
         versions = conn.exec_driver_sql("SELECT id FROM boundary_version").scalars().all()
-        pairs = [(v, i) for v in versions for i in old["id"].tolist()]
-        conn.exec_driver_sql(f"DELETE FROM incident_area WHERE version_id = {ph} AND incident_id = {ph}",
-                             pairs)
+        pairs = pd.DataFrame({"v": np.repeat(versions, len(old)), "i": np.tile(old["id"].to_numpy(), len(versions))})
+        _executemany(conn, f"DELETE FROM incident_area WHERE version_id = {ph} AND incident_id = {ph}", pairs)
 
 
 # --------------------------------------------------------------------------- preview

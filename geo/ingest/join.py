@@ -13,14 +13,6 @@ from clustering.projection import metric_crs_for
 OUTSIDE = -1
 
 
-def point_tree(lon: np.ndarray, lat: np.ndarray) -> shapely.STRtree:
-    """An STRtree over the points with finite coordinates (in their order)."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    valid = np.isfinite(lon) & np.isfinite(lat)
-    return shapely.STRtree(shapely.points(lon[valid], lat[valid]))
-
-
 @dataclass
 class Assignment:
     """Result of :func:`assign_wards`: one entry per point.
@@ -40,7 +32,7 @@ class Assignment:
 
 
 def assign_wards(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame, *,
-                 tolerance_m: float = 50.0, metric_crs=None, tree=None) -> Assignment:
+                 tolerance_m: float = 50.0, metric_crs=None) -> Assignment:
     """Assign WGS 84 points to ``wards`` (a GeoDataFrame in EPSG:4326).
 
     A point inside or on the border of several wards (shared borders, overlaps
@@ -51,9 +43,10 @@ def assign_wards(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame, *,
     distances are measured in ``metric_crs``, by default the UTM zone of
     ``wards`` (:func:`clustering.projection.metric_crs_for`).
 
-    The query is vectorised with a shapely STRtree; ``tree`` (from
-    :func:`point_tree` on the same points) saves building it again for each
-    boundary version.
+    Each ward, prepared, tests the points in its bounding box (found among the
+    points sorted by longitude) that no ward before it took, by their coordinates:
+    GEOS makes no point geometry, and measured 6x faster on 1M points than an
+    STRtree of the points queried with the wards (geopandas' sjoin).
     """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -61,19 +54,19 @@ def assign_wards(lon: np.ndarray, lat: np.ndarray, wards: gpd.GeoDataFrame, *,
     index = np.full(n, OUTSIDE, dtype=np.int64)
     distance = np.full(n, np.nan)
     valid = np.isfinite(lon) & np.isfinite(lat)
-    # The tree is built over the points and queried with each (prepared) ward polygon,
-    # as geopandas' sjoin does for "within": measured 8x faster on 1M points than a
-    # tree over the polygons queried point by point.
-    tree = tree if tree is not None else point_tree(lon, lat)
-    hit, src = tree.query(wards.geometry.values, predicate="intersects")
-    if len(src):
-        # lowest ward position per point: sort by (point, ward) and take the first of each point
-        order = np.lexsort((hit, src))
-        src, hit = src[order], hit[order]
-        first = np.r_[True, src[1:] != src[:-1]]
-        vidx = np.flatnonzero(valid)
-        index[vidx[src[first]]] = hit[first]
-        distance[vidx[src[first]]] = 0.0
+    by_lon = np.flatnonzero(valid)
+    by_lon = by_lon[np.argsort(lon[by_lon], kind="stable")]
+    xs, ys = lon[by_lon], lat[by_lon]
+    geoms = np.asarray(wards.geometry.values, dtype=object)
+    shapely.prepare(geoms)
+    for k, (minx, miny, maxx, maxy) in enumerate(shapely.bounds(geoms)):
+        if not np.isfinite(minx):  # an empty geometry
+            continue
+        lo, hi = np.searchsorted(xs, minx, side="left"), np.searchsorted(xs, maxx, side="right")
+        box = by_lon[lo + np.flatnonzero((ys[lo:hi] >= miny) & (ys[lo:hi] <= maxy))]
+        todo = box[index[box] == OUTSIDE]  # the lowest position wins
+        index[todo[shapely.intersects_xy(geoms[k], lon[todo], lat[todo])]] = k
+    distance[index >= 0] = 0.0
     method = np.where(index >= 0, "within", "outside").astype(object)
 
     missing = np.flatnonzero(valid & (index == OUTSIDE))

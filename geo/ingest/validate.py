@@ -2,7 +2,10 @@
 
 Every rule is vectorised over the whole table; a row that breaks a rule is
 rejected with its row number, the column (the file's own header), the value
-and the reason, and the other rows go on.
+and the reason, and the other rows go on. A CSV file's columns are text in Arrow
+memory (:func:`geo.ingest.parsing.is_arrow_text`): the common spellings of dates, times
+and numbers are read there by pyarrow's compute functions, and only the other cells
+become Python objects for the rules below.
 
 Reasons and warnings are catalogue messages rendered in the importing user's language when the
 file is read (the request's locale; the command line's BABEL_DEFAULT_LOCALE): the rejected rows
@@ -19,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyproj import CRS, Transformer
 from pyproj.crs import ProjectedCRS
 from pyproj.crs.coordinate_operation import TransverseMercatorConversion
@@ -27,7 +32,7 @@ from geo.categories import BUILTIN, SEVERITY_LOOKUP, Catalogue, normalise_raw, u
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.format import number
-from geo.ingest.parsing import FIELD_LABELS, RawTable
+from geo.ingest.parsing import FIELD_LABELS, RawTable, arrow_text, is_arrow_text
 from geo.names import fold, fold_unit, strip_unit_type
 from geo.periods import DEFAULT_TIMEZONE
 
@@ -118,7 +123,7 @@ class _Rejects:
         self.parts.append(pd.DataFrame({
             "row": f["_row"].to_numpy()[mask],
             "column": self.raw.columns.get(field_name, field_name),
-            "value": pd.Series(vals).astype(object).to_numpy()[mask],
+            "value": pd.Series(vals).iloc[np.flatnonzero(mask)].to_numpy(dtype=object),
             "reason": np.asarray(reasons, dtype=object) if not isinstance(reasons, str) else reasons,
         }))
         self.bad |= mask
@@ -140,16 +145,48 @@ def _clean(v):
     return v or None
 
 
+#: The characters ``str.strip()`` removes (those of ``str.isspace``), for pyarrow's trim.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _arrow_series(arr, index) -> pd.Series:
+    return pd.Series(pd.array(arr, dtype="str"), index=index)
+
+
 def _text(s: pd.Series) -> pd.Series:
-    """Values as stripped strings (whole floats without ".0"), missing or blank as None."""
+    """Values as stripped strings (whole floats without ".0"), missing or blank as missing (None,
+    or NaN in a text column in Arrow memory, which stays there)."""
+    if is_arrow_text(s):
+        arr = pc.utf8_trim(arrow_text(s), WHITESPACE)
+        return _arrow_series(pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, arr.type), arr), s.index)
     # One comprehension with a fast path for str: measured 3x faster than pandas' .str.strip()
     return pd.Series([(v.strip() or None) if type(v) is str else _clean(v) for v in s.to_numpy(dtype=object)],
                      index=s.index, dtype=object)
 
 
-def _map_unique(s: pd.Series, func) -> pd.Series:
-    """``s.map(func)`` computed once per distinct value (files repeat a few labels a million times)."""
+def _objects(s: pd.Series, rows: np.ndarray) -> pd.Series:
+    """The cells ``rows`` (positions) of ``s`` as Python objects, missing as None, under their labels:
+    what the rules for the uncommon spellings read."""
+    sub = s.iloc[rows]
+    return pd.Series(sub.to_numpy(dtype=object, na_value=None), index=sub.index, dtype=object)
+
+
+def _missing(n: int, dtype: str):
+    """A nullable column of ``n`` missing values ("Int64" or "boolean")."""
+    mask = np.ones(n, dtype=bool)
+    if dtype == "boolean":
+        return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), mask)
+    return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), mask)
+
+
+def _map_unique(s: pd.Series, func, dtype=None) -> pd.Series:
+    """``s.map(func)`` computed once per distinct value (files repeat a few labels a million times);
+    ``dtype`` ("Int64", "boolean") makes the result a nullable column without a conversion per row."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if dtype is not None:
+        return pd.Series(pd.array([func(u) for u in uniques], dtype=dtype).take(codes, allow_fill=True),
+                         index=s.index)
     mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
     return pd.Series(mapped[codes], index=s.index, dtype=object)
 
@@ -193,7 +230,94 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *, tz: st
     used only where the date has no time of its own; a range there ("22:00-06:00") gives the start
     and the end (the next day when the end is not after the start). The errors are text per row, or None.
     """
-    values = pd.Series(values.to_numpy(dtype=object), index=values.index, dtype=object)
+    n = len(values)
+    if is_arrow_text(values):
+        # dd/mm/yyyy [HH:MM] in Arrow (measured 30x faster than pandas' parser on 1M rows); the other
+        # spellings go through the rules of _parse_dates
+        text = _text(values)
+        missing_input = text.isna().to_numpy()
+        local, has_time, common = _common_dates(text)
+        utc = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+        err = pd.Series(None, index=values.index, dtype=object)
+        rest = np.flatnonzero(~common & ~missing_input)
+        if len(rest):
+            r_local, r_utc, r_err, r_has_time = _parse_dates(_objects(text, rest))
+            local.iloc[rest] = r_local.to_numpy()
+            utc.iloc[rest] = r_utc.to_numpy()
+            err.iloc[rest] = r_err.to_numpy()
+            has_time[rest] = r_has_time
+    else:
+        values = pd.Series(values.to_numpy(dtype=object), index=values.index, dtype=object)
+        missing_input = (values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())).to_numpy()
+        local, utc, err, has_time = _parse_dates(values)
+
+    terr = pd.Series(None, index=values.index, dtype=object)
+    local_to = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if times is not None:
+        seconds, bad_time, end_seconds = parse_times(times)
+        ranged = np.zeros(n, dtype=bool)
+        ranged[bad_time] = _looks_range(times[bad_time])
+        terr[bad_time & ~ranged] = _("not a time of day (expected HH:MM or 14h30)")
+        terr[bad_time & ranged] = _("not a time range (expected 22:00-06:00 or từ 22 giờ đến 6 giờ)")
+        use = ~np.isnan(seconds) & ~has_time & local.notna().to_numpy()
+        day = local[use]
+        local[use] = day + pd.to_timedelta(seconds[use], unit="s")
+        has_time |= use
+        to = use & ~np.isnan(end_seconds)
+        if to.any():
+            # an end not after the start is on the next day: "22h-6h" ends at 6h the morning after
+            next_day = (end_seconds[to] <= seconds[to]).astype(int)
+            local_to[to] = (local[to].dt.normalize() + pd.to_timedelta(end_seconds[to], unit="s")
+                            + pd.to_timedelta(next_day, unit="D"))
+
+    utc = _to_utc(local, utc, tz)
+    err[utc.isna().to_numpy() & missing_input & err.isna().to_numpy()] = _("no date")
+    err[utc.isna().to_numpy() & ~missing_input & err.isna().to_numpy()] = (
+        _("not a date (expected dd/mm/yyyy, dd/mm/yyyy HH:MM or yyyy-mm-dd)"))
+    early = (utc < EARLIEST).to_numpy()
+    err[early & err.isna().to_numpy()] = _("date before 1900; check the year")
+    utc[early] = pd.NaT
+    to = _to_utc(local_to, pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), tz)
+    return Times(utc, err, terr, has_time & utc.notna().to_numpy(), to.where(utc.notna()))
+
+
+#: The spellings of dates most files use, read in Arrow: (strptime format, the cells' exact shape, has a
+#: time of day).
+COMMON_DATES = (("%d/%m/%Y %H:%M", r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}$", True),
+                ("%d/%m/%Y", r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$", False))
+
+
+def _common_dates(text: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Local times, time-known and done masks of the cells of an Arrow text column written exactly in
+    a :data:`COMMON_DATES` shape (two-digit day and month) that are a real day of years 1900-2199: the
+    parsed day and month must be the cell's ("31/02/2024" is not 2 March). The other cells are left to
+    :func:`_parse_dates`, as are years outside pandas' timestamps."""
+    n = len(text)
+    arr = arrow_text(text)
+    local = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    has_time = np.zeros(n, dtype=bool)
+    done = np.zeros(n, dtype=bool)
+    for fmt, shape, with_time in COMMON_DATES:
+        rows = np.flatnonzero(pc.fill_null(pc.match_substring_regex(arr, shape), False).to_numpy(zero_copy_only=False)
+                              & ~done)
+        if not len(rows):
+            continue
+        cells = pc.take(arr, rows)
+        stamp = pc.strptime(cells, format=fmt, unit="s", error_is_null=True)
+        year = pc.year(stamp)
+        ok = pc.and_(pc.and_(pc.equal(pc.day(stamp), pc.cast(pc.utf8_slice_codeunits(cells, 0, 2), pa.int64())),
+                             pc.equal(pc.month(stamp), pc.cast(pc.utf8_slice_codeunits(cells, 3, 5), pa.int64()))),
+                     pc.and_(pc.greater_equal(year, 1900), pc.less(year, 2200)))
+        ok = pc.fill_null(ok, False).to_numpy(zero_copy_only=False)
+        local[rows[ok]] = stamp.to_numpy(zero_copy_only=False)[ok]
+        has_time[rows[ok]] = with_time
+        done[rows[ok]] = True
+    return pd.Series(local.astype("datetime64[ns]"), index=text.index), has_time, done
+
+
+def _parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, np.ndarray]:
+    """Dates of cells that are objects (:func:`parse_datetimes`): local times, UTC times (of cells with an
+    offset), errors found so far, and whether each has a time of day."""
     n = len(values)
     local = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     utc = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
@@ -238,10 +362,10 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *, tz: st
         if with_tz.any():
             conv = pd.to_datetime(t[with_tz], format="ISO8601", utc=True, errors="coerce")
             idx = t.index[with_tz]
-            utc[idx] = conv.dt.tz_localize(None)
+            utc[idx] = _nanoseconds(conv.dt.tz_localize(None))
         if (~with_tz).any():
             idx = t.index[~with_tz]
-            local[idx] = pd.to_datetime(t[~with_tz], format="ISO8601", errors="coerce")
+            local[idx] = _nanoseconds(pd.to_datetime(t[~with_tz], format="ISO8601", errors="coerce"))
         has_time[iso] = t.str.contains(r"[T ]\d", regex=True).fillna(False).to_numpy(dtype=bool)
 
     vn = text.notna().to_numpy() & ~iso
@@ -250,7 +374,7 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *, tz: st
         # regular expression below on 1M rows, which then sees only the rest
         if not vn.any():
             break
-        conv = pd.to_datetime(text[vn], format=fmt, errors="coerce")
+        conv = _nanoseconds(pd.to_datetime(text[vn], format=fmt, errors="coerce"))
         ok = conv.notna().to_numpy()
         idx = text.index[vn][ok]
         local[idx] = conv[ok]
@@ -262,42 +386,25 @@ def parse_datetimes(values: pd.Series, times: pd.Series | None = None, *, tz: st
         year = num[2]
         # pandas' nanosecond timestamps end before 1678: an older year is "before 1900" below
         old = (year < 1900).to_numpy()
-        conv = pd.to_datetime(pd.DataFrame({
+        conv = _nanoseconds(pd.to_datetime(pd.DataFrame({
             "year": year.where(~old, 1900), "month": num[1], "day": num[0],
             "hour": num[3].fillna(0), "minute": num[4].fillna(0), "second": num[5].fillna(0),
-        }), errors="coerce")
+        }), errors="coerce"))
         idx = text.index[vn]
         local[idx] = conv.where(~old, pd.Timestamp("1800-01-01"))
         has_time[vn] = num[3].notna().to_numpy()
 
-    terr = pd.Series(None, index=values.index, dtype=object)
-    local_to = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    if times is not None:
-        seconds, bad_time, end_seconds = parse_times(times)
-        ranged = _looks_range(times)
-        terr[bad_time & ~ranged] = _("not a time of day (expected HH:MM or 14h30)")
-        terr[bad_time & ranged] = _("not a time range (expected 22:00-06:00 or từ 22 giờ đến 6 giờ)")
-        use = ~np.isnan(seconds) & ~has_time & local.notna().to_numpy()
-        day = local[use]
-        local[use] = day + pd.to_timedelta(seconds[use], unit="s")
-        has_time |= use
-        to = use & ~np.isnan(end_seconds)
-        if to.any():
-            # an end not after the start is on the next day: "22h-6h" ends at 6h the morning after
-            next_day = (end_seconds[to] <= seconds[to]).astype(int)
-            local_to[to] = (local[to].dt.normalize() + pd.to_timedelta(end_seconds[to], unit="s")
-                            + pd.to_timedelta(next_day, unit="D"))
+    return local, utc, err, has_time
 
-    utc = _to_utc(local, utc, tz)
-    missing_input = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
-    err[utc.isna() & missing_input & err.isna()] = _("no date")
-    err[utc.isna() & ~missing_input & err.isna()] = (
-        _("not a date (expected dd/mm/yyyy, dd/mm/yyyy HH:MM or yyyy-mm-dd)"))
-    early = (utc < EARLIEST).to_numpy()
-    err[early & err.isna().to_numpy()] = _("date before 1900; check the year")
-    utc[early] = pd.NaT
-    to = _to_utc(local_to, pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]"), tz)
-    return Times(utc, err, terr, has_time & utc.notna().to_numpy(), to.where(utc.notna()))
+
+def _nanoseconds(times: pd.Series) -> pd.Series:
+    """Parsed times in pandas' nanosecond timestamps, which end before 1678 and after 2262 (pandas keeps
+    such years in a coarser unit): an earlier one becomes 1800-01-01, reported as before 1900, a later one
+    is no date."""
+    if times.dtype == "datetime64[ns]":
+        return times
+    early, late = times < EARLIEST, times > pd.Timestamp.max
+    return times.mask(early, pd.Timestamp("1800-01-01")).mask(late, pd.NaT).astype("datetime64[ns]")
 
 
 def _to_utc(local: pd.Series, utc: pd.Series, tz: str) -> pd.Series:
@@ -335,6 +442,22 @@ def parse_times(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(values)
     seconds = np.full(n, np.nan)
     end = np.full(n, np.nan)
+    if is_arrow_text(values):
+        # "HH:MM" in Arrow; the other spellings by the rules below
+        text = _text(values)
+        arr = arrow_text(text)
+        common = np.flatnonzero(pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{2}:[0-9]{2}$"), False)
+                                .to_numpy(zero_copy_only=False))
+        cells = pc.take(arr, common)
+        h = pc.cast(pc.utf8_slice_codeunits(cells, 0, 2), pa.int64()).to_numpy(zero_copy_only=False)
+        m = pc.cast(pc.utf8_slice_codeunits(cells, 3, 5), pa.int64()).to_numpy(zero_copy_only=False)
+        ok = (h <= 23) & (m <= 59)
+        seconds[common[ok]] = h[ok] * 3600 + m[ok] * 60
+        bad = np.zeros(n, dtype=bool)
+        rest = np.flatnonzero(text.notna().to_numpy() & np.isnan(seconds))
+        if len(rest):
+            seconds[rest], bad[rest], end[rest] = parse_times(_objects(text, rest))
+        return seconds, bad, end
     col = values.to_numpy(dtype=object)
     kinds = np.array([0 if v is None or (type(v) is float and v != v) else 1 if type(v) is str
                       else 2 if isinstance(v, (dt.time, dt.datetime)) else 3 for v in col])
@@ -379,6 +502,19 @@ def parse_number(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         out = pd.to_numeric(values, errors="coerce").astype(float)
         return out, np.zeros(len(values), dtype=bool)
     text = _text(values)
+    if is_arrow_text(text):
+        # plain decimals in Arrow (the same doubles as pandas' parser); the other cells by the rules below
+        arr = arrow_text(text)
+        plain = pc.fill_null(pc.match_substring_regex(arr, r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"),
+                             False).to_numpy(zero_copy_only=False)
+        out = np.full(len(text), np.nan)
+        out[plain] = pc.cast(pc.take(arr, np.flatnonzero(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+        bad = np.zeros(len(text), dtype=bool)
+        rest = np.flatnonzero(text.notna().to_numpy() & ~plain)
+        if len(rest):
+            rest_out, bad[rest] = parse_number(_objects(text, rest))
+            out[rest] = rest_out.to_numpy()
+        return pd.Series(out, index=values.index), bad
     out = pd.to_numeric(text, errors="coerce").astype(float)
     retry = (text.notna() & out.isna()).to_numpy()
     if not retry.any():
@@ -469,8 +605,11 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     # a range gives the time its limits even when the start is a date alone ("từ 10/03 đến 12/03")
     out["time_known"] = times.has_time | out["occurred_to"].notna().to_numpy()
     local = utc.dt.tz_localize("UTC").dt.tz_convert(tz)
-    out["local_hour"] = local.dt.hour.where(out["time_known"]).astype("Int64")
-    out["local_weekday"] = out["local_date"].dt.day_of_week.astype("Int64")
+    # nullable integer columns made from their values and masks (a conversion per row measured 5x slower)
+    out["local_hour"] = pd.arrays.IntegerArray(local.dt.hour.to_numpy(dtype=np.int64, na_value=0),
+                                               ~out["time_known"].to_numpy(dtype=bool) | local.isna().to_numpy())
+    out["local_weekday"] = pd.arrays.IntegerArray(out["local_date"].dt.day_of_week.to_numpy(dtype=np.int64, na_value=0),
+                                                  out["local_date"].isna().to_numpy())
 
     # --- category
     cat_text = _map_unique(_text(f["category"]), normalise_raw)
@@ -487,24 +626,24 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     # --- severity
     if "severity" in f:
         sev_text = _text(f["severity"])
-        sev = _map_unique(sev_text, lambda v: SEVERITY_LOOKUP.get(fold(v).removesuffix(" 0")))
+        sev = _map_unique(sev_text, lambda v: SEVERITY_LOOKUP.get(fold(v).removesuffix(" 0")), "Int64")
         rej.add((sev_text.notna() & sev.isna()).to_numpy(), "severity",
                 _("unknown severity (expected 1–4 or Ít nghiêm trọng / Nghiêm trọng / Rất nghiêm trọng / "
                   "Đặc biệt nghiêm trọng)"))
-        out["severity"] = sev.astype("Int64")
+        out["severity"] = sev
     else:
-        out["severity"] = pd.array([pd.NA] * n, dtype="Int64")
+        out["severity"] = _missing(n, "Int64")
 
     # --- cleared
     if "cleared" in f:
         cl_text = _text(f["cleared"])
         cl = _map_unique(cl_text, lambda v: True if fold(v) in TRUE_WORDS else False if fold(v) in FALSE_WORDS
-                         else None)
+                         else None, "boolean")
         rej.add((cl_text.notna() & cl.isna()).to_numpy(), "cleared",
                 _("not a yes/no value (expected Có/Không)"))
-        out["cleared"] = cl.astype("boolean")
+        out["cleared"] = cl
     else:
-        out["cleared"] = pd.array([pd.NA] * n, dtype="boolean")
+        out["cleared"] = _missing(n, "boolean")
 
     # --- text fields
     for name in ("address", "description", "ward", "district"):
@@ -514,8 +653,8 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
     _coordinates(raw, out, rej, warnings, extent, crs)
 
     # --- ward given without coordinates
-    out["given_version_id"] = pd.array([pd.NA] * n, dtype="Int64")
-    out["given_area_id"] = pd.array([pd.NA] * n, dtype="Int64")
+    out["given_version_id"] = _missing(n, "Int64")
+    out["given_area_id"] = _missing(n, "Int64")
     no_xy = out["lon"].isna().to_numpy() & ~rej.bad
     if no_xy.any():
         _match_wards(raw, out, rej, no_xy, wards)
@@ -541,7 +680,8 @@ def validate(raw: RawTable, *, extent: Extent | None, wards: list[WardIndex], cr
         warnings.append(_("Columns not used: %(columns)s", columns=", ".join(raw.unknown)))
     out["_row"] = f["_row"]
     keep = ~rej.bad
-    return Validated(rows=out[keep].reset_index(drop=True), rejects=rej.frame(), warnings=warnings,
+    return Validated(rows=(out[keep] if rej.bad.any() else out).reset_index(drop=True), rejects=rej.frame(),
+                     warnings=warnings,
                      unknown_categories=unknown)
 
 
@@ -592,14 +732,29 @@ def _unsafe_text(raw: RawTable, rej: _Rejects) -> None:
     column's width, FIELD_CHARS): binary data or a pasted document, not an incident record."""
     for name in raw.columns:
         limit = min(raw.limits.max_field_chars, FIELD_CHARS.get(name, raw.limits.max_field_chars))
-        col = raw.frame[name].to_numpy(dtype=object)
-        size = np.fromiter((len(v) if type(v) is str else 0 for v in col), dtype=np.int64, count=len(col))
-        nul = np.fromiter((type(v) is str and "\x00" in v for v in col), dtype=bool, count=len(col))
+        series = raw.frame[name]
+        if is_arrow_text(series):
+            # the bytes of a cell bound its characters, and a column's bytes show whether any holds a NUL:
+            # the cells are looked at one by one only when needed
+            arr = arrow_text(series)
+            size = pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False)
+            if size.max(initial=0) > limit:
+                size = pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
+            chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+            if any(c.buffers()[2] is not None and not np.all(np.frombuffer(c.buffers()[2], dtype=np.uint8))
+                   for c in chunks):
+                nul = pc.fill_null(pc.match_substring(arr, "\x00"), False).to_numpy(zero_copy_only=False)
+            else:
+                nul = np.zeros(len(arr), dtype=bool)
+        else:
+            col = series.to_numpy(dtype=object)
+            size = np.fromiter((len(v) if type(v) is str else 0 for v in col), dtype=np.int64, count=len(col))
+            nul = np.fromiter((type(v) is str and "\x00" in v for v in col), dtype=bool, count=len(col))
         if not (size > limit).any() and not nul.any():
             continue
-        shown = col.copy()
+        shown = np.full(len(series), None, dtype=object)
         for i in np.flatnonzero((size > limit) | nul):  # the report shows the start, without the NULs
-            shown[i] = col[i][:80].replace("\x00", "\\0") + ("…" if size[i] > 80 else "")
+            shown[i] = series.iat[i][:80].replace("\x00", "\\0") + ("…" if size[i] > 80 else "")
         rej.add(nul, name, _("holds a NUL byte (binary data, not text); remove it and import the row again"),
                 values=shown)
         rej.add(size > limit, name, _("longer than %(limit)s characters; shorten the text and import the row "
@@ -718,7 +873,9 @@ def _match_wards(raw, out, rej, rows_mask, wards: list[WardIndex]):
                 _("no coordinates, and no boundaries are loaded to match a ward"))
         return
     blank = pd.Series([None] * len(f), index=f.index, dtype=object)
-    code_col, name_col, dist_col = (_text(f[c]) if c in f else blank for c in ("ward_code", "ward", "district"))
+    everyone = np.arange(len(f))
+    code_col, name_col, dist_col = (_objects(_text(f[c]), everyone) if c in f else blank
+                                    for c in ("ward_code", "ward", "district"))
     dates = out["local_date"]
     none = rows_mask & code_col.isna().to_numpy() & name_col.isna().to_numpy()
     rej.add(none, "lon" if "lon" in f else ("x" if "x" in f else "ward"),

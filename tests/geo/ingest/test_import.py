@@ -173,7 +173,12 @@ def test_vn2000_tm3_agrees_with_the_ministry_parameters(engine):
 def test_reimport_updates_and_never_duplicates(engine, tmp_path):
     first = import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
     again = import_file(engine, DATA / "incidents_good.csv", source="s", now=NOW)
-    assert (first.accepted, again.accepted, again.updated) == (7, 0, 7)
+    # the same file again: every row is stored as it is, none is written again
+    assert (first.accepted, again.accepted, again.updated, again.unchanged) == (7, 0, 0, 7)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT DISTINCT batch_id FROM incident")).scalars().all() == [first.batch_id]
+        assert conn.execute(text("SELECT accepted, updated FROM import_batch WHERE id = :b"),
+                            {"b": again.batch_id}).one() == (0, 0)
     before = table_counts(engine)
     assert before["incident"] == 7 and before["incident_area"] == 13  # 6 + 6 in HCMC, 1 in Hà Nội
     # a newer version of the file: one row changed, one added
@@ -183,10 +188,13 @@ def test_reimport_updates_and_never_duplicates(engine, tmp_path):
     body += "V008,01/04/2024,,Trộm cắp tài sản,,,106.6981,10.7725,,,,,\n"
     newer.write_text(body, encoding="utf-8")
     r = import_file(engine, newer, source="s", now=NOW)
-    assert (r.accepted, r.updated) == (1, 7)
+    assert (r.accepted, r.updated, r.unchanged) == (1, 1, 6)
     got = incidents(engine)
     assert len(got) == 8 and got.loc["V001", "category"] == "cuop_tai_san"
     assert table_counts(engine)["incident_area"] == 15
+    with engine.connect() as conn:  # only the changed and the new row carry the newer batch
+        assert sorted(conn.execute(text("SELECT external_id FROM incident WHERE batch_id = :b"),
+                                   {"b": r.batch_id}).scalars()) == ["V001", "V008"]
     # the same ids from another source are other incidents
     assert import_file(engine, DATA / "incidents_good.csv", source="other", now=NOW).accepted == 7
 
