@@ -61,8 +61,11 @@ def join_in_database(conn: Connection, version_ids: list[int], tolerance_m: floa
     unit is the smallest distance to its pieces, since the pieces cover exactly the unit.
     """
     # The points get a GiST index of their own (a temporary table) and each piece looks up the
-    # points in its box: measured several times faster than each point looking up the pieces
+    # points in its box: measured 2-2.5 times faster than each point looking up the pieces
     # (bench/pg_join.py), since a lookup costs about as much as the test against a small piece.
+    # The table is written in the order of the geometries (PostGIS sorts them along a Hilbert
+    # curve), so that the points of a piece lie on few pages: at 1,000,000 points the join of
+    # one version took 6 s instead of 20 s.
     # The planner overestimates these joins (millions of rows for each point once) and compiles them
     # with LLVM, which cost more than the join itself at 150,000 points: no JIT for them.
     jit = conn.execute(text("SELECT current_setting('jit')")).scalar()
@@ -70,7 +73,8 @@ def join_in_database(conn: Connection, version_ids: list[int], tolerance_m: floa
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.join_point"))
     conn.execute(text(
         "CREATE TEMPORARY TABLE join_point AS SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS g "
-        "FROM incident WHERE lon IS NOT NULL" + (" AND batch_id = :b" if batch_id is not None else "")),
+        "FROM incident WHERE lon IS NOT NULL" + (" AND batch_id = :b" if batch_id is not None else "")
+        + " ORDER BY g"),
         {"b": batch_id})
     conn.execute(text("CREATE INDEX ON join_point USING gist (g)"))
     conn.execute(text("ANALYZE join_point"))
