@@ -18,6 +18,7 @@ from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import gettext as _
 from geo.ingest.importer import join_all_incidents
+from geo.ingest.postgis import build_pieces
 from geo.names import fold
 from geo.store.models import (
     Area,
@@ -331,6 +332,7 @@ def save_version(engine: Engine, areas: gpd.GeoDataFrame, name: str, *, title: s
             for r, k in zip(areas.itertuples(index=False), km2)
         ]
         conn.execute(insert(Area), rows)
+        build_pieces(conn, vid)  # PostgreSQL: the pieces the database joins with; they go with the units
         if kept:
             _reattach(conn, vid, kept)
         join_all_incidents(conn, vid)

@@ -19,14 +19,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapely
 from openpyxl import Workbook
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
 
-from clustering.projection import metric_crs_for
 from geo.errors import InputError
 from geo.format import N_, gettext
+from geo.ingest import postgis
 from geo.ingest.join import assign_wards
 from geo.ingest.parsing import (
     GEOM_LAT,
@@ -303,7 +302,7 @@ def join_all_incidents(conn: Connection, version_id: int, *, tolerance_m: float 
     conn.execute(text("DELETE FROM incident_area WHERE version_id = :v"), {"v": version_id})
     in_db = conn.dialect.name == "postgresql"
     if in_db:
-        _join_in_database(conn, version_id, tolerance_m)
+        postgis.join_in_database(conn, [version_id], tolerance_m)
     df = pd.DataFrame(conn.execute(text(
         "SELECT i.id, i.lon, i.lat, a.version_id AS gv, i.given_area_id AS ga FROM incident i "
         "LEFT JOIN area a ON a.id = i.given_area_id" + (" WHERE i.lon IS NULL" if in_db else ""))).all(),
@@ -314,47 +313,6 @@ def join_all_incidents(conn: Connection, version_id: int, *, tolerance_m: float 
         _insert_areas(conn, df["id"].to_numpy(), joined)
     refresh_area_day(conn, version_id=version_id)
     return len(df)
-
-
-# On PostgreSQL, imports of at least this many rows may be joined by PostGIS instead of shapely.
-# Off by default: on the HCMC wards (few, very detailed polygons) PostGIS took over two minutes for 150,000
-# points where the vectorised shapely join takes about a second. Boundary loads join in the
-# database, where the incidents are already stored.
-IN_DATABASE_JOIN_ROWS = None
-
-
-def _join_in_database(conn: Connection, version_id: int, tolerance_m: float, *,
-                      batch_id: int | None = None) -> dict:
-    """Point in polygon in PostGIS with the rules of :func:`geo.ingest.join.assign_wards`: on a border
-    the lowest code wins; a point in no unit but within ``tolerance_m`` goes to the nearest.
-    ``batch_id`` limits it to one import's incidents. Returns the rows added per method."""
-    point = "ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)"
-    only = " AND i.batch_id = :b" if batch_id is not None else ""
-    params = {"v": version_id, "b": batch_id, "tol": tolerance_m,
-              "deg": tolerance_m / 100_000 + 1e-4}  # a degree is at least 100 km in Viet Nam
-    within = conn.execute(text(
-        "INSERT INTO incident_area (version_id, incident_id, area_id, method, distance_m) "
-        "SELECT DISTINCT ON (i.id) :v, i.id, a.id, 'within', NULL FROM incident i "
-        f"JOIN area a ON a.version_id = :v AND ST_Intersects(a.geom, {point}) "
-        f"WHERE i.lon IS NOT NULL{only} ORDER BY i.id, a.code"), params).rowcount
-    nearest = 0
-    extent = conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                               "(SELECT ST_Extent(geom) AS e FROM area WHERE version_id = :v) s"),
-                          {"v": version_id}).one()
-    if tolerance_m > 0 and extent[0] is not None:
-        # metres in the UTM zone of the version, as assign_wards measures them (metric_crs_for)
-        params["srid"] = metric_crs_for(gpd.GeoSeries([shapely.box(*extent)], crs="EPSG:4326")).to_epsg()
-        metric = f"ST_Distance(ST_Transform(a.geom, :srid), ST_Transform({point}, :srid))"
-        nearest = conn.execute(text(
-            "INSERT INTO incident_area (version_id, incident_id, area_id, method, distance_m) "
-            f"SELECT DISTINCT ON (i.id) :v, i.id, a.id, 'nearest', round({metric}::numeric, 2) FROM incident i "
-            # the box test uses the GiST index; the distance in metres then decides
-            f"JOIN area a ON a.version_id = :v AND a.geom && ST_Expand({point}, :deg) "
-            f"AND {metric} <= :tol "
-            f"WHERE i.lon IS NOT NULL{only} AND NOT EXISTS (SELECT 1 FROM incident_area x "
-            "WHERE x.version_id = :v AND x.incident_id = i.id) "
-            f"ORDER BY i.id, {metric}, a.code"), params).rowcount
-    return {"within": within, "nearest": nearest}
 
 
 # --------------------------------------------------------------------------- writing
@@ -541,8 +499,7 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
 
     step("join")
     # Large files on PostgreSQL are joined by PostGIS after the rows are written; the rest here.
-    in_db = (engine.dialect.name == "postgresql" and IN_DATABASE_JOIN_ROWS is not None
-             and len(rows) >= IN_DATABASE_JOIN_ROWS)
+    in_db = postgis.joins_in_database(engine, len(rows))
     placed = rows["lon"].notna().to_numpy() if in_db else np.zeros(len(rows), dtype=bool)
     joined = join_rows(versions, rows["lon"].where(~placed), rows["lat"].where(~placed),
                        rows["given_version_id"], rows["given_area_id"], tolerance_m=tolerance_m)
@@ -583,10 +540,10 @@ def import_file(engine: Engine, path: str | Path, *, source: str, mapping: dict 
             if category_map is not None:
                 set_source_map(conn, source, category_map)
             if in_db:
+                counts = postgis.join_in_database(conn, [v.id for v in versions], tolerance_m, batch_id=batch_id)
                 for v in versions:
-                    counts = _join_in_database(conn, v.id, tolerance_m, batch_id=batch_id)
-                    result.outside[v.name] += int(placed.sum()) - counts["within"] - counts["nearest"]
-                    result.nearest[v.name] += counts["nearest"]
+                    result.outside[v.name] += int(placed.sum()) - counts[v.id]["within"] - counts[v.id]["nearest"]
+                    result.nearest[v.name] += counts[v.id]["nearest"]
             step("aggregate")
             if rebuild:  # a first load: its rows are all the store holds
                 conn.exec_driver_sql("DELETE FROM area_day")

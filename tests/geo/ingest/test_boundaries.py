@@ -143,12 +143,12 @@ def test_joining_in_the_database_equals_the_python_join(engine, tmp_path, monkey
     in PostGIS; on SQLite in Python. Either way the wards equal geo.ingest.join.assign_wards's."""
     import pandas as pd
 
-    from geo.ingest import importer
+    from geo.ingest import postgis
     from geo.ingest.importer import import_file
     from geo.ingest.join import assign_wards
     from tests.conftest import NOW
 
-    monkeypatch.setattr(importer, "IN_DATABASE_JOIN_ROWS", threshold)
+    monkeypatch.setattr(postgis, "IN_DATABASE_JOIN_ROWS", threshold)
     rng = np.random.default_rng(3)
     n = 3000
     lon, lat = rng.uniform(106.60, 106.80, n), rng.uniform(10.70, 10.88, n)

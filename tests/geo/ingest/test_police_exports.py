@@ -24,7 +24,7 @@ from pyproj import Transformer
 from sqlalchemy import text
 
 from geo.errors import InputError
-from geo.ingest import importer
+from geo.ingest import postgis
 from geo.ingest.boundaries import save_version
 from geo.ingest.importer import import_file
 from tests.conftest import DATA, HCMC_WARDS_FILE, NOW, table_counts
@@ -217,7 +217,7 @@ def test_times_without_offset_are_read_in_the_timezone_setting(engine, wards_202
 def test_join_tolerance_is_measured_in_the_utm_zone_of_the_data(engine, tmp_path, monkeypatch):
     """A ward near Đà Nẵng (108.25°E, UTM zone 49N): a point 40 m outside is placed (its distance 40 m
     by pyproj in zone 49), one 60 m outside is not; on PostgreSQL also when PostGIS joins."""
-    monkeypatch.setattr(importer, "IN_DATABASE_JOIN_ROWS", 1)
+    monkeypatch.setattr(postgis, "IN_DATABASE_JOIN_ROWS", 1)
     utm49 = Transformer.from_crs("EPSG:4326", "EPSG:32649", always_xy=True)
     back = Transformer.from_crs("EPSG:32649", "EPSG:4326", always_xy=True)
     x0, y0 = utm49.transform(108.25, 16.05)
