@@ -4,6 +4,7 @@ written by a boundary load, removed by a delete, cut by the migration for a stor
 from __future__ import annotations
 
 import itertools
+import os
 
 import geopandas as gpd
 import numpy as np
@@ -29,7 +30,8 @@ UTM48 = "EPSG:32648"
 @pytest.fixture
 def pg_engine(pg_server, pg_template):
     """A copy of the PostgreSQL test store (the three shipped sets, loaded by save_version)."""
-    eng = make_engine(pg_server.create(f"pieces{next(_databases)}", template=pg_template))
+    eng = make_engine(pg_server.create(f"pieces{os.environ.get('PYTEST_XDIST_WORKER', '')}_{next(_databases)}",
+                                     template=pg_template))
     yield eng
     eng.dispose()
 
