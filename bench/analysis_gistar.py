@@ -200,15 +200,6 @@ def run(quick: bool = False, numba_dir=None) -> list[tuple]:
     return rows
 
 
-def _table(rows):
-    head = ("measure", "ours", "reference", "goal", "met")
-    body = [(m, o, r, g, "" if ok is None else ("yes" if ok else "NO")) for m, o, r, g, ok in rows]
-    widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(5)]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    for row in [head, tuple("-" * w for w in widths), *body]:
-        print(line.format(*row))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,500 cells and 99 permutations")
@@ -218,6 +209,8 @@ def main(argv=None) -> int:
     if args.numba_child:
         _numba_child(args.quick)
         return 0
+    from analysis import _table
+
     rows = run(args.quick, args.numba)
     _table(rows)
     return 0 if all(row[4] is not False for row in rows) else 1

@@ -26,5 +26,6 @@ def table(rows: list[dict]) -> str:
     out = ["| figure | measured | goal | met |", "|---|---|---|---|"]
     for r in rows:
         met = {True: "yes", False: "**no**", None: ""}[r["met"]]
-        out.append(f"| {r['figure']} | {r['value']} | {r['goal']} | {met} |")
+        cells = (str(c).replace("|", "\\|") for c in (r["figure"], r["value"], r["goal"]))
+        out.append("| " + " | ".join(cells) + f" | {met} |")
     return "\n".join(out)

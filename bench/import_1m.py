@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from goals import goal  # noqa: E402  (bench/goals.py)
 BOUNDARIES = ROOT.parent / "shared" / "data" / "boundaries"
 VERSIONS = ("hcmc-2025", "hcmc-2019")
 STEPS = ("read", "validate", "join", "write", "aggregate")
@@ -163,6 +164,14 @@ def main() -> None:
           f"{again['written']:>12,} written ({again['unchanged']:,} unchanged)")
     print(f"ratio ours/naive: {ratio:.2f} (goal <= {GOAL_RATIO}); under {GOAL_SECONDS:.0f} s: "
           f"{ours['seconds'] < GOAL_SECONDS}; peak RSS <= 2 GiB: {ours['peak_rss_mib'] <= GOAL_RSS_MIB}")
+    rows = f"{args.rows:,} rows"
+    goal(f"import, {rows}: time against the naive pipeline",
+         f"{ours['seconds']:.1f} s vs {naive['seconds']:.1f} s: {ratio:.2f}x", f"<= {GOAL_RATIO:g}x", ratio <= GOAL_RATIO)
+    if args.rows >= 1_000_000:
+        goal(f"import, {rows}: time", f"{ours['seconds']:.1f} s", f"< {GOAL_SECONDS:.0f} s", ours["seconds"] < GOAL_SECONDS)
+    goal(f"import, {rows}: peak RSS", f"{ours['peak_rss_mib']:.0f} MiB", "<= 2 GiB", ours["peak_rss_mib"] <= GOAL_RSS_MIB)
+    goal(f"import, {rows}: the same file again", f"{again['seconds']:.1f} s, {again['written']:,} rows written",
+         "0 rows written", again["written"] == 0)
     if not args.keep:
         shutil.rmtree(work)
 

@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from goals import goal  # noqa: E402  (bench/goals.py)
+
 NATIONAL = ROOT.parent / "shared" / "data" / "boundaries" / "vietnam_communes_2025.geojson"
 SEED = 138
 CHILD_TIMEOUT_S = 3600
@@ -297,6 +299,12 @@ def main() -> None:
             lo, hi = min(by_n), max(by_n)
             print(f"peak per worker with {w} worker(s): {by_n[lo]:.0f} MiB at {lo:,} rows, {by_n[hi]:.0f} MiB at "
                   f"{hi:,} rows ({by_n[hi] / by_n[lo]:.2f}x for {hi / lo:.0f}x the rows)")
+            goal(f"scale, dask with {w} worker(s): peak per worker as rows grow",
+                 f"{by_n[lo]:.0f} → {by_n[hi]:.0f} MiB ({lo:,} → {hi:,} rows)", "flat (≤ 1.2x)",
+                 by_n[hi] / by_n[lo] <= 1.2)
+    goal("scale: ward × month counts on every path", f"{sum(r[-1] == 'same' for r in rows)} of "
+         f"{sum(r[-1] != 'first' for r in rows)} runs equal to the in-memory counts", "all equal",
+         all(r[-1] in ("same", "first") for r in rows))
     other = busy_seconds() - busy0 - (children_cpu_seconds() - children0)
     span = (time.perf_counter() - wall0) * (os.cpu_count() or 1)
     print(f"other processes on the machine used {max(other, 0.0):.0f} of the {span:.0f} CPU seconds available "
