@@ -162,6 +162,7 @@ def test_pages_answer_503_when_the_store_is_unreadable_and_recover(tmp_path, sto
 
 def test_backup_and_restore_round_trip_every_table(runner, engine, tmp_path, app):
     import pandas as pd
+    from sqlalchemy import inspect
 
     from geo.ingest.importer import import_file
 
@@ -170,8 +171,10 @@ def test_backup_and_restore_round_trip_every_table(runner, engine, tmp_path, app
               "user_account", "audit_log", "alembic_version"]
 
     def dump():
+        # ordered by each table's primary key: a restore need not keep the rows' physical order
+        keys = {t: inspect(engine).get_pk_constraint(t)["constrained_columns"] or [1] for t in tables}
         with engine.connect() as conn:
-            return {t: pd.read_sql(f"SELECT * FROM {t} ORDER BY 1", conn) for t in tables}
+            return {t: pd.read_sql(f"SELECT * FROM {t} ORDER BY {', '.join(map(str, keys[t]))}", conn) for t in tables}
 
     before = dump()
     out = tmp_path / "backup.db"
