@@ -733,6 +733,21 @@ def _incident_points(m, engine, f, cap, lang):
                                        ("address", _("Address", lang))], show=False)
 
 
+def _count_units(m, engine, f, minimum, count: str, lang):
+    """The units under a page of points (repeat places, sites), shaded by their incidents and labelled:
+    the page's unit layer, whose clicks open the unit panel; small counts hidden below analyst.
+    Returns the layer's choropleth and the units' counts."""
+    wards = _only(f, analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
+                                          categories=list(f.categories))[["code", "name", "count", "geometry"]])
+    wards = disclosure.wards(wards.reset_index(drop=True), minimum) if minimum else wards.reset_index(drop=True)
+    shown = _with_display_geometry(engine, f.boundary, wards)
+    units = maps.choropleth(m, shown, "count", scheme="natural_breaks", palette="Blues", legend_title=count,
+                            name=count, number_format=lang,
+                            tooltip_fields=[("name", _("Ward/commune", lang)), ("count", count)])
+    _labels(m, shown, units, "count", lang)
+    return units, wards
+
+
 def _places(engine, f, args, new_map, lang):
     """Repeat places: circles sized by their incidents, and the table in rank order. Below analyst,
     only places of at least the disclosure minimum, their recent count suppressed when small and
@@ -751,15 +766,7 @@ def _places(engine, f, args, new_map, lang):
     m = new_map()
     title = _("Repeat places", lang)
     count = _("Number of incidents", lang)
-    # the units under the places (the page's unit layer: clicks open the unit panel)
-    wards = _only(f, analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
-                                          categories=list(f.categories))[["code", "name", "count", "geometry"]])
-    wards = disclosure.wards(wards.reset_index(drop=True), minimum) if minimum else wards.reset_index(drop=True)
-    shown = _with_display_geometry(engine, f.boundary, wards)
-    units = maps.choropleth(m, shown, "count", scheme="natural_breaks", palette="Blues", legend_title=count,
-                            name=count, number_format=lang,
-                            tooltip_fields=[("name", _("Ward/commune", lang)), ("count", count)])
-    _labels(m, shown, units, "count", lang)
+    units, _wards = _count_units(m, engine, f, minimum, count, lang)
     if len(places):
         maps.circles(m, places, "count", name=title,
                      tooltip_fields=[("place_id", "#"), ("label", _("Place", lang)), ("name", _("Ward/commune", lang)),
@@ -1108,14 +1115,7 @@ def _sites(engine, f, args, new_map, lang):
     curve = site_curve(res, minimum, lang)
     m = new_map()
     count = _("Number of incidents", lang)
-    wards = _only(f, analysis.ward_counts(engine, boundary=f.boundary, start=f.start, end=f.end,
-                                          categories=list(f.categories))[["code", "name", "count", "geometry"]])
-    wards = disclosure.wards(wards.reset_index(drop=True), minimum) if minimum else wards.reset_index(drop=True)
-    shown = _with_display_geometry(engine, f.boundary, wards)
-    units = maps.choropleth(m, shown, "count", scheme="natural_breaks", palette="Blues", legend_title=count,
-                            name=count, number_format=lang,
-                            tooltip_fields=[("name", _("Ward/commune", lang)), ("count", count)])
-    _labels(m, shown, units, "count", lang)
+    units, wards = _count_units(m, engine, f, minimum, count, lang)
     title = _("Camera and patrol sites", lang)
     covered = _("Incidents covered", lang)
     if len(sites):
