@@ -49,12 +49,17 @@ class Place:
     recorded_at: dt.datetime
 
 
-def _plan_id(value) -> int:
-    """The plan chosen on the form, as a number (a clear message for anything else)."""
+def _chosen_plan(engine: Engine, value):
+    """The plan chosen on the form (a clear message for anything but the number of a stored plan)."""
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         raise InputError(format.gettext("Choose a plan: %(value)s is not a plan number.", value=repr(value))) from None
+    try:
+        return get_plan(engine, number)
+    except LookupError:
+        raise InputError(format.gettext("There is no plan number %(id)s; choose a plan from the list.",
+                                        id=number)) from None
 
 
 def adopt_place(engine: Engine, plan_id, key: str, *, boundary: str, start: dt.date, end: dt.date,
@@ -63,12 +68,7 @@ def adopt_place(engine: Engine, plan_id, key: str, *, boundary: str, start: dt.d
     """Add the repeat place ``key`` (of :func:`geo.analysis.repeat_places` over the selection) to
     plan ``plan_id`` and return the new row's id. ``minimum``: the disclosure minimum of the user
     (a place below it is not theirs to adopt). The label is kept in Vietnamese, as the record is."""
-    number = _plan_id(plan_id)
-    try:
-        plan = get_plan(engine, number)
-    except LookupError:
-        raise InputError(format.gettext("There is no plan number %(id)s; choose a plan from the list.",
-                                        id=number)) from None
+    plan = _chosen_plan(engine, plan_id)
     note = check.text(note, "note", required=False)
     places = analysis.repeat_places(engine, boundary=boundary, start=start, end=end, categories=list(categories),
                                     min_count=min_count)
@@ -109,12 +109,7 @@ def attach_sites(engine: Engine, plan_id, *, boundary: str, start: dt.date, end:
     ("camera" or "patrol") with ``radius_m`` their reach. Sites outside the plan's unit, those already
     in the plan and, for a user below analyst, those covering fewer than ``minimum`` incidents are left
     out. Returns (sites added, sites left out); none added is an error that says why."""
-    number = _plan_id(plan_id)
-    try:
-        plan = get_plan(engine, number)
-    except LookupError:
-        raise InputError(format.gettext("There is no plan number %(id)s; choose a plan from the list.",
-                                        id=number)) from None
+    plan = _chosen_plan(engine, plan_id)
     note = check.text(note, "note", required=False)
     res = analysis.sites(engine, boundary=boundary, start=start, end=end, categories=list(categories), units=units,
                          purpose=purpose, **site_args)
