@@ -223,7 +223,8 @@ def demo_template(store_template, tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "demo", build) / "store.db"
 
 
-def _demo_app(demo_template: Path, folder: Path):
+def demo_copy_app(demo_template: Path, folder: Path):
+    """An app over a copy of the demo store in ``folder``, every page computed within the request."""
     from server import create_app
 
     path = folder / "demo.db"
@@ -236,7 +237,7 @@ def _demo_app(demo_template: Path, folder: Path):
 @pytest.fixture(scope="session")
 def demo_shared_app(demo_template, tmp_path_factory):
     """One app over one copy of the demo store for the tests marked ``reads_demo``."""
-    return _demo_app(demo_template, tmp_path_factory.mktemp("demo_shared"))
+    return demo_copy_app(demo_template, tmp_path_factory.mktemp("demo_shared"))
 
 
 @pytest.fixture
@@ -246,7 +247,7 @@ def demo_app(request, demo_template, tmp_path):
     it the analyses they computed before, as the visitors of one service do. Checked after the test:
     neither the settings nor the data version changed."""
     if not request.node.get_closest_marker("reads_demo"):
-        yield _demo_app(demo_template, tmp_path)
+        yield demo_copy_app(demo_template, tmp_path)
         return
     from geo import analysis
     from geo.store.models import make_engine

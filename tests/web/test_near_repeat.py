@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 
 import numpy as np
 import openpyxl
@@ -19,7 +18,7 @@ from sqlalchemy import text
 from geo.format import number
 from geo.ingest.importer import import_file
 from geo.store.models import make_engine
-from tests.conftest import signed_in
+from tests.conftest import demo_copy_app, signed_in
 from tests.web.test_i18n import english_in, english_phrases, text_of
 
 pytestmark = pytest.mark.xdist_group("near_repeat_page")  # one worker: the module's fixtures are built once
@@ -32,12 +31,9 @@ PAYLOAD = "<img src=x onerror=alert(1)>"
 
 @pytest.fixture(scope="module")
 def app(demo_template, tmp_path_factory):
-    from server import create_app
-
     folder = tmp_path_factory.mktemp("near_repeat")
-    path = folder / "demo.db"
-    shutil.copyfile(demo_template, path)
-    eng = make_engine(f"sqlite:///{path}")
+    app = demo_copy_app(demo_template, folder)
+    eng = make_engine(app.config["DATABASE_URL"])
     with eng.connect() as conn:
         rows = pd.read_sql(text("SELECT lon, lat, local_date, address FROM incident WHERE category = :c AND "
                                 "local_date BETWEEN '2025-01-01' AND '2025-12-29' AND lon IS NOT NULL"), conn,
@@ -52,8 +48,7 @@ def app(demo_template, tmp_path_factory):
     twins.to_csv(folder / "twins.csv", index=False, encoding="utf-8-sig", float_format="%.6f")
     import_file(eng, folder / "twins.csv", source="twins")
     eng.dispose()
-    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test",
-                       "PAGE_INLINE_INCIDENTS": 10**8, "PRECOMPUTE_PAGES": False})
+    return app
 
 
 @pytest.fixture(scope="module")

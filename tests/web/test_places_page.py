@@ -3,7 +3,6 @@ viewers see, the analysts' incident points, and adopting a place into a plan."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pandas as pd
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import text
 
 from geo.committee import plans
 from geo.store.models import make_engine
-from tests.conftest import signed_in
+from tests.conftest import demo_copy_app, signed_in
 
 pytestmark = pytest.mark.xdist_group("places_page")  # one worker: the module's fixtures are built once
 
@@ -23,11 +22,8 @@ PAYLOAD = "<img src=x onerror=alert(1)>"
 def app(demo_template, tmp_path_factory):
     """One app over a copy of the demo store for the module (the places are computed once); five
     incidents of Phường Bến Thành in the last days of 2025 get a hostile address first."""
-    from server import create_app
-
-    path = tmp_path_factory.mktemp("places") / "demo.db"
-    shutil.copyfile(demo_template, path)
-    eng = make_engine(f"sqlite:///{path}")
+    app = demo_copy_app(demo_template, tmp_path_factory.mktemp("places"))
+    eng = make_engine(app.config["DATABASE_URL"])
     with eng.begin() as conn:
         ids = [r.id for r in conn.execute(text(
             "SELECT DISTINCT i.id FROM incident i JOIN incident_area ia ON ia.incident_id = i.id "
@@ -38,8 +34,7 @@ def app(demo_template, tmp_path_factory):
         conn.execute(text(f"UPDATE incident SET address = :a WHERE id IN ({','.join(map(str, ids))})"),
                      {"a": PAYLOAD})
     eng.dispose()
-    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test",
-                       "PAGE_INLINE_INCIDENTS": 10**8, "PRECOMPUTE_PAGES": False})
+    return app
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from sqlalchemy import text
 
 from geo.committee import plans
 from geo.store.models import make_engine
-from tests.conftest import signed_in
+from tests.conftest import demo_copy_app, signed_in
 from tests.web.test_i18n import english_phrases, english_shown, text_of
 
 pytestmark = pytest.mark.xdist_group("sites_page")  # one worker: the module's fixtures are built once
@@ -28,12 +27,7 @@ Q = f"boundary=hcmc-2025&period=2025&unit={WARD}"
 
 @pytest.fixture(scope="module")
 def app(demo_template, tmp_path_factory):
-    from server import create_app
-
-    path = tmp_path_factory.mktemp("sites") / "demo.db"
-    shutil.copyfile(demo_template, path)
-    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "SECRET_KEY": "test",
-                       "PAGE_INLINE_INCIDENTS": 10**8, "PRECOMPUTE_PAGES": False})
+    return demo_copy_app(demo_template, tmp_path_factory.mktemp("sites"))
 
 
 @pytest.fixture(scope="module")
